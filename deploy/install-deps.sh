@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian 12 packages stickyproxy builds and tests with.
+# Idempotent: asks apt only for what is missing, so a second run takes well under a second.
+# Runs apt-get directly as root, through sudo otherwise.
+set -eu
+
+packages="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev picojson-dev
+prometheus-cpp-dev catch2 libxxhash-dev socat curl ca-certificates"
+
+missing=""
+for p in $packages; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then as_root=""; else as_root="sudo"; fi
+echo "install-deps: installing$missing" >&2
+$as_root apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
