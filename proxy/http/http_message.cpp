@@ -1,0 +1,171 @@
+#include "proxy/http/http_message.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace stickyproxy {
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
+
+std::string_view trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// Calls `visit` for each element of a comma-separated field value, trimmed, skipping empties.
+template <typename Visit>
+void forEachListElement(std::string_view value, Visit&& visit) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view element = trim(value.substr(0, comma));
+    if (!element.empty()) visit(element);
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+}
+
+}  // namespace
+
+void HeaderList::set(std::string_view name, std::string value) {
+  remove(name);
+  add(std::string(name), std::move(value));
+}
+
+size_t HeaderList::remove(std::string_view name) {
+  size_t before = fields_.size();
+  std::erase_if(fields_, [&](const Header& field) { return equalsIgnoreCase(field.name, name); });
+  return before - fields_.size();
+}
+
+const std::string* HeaderList::find(std::string_view name) const {
+  for (const Header& field : fields_) {
+    if (equalsIgnoreCase(field.name, name)) return &field.value;
+  }
+  return nullptr;
+}
+
+bool HeaderList::hasToken(std::string_view name, std::string_view token) const {
+  bool found = false;
+  for (const Header& field : fields_) {
+    if (!equalsIgnoreCase(field.name, name)) continue;
+    forEachListElement(field.value, [&](std::string_view element) {
+      if (equalsIgnoreCase(element, token)) found = true;
+    });
+  }
+  return found;
+}
+
+bool RequestHead::isIdempotent() const {
+  // RFC 9110 section 9.2.2.
+  return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" ||
+         method == "PUT" || method == "DELETE";
+}
+
+std::string_view RequestHead::path() const {
+  std::string_view view = target;
+  return view.substr(0, view.find('?'));
+}
+
+std::string_view reasonPhrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+  }
+}
+
+void removeHopByHopHeaders(HeaderList& headers) {
+  std::vector<std::string> named;
+  for (const Header& field : headers.fields()) {
+    if (!equalsIgnoreCase(field.name, "Connection")) continue;
+    forEachListElement(field.value, [&](std::string_view element) { named.emplace_back(element); });
+  }
+  static constexpr std::string_view kHopByHop[] = {
+      "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
+  for (std::string_view name : kHopByHop) headers.remove(name);
+  for (const std::string& name : named) {
+    // A Connection option may not strip the framing or the routing of the message.
+    if (equalsIgnoreCase(name, "Content-Length") || equalsIgnoreCase(name, "Host")) continue;
+    headers.remove(name);
+  }
+}
+
+namespace {
+
+void appendFields(std::string& out, const HeaderList& headers) {
+  for (const Header& field : headers.fields()) {
+    out.append(field.name).append(": ").append(field.value).append("\r\n");
+  }
+  out.append("\r\n");
+}
+
+size_t fieldsSize(const HeaderList& headers) {
+  size_t total = 2;
+  for (const Header& field : headers.fields()) total += field.name.size() + field.value.size() + 4;
+  return total;
+}
+
+}  // namespace
+
+std::string serializeRequestHead(const RequestHead& head) {
+  std::string out;
+  out.reserve(head.method.size() + head.target.size() + 12 + fieldsSize(head.headers));
+  out.append(head.method).append(" ").append(head.target).append(head.version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
+  appendFields(out, head.headers);
+  return out;
+}
+
+std::string serializeResponseHead(const ResponseHead& head) {
+  std::string out;
+  std::string_view reason = head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
+  out.reserve(16 + reason.size() + fieldsSize(head.headers));
+  out.append(head.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(head.status)).append(" ");
+  out.append(reason).append("\r\n");
+  appendFields(out, head.headers);
+  return out;
+}
+
+}  // namespace stickyproxy

@@ -1,0 +1,83 @@
+// HTTP/1.x message heads: what the parser produces and the serialiser writes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stickyproxy {
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// Header fields in arrival order; names compare case-insensitively.
+class HeaderList {
+ public:
+  void add(std::string name, std::string value) { fields_.push_back({std::move(name), std::move(value)}); }
+  // Replaces every field named `name` by one with `value`.
+  void set(std::string_view name, std::string value);
+  // Removes every field named `name`; returns how many.
+  size_t remove(std::string_view name);
+  // The first value of `name`, or nullptr.
+  const std::string* find(std::string_view name) const;
+  // True when any `name` field holds `token` in its comma-separated list (case-insensitive).
+  bool hasToken(std::string_view name, std::string_view token) const;
+  const std::vector<Header>& fields() const { return fields_; }
+  std::vector<Header>& fields() { return fields_; }
+  size_t size() const { return fields_.size(); }
+
+ private:
+  std::vector<Header> fields_;
+};
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b);
+
+// Message framing as the parser saw it (RFC 9112 section 6).
+struct BodyFraming {
+  bool chunked = false;
+  std::optional<uint64_t> content_length;
+  // Response only: no Content-Length and not chunked, so the body runs to connection close.
+  bool until_close = false;
+  bool hasBody() const { return chunked || until_close || (content_length && *content_length > 0); }
+};
+
+struct RequestHead {
+  std::string method;
+  std::string target;
+  int version_minor = 1;  // HTTP/1.<minor>
+  HeaderList headers;
+  BodyFraming framing;
+  bool keep_alive = true;  // the client allows another request on this connection
+  bool expect_continue = false;
+
+  bool isIdempotent() const;
+  // The path without the query string.
+  std::string_view path() const;
+};
+
+struct ResponseHead {
+  int status = 200;
+  std::string reason;  // empty: the standard phrase for `status`
+  int version_minor = 1;
+  HeaderList headers;
+  BodyFraming framing;
+  bool keep_alive = true;  // the server allows another request on this connection
+};
+
+std::string_view reasonPhrase(int status);
+
+// Removes the hop-by-hop fields of RFC 9110 section 7.6.1: Connection, the fields it names,
+// Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade.
+// Content-Length is end-to-end and stays.
+void removeHopByHopHeaders(HeaderList& headers);
+
+// "GET /x HTTP/1.1\r\nName: value\r\n...\r\n" with the fields exactly as given.
+std::string serializeRequestHead(const RequestHead& head);
+// "HTTP/1.1 200 OK\r\n...\r\n" with the fields exactly as given.
+std::string serializeResponseHead(const ResponseHead& head);
+
+}  // namespace stickyproxy

@@ -1,0 +1,195 @@
+#include "proxy/http/http_parser.h"
+
+namespace stickyproxy {
+
+int statusForParseError(ParseError error) {
+  switch (error) {
+    case ParseError::kNone: return 200;
+    case ParseError::kMalformed: return 400;
+    case ParseError::kRequestLineTooLong: return 414;
+    case ParseError::kHeadTooLarge: return 431;
+    case ParseError::kBodyTooLarge: return 413;
+    case ParseError::kNotImplemented: return 501;
+  }
+  return 400;
+}
+
+namespace {
+HttpParser* owner(llhttp_t* parser) { return static_cast<HttpParser*>(parser->data); }
+}  // namespace
+
+HttpParser::HttpParser(Kind kind, Handler* handler, ParserLimits limits)
+    : kind_(kind), handler_(handler), limits_(limits) {
+  llhttp_settings_init(&settings_);
+  settings_.on_message_begin = &HttpParser::onMessageBegin;
+  settings_.on_url = &HttpParser::onUrl;
+  settings_.on_status = &HttpParser::onStatus;
+  settings_.on_header_field = &HttpParser::onHeaderField;
+  settings_.on_header_value = &HttpParser::onHeaderValue;
+  settings_.on_headers_complete = &HttpParser::onHeadersComplete;
+  settings_.on_body = &HttpParser::onBodyData;
+  settings_.on_message_complete = &HttpParser::onMessageDone;
+  llhttp_init(&parser_, kind == Kind::kRequest ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
+  parser_.data = this;
+}
+
+size_t HttpParser::feed(const Bytes& data) {
+  if (error_ != ParseError::kNone || data.empty()) return 0;
+  feeding_ = &data;
+  llhttp_errno_t status = llhttp_execute(&parser_, data.data, data.size);
+  feeding_ = nullptr;
+  if (status == HPE_OK) return data.size;
+  if (status == HPE_PAUSED || status == HPE_PAUSED_UPGRADE) {
+    // We pause in on_message_complete; error_pos is the first byte after the message.
+    size_t consumed = static_cast<size_t>(llhttp_get_error_pos(&parser_) - data.data);
+    if (status == HPE_PAUSED) {
+      llhttp_resume(&parser_);
+    } else {
+      llhttp_resume_after_upgrade(&parser_);
+    }
+    return consumed;
+  }
+  if (error_ == ParseError::kNone) {
+    error_ = status == HPE_INVALID_TRANSFER_ENCODING ? ParseError::kNotImplemented : ParseError::kMalformed;
+    error_reason_ = llhttp_get_error_reason(&parser_) != nullptr ? llhttp_get_error_reason(&parser_) : "parse error";
+  }
+  const char* position = llhttp_get_error_pos(&parser_);
+  return position != nullptr && position >= data.data ? static_cast<size_t>(position - data.data) : 0;
+}
+
+void HttpParser::finish() {
+  if (error_ != ParseError::kNone) return;
+  llhttp_errno_t status = llhttp_finish(&parser_);
+  if (status != HPE_OK && status != HPE_PAUSED && error_ == ParseError::kNone) {
+    error_ = ParseError::kMalformed;
+    error_reason_ = "connection closed inside a message";
+  }
+}
+
+int HttpParser::fail(ParseError error, std::string reason) {
+  error_ = error;
+  error_reason_ = std::move(reason);
+  return -1;
+}
+
+bool HttpParser::countHeadBytes(size_t length) {
+  head_bytes_ += length;
+  return head_bytes_ <= limits_.max_head_bytes;
+}
+
+int HttpParser::onMessageBegin(llhttp_t* parser) {
+  HttpParser* self = owner(parser);
+  self->url_.clear();
+  self->reason_.clear();
+  self->headers_ = HeaderList();
+  self->last_was_value_ = false;
+  self->head_bytes_ = 0;
+  self->body_bytes_ = 0;
+  self->in_message_ = true;
+  self->head_complete_ = false;
+  return 0;
+}
+
+int HttpParser::onUrl(llhttp_t* parser, const char* at, size_t length) {
+  HttpParser* self = owner(parser);
+  if (self->url_.size() + length > self->limits_.max_request_line) {
+    return self->fail(ParseError::kRequestLineTooLong, "request line too long");
+  }
+  if (!self->countHeadBytes(length)) return self->fail(ParseError::kHeadTooLarge, "request head too large");
+  self->url_.append(at, length);
+  return 0;
+}
+
+int HttpParser::onStatus(llhttp_t* parser, const char* at, size_t length) {
+  HttpParser* self = owner(parser);
+  if (!self->countHeadBytes(length)) return self->fail(ParseError::kHeadTooLarge, "response head too large");
+  self->reason_.append(at, length);
+  return 0;
+}
+
+int HttpParser::onHeaderField(llhttp_t* parser, const char* at, size_t length) {
+  HttpParser* self = owner(parser);
+  if (!self->countHeadBytes(length)) return self->fail(ParseError::kHeadTooLarge, "head too large");
+  auto& fields = self->headers_.fields();
+  if (fields.empty() || self->last_was_value_) {
+    if (fields.size() >= self->limits_.max_headers) {
+      return self->fail(ParseError::kHeadTooLarge, "too many header fields");
+    }
+    self->headers_.add(std::string(at, length), std::string());
+  } else {
+    fields.back().name.append(at, length);
+  }
+  self->last_was_value_ = false;
+  return 0;
+}
+
+int HttpParser::onHeaderValue(llhttp_t* parser, const char* at, size_t length) {
+  HttpParser* self = owner(parser);
+  if (!self->countHeadBytes(length)) return self->fail(ParseError::kHeadTooLarge, "head too large");
+  auto& fields = self->headers_.fields();
+  if (!fields.empty()) fields.back().value.append(at, length);
+  self->last_was_value_ = true;
+  return 0;
+}
+
+BodyFraming HttpParser::framing() const {
+  BodyFraming framing;
+  framing.chunked = (parser_.flags & F_CHUNKED) != 0;
+  if ((parser_.flags & F_CONTENT_LENGTH) != 0) framing.content_length = parser_.content_length;
+  if (kind_ == Kind::kResponse && !framing.chunked && !framing.content_length) {
+    framing.until_close = llhttp_message_needs_eof(&parser_) != 0;
+  }
+  return framing;
+}
+
+int HttpParser::onHeadersComplete(llhttp_t* parser) {
+  HttpParser* self = owner(parser);
+  self->head_complete_ = true;
+  BodyFraming framing = self->framing();
+  bool keep_alive = llhttp_should_keep_alive(parser) != 0;
+  if (self->kind_ == Kind::kRequest) {
+    if (parser->method == HTTP_CONNECT) return self->fail(ParseError::kNotImplemented, "CONNECT is not supported");
+    if (self->limits_.max_body != 0 && framing.content_length && *framing.content_length > self->limits_.max_body) {
+      return self->fail(ParseError::kBodyTooLarge, "request body larger than the limit");
+    }
+    RequestHead head;
+    head.method = llhttp_method_name(static_cast<llhttp_method_t>(parser->method));
+    head.target = std::move(self->url_);
+    head.version_minor = parser->http_minor == 0 ? 0 : 1;
+    head.framing = framing;
+    head.keep_alive = keep_alive;
+    const std::string* expect = self->headers_.find("Expect");
+    head.expect_continue = expect != nullptr && equalsIgnoreCase(*expect, "100-continue");
+    head.headers = std::move(self->headers_);
+    self->handler_->onRequestHead(std::move(head));
+    return 0;
+  }
+  ResponseHead head;
+  head.status = parser->status_code;
+  head.reason = std::move(self->reason_);
+  head.version_minor = parser->http_minor == 0 ? 0 : 1;
+  head.framing = framing;
+  head.keep_alive = keep_alive;
+  head.headers = std::move(self->headers_);
+  bool no_body = self->handler_->onResponseHead(std::move(head));
+  return no_body ? 1 : 0;
+}
+
+int HttpParser::onBodyData(llhttp_t* parser, const char* at, size_t length) {
+  HttpParser* self = owner(parser);
+  self->body_bytes_ += length;
+  if (self->kind_ == Kind::kRequest && self->limits_.max_body != 0 && self->body_bytes_ > self->limits_.max_body) {
+    return self->fail(ParseError::kBodyTooLarge, "request body larger than the limit");
+  }
+  self->handler_->onBody(Bytes(self->feeding_->owner, at, length));
+  return 0;
+}
+
+int HttpParser::onMessageDone(llhttp_t* parser) {
+  HttpParser* self = owner(parser);
+  self->in_message_ = false;
+  self->handler_->onMessageComplete();
+  return HPE_PAUSED;
+}
+
+}  // namespace stickyproxy

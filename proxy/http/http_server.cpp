@@ -1,0 +1,499 @@
+#include "proxy/http/http_server.h"
+
+#include <cstdio>
+
+#include "proxy/net/loop_context.h"
+
+namespace stickyproxy {
+
+namespace {
+// After a response that ends the connection, unread request bytes are drained this long so the
+// client sees the response instead of a reset.
+constexpr std::chrono::milliseconds kLingerTime{2000};
+
+std::string chunkHeader(size_t size) {
+  char text[24];
+  int length = std::snprintf(text, sizeof text, "%zx\r\n", size);
+  return std::string(text, static_cast<size_t>(length));
+}
+}  // namespace
+
+// One client connection. Reads requests one at a time: while an exchange is open the socket is
+// not read beyond its body, so pipelined requests wait (in order) in `pending_`.
+class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
+                         public Stream::Handler,
+                         public HttpParser::Handler {
+ public:
+  ServerConnection(HttpServer* server, StreamPtr stream)
+      : server_(server),
+        stream_(std::move(stream)),
+        parser_(HttpParser::Kind::kRequest, this, server->options_.limits),
+        timer_(server->loop_),
+        peer_(stream_->peer()) {}
+
+  void start() {
+    stream_->setHandler(this);
+    stream_->setWriteHighWater(server_->options_.write_high_water);
+    stream_->startReading();
+    armIdleTimer();
+  }
+
+  // Closes at once. Safe to call twice.
+  void close(const std::string& why) {
+    if (closed_) return;
+    closed_ = true;
+    timer_.stop();
+    stream_->close();
+    if (exchange_) {
+      ServerExchangePtr exchange = std::move(exchange_);
+      exchange->detach(why);
+    }
+    auto self = shared_from_this();
+    LoopContext::of(server_->loop_).defer([self] { self->server_->connectionClosed(self); });
+  }
+
+  // Server shutdown: close now when idle, otherwise after the current exchange.
+  void closeWhenIdle() {
+    closing_ = true;
+    if (!exchange_ && !parser_.inMessage()) close("server shutting down");
+  }
+
+  bool idle() const { return !exchange_ && !parser_.inMessage(); }
+  Stream& stream() { return *stream_; }
+  const ServerOptions& options() const { return server_->options_; }
+
+  // --- called by ServerExchange ---
+  void pauseReading() {
+    reading_wanted_ = false;
+    stream_->stopReading();
+  }
+  void resumeReading() {
+    reading_wanted_ = true;
+    if (!closed_ && pending_.empty()) stream_->startReading();
+  }
+  void write(Bytes data) { stream_->write(std::move(data)); }
+  void write(std::string text) { stream_->write(std::move(text)); }
+  void write(std::vector<Bytes> pieces) { stream_->write(std::move(pieces)); }
+
+  void exchangeDone(ServerExchange* exchange) {
+    if (!exchange_ || exchange_.get() != exchange) return;
+    ServerExchangePtr finished = std::move(exchange_);
+    bool keep_alive = finished->request().keep_alive && !finished->close_after_ && !closing_;
+    if (!keep_alive) {
+      lingerThenClose();
+      return;
+    }
+    parser_.setLimits(server_->options_.limits);
+    reading_wanted_ = true;
+    armIdleTimer();
+    if (!pending_.empty()) {
+      // Parse the next pipelined request after the current callback stack has unwound.
+      auto self = shared_from_this();
+      LoopContext::of(server_->loop_).defer([self] { self->processPending(); });
+    } else {
+      stream_->startReading();
+    }
+  }
+
+  // The response ended before the request body was read: answer, then drop the rest.
+  // --- Stream::Handler ---
+  void onStreamRead(const Bytes& data) override {
+    auto keep = shared_from_this();
+    if (lingering_) return;  // discard
+    consume(data);
+  }
+
+  void onStreamEnd(int status) override {
+    auto keep = shared_from_this();
+    if (lingering_) {
+      close("closed after response");
+      return;
+    }
+    if (exchange_ && exchange_->requestComplete() && status == UV_EOF) {
+      // Half-close after a complete request: the client may still read the response.
+      peer_closed_ = true;
+      exchange_->request().keep_alive = false;
+      return;
+    }
+    close(status == UV_EOF ? "client closed the connection" : "client connection error: " + uvErrorText(status));
+  }
+
+  void onStreamDrained() override {
+    auto keep = shared_from_this();
+    if (exchange_) exchange_->deliverDrained();
+  }
+
+  // --- HttpParser::Handler ---
+  void onRequestHead(RequestHead&& head) override {
+    timer_.stop();
+    exchange_ = std::make_shared<ServerExchange>(this, std::move(head), peer_);
+    ServerExchangePtr exchange = exchange_;
+    if (exchange->request().framing.hasBody()) armBodyTimer();
+    server_->on_request_(exchange);
+    if (exchange->active() && !exchange->requestComplete()) exchange->maybeSendContinue();
+  }
+
+  void onBody(const Bytes& data) override {
+    if (exchange_) {
+      armBodyTimer();
+      exchange_->deliverBody(data);
+    }
+  }
+
+  void onMessageComplete() override {
+    if (!exchange_) return;
+    timer_.stop();
+    exchange_->deliverRequestComplete();
+  }
+
+ private:
+  void consume(Bytes data) {
+    if (!pending_.empty()) {
+      // Should not happen (we stop reading while input waits), but never lose bytes.
+      pending_.push_back(std::move(data));
+      stream_->stopReading();
+      return;
+    }
+    if (!parser_.inMessage() && !exchange_) armHeaderTimer();
+    while (!data.empty() && !closed_) {
+      size_t consumed = parser_.feed(data);
+      if (parser_.error() != ParseError::kNone) {
+        rejectRequest(statusForParseError(parser_.error()), parser_.errorReason());
+        return;
+      }
+      data = data.suffix(consumed);
+      if (data.empty() || closed_) break;
+      // A message completed inside this buffer. If its exchange is still open, the rest waits.
+      if (exchange_ || lingering_) {
+        pending_.push_back(std::move(data));
+        stream_->stopReading();
+        return;
+      }
+      armHeaderTimer();
+    }
+    if (!closed_ && !reading_wanted_) stream_->stopReading();
+  }
+
+  void processPending() {
+    if (closed_ || exchange_) return;
+    std::vector<Bytes> waiting;
+    waiting.swap(pending_);
+    for (size_t i = 0; i < waiting.size(); ++i) {
+      if (closed_) return;
+      if (exchange_ || !pending_.empty()) {
+        pending_.insert(pending_.end(), waiting.begin() + static_cast<std::ptrdiff_t>(i), waiting.end());
+        return;
+      }
+      consume(waiting[i]);
+    }
+    if (!closed_ && pending_.empty() && !exchange_ && reading_wanted_) stream_->startReading();
+    if (peer_closed_ && !exchange_) close("client closed the connection");
+  }
+
+  // Answers a request the parser refused, then closes: the stream position is unknown.
+  void rejectRequest(int status, const std::string& reason) {
+    if (server_->options_.on_protocol_error) server_->options_.on_protocol_error(peer_, status, reason);
+    if (exchange_ && exchange_->headSent()) {
+      close("bad request body: " + reason);
+      return;
+    }
+    if (exchange_) {
+      ServerExchangePtr exchange = std::move(exchange_);
+      exchange->detach("bad request: " + reason);
+    }
+    ResponseHead head;
+    head.status = status;
+    std::string body = std::to_string(status) + " " + std::string(reasonPhrase(status)) + "\n";
+    head.headers.add("Content-Type", "text/plain; charset=utf-8");
+    head.headers.add("Content-Length", std::to_string(body.size()));
+    head.headers.add("Connection", "close");
+    stream_->write(serializeResponseHead(head) + body);
+    lingerThenClose();
+  }
+
+  void lingerThenClose() {
+    if (closed_) return;
+    lingering_ = true;
+    pending_.clear();
+    stream_->shutdownWrite();
+    stream_->startReading();
+    auto weak = weak_from_this();
+    timer_.start(kLingerTime, [weak] {
+      if (auto self = weak.lock()) self->close("linger time over");
+    });
+  }
+
+  void armIdleTimer() {
+    auto weak = weak_from_this();
+    timer_.start(server_->options_.keepalive_timeout, [weak] {
+      if (auto self = weak.lock()) self->close("keep-alive idle timeout");
+    });
+  }
+
+  void armHeaderTimer() {
+    auto weak = weak_from_this();
+    timer_.start(server_->options_.header_timeout, [weak] {
+      if (auto self = weak.lock()) self->onReadTimeout("request head timeout");
+    });
+  }
+
+  void armBodyTimer() {
+    auto weak = weak_from_this();
+    timer_.start(server_->options_.body_idle_timeout, [weak] {
+      if (auto self = weak.lock()) self->onReadTimeout("request body idle timeout");
+    });
+  }
+
+  void onReadTimeout(const std::string& why) {
+    if (closed_ || lingering_) return;
+    if (!parser_.inMessage() && !exchange_) {
+      close(why);
+      return;
+    }
+    if (exchange_ && exchange_->headSent()) {
+      close(why);
+      return;
+    }
+    rejectRequest(408, why);
+  }
+
+  HttpServer* server_;
+  StreamPtr stream_;
+  HttpParser parser_;
+  Timer timer_;
+  Endpoint peer_;
+  ServerExchangePtr exchange_;
+  std::vector<Bytes> pending_;  // input after a complete request, parsed once its exchange ends
+  bool reading_wanted_ = true;
+  bool lingering_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool peer_closed_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// ServerExchange
+
+ServerExchange::ServerExchange(ServerConnection* connection, RequestHead head, Endpoint peer)
+    : connection_(connection),
+      loop_(connection->stream().loop()),
+      request_(std::move(head)),
+      peer_(std::move(peer)),
+      started_at_(std::chrono::steady_clock::now()) {
+  request_complete_ = !request_.framing.hasBody();
+}
+
+void ServerExchange::pauseRequestBody() {
+  body_paused_ = true;
+  if (active() && !request_complete_) connection_->pauseReading();
+}
+
+void ServerExchange::resumeRequestBody() {
+  body_paused_ = false;
+  if (!active() || request_complete_) return;
+  maybeSendContinue();
+  connection_->resumeReading();
+}
+
+void ServerExchange::maybeSendContinue() {
+  if (!request_.expect_continue || continue_sent_ || head_sent_ || body_paused_ || !active()) return;
+  continue_sent_ = true;
+  connection_->write(std::string("HTTP/1.1 100 Continue\r\n\r\n"));
+}
+
+void ServerExchange::sendHead(ResponseHead head, std::optional<uint64_t> content_length) {
+  if (!active() || head_sent_) return;
+  head_sent_ = true;
+  status_ = head.status;
+  head.version_minor = 1;
+  bool bodyless_status = head.status == 204 || head.status == 304 || head.status < 200;
+  no_body_ = request_.method == "HEAD" || bodyless_status;
+  head.headers.remove("Content-Length");
+  head.headers.remove("Transfer-Encoding");
+  head.headers.remove("Connection");
+  bool close = !request_.keep_alive || close_after_;
+  if (content_length && !bodyless_status) {
+    head.headers.add("Content-Length", std::to_string(*content_length));
+  } else if (!bodyless_status && request_.method != "HEAD") {
+    if (request_.version_minor >= 1) {
+      chunked_ = true;
+      head.headers.add("Transfer-Encoding", "chunked");
+    } else {
+      close = true;  // HTTP/1.0 client: the body runs until close
+    }
+  }
+  // A response that ends before its request body was read ends the connection too.
+  if (!request_complete_) close = true;
+  if (close) {
+    close_after_ = true;
+    head.headers.add("Connection", "close");
+  } else if (request_.version_minor == 0) {
+    head.headers.add("Connection", "keep-alive");
+  }
+  connection_->write(serializeResponseHead(head));
+}
+
+void ServerExchange::sendBody(Bytes data) {
+  if (!active() || !head_sent_ || response_complete_ || data.empty()) return;
+  body_bytes_sent_ += data.size;
+  if (no_body_) return;
+  if (chunked_) {
+    std::vector<Bytes> pieces;
+    pieces.reserve(3);
+    pieces.push_back(Bytes::copyOf(chunkHeader(data.size)));
+    pieces.push_back(std::move(data));
+    static const Bytes kCrlf = Bytes::copyOf("\r\n");
+    pieces.push_back(kCrlf);
+    connection_->write(std::move(pieces));
+  } else {
+    connection_->write(std::move(data));
+  }
+}
+
+void ServerExchange::sendBody(std::string text) {
+  if (text.empty()) return;
+  sendBody(Bytes::copyOf(text));
+}
+
+void ServerExchange::finish() {
+  if (!active() || !head_sent_ || response_complete_) return;
+  response_complete_ = true;
+  if (chunked_ && !no_body_) connection_->write(std::string("0\r\n\r\n"));
+  // Done even when the request body is unread: the handler has answered, and the connection
+  // then drains what is left and closes (sendHead announced Connection: close).
+  done_ = true;
+  releaseHandler();
+  connection_->exchangeDone(this);
+}
+
+void ServerExchange::respond(int status, std::string_view content_type, std::string body, HeaderList extra) {
+  ResponseHead head;
+  head.status = status;
+  head.headers = std::move(extra);
+  if (!content_type.empty()) head.headers.set("Content-Type", std::string(content_type));
+  sendHead(std::move(head), body.size());
+  sendBody(std::move(body));
+  finish();
+}
+
+void ServerExchange::abort() {
+  if (!active()) return;
+  done_ = true;
+  releaseHandler();
+  connection_->close("response aborted");
+}
+
+size_t ServerExchange::queuedBytes() const { return connection_ != nullptr ? connection_->stream().queuedBytes() : 0; }
+
+bool ServerExchange::overHighWater() const { return connection_ != nullptr && connection_->stream().overHighWater(); }
+
+void ServerExchange::deliverBody(const Bytes& data) {
+  request_body_bytes_ += data.size;
+  if (!done_ && handler_) handler_->onRequestBody(data);
+}
+
+void ServerExchange::deliverRequestComplete() {
+  request_complete_ = true;
+  if (done_) return;
+  if (handler_) handler_->onRequestComplete();
+  if (response_complete_ && connection_ != nullptr) connection_->exchangeDone(this);
+}
+
+void ServerExchange::deliverDrained() {
+  if (!done_ && handler_) handler_->onWritable();
+}
+
+void ServerExchange::detach(const std::string& why) {
+  bool was_done = done_;
+  done_ = true;
+  connection_ = nullptr;
+  if (!was_done && handler_) handler_->onAbort(why);
+  releaseHandler();
+}
+
+void ServerExchange::releaseHandler() {
+  if (!handler_) return;
+  // The handler may be on the stack right now (it called finish()), and it may hold the last
+  // reference to this exchange: drop it after the current callback has returned.
+  LoopContext::of(loop_).defer([handler = std::move(handler_)] {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// HttpServer
+
+HttpServer::HttpServer(uv_loop_t* loop, ServerOptions options, RequestCallback on_request)
+    : loop_(loop), options_(std::move(options)), on_request_(std::move(on_request)) {}
+
+HttpServer::~HttpServer() {
+  for (auto& listener : listeners_) listener->close();
+  auto connections = connections_;
+  for (const auto& connection : connections) connection->close("server destroyed");
+  connections_.clear();
+}
+
+int HttpServer::listen(const Endpoint& endpoint, int unix_mode) {
+  auto listener = std::make_unique<Listener>(loop_);
+  int status = listener->listen(endpoint, [this](StreamPtr stream) { accept(std::move(stream)); }, unix_mode);
+  if (status == 0) listeners_.push_back(std::move(listener));
+  return status;
+}
+
+Endpoint HttpServer::boundEndpoint() const {
+  return listeners_.empty() ? Endpoint() : listeners_.front()->boundEndpoint();
+}
+
+void HttpServer::setOptions(ServerOptions options) { options_ = std::move(options); }
+
+void HttpServer::accept(StreamPtr stream) {
+  if (shutting_down_) {
+    stream->close();
+    return;
+  }
+  auto connection = std::make_shared<ServerConnection>(this, std::move(stream));
+  connections_.insert(connection);
+  connection->start();
+  if (connections_.size() >= options_.max_connections && !accepting_paused_) {
+    accepting_paused_ = true;
+    for (auto& listener : listeners_) listener->pause();
+  }
+}
+
+void HttpServer::connectionClosed(const std::shared_ptr<ServerConnection>& connection) {
+  connections_.erase(connection);
+  if (accepting_paused_ && !shutting_down_ && connections_.size() < options_.max_connections) {
+    accepting_paused_ = false;
+    for (auto& listener : listeners_) listener->resume();
+  }
+  if (shutting_down_ && connections_.empty() && shutdown_done_) {
+    shutdown_timer_.reset();
+    auto done = std::move(shutdown_done_);
+    shutdown_done_ = nullptr;
+    done();
+  }
+}
+
+void HttpServer::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
+  shutting_down_ = true;
+  for (auto& listener : listeners_) listener->close();
+  listeners_.clear();
+  shutdown_done_ = std::move(done);
+  auto connections = connections_;
+  for (const auto& connection : connections) connection->closeWhenIdle();
+  if (connections_.empty() || connections.empty()) {
+    LoopContext::of(loop_).defer([this] {
+      if (connections_.empty() && shutdown_done_) {
+        auto finished = std::move(shutdown_done_);
+        shutdown_done_ = nullptr;
+        finished();
+      }
+    });
+    return;
+  }
+  shutdown_timer_ = std::make_unique<Timer>(loop_);
+  shutdown_timer_->start(grace, [this] {
+    auto remaining = connections_;
+    for (const auto& connection : remaining) connection->close("shutdown grace period over");
+  });
+}
+
+}  // namespace stickyproxy

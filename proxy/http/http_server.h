@@ -1,0 +1,172 @@
+// The HTTP/1.1 server side shared by the proxy (client connections), the bundled backend and
+// the metrics listener: keep-alive, pipelining answered in order, streaming bodies in both
+// directions with backpressure, size limits and timeouts.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include "proxy/http/http_message.h"
+#include "proxy/http/http_parser.h"
+#include "proxy/net/bytes.h"
+#include "proxy/net/endpoint.h"
+#include "proxy/net/listener.h"
+#include "proxy/net/stream.h"
+#include "proxy/net/timer.h"
+
+namespace stickyproxy {
+
+class ServerConnection;
+class ServerExchange;
+using ServerExchangePtr = std::shared_ptr<ServerExchange>;
+
+struct ServerOptions {
+  ParserLimits limits;
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};     // -> 408
+  std::chrono::milliseconds body_idle_timeout{std::chrono::seconds(60)};  // -> 408
+  std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(75)};  // idle -> close
+  size_t write_high_water = 256 * 1024;
+  uint32_t max_connections = 10000;
+  // Called for each request the server answers by itself (400, 408, 413, 414, 431, 501).
+  std::function<void(const Endpoint& peer, int status, const std::string& reason)> on_protocol_error;
+};
+
+// What an application attaches to an exchange to follow it. Calls come on the loop thread;
+// none comes after onAbort or after the exchange completed.
+class ExchangeHandler {
+ public:
+  virtual ~ExchangeHandler() = default;
+  // A piece of the request body; keep the Bytes to keep the memory.
+  virtual void onRequestBody(const Bytes& /*data*/) {}
+  // The request body is complete.
+  virtual void onRequestComplete() {}
+  // The response write queue drained after having been over the high-water mark.
+  virtual void onWritable() {}
+  // The client connection is gone or the request body was invalid; the exchange is over.
+  virtual void onAbort(const std::string& /*why*/) {}
+};
+
+// One request and its response on a server connection. Safe to call after the connection has
+// gone: calls are then ignored (check active()).
+class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
+ public:
+  ServerExchange(ServerConnection* connection, RequestHead head, Endpoint peer);
+
+  const RequestHead& request() const { return request_; }
+  RequestHead& request() { return request_; }
+  const Endpoint& peer() const { return peer_; }
+  std::chrono::steady_clock::time_point startedAt() const { return started_at_; }
+
+  // Attaches the handler that receives body, drain and abort events. The exchange keeps it
+  // alive until it completes.
+  void setHandler(std::shared_ptr<ExchangeHandler> handler) { handler_ = std::move(handler); }
+
+  // Stops / restarts reading the request body from the client (backpressure). A client that
+  // sent "Expect: 100-continue" is told to go on when the body is first wanted.
+  void pauseRequestBody();
+  void resumeRequestBody();
+  bool requestComplete() const { return request_complete_; }
+
+  // Starts the response. `content_length` set: the body is exactly that long. Unset: the body
+  // is sent chunked (HTTP/1.1) or until close (HTTP/1.0). Hop-by-hop fields must already be
+  // gone from `head`; the server adds the framing and Connection fields.
+  void sendHead(ResponseHead head, std::optional<uint64_t> content_length);
+  void sendBody(Bytes data);
+  void sendBody(std::string text);
+  // Ends the response.
+  void finish();
+  // A complete response in one call.
+  void respond(int status, std::string_view content_type, std::string body, HeaderList extra = {});
+  // Closes the client connection now (e.g. the upstream died mid-response).
+  void abort();
+  // Asks the server to close the connection once this response is done.
+  void closeAfterResponse() { close_after_ = true; }
+
+  bool headSent() const { return head_sent_; }
+  bool responseComplete() const { return response_complete_; }
+  // False once the exchange is over or its connection is gone.
+  bool active() const { return connection_ != nullptr && !done_; }
+  // Response bytes queued on the client socket and not yet written.
+  size_t queuedBytes() const;
+  bool overHighWater() const;
+  uint64_t bodyBytesSent() const { return body_bytes_sent_; }
+  uint64_t requestBodyBytes() const { return request_body_bytes_; }
+  int status() const { return status_; }
+
+ private:
+  friend class ServerConnection;
+  void deliverBody(const Bytes& data);
+  void deliverRequestComplete();
+  void deliverDrained();
+  // The connection is going away; tells the handler unless the exchange completed.
+  void detach(const std::string& why);
+  void releaseHandler();
+  void maybeSendContinue();
+
+  ServerConnection* connection_;
+  uv_loop_t* loop_;
+  RequestHead request_;
+  Endpoint peer_;
+  std::chrono::steady_clock::time_point started_at_;
+  std::shared_ptr<ExchangeHandler> handler_;
+  bool request_complete_ = false;
+  bool head_sent_ = false;
+  bool response_complete_ = false;
+  bool chunked_ = false;
+  bool no_body_ = false;
+  bool close_after_ = false;
+  bool continue_sent_ = false;
+  bool body_paused_ = false;
+  bool done_ = false;
+  int status_ = 0;
+  uint64_t body_bytes_sent_ = 0;
+  uint64_t request_body_bytes_ = 0;
+};
+
+class HttpServer {
+ public:
+  using RequestCallback = std::function<void(const ServerExchangePtr&)>;
+
+  // `loop` (with a LoopContext) must outlive the server. Loop thread only.
+  HttpServer(uv_loop_t* loop, ServerOptions options, RequestCallback on_request);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Listens on `endpoint` (Unix sockets get `unix_mode` when non-zero). Returns 0 or a libuv
+  // error code. May be called for several endpoints.
+  int listen(const Endpoint& endpoint, int unix_mode = 0);
+  // The first listener's bound address.
+  Endpoint boundEndpoint() const;
+  // New limits and timeouts apply to requests that start after the call.
+  void setOptions(ServerOptions options);
+  const ServerOptions& options() const { return options_; }
+
+  // Stops accepting and closes idle connections; connections close after their current
+  // exchange. `done` runs when none is left, or after `grace` when the rest are cut.
+  void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
+  size_t connectionCount() const { return connections_.size(); }
+
+ private:
+  friend class ServerConnection;
+  void accept(StreamPtr stream);
+  void connectionClosed(const std::shared_ptr<ServerConnection>& connection);
+
+  uv_loop_t* loop_;
+  ServerOptions options_;
+  RequestCallback on_request_;
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::unordered_set<std::shared_ptr<ServerConnection>> connections_;
+  bool shutting_down_ = false;
+  std::function<void()> shutdown_done_;
+  std::unique_ptr<Timer> shutdown_timer_;
+  bool accepting_paused_ = false;
+};
+
+}  // namespace stickyproxy

@@ -1,0 +1,47 @@
+// A listening socket that hands accepted connections to a callback.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+
+#include "proxy/net/endpoint.h"
+#include "proxy/net/stream.h"
+
+namespace stickyproxy {
+
+// Owns one listening uv_tcp_t or uv_pipe_t. `loop` must outlive it. Loop thread only.
+class Listener {
+ public:
+  using AcceptCallback = std::function<void(StreamPtr)>;
+  explicit Listener(uv_loop_t* loop);
+  ~Listener();  // closes the socket (and removes a Unix socket file it created)
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds and listens. For a Unix socket a stale file at the path is replaced and the socket
+  // gets `unix_mode` (e.g. 0600) when non-zero. Returns 0 or a libuv error code.
+  int listen(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode = 0, int backlog = 1024);
+  // The bound address (the kernel's port when the endpoint asked for port 0).
+  Endpoint boundEndpoint() const;
+  // Stops and restarts accepting (connections wait in the kernel's backlog meanwhile).
+  void pause();
+  void resume();
+  void close();
+
+ private:
+  static void onConnection(uv_stream_t* server, int status);
+
+  uv_loop_t* loop_;
+  Endpoint endpoint_;
+  union Handle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  };
+  Handle* handle_ = nullptr;
+  AcceptCallback on_accept_;
+  bool paused_ = false;
+};
+
+}  // namespace stickyproxy

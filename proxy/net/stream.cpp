@@ -1,0 +1,227 @@
+#include "proxy/net/stream.h"
+
+#include <cstring>
+
+namespace stickyproxy {
+
+namespace {
+// A read gets a fresh slab when less than this is left in the current one.
+constexpr size_t kMinReadSpace = 4 * 1024;
+}  // namespace
+
+struct Stream::WriteRequest {
+  uv_write_t request;
+  std::vector<Bytes> pieces;  // keep the written memory alive until the callback
+  std::string text;
+  size_t size = 0;
+};
+
+struct Stream::ConnectRequest {
+  uv_connect_t request;
+  std::function<void(int)> done;
+  StreamPtr stream;
+  int failed_status = 0;
+};
+
+StreamPtr Stream::create(uv_loop_t* loop, Endpoint::Kind kind) {
+  StreamPtr stream(new Stream(loop, kind));
+  stream->self_ = stream;
+  return stream;
+}
+
+Stream::Stream(uv_loop_t* loop, Endpoint::Kind kind) : loop_(loop), kind_(kind) {
+  if (kind_ == Endpoint::Kind::kTcp) {
+    uv_tcp_init(loop, &handle_.tcp);
+  } else {
+    uv_pipe_init(loop, &handle_.pipe, 0);
+  }
+  handle_.tcp.data = this;
+}
+
+Stream::~Stream() = default;
+
+int Stream::acceptFrom(uv_stream_t* server) {
+  int status = uv_accept(server, raw());
+  if (status == 0 && kind_ == Endpoint::Kind::kTcp) uv_tcp_nodelay(&handle_.tcp, 1);
+  return status;
+}
+
+void Stream::connect(const Endpoint& endpoint, std::function<void(int status)> done) {
+  auto* request = new ConnectRequest;
+  request->done = std::move(done);
+  request->stream = shared_from_this();
+  request->request.data = request;
+  auto on_connect = [](uv_connect_t* raw_request, int status) {
+    auto* connect_request = static_cast<ConnectRequest*>(raw_request->data);
+    std::unique_ptr<ConnectRequest> owned(connect_request);
+    if (connect_request->stream->closed_ && status == 0) status = UV_ECANCELED;
+    if (status == 0 && connect_request->stream->kind_ == Endpoint::Kind::kTcp) {
+      uv_tcp_nodelay(&connect_request->stream->handle_.tcp, 1);
+    }
+    connect_request->done(status);
+  };
+  int status;
+  if (endpoint.kind == Endpoint::Kind::kTcp) {
+    status = uv_tcp_connect(&request->request, &handle_.tcp, endpoint.sockaddrPtr(), on_connect);
+  } else {
+    // uv_pipe_connect reports failures through the callback.
+    uv_pipe_connect(&request->request, &handle_.pipe, endpoint.path.c_str(), on_connect);
+    status = 0;
+  }
+  if (status != 0) {
+    // Fail through the loop like every other connect outcome, never from inside connect().
+    request->failed_status = status;
+    auto* timer = new uv_timer_t;
+    uv_timer_init(loop_, timer);
+    timer->data = request;
+    uv_timer_start(timer, [](uv_timer_t* handle) {
+      std::unique_ptr<ConnectRequest> failed(static_cast<ConnectRequest*>(handle->data));
+      uv_close(reinterpret_cast<uv_handle_t*>(handle),
+               [](uv_handle_t* closed) { delete reinterpret_cast<uv_timer_t*>(closed); });
+      failed->done(failed->failed_status);
+    }, 0, 0);
+  }
+}
+
+void Stream::startReading() {
+  if (closed_ || reading_ || ended_) return;
+  if (uv_read_start(raw(), &Stream::onAlloc, &Stream::onRead) == 0) reading_ = true;
+}
+
+void Stream::stopReading() {
+  if (closed_ || !reading_) return;
+  uv_read_stop(raw());
+  reading_ = false;
+}
+
+void Stream::onAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
+  auto* self = static_cast<Stream*>(handle->data);
+  if (!self->read_slab_ || self->read_slab_->capacity() - self->read_offset_ < kMinReadSpace) {
+    self->read_slab_ = Slab::make();
+    self->read_offset_ = 0;
+  }
+  buf->base = self->read_slab_->data() + self->read_offset_;
+  buf->len = self->read_slab_->capacity() - self->read_offset_;
+}
+
+void Stream::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* self = static_cast<Stream*>(stream->data);
+  if (nread == 0) return;  // EAGAIN
+  if (nread < 0) {
+    self->end(static_cast<int>(nread));
+    return;
+  }
+  // Keep the stream alive while the handler runs: it may close() and drop its pointer.
+  StreamPtr keep = self->shared_from_this();
+  Bytes data(self->read_slab_, buf->base, static_cast<size_t>(nread));
+  self->read_offset_ += static_cast<size_t>(nread);
+  if (self->handler_ != nullptr && !self->closed_) self->handler_->onStreamRead(data);
+}
+
+void Stream::end(int status) {
+  if (ended_) return;
+  ended_ = true;
+  if (reading_) {
+    uv_read_stop(raw());
+    reading_ = false;
+  }
+  StreamPtr keep = shared_from_this();
+  if (handler_ != nullptr && !closed_) handler_->onStreamEnd(status);
+}
+
+void Stream::write(Bytes data) {
+  if (closed_ || data.empty()) return;
+  std::vector<Bytes> pieces;
+  pieces.push_back(std::move(data));
+  write(std::move(pieces));
+}
+
+void Stream::write(std::string text) {
+  if (closed_ || text.empty()) return;
+  auto* request = new WriteRequest;
+  request->text = std::move(text);
+  std::vector<uv_buf_t> buffers{uv_buf_init(request->text.data(), static_cast<unsigned>(request->text.size()))};
+  request->size = request->text.size();
+  queue(request, buffers);
+}
+
+void Stream::write(std::vector<Bytes> pieces) {
+  if (closed_) return;
+  auto* request = new WriteRequest;
+  std::vector<uv_buf_t> buffers;
+  buffers.reserve(pieces.size());
+  for (const Bytes& piece : pieces) {
+    if (piece.empty()) continue;
+    buffers.push_back(uv_buf_init(const_cast<char*>(piece.data), static_cast<unsigned>(piece.size)));
+    request->size += piece.size;
+  }
+  request->pieces = std::move(pieces);
+  if (buffers.empty()) {
+    delete request;
+    return;
+  }
+  queue(request, buffers);
+}
+
+void Stream::queue(WriteRequest* request, std::vector<uv_buf_t>& buffers) {
+  request->request.data = request;
+  int status = uv_write(&request->request, raw(), buffers.data(), static_cast<unsigned>(buffers.size()),
+                        &Stream::onWrite);
+  if (status != 0) {
+    delete request;
+    end(status);
+    return;
+  }
+  queued_bytes_ += request->size;
+  if (queued_bytes_ > high_water_) was_over_high_water_ = true;
+}
+
+void Stream::onWrite(uv_write_t* raw_request, int status) {
+  std::unique_ptr<WriteRequest> request(static_cast<WriteRequest*>(raw_request->data));
+  auto* self = static_cast<Stream*>(raw_request->handle->data);
+  self->queued_bytes_ -= request->size;
+  if (status == UV_ECANCELED || self->closed_) return;
+  if (status < 0) {
+    self->end(status);
+    return;
+  }
+  if (self->was_over_high_water_ && self->queued_bytes_ <= self->high_water_ / 4) {
+    self->was_over_high_water_ = false;
+    StreamPtr keep = self->shared_from_this();
+    if (self->handler_ != nullptr) self->handler_->onStreamDrained();
+  }
+}
+
+void Stream::shutdownWrite() {
+  if (closed_) return;
+  auto* request = new uv_shutdown_t;
+  if (uv_shutdown(request, raw(), [](uv_shutdown_t* r, int) { delete r; }) != 0) delete request;
+}
+
+void Stream::close() {
+  if (closed_) return;
+  closed_ = true;
+  handler_ = nullptr;
+  reading_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &Stream::onClose);
+}
+
+void Stream::onClose(uv_handle_t* handle) {
+  auto* self = static_cast<Stream*>(handle->data);
+  self->read_slab_.reset();
+  StreamPtr last = std::move(self->self_);  // may destroy the stream when this scope ends
+}
+
+Endpoint Stream::peer() const {
+  if (kind_ == Endpoint::Kind::kUnix) return Endpoint::unixPath("");
+  sockaddr_storage address{};
+  int length = sizeof address;
+  if (uv_tcp_getpeername(&handle_.tcp, reinterpret_cast<sockaddr*>(&address), &length) != 0) return {};
+  return Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&address));
+}
+
+std::string uvErrorText(int status) {
+  return std::string(uv_err_name(status)) + " (" + uv_strerror(status) + ")";
+}
+
+}  // namespace stickyproxy

@@ -1,0 +1,106 @@
+// A connected byte stream (TCP or Unix socket) on a libuv loop.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/net/bytes.h"
+#include "proxy/net/endpoint.h"
+
+namespace stickyproxy {
+
+class Stream;
+using StreamPtr = std::shared_ptr<Stream>;
+
+// Owns one uv_tcp_t or uv_pipe_t. The object keeps itself alive until uv_close's callback
+// has run, so owners may drop their pointer right after close(). After close() the handler
+// gets no further callbacks. Loop thread only.
+class Stream : public std::enable_shared_from_this<Stream> {
+ public:
+  // Receives a stream's events. Callbacks may call close() or setHandler(nullptr).
+  class Handler {
+   public:
+    // `data` views memory kept alive by its slab; keep the Bytes to keep the data.
+    virtual void onStreamRead(const Bytes& data) = 0;
+    // The peer closed (UV_EOF) or a read or write failed (a libuv error code). Once per stream.
+    virtual void onStreamEnd(int status) = 0;
+    // The write queue fell to the low-water mark after having been above the high-water mark.
+    virtual void onStreamDrained() {}
+
+    virtual ~Handler() = default;
+  };
+
+  static StreamPtr create(uv_loop_t* loop, Endpoint::Kind kind);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  void setHandler(Handler* handler) { handler_ = handler; }
+  // Accepts a pending connection of `server` into this stream. Returns a libuv error code.
+  int acceptFrom(uv_stream_t* server);
+  // Connects to `endpoint`; `done` gets 0 or a libuv error code (UV_ECANCELED after close()).
+  void connect(const Endpoint& endpoint, std::function<void(int status)> done);
+
+  void startReading();
+  void stopReading();
+  bool reading() const { return reading_; }
+
+  // Queues data for writing. Ignored after close().
+  void write(Bytes data);
+  void write(std::string text);
+  void write(std::vector<Bytes> pieces);
+  // Bytes queued but not yet handed to the kernel.
+  size_t queuedBytes() const { return queued_bytes_; }
+  // Above `high` the owner should stop producing; onStreamDrained fires when the queue is back
+  // to `high / 4`.
+  void setWriteHighWater(size_t high) { high_water_ = high; }
+  bool overHighWater() const { return queued_bytes_ > high_water_; }
+
+  // Half-closes the write side once queued writes are done.
+  void shutdownWrite();
+  // Idempotent. Pending writes complete with UV_ECANCELED and release their buffers.
+  void close();
+  bool closed() const { return closed_; }
+
+  // The peer's address (TCP) or an Endpoint of kind kUnix.
+  Endpoint peer() const;
+  uv_stream_t* raw() { return reinterpret_cast<uv_stream_t*>(&handle_); }
+  uv_loop_t* loop() const { return loop_; }
+
+ private:
+  struct WriteRequest;
+  struct ConnectRequest;
+  Stream(uv_loop_t* loop, Endpoint::Kind kind);
+  void queue(WriteRequest* request, std::vector<uv_buf_t>& buffers);
+  void end(int status);
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+  static void onWrite(uv_write_t* request, int status);
+  static void onClose(uv_handle_t* handle);
+
+  uv_loop_t* loop_;
+  Endpoint::Kind kind_;
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle_;
+  StreamPtr self_;  // set from creation until onClose: the handle's memory must outlive libuv's use
+  Handler* handler_ = nullptr;
+  SlabPtr read_slab_;
+  size_t read_offset_ = 0;
+  size_t queued_bytes_ = 0;
+  size_t high_water_ = 256 * 1024;
+  bool was_over_high_water_ = false;
+  bool reading_ = false;
+  bool closed_ = false;
+  bool ended_ = false;
+};
+
+// Libuv error code as text: "ECONNREFUSED (connection refused)".
+std::string uvErrorText(int status);
+
+}  // namespace stickyproxy

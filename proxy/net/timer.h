@@ -1,0 +1,38 @@
+// A libuv timer owned by a C++ object.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+
+namespace stickyproxy {
+
+// One-shot or repeating timer. The callback never runs after stop() or destruction.
+// `loop` must outlive the Timer. Loop thread only.
+class Timer {
+ public:
+  explicit Timer(uv_loop_t* loop);
+  // Closes the handle; its memory is released in uv_close's callback, so destroying a Timer
+  // from inside its own callback is safe.
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // (Re)arms the timer to fire once after `timeout`.
+  void start(std::chrono::milliseconds timeout, std::function<void()> callback);
+  // (Re)arms the timer to fire every `interval`.
+  void startRepeating(std::chrono::milliseconds interval, std::function<void()> callback);
+  void stop();
+  bool armed() const { return armed_; }
+
+ private:
+  static void onFire(uv_timer_t* handle);
+
+  uv_timer_t* handle_;
+  std::function<void()> callback_;
+  bool repeating_ = false;
+  bool armed_ = false;
+};
+
+}  // namespace stickyproxy
