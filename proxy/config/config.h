@@ -12,6 +12,9 @@
 #include <utility>
 #include <vector>
 
+// Declared at global scope so that Cidr::contains names ::sockaddr whatever the include order.
+struct sockaddr;
+
 namespace stickyproxy {
 
 using Duration = std::chrono::milliseconds;

@@ -1,0 +1,87 @@
+// The proxy: the public listener, the workers (supervised or external), routing, health
+// checks, the moved-keys state file and configuration reload.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/config/config.h"
+#include "proxy/core/router.h"
+#include "proxy/core/worker.h"
+#include "proxy/http/http_server.h"
+#include "proxy/net/timer.h"
+#include "proxy/routing/ring.h"
+#include "proxy/routing/session_table.h"
+#include "proxy/supervisor/supervisor.h"
+
+namespace stickyproxy {
+
+// Not thread-safe: everything runs on `loop`'s thread. `loop` (with a LoopContext) must
+// outlive the Proxy.
+class Proxy {
+ public:
+  Proxy(uv_loop_t* loop, Config config);
+  ~Proxy();
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Starts the workers and health checks, and opens the public listener once every worker
+  // is ready (or the startup timeout passed). `listening` gets 0 or a libuv error code.
+  void start(std::function<void(int status)> listening);
+  // Graceful stop: no new connections, in-flight requests finish (up to the workers' stop
+  // grace), the moved-keys table is saved, workers get SIGTERM then SIGKILL. `done` runs last.
+  void shutdown(std::function<void()> done);
+  // Re-reads the config file. On errors prints them (as `-t` does), keeps the running config
+  // and returns false. Never drops a connection; moves no session.
+  bool reload();
+
+  // --- for ProxyRequest ---
+  const Config& config() const { return config_; }
+  Worker* findWorker(const std::string& name);
+  Router& router() { return *router_; }
+  SessionTable& sessions() { return sessions_; }
+  uv_loop_t* loop() const { return loop_; }
+  uint64_t nextTicket() { return ++tickets_; }
+  // A connection to `worker` failed (refused, reset before any byte, timed out).
+  void noteConnectFailure(Worker& worker, const std::string& reason);
+  // The moved-keys table changed: persist it soon.
+  void sessionsChanged();
+
+ private:
+  void handleRequest(const ServerExchangePtr& exchange);
+  void onWorkerSpawned(const std::string& name, int pid);
+  void onWorkerExited(const std::string& name, int64_t status, int signal);
+  void markDown(Worker& worker, const std::string& reason);
+  void markReady(Worker& worker);
+  void healthTick();
+  void maybeStartListening();
+  void saveSessions();
+  std::string stateFilePath() const;
+  ServerOptions serverOptions() const;
+  void rebuildWorkers(const Config& next);
+
+  uv_loop_t* loop_;
+  Config config_;
+  SessionTable sessions_;
+  std::map<std::string, std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> retired_workers_;  // removed by reload; see rebuildWorkers
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<Supervisor> supervisor_;
+  std::unique_ptr<HttpServer> server_;
+  Timer health_timer_;
+  Timer startup_timer_;
+  Timer save_timer_;
+  Timer expire_timer_;
+  std::map<std::string, std::chrono::steady_clock::time_point> next_probe_;
+  std::map<std::string, bool> probing_;
+  std::function<void(int)> on_listening_;
+  bool listening_ = false;
+  bool shutting_down_ = false;
+  uint64_t tickets_ = 0;
+};
+
+}  // namespace stickyproxy

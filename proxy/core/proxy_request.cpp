@@ -1,0 +1,411 @@
+#include "proxy/core/proxy_request.h"
+
+#include <picojson.h>
+
+#include "proxy/core/access_log.h"
+#include "proxy/core/proxy.h"
+#include "proxy/core/worker.h"
+#include "proxy/routing/session_key.h"
+#include "proxy/routing/stable_hash.h"
+
+namespace stickyproxy {
+
+namespace {
+
+constexpr std::string_view kPreviousWorkerHeader = "X-Sticky-Previous-Worker";
+// Delay before trying again after a refused connection: long enough for the supervisor to
+// notice the exit of a worker that just died, short next to any user-visible latency.
+constexpr int kRetryDelayMs = 50;
+
+bool peerIsTrusted(const Config& config, const Endpoint& peer) {
+  if (peer.kind != Endpoint::Kind::kTcp) return false;
+  for (const Cidr& network : config.trusted_proxies) {
+    if (network.contains(peer.sockaddrPtr())) return true;
+  }
+  return false;
+}
+
+std::string_view lastListElement(std::string_view value) {
+  size_t comma = value.rfind(',');
+  std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
+  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
+  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
+  return last;
+}
+
+}  // namespace
+
+ProxyRequest::ProxyRequest(Proxy& proxy, ServerExchangePtr exchange)
+    : proxy_(proxy),
+      exchange_(std::move(exchange)),
+      ticket_(proxy.nextTicket()),
+      started_(std::chrono::steady_clock::now()),
+      timer_(proxy.loop()) {}
+
+ProxyRequest::~ProxyRequest() {
+  if (upstream_) {
+    upstream_->detachHandler();
+    upstream_->close();
+  }
+}
+
+void ProxyRequest::extractSessionKey() {
+  const Config& config = proxy_.config();
+  const RequestHead& request = exchange_->request();
+  std::optional<std::string_view> proxy_key;
+  std::optional<std::string_view> app_key;
+  for (const Header& field : request.headers.fields()) {
+    if (!equalsIgnoreCase(field.name, "Cookie")) continue;
+    if (!proxy_key) {
+      auto value = findCookie(field.value, config.routing.cookie_name);
+      if (value && isValidProxyKey(*value)) proxy_key = value;
+    }
+    if (config.routing.key_source == KeySource::kAppCookie && !app_key) {
+      app_key = findCookie(field.value, config.routing.app_cookie_name);
+    }
+  }
+  if (app_key) {
+    key_ = "app:" + std::string(*app_key);
+  } else if (proxy_key) {
+    key_ = std::string(*proxy_key);
+  }
+  if (!proxy_key) {
+    // No (valid) routing cookie: mint one so every later request of this browser lands here.
+    std::string fresh = newSessionKey();
+    if (key_.empty()) key_ = fresh;
+    if (!fresh.empty()) {
+      new_key_ = true;
+      if (!app_key) key_ = fresh;
+      proxy_key_value_ = fresh;
+    }
+  }
+  key_hash_ = stableHash(key_);
+  key_short_ = shortKeyHash(key_);
+
+  secure_ = false;
+  if (peerIsTrusted(config, exchange_->peer())) {
+    const std::string* proto = request.headers.find("X-Forwarded-Proto");
+    secure_ = proto != nullptr && equalsIgnoreCase(lastListElement(*proto), "https");
+  }
+}
+
+void ProxyRequest::start() {
+  extractSessionKey();
+  if (key_.empty()) {
+    respondError(500, "could not create a session key", "rand_bytes_failed");
+    return;
+  }
+  // The body waits in the client's socket until an upstream connection is ready for it.
+  exchange_->pauseRequestBody();
+  first_attempt_ = std::chrono::steady_clock::now();
+  attempt();
+}
+
+void ProxyRequest::attempt() {
+  if (finished_) return;
+  ++attempts_;
+  route_ = proxy_.router().route(key_hash_, std::chrono::system_clock::now());
+  if (route_.repinned) proxy_.sessionsChanged();
+  worker_ = route_.worker.empty() ? nullptr : proxy_.findWorker(route_.worker);
+  if (worker_ == nullptr) {
+    respondError(503, "No worker is available", "no_ready_worker");
+    return;
+  }
+  std::weak_ptr<ProxyRequest> weak = shared_from_this();
+  switch (worker_->admission().request(ticket_, [weak] {
+    if (auto self = weak.lock()) self->admitted();
+  })) {
+    case Admission::Result::kAdmitted:
+      admitted();
+      return;
+    case Admission::Result::kQueued:
+      queued_ = true;
+      timer_.start(proxy_.config().timeouts.queue, [weak] {
+        auto self = weak.lock();
+        if (!self || !self->queued_) return;
+        self->queued_ = false;
+        self->worker_->admission().cancel(self->ticket_);
+        self->respondError(503, "The worker is busy; try again shortly", "queue_timeout");
+      });
+      return;
+    case Admission::Result::kRejected:
+      respondError(503, "The worker is busy; try again shortly", "queue_full");
+      return;
+  }
+}
+
+void ProxyRequest::admitted() {
+  queued_ = false;
+  holds_slot_ = true;
+  timer_.stop();
+  if (finished_) {
+    releaseSlot();
+    return;
+  }
+  std::weak_ptr<ProxyRequest> weak = shared_from_this();
+  worker_->pool().acquire([weak](ClientConnectionPtr connection, int status, bool reused) {
+    auto self = weak.lock();
+    if (!self) {
+      if (connection) connection->close();
+      return;
+    }
+    self->connected(std::move(connection), status, reused);
+  });
+}
+
+void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*reused*/) {
+  if (finished_) {
+    if (connection) connection->close();
+    releaseSlot();
+    return;
+  }
+  if (status != 0) {
+    releaseSlot();
+    proxy_.noteConnectFailure(*worker_, "connect: " + uvErrorText(status));
+    // Nothing reached the worker: the request may go again, to the new pin if it moved.
+    if (retryAfterFailure(true, false, kRetryDelayMs)) return;
+    if (status == UV_ETIMEDOUT) {
+      respondError(504, "The worker did not accept the connection in time", "upstream_connect_timeout");
+    } else {
+      respondError(502, "The worker could not be reached", "upstream_connect_failed");
+    }
+    return;
+  }
+  upstream_ = std::move(connection);
+  upstream_->startRequest(upstreamHead(), this, proxy_.config().timeouts.upstream_response);
+  if (!upstream_) return;  // failed synchronously and was handled
+  for (Bytes& piece : early_body_) {
+    upstream_->sendBody(std::move(piece));
+    body_sent_ = true;
+  }
+  early_body_.clear();
+  if (request_complete_) {
+    upstream_->endBody();
+  } else {
+    exchange_->resumeRequestBody();
+  }
+}
+
+RequestHead ProxyRequest::upstreamHead() const {
+  const Config& config = proxy_.config();
+  const RequestHead& request = exchange_->request();
+  RequestHead head;
+  head.method = request.method;
+  head.target = request.target;
+  head.version_minor = 1;
+  head.framing = request.framing;
+  head.headers = request.headers;
+  removeHopByHopHeaders(head.headers);
+  head.headers.remove("Expect");  // the proxy answered 100-continue itself
+  head.headers.remove(kPreviousWorkerHeader);  // only the proxy may say where a session was
+
+  std::string peer_ip = exchange_->peer().host();
+  if (peer_ip.empty()) peer_ip = "unix";
+  if (peerIsTrusted(config, exchange_->peer())) {
+    const std::string* forwarded_for = head.headers.find("X-Forwarded-For");
+    std::string chain = forwarded_for != nullptr ? *forwarded_for + ", " + peer_ip : peer_ip;
+    head.headers.set("X-Forwarded-For", std::move(chain));
+    if (head.headers.find("X-Forwarded-Proto") == nullptr) head.headers.set("X-Forwarded-Proto", "http");
+    if (head.headers.find("X-Forwarded-Host") == nullptr) {
+      const std::string* host = request.headers.find("Host");
+      if (host != nullptr) head.headers.set("X-Forwarded-Host", *host);
+    }
+  } else {
+    head.headers.set("X-Forwarded-For", peer_ip);
+    head.headers.set("X-Forwarded-Proto", "http");
+    const std::string* host = request.headers.find("Host");
+    if (host != nullptr) {
+      head.headers.set("X-Forwarded-Host", *host);
+    } else {
+      head.headers.remove("X-Forwarded-Host");
+    }
+  }
+  if (!route_.announce_previous.empty()) head.headers.add(std::string(kPreviousWorkerHeader), route_.announce_previous);
+  return head;
+}
+
+bool ProxyRequest::retryAfterFailure(bool nothing_sent, bool reused_connection, int delay_ms) {
+  const RequestHead& request = exchange_->request();
+  bool replayable_body = !body_sent_;
+  bool allowed = false;
+  if (nothing_sent && replayable_body) {
+    allowed = true;
+  } else if (request.isIdempotent() && !request.framing.hasBody() && !response_started_ && attempts_ < 2) {
+    allowed = true;  // an idempotent request whose response had not started: once
+  } else if (reused_connection && request.isIdempotent() && !request.framing.hasBody() && !response_started_) {
+    allowed = true;
+  }
+  if (!allowed) return false;
+  auto elapsed = std::chrono::steady_clock::now() - first_attempt_;
+  if (elapsed > proxy_.config().timeouts.upstream_connect) return false;
+  std::weak_ptr<ProxyRequest> weak = shared_from_this();
+  timer_.start(std::chrono::milliseconds(delay_ms), [weak] {
+    if (auto self = weak.lock()) self->attempt();
+  });
+  return true;
+}
+
+void ProxyRequest::releaseSlot() {
+  if (!holds_slot_ || worker_ == nullptr) return;
+  holds_slot_ = false;
+  worker_->admission().release();
+}
+
+void ProxyRequest::detachUpstream(bool reusable) {
+  if (!upstream_) return;
+  ClientConnectionPtr connection = std::move(upstream_);
+  connection->detachHandler();
+  if (reusable && worker_ != nullptr && worker_->ready()) {
+    worker_->pool().release(std::move(connection));
+  } else {
+    connection->close();
+  }
+}
+
+// --- client side ---
+
+void ProxyRequest::onRequestBody(const Bytes& data) {
+  if (finished_) return;
+  if (!upstream_) {
+    early_body_.push_back(data);
+    return;
+  }
+  upstream_->sendBody(data);
+  body_sent_ = true;
+  if (upstream_->overHighWater()) exchange_->pauseRequestBody();
+}
+
+void ProxyRequest::onRequestComplete() {
+  request_complete_ = true;
+  if (upstream_ && !finished_) upstream_->endBody();
+}
+
+void ProxyRequest::onWritable() {
+  if (upstream_) upstream_->resumeResponse();
+}
+
+void ProxyRequest::onRequestWritable() {
+  if (!finished_) exchange_->resumeRequestBody();
+}
+
+void ProxyRequest::onAbort(const std::string& why) {
+  if (finished_) return;
+  timer_.stop();
+  if (queued_ && worker_ != nullptr) worker_->admission().cancel(ticket_);
+  queued_ = false;
+  detachUpstream(false);
+  releaseSlot();
+  finishLog(499, why);
+}
+
+// --- upstream side ---
+
+void ProxyRequest::onResponseHead(ResponseHead&& head) {
+  if (finished_) return;
+  response_started_ = true;
+  if (!route_.announce_previous.empty() && !announced_) {
+    announced_ = true;
+    proxy_.sessions().markAnnounced(key_hash_);
+    proxy_.sessionsChanged();
+  }
+  removeHopByHopHeaders(head.headers);
+  if (new_key_) {
+    const RoutingConfig& routing = proxy_.config().routing;
+    head.headers.add("Set-Cookie", buildSetCookie(routing.cookie_name, proxy_key_value_,
+                                                  std::chrono::duration_cast<std::chrono::seconds>(routing.cookie_max_age),
+                                                  secure_));
+  }
+  std::optional<uint64_t> length;
+  if (!head.framing.chunked && !head.framing.until_close) length = head.framing.content_length.value_or(0);
+  exchange_->sendHead(std::move(head), length);
+}
+
+void ProxyRequest::onResponseBody(const Bytes& data) {
+  if (finished_) return;
+  exchange_->sendBody(data);
+  if (exchange_->overHighWater() && upstream_) upstream_->pauseResponse();
+}
+
+void ProxyRequest::onResponseComplete() {
+  if (finished_) return;
+  int status = exchange_->status();
+  detachUpstream(true);
+  releaseSlot();
+  finishLog(status, "");
+  exchange_->finish();
+}
+
+void ProxyRequest::onFailure(ClientFailure failure, int status) {
+  upstream_.reset();  // it closed itself
+  if (finished_) return;
+  releaseSlot();
+  std::string reason = std::string(clientFailureName(failure)) + (status != 0 ? " " + uvErrorText(status) : "");
+  if (response_started_) {
+    // Part of the response is already with the client: cutting the connection is the only
+    // honest way to say it is incomplete.
+    worker_->counters().errors++;
+    finishLog(exchange_->status(), "upstream failed mid-response: " + reason);
+    exchange_->abort();
+    return;
+  }
+  if (failure == ClientFailure::kResponseTimeout) {
+    respondError(504, "The worker did not answer in time", "upstream_response_timeout");
+    return;
+  }
+  if (failure == ClientFailure::kConnectionLost && retryAfterFailure(false, false, kRetryDelayMs)) return;
+  if (failure == ClientFailure::kBadResponse) {
+    respondError(502, "The worker sent an invalid response", "upstream_bad_response");
+    return;
+  }
+  respondError(502, "The worker failed while handling the request", "upstream_" + reason);
+}
+
+void ProxyRequest::respondError(int status, const std::string& message, const std::string& note) {
+  if (finished_) return;
+  if (worker_ != nullptr && status >= 500) worker_->counters().errors++;
+  finishLog(status, note);
+  detachUpstream(false);
+  releaseSlot();
+  if (exchange_->headSent()) {
+    exchange_->abort();
+    return;
+  }
+  picojson::object body;
+  body["status"] = picojson::value("error");
+  body["message"] = picojson::value(message);
+  HeaderList headers;
+  if (status == 503) headers.add("Retry-After", "2");
+  if (new_key_ && !proxy_key_value_.empty()) {
+    const RoutingConfig& routing = proxy_.config().routing;
+    headers.add("Set-Cookie", buildSetCookie(routing.cookie_name, proxy_key_value_,
+                                             std::chrono::duration_cast<std::chrono::seconds>(routing.cookie_max_age),
+                                             secure_));
+  }
+  headers.add("Cache-Control", "no-store");
+  exchange_->respond(status, "application/json", picojson::value(body).serialize() + "\n", std::move(headers));
+}
+
+void ProxyRequest::finishLog(int status, const std::string& note) {
+  if (finished_) return;
+  finished_ = true;
+  timer_.stop();
+  if (worker_ != nullptr) worker_->counters().requests++;
+  const RequestHead& request = exchange_->request();
+  AccessRecord record;
+  record.time = std::chrono::system_clock::now();
+  record.client = exchange_->peer().host();
+  if (record.client.empty()) record.client = "unix";
+  record.method = request.method;
+  record.path = request.path();
+  record.status = status;
+  record.bytes_sent = exchange_->bodyBytesSent();
+  record.bytes_received = exchange_->requestBodyBytes();
+  record.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  record.worker = worker_ != nullptr ? std::string_view(worker_->name()) : std::string_view();
+  record.repinned = route_.repinned;
+  record.key_hash = key_short_;
+  record.note = note;
+  writeAccessLog(record);
+}
+
+}  // namespace stickyproxy

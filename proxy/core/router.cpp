@@ -1,0 +1,54 @@
+#include "proxy/core/router.h"
+
+namespace stickyproxy {
+
+Router::Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready)
+    : ring_(std::move(ring)), sessions_(sessions), is_ready_(std::move(is_ready)) {}
+
+std::string Router::nextReady(uint64_t key_hash) const {
+  const auto& names = ring_->workerNames();
+  auto index = ring_->firstEligible(key_hash, [&](size_t candidate) { return is_ready_(names[candidate]); });
+  return index ? names[*index] : std::string();
+}
+
+RouteDecision Router::route(uint64_t key_hash, WallTime now) {
+  RouteDecision decision;
+  const SessionEntry* entry = sessions_->find(key_hash);
+  std::string pinned;
+  if (entry != nullptr && entry->moved) {
+    pinned = entry->worker;
+  } else {
+    pinned = ring_->workerNames()[ring_->ownerOf(key_hash)];
+  }
+  // A known session whose worker left the ring (config reload) is routed by the ring again.
+  if (!ring_->indexOf(pinned)) pinned = ring_->workerNames()[ring_->ownerOf(key_hash)];
+
+  if (is_ready_(pinned)) {
+    decision.worker = pinned;
+    sessions_->touch(key_hash, pinned, now);
+  } else {
+    std::string target = nextReady(key_hash);
+    if (target.empty()) return decision;
+    sessions_->move(key_hash, pinned, target, now);
+    decision.worker = target;
+  }
+  entry = sessions_->find(key_hash);
+  if (entry != nullptr && entry->moved) {
+    decision.repinned = true;
+    if (entry->announce_previous) decision.announce_previous = entry->previous_worker;
+  }
+  return decision;
+}
+
+size_t Router::repinSessionsOf(const std::string& worker, WallTime now) {
+  size_t moved = 0;
+  for (uint64_t key_hash : sessions_->keysPinnedTo(worker)) {
+    std::string target = nextReady(key_hash);
+    if (target.empty() || target == worker) continue;
+    sessions_->move(key_hash, worker, target, now);
+    ++moved;
+  }
+  return moved;
+}
+
+}  // namespace stickyproxy

@@ -1,0 +1,51 @@
+// Session key -> worker: the moved-keys table first, then the consistent-hash ring.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proxy/routing/ring.h"
+#include "proxy/routing/session_table.h"
+
+namespace stickyproxy {
+
+struct RouteDecision {
+  std::string worker;            // empty: no worker can take the request
+  std::string announce_previous; // non-empty: send X-Sticky-Previous-Worker with this name
+  bool repinned = false;         // the key was moved by this or an earlier re-pin
+};
+
+// Decides where each key goes. Owns the ring (immutable, swapped on membership change) and the
+// session table. Not thread-safe: loop thread only.
+class Router {
+ public:
+  // `is_ready(name)` tells whether a worker may take requests now.
+  using ReadyPredicate = std::function<bool(const std::string& name)>;
+
+  Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready);
+
+  // Routes one request of `key_hash` at `now` and records it in the session table.
+  // A key whose worker is not ready moves to the next ready worker clockwise on the ring and
+  // stays there (until it idles out), even after its first worker returns.
+  RouteDecision route(uint64_t key_hash, WallTime now);
+
+  // A worker went down: every session pinned to it moves now (not on its next request), so that
+  // it stays moved when the worker returns. Returns how many moved.
+  size_t repinSessionsOf(const std::string& worker, WallTime now);
+
+  void setRing(RingPtr ring) { ring_ = std::move(ring); }
+  const RingPtr& ring() const { return ring_; }
+
+ private:
+  // The next ready worker clockwise from `key_hash`, or "" when none is.
+  std::string nextReady(uint64_t key_hash) const;
+
+  RingPtr ring_;
+  SessionTable* sessions_;
+  ReadyPredicate is_ready_;
+};
+
+}  // namespace stickyproxy

@@ -1,0 +1,80 @@
+// The proxy's view of one worker: where it is, whether it may take requests, its keep-alive
+// pool and its admission queue.
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "proxy/config/config.h"
+#include "proxy/net/endpoint.h"
+#include "proxy/upstream/admission.h"
+#include "proxy/upstream/upstream_pool.h"
+
+namespace stickyproxy {
+
+enum class WorkerState {
+  kStarting,  // spawned (or configured), not yet answering health checks
+  kReady,     // takes requests
+  kDown,      // dead, unreachable or failing health checks: its sessions move
+};
+const char* workerStateName(WorkerState state);
+
+struct WorkerCounters {
+  uint64_t requests = 0;
+  uint64_t errors = 0;       // 5xx sent on its behalf or upstream failures
+  uint64_t restarts = 0;
+  uint64_t connect_failures = 0;
+};
+
+class Worker {
+ public:
+  // `loop` must outlive the worker.
+  Worker(uv_loop_t* loop, const WorkerConfig& config, const Config& proxy_config);
+
+  const std::string& name() const { return config_.name; }
+  const WorkerConfig& config() const { return config_; }
+  const Endpoint& endpoint() const { return endpoint_; }
+  bool supervised() const { return config_.supervised(); }
+
+  WorkerState state() const { return state_; }
+  bool ready() const { return state_ == WorkerState::kReady; }
+  std::chrono::steady_clock::time_point stateSince() const { return state_since_; }
+  void setState(WorkerState state);
+
+  // Health observations (active checks and connection failures). Returns true when the
+  // observation changed the state (rise / fall thresholds reached).
+  bool observeSuccess(uint32_t rise);
+  bool observeFailure(uint32_t fall);
+
+  UpstreamPool& pool() { return pool_; }
+  Admission& admission() { return admission_; }
+  WorkerCounters& counters() { return counters_; }
+  int pid() const { return pid_; }
+  void setPid(int pid) { pid_ = pid; }
+
+  // Applies a reloaded config (limits, timeouts, address, command for the next start).
+  void applyConfig(const WorkerConfig& config, const Config& proxy_config);
+
+  static PoolOptions poolOptionsFor(const Config& config);
+
+ private:
+  WorkerConfig config_;
+  Endpoint endpoint_;
+  WorkerState state_ = WorkerState::kStarting;
+  std::chrono::steady_clock::time_point state_since_;
+  uint32_t consecutive_successes_ = 0;
+  uint32_t consecutive_failures_ = 0;
+  UpstreamPool pool_;
+  Admission admission_;
+  WorkerCounters counters_;
+  int pid_ = 0;
+};
+
+// Converts a config address to the net layer's endpoint.
+Endpoint endpointFor(const Address& address);
+
+}  // namespace stickyproxy

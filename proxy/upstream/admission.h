@@ -1,0 +1,43 @@
+// Admission control for one worker: a limit on requests in flight and a bounded queue.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+
+namespace stickyproxy {
+
+// A request is admitted at once while fewer than `max_in_flight` run, else it waits in a FIFO
+// queue of at most `max_queue`, else it is rejected (the caller answers 503). Requests are
+// never moved to another worker for lack of room: their session's state lives on this one.
+class Admission {
+ public:
+  enum class Result { kAdmitted, kQueued, kRejected };
+
+  Admission(uint32_t max_in_flight, uint32_t max_queue) : max_in_flight_(max_in_flight), max_queue_(max_queue) {}
+
+  // kQueued: `on_admitted` runs from a later release() when a slot is handed over.
+  Result request(uint64_t ticket, std::function<void()> on_admitted);
+  // A queued request gave up (timeout, client gone). No-op when not queued.
+  void cancel(uint64_t ticket);
+  // An admitted request finished: its slot goes to the oldest waiting request.
+  void release();
+  void setLimits(uint32_t max_in_flight, uint32_t max_queue);
+
+  uint32_t inFlight() const { return in_flight_; }
+  size_t queued() const { return queue_.size(); }
+
+ private:
+  struct Waiting {
+    uint64_t ticket;
+    std::function<void()> on_admitted;
+  };
+  void admitWaiting();
+
+  uint32_t max_in_flight_;
+  uint32_t max_queue_;
+  uint32_t in_flight_ = 0;
+  std::deque<Waiting> queue_;
+};
+
+}  // namespace stickyproxy
