@@ -149,7 +149,7 @@ struct ConfigError {
 
 struct ConfigLoadResult {
   std::optional<Config> config;     // set when errors is empty
-  std::vector<ConfigError> errors;  // every problem found, in file order
+  std::vector<ConfigError> errors;  // every problem found, by line (line 0 first)
 };
 
 // Reads and validates the config file at `path`. Never throws. Relative paths inside the

@@ -145,6 +145,13 @@ BodyFraming HttpParser::framing() const {
 int HttpParser::onHeadersComplete(llhttp_t* parser) {
   HttpParser* self = owner(parser);
   self->head_complete_ = true;
+  for (const Header& field : self->headers_.fields()) {
+    // llhttp accepts obsolete line folding and hands the fold through; a CR or LF must never
+    // reach a re-serialised head (RFC 9112 section 5.2 allows rejecting it).
+    if (field.value.find_first_of("\r\n") != std::string::npos) {
+      return self->fail(ParseError::kMalformed, "obsolete line folding in a header field");
+    }
+  }
   BodyFraming framing = self->framing();
   bool keep_alive = llhttp_should_keep_alive(parser) != 0;
   if (self->kind_ == Kind::kRequest) {

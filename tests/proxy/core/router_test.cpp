@@ -1,0 +1,98 @@
+#include "proxy/core/router.h"
+
+#include <catch2/catch.hpp>
+
+#include <set>
+
+#include "proxy/routing/stable_hash.h"
+
+using namespace stickyproxy;
+
+namespace {
+
+struct Fixture {
+  std::set<std::string> down;
+  SessionTable sessions{std::chrono::minutes(30), std::chrono::hours(24)};
+  Router router{Ring::build({"w1", "w2", "w3", "w4"}, 256), &sessions,
+                [this](const std::string& name) { return down.count(name) == 0; }};
+  WallTime now = WallTime(std::chrono::hours(1000000));
+};
+
+uint64_t keyHash(int i) { return stableHash("session-" + std::to_string(i)); }
+
+}  // namespace
+
+TEST_CASE("a key goes to its ring owner while that worker is ready", "[router]") {
+  Fixture f;
+  const Ring& ring = *f.router.ring();
+  for (int i = 0; i < 1000; ++i) {
+    RouteDecision decision = f.router.route(keyHash(i), f.now);
+    CHECK(decision.worker == ring.workerNames()[ring.ownerOf(keyHash(i))]);
+    CHECK_FALSE(decision.repinned);
+    CHECK(decision.announce_previous.empty());
+  }
+}
+
+TEST_CASE("killed worker's sessions move, announce once, and stay moved after it returns", "[router]") {
+  Fixture f;
+  std::map<uint64_t, std::string> before;
+  for (int i = 0; i < 2000; ++i) before[keyHash(i)] = f.router.route(keyHash(i), f.now).worker;
+
+  f.down.insert("w2");
+  size_t moved = f.router.repinSessionsOf("w2", f.now);
+  size_t on_w2 = 0;
+  for (auto& [hash, worker] : before) on_w2 += worker == "w2";
+  CHECK(moved == on_w2);
+  CHECK(on_w2 > 300);
+
+  for (auto& [hash, worker] : before) {
+    RouteDecision decision = f.router.route(hash, f.now);
+    if (worker == "w2") {
+      CHECK(decision.worker != "w2");
+      CHECK(decision.repinned);
+      CHECK(decision.announce_previous == "w2");
+      f.sessions.markAnnounced(hash);
+    } else {
+      CHECK(decision.worker == worker);  // no key moves between surviving workers
+      CHECK_FALSE(decision.repinned);
+    }
+  }
+
+  f.down.clear();  // w2 is back
+  for (auto& [hash, worker] : before) {
+    RouteDecision decision = f.router.route(hash, f.now);
+    if (worker == "w2") {
+      CHECK(decision.worker != "w2");
+      CHECK(decision.announce_previous.empty());
+    } else {
+      CHECK(decision.worker == worker);
+    }
+  }
+  // New keys use the returned worker again.
+  size_t new_on_w2 = 0;
+  for (int i = 5000; i < 6000; ++i) new_on_w2 += f.router.route(keyHash(i), f.now).worker == "w2";
+  CHECK(new_on_w2 > 150);
+}
+
+TEST_CASE("a key first seen while its worker is down moves lazily to the next ready worker", "[router]") {
+  Fixture f;
+  f.down.insert("w3");
+  const Ring& ring = *f.router.ring();
+  for (int i = 0; i < 500; ++i) {
+    uint64_t hash = keyHash(i);
+    RouteDecision decision = f.router.route(hash, f.now);
+    std::string owner = ring.workerNames()[ring.ownerOf(hash)];
+    if (owner == "w3") {
+      CHECK(decision.worker != "w3");
+      CHECK(decision.announce_previous == "w3");
+    } else {
+      CHECK(decision.worker == owner);
+    }
+  }
+}
+
+TEST_CASE("no ready worker gives an empty decision", "[router]") {
+  Fixture f;
+  f.down = {"w1", "w2", "w3", "w4"};
+  CHECK(f.router.route(keyHash(1), f.now).worker.empty());
+}

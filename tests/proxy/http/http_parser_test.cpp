@@ -1,0 +1,174 @@
+#include "proxy/http/http_parser.h"
+
+#include <catch2/catch.hpp>
+
+#include <string>
+#include <vector>
+
+using namespace stickyproxy;
+
+namespace {
+
+// Collects what the parser reports.
+struct Recorder : HttpParser::Handler {
+  std::vector<RequestHead> requests;
+  std::vector<ResponseHead> responses;
+  std::string body;
+  int completed = 0;
+  bool no_body_answer = false;
+  void onRequestHead(RequestHead&& head) override { requests.push_back(std::move(head)); }
+  bool onResponseHead(ResponseHead&& head) override {
+    responses.push_back(std::move(head));
+    return no_body_answer;
+  }
+  void onBody(const Bytes& data) override { body.append(data.data, data.size); }
+  void onMessageComplete() override { ++completed; }
+};
+
+// Feeds `text` the way a connection does: again after each completed message.
+size_t feedAll(HttpParser& parser, std::string_view text) {
+  Bytes bytes = Bytes::copyOf(text);
+  size_t total = 0;
+  while (total < bytes.size) {
+    size_t consumed = parser.feed(bytes.suffix(total));
+    total += consumed;
+    if (parser.error() != ParseError::kNone || consumed == 0) break;
+  }
+  return total;
+}
+
+}  // namespace
+
+TEST_CASE("a request head is parsed into method, target, fields and framing", "[http]") {
+  Recorder recorder;
+  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
+  feedAll(parser, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+  REQUIRE(recorder.requests.size() == 1);
+  const RequestHead& head = recorder.requests[0];
+  CHECK(head.method == "POST");
+  CHECK(head.target == "/upload");
+  CHECK(head.framing.content_length == 5u);
+  CHECK_FALSE(head.framing.chunked);
+  CHECK(head.expect_continue);
+  CHECK(head.keep_alive);
+  CHECK(recorder.body == "hello");
+  CHECK(recorder.completed == 1);
+}
+
+TEST_CASE("parsing stops after each message so pipelined requests are handled in order", "[http]") {
+  Recorder recorder;
+  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
+  std::string two = "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n";
+  Bytes bytes = Bytes::copyOf(two);
+  size_t first = parser.feed(bytes);
+  CHECK(first == two.size() / 2);
+  CHECK(recorder.requests.size() == 1);
+  parser.feed(bytes.suffix(first));
+  REQUIRE(recorder.requests.size() == 2);
+  CHECK(recorder.requests[1].target == "/b");
+}
+
+TEST_CASE("chunked bodies arrive de-chunked", "[http]") {
+  Recorder recorder;
+  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
+  feedAll(parser, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  REQUIRE(recorder.requests.size() == 1);
+  CHECK(recorder.requests[0].framing.chunked);
+  CHECK(recorder.body == "hello world");
+  CHECK(recorder.completed == 1);
+}
+
+TEST_CASE("limits map to 414, 431 and 413", "[http]") {
+  ParserLimits limits;
+  limits.max_request_line = 64;
+  limits.max_head_bytes = 256;
+  limits.max_headers = 4;
+  limits.max_body = 10;
+  {
+    Recorder recorder;
+    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
+    feedAll(parser, "GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n");
+    CHECK(parser.error() == ParseError::kRequestLineTooLong);
+    CHECK(statusForParseError(parser.error()) == 414);
+  }
+  {
+    Recorder recorder;
+    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
+    feedAll(parser, "GET / HTTP/1.1\r\nX-Big: " + std::string(300, 'b') + "\r\n\r\n");
+    CHECK(statusForParseError(parser.error()) == 431);
+  }
+  {
+    Recorder recorder;
+    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
+    feedAll(parser, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n");
+    CHECK(statusForParseError(parser.error()) == 431);
+  }
+  {
+    Recorder recorder;
+    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
+    feedAll(parser, "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n");
+    CHECK(statusForParseError(parser.error()) == 413);
+    CHECK(recorder.requests.empty());
+  }
+  {
+    Recorder recorder;
+    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
+    feedAll(parser, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n");
+    CHECK(statusForParseError(parser.error()) == 413);
+  }
+}
+
+TEST_CASE("malformed requests are refused with 400 and smuggling shapes are rejected", "[http]") {
+  for (std::string bad : {std::string("GARBAGE\r\n\r\n"), std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
+                          std::string("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc"),
+                          std::string("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")}) {
+    Recorder recorder;
+    HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
+    feedAll(parser, bad);
+    INFO(bad);
+    CHECK(parser.error() != ParseError::kNone);
+    CHECK(statusForParseError(parser.error()) >= 400);
+  }
+}
+
+TEST_CASE("obsolete line folding becomes a space, never a CR or LF in a value", "[http]") {
+  Recorder recorder;
+  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
+  feedAll(parser, "GET / HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n");
+  REQUIRE(recorder.requests.size() == 1);
+  CHECK(*recorder.requests[0].headers.find("X-Folded") == "a b");
+}
+
+TEST_CASE("HTTP/1.0 and Connection: close end keep-alive", "[http]") {
+  Recorder recorder;
+  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
+  feedAll(parser, "GET / HTTP/1.0\r\n\r\n");
+  REQUIRE(recorder.requests.size() == 1);
+  CHECK_FALSE(recorder.requests[0].keep_alive);
+  Recorder second;
+  HttpParser parser2(HttpParser::Kind::kRequest, &second, ParserLimits{});
+  feedAll(parser2, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  CHECK_FALSE(second.requests[0].keep_alive);
+}
+
+TEST_CASE("a response body that runs until close completes at end of stream", "[http]") {
+  Recorder recorder;
+  HttpParser parser(HttpParser::Kind::kResponse, &recorder, ParserLimits{});
+  feedAll(parser, "HTTP/1.1 200 OK\r\n\r\npartial body");
+  REQUIRE(recorder.responses.size() == 1);
+  CHECK(recorder.responses[0].framing.until_close);
+  CHECK(recorder.completed == 0);
+  parser.finish();
+  CHECK(recorder.completed == 1);
+  CHECK(recorder.body == "partial body");
+}
+
+TEST_CASE("the answer to a HEAD request has no body despite its Content-Length", "[http]") {
+  Recorder recorder;
+  recorder.no_body_answer = true;
+  HttpParser parser(HttpParser::Kind::kResponse, &recorder, ParserLimits{});
+  std::string text = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
+  size_t consumed = feedAll(parser, text);
+  CHECK(recorder.completed == 2);
+  CHECK(consumed == text.size());
+}

@@ -1,0 +1,47 @@
+#include "proxy/upstream/admission.h"
+
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+using namespace stickyproxy;
+
+TEST_CASE("admission admits up to the limit, queues in order, then rejects", "[upstream]") {
+  Admission admission(2, 2);
+  std::vector<int> admitted;
+  CHECK(admission.request(1, [] {}) == Admission::Result::kAdmitted);
+  CHECK(admission.request(2, [] {}) == Admission::Result::kAdmitted);
+  CHECK(admission.request(3, [&] { admitted.push_back(3); }) == Admission::Result::kQueued);
+  CHECK(admission.request(4, [&] { admitted.push_back(4); }) == Admission::Result::kQueued);
+  CHECK(admission.request(5, [&] { admitted.push_back(5); }) == Admission::Result::kRejected);
+  CHECK(admission.inFlight() == 2);
+  CHECK(admission.queued() == 2);
+  admission.release();
+  CHECK(admitted == std::vector<int>{3});
+  admission.cancel(4);
+  admission.release();
+  CHECK(admitted == std::vector<int>{3});
+  CHECK(admission.inFlight() == 1);
+  CHECK(admission.queued() == 0);
+}
+
+TEST_CASE("a waiting request is not overtaken by a newcomer", "[upstream]") {
+  Admission admission(1, 5);
+  bool first_waiting_admitted = false;
+  REQUIRE(admission.request(1, [] {}) == Admission::Result::kAdmitted);
+  REQUIRE(admission.request(2, [&] { first_waiting_admitted = true; }) == Admission::Result::kQueued);
+  admission.release();
+  CHECK(first_waiting_admitted);
+  CHECK(admission.request(3, [] {}) == Admission::Result::kQueued);
+}
+
+TEST_CASE("raising the limits on reload admits waiting requests", "[upstream]") {
+  Admission admission(1, 5);
+  int admitted = 0;
+  admission.request(1, [] {});
+  admission.request(2, [&] { ++admitted; });
+  admission.request(3, [&] { ++admitted; });
+  admission.setLimits(3, 5);
+  CHECK(admitted == 2);
+  CHECK(admission.inFlight() == 3);
+}
