@@ -223,14 +223,19 @@ void SessionTable::touch(uint64_t key_hash, const std::string& worker, WallTime 
 void SessionTable::move(uint64_t key_hash, const std::string& from, const std::string& to,
                         WallTime now) {
   SessionEntry& entry = entries_[key_hash];
-  // A session moved twice (w1 -> w2 -> w3) keeps pointing the app at w1, where it began; but
-  // never at the worker it is now pinned to.
-  const bool keep_previous = entry.moved && entry.worker == from && entry.previous_worker != to;
-  if (!keep_previous) entry.previous_worker = from;
+  // The previous worker is where the session's state is. If `from` was never told about the
+  // session (its move is still unannounced), the state is still with the worker before it:
+  // keep naming that one, unless the session is going back there (nothing to adopt then).
+  const bool state_not_adopted = entry.moved && entry.worker == from && entry.announce_previous;
+  if (state_not_adopted) {
+    if (entry.previous_worker == to) entry.announce_previous = false;
+  } else {
+    entry.previous_worker = from;
+    entry.announce_previous = true;
+  }
   if (!entry.moved) ++moved_count_;
   entry.worker = to;
   entry.moved = true;
-  entry.announce_previous = true;
   entry.last_seen = now;
 }
 

@@ -17,7 +17,8 @@ using WallTime = std::chrono::system_clock::time_point;
 struct SessionEntry {
   std::string worker;              // where the session is pinned now
   std::string previous_worker;     // set when moved: the worker it was moved away from
-  bool moved = false;              // pinned by a move, not by the ring: survives the old worker's return
+  // Pinned by a move, not by the ring: survives the old worker's return.
+  bool moved = false;
   bool announce_previous = false;  // the next forwarded request must carry X-Sticky-Previous-Worker
   WallTime last_seen;              // wall clock, so it can be persisted
 };
@@ -42,10 +43,10 @@ class SessionTable {
   // entry only updates last_seen, since the move's pin wins over the ring.
   void touch(uint64_t key_hash, const std::string& worker, WallTime now);
 
-  // Pins `key_hash` to `to`, sets moved and announce_previous and last_seen = now, and records
-  // `from` as previous_worker. Exception: when the entry was already moved and `from` is its
-  // current worker, the original previous_worker is kept (the session's first home), unless
-  // that is `to` itself, in which case `from` is recorded.
+  // Pins `key_hash` to `to` (moved, last_seen = now) and records in previous_worker where the
+  // session's state is, to be announced on its next request: normally `from`. When `from` was
+  // itself an unannounced move target (it never saw the session), the earlier previous_worker
+  // still holds the state and stays; and if that is `to`, there is nothing to announce.
   void move(uint64_t key_hash, const std::string& from, const std::string& to, WallTime now);
 
   // Clears announce_previous (the app has been told). No-op for an unknown key.

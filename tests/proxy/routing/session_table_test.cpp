@@ -1,0 +1,415 @@
+#include "proxy/routing/session_table.h"
+
+#include <catch2/catch.hpp>
+#include <picojson.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "proxy/routing/stable_hash.h"
+
+namespace stickyproxy {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+
+constexpr milliseconds kSessionIdle = minutes(30);
+constexpr milliseconds kMovedIdle = hours(24);
+// A whole millisecond, as the state file stores times.
+const WallTime kT0{milliseconds(1'700'000'000'000)};
+
+// A scratch directory removed when the test ends.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "session_table_test.XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void writeFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+TEST_CASE("touching a new key pins it where the ring sent it", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  CHECK(table.find(1) == nullptr);
+  table.touch(1, "w1", kT0);
+  const SessionEntry* entry = table.find(1);
+  REQUIRE(entry != nullptr);
+  CHECK(entry->worker == "w1");
+  CHECK(entry->previous_worker.empty());
+  CHECK_FALSE(entry->moved);
+  CHECK_FALSE(entry->announce_previous);
+  CHECK(entry->last_seen == kT0);
+  CHECK(table.size() == 1);
+  CHECK(table.movedCount() == 0);
+}
+
+TEST_CASE("touching a ring-pinned key follows the ring and refreshes last_seen", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.touch(1, "w2", kT0 + minutes(1));
+  CHECK(table.find(1)->worker == "w2");
+  CHECK(table.find(1)->last_seen == kT0 + minutes(1));
+  CHECK(table.size() == 1);
+}
+
+TEST_CASE("a moved key stays on its new worker when touched with the ring's choice",
+          "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.move(1, "w1", "w3", kT0 + minutes(1));
+  const SessionEntry* entry = table.find(1);
+  CHECK(entry->worker == "w3");
+  CHECK(entry->previous_worker == "w1");
+  CHECK(entry->moved);
+  CHECK(entry->announce_previous);
+  CHECK(entry->last_seen == kT0 + minutes(1));
+  CHECK(table.movedCount() == 1);
+
+  // w1 is back and the ring picks it again: the move wins.
+  table.touch(1, "w1", kT0 + minutes(2));
+  CHECK(table.find(1)->worker == "w3");
+  CHECK(table.find(1)->previous_worker == "w1");
+  CHECK(table.find(1)->last_seen == kT0 + minutes(2));
+}
+
+TEST_CASE("moving an unknown key creates a moved entry", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(7, "w1", "w2", kT0);
+  REQUIRE(table.find(7) != nullptr);
+  CHECK(table.find(7)->worker == "w2");
+  CHECK(table.find(7)->previous_worker == "w1");
+  CHECK(table.find(7)->moved);
+  CHECK(table.movedCount() == 1);
+}
+
+TEST_CASE("a key moved twice names the worker that last held its state", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.move(1, "w1", "w2", kT0);
+  table.markAnnounced(1);  // w2 adopted the state from w1
+  table.move(1, "w2", "w3", kT0 + minutes(1));
+  CHECK(table.find(1)->worker == "w3");
+  CHECK(table.find(1)->previous_worker == "w2");
+  CHECK(table.find(1)->announce_previous);
+  CHECK(table.movedCount() == 1);
+}
+
+TEST_CASE("a key moved twice before any request keeps naming its first worker", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w2", kT0);  // w2 never saw the session: its state is still on w1
+  table.move(1, "w2", "w3", kT0 + minutes(1));
+  CHECK(table.find(1)->worker == "w3");
+  CHECK(table.find(1)->previous_worker == "w1");
+  CHECK(table.find(1)->announce_previous);
+}
+
+TEST_CASE("a key moved back to its first worker before any request has nothing to adopt", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w2", kT0);
+  table.move(1, "w2", "w1", kT0 + minutes(1));
+  CHECK(table.find(1)->worker == "w1");
+  CHECK_FALSE(table.find(1)->announce_previous);
+}
+
+TEST_CASE("a key moved back to its first worker after adoption names the worker it left", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w2", kT0);
+  table.markAnnounced(1);
+  table.move(1, "w2", "w1", kT0 + minutes(1));
+  CHECK(table.find(1)->worker == "w1");
+  CHECK(table.find(1)->previous_worker == "w2");
+  CHECK(table.find(1)->announce_previous);
+}
+
+TEST_CASE("a move from a worker other than the current pin records that worker", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w2", kT0);
+  table.move(1, "w4", "w3", kT0);
+  CHECK(table.find(1)->worker == "w3");
+  CHECK(table.find(1)->previous_worker == "w4");
+}
+
+TEST_CASE("markAnnounced clears the announcement once", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w2", kT0);
+  table.markAnnounced(1);
+  CHECK_FALSE(table.find(1)->announce_previous);
+  CHECK(table.find(1)->moved);
+  CHECK(table.find(1)->previous_worker == "w1");
+  table.markAnnounced(99);  // unknown: no entry appears
+  CHECK(table.find(99) == nullptr);
+}
+
+TEST_CASE("expiry drops idle sessions after session_idle and moved keys after moved_idle",
+          "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.touch(2, "w1", kT0 + minutes(20));
+  table.move(3, "w1", "w2", kT0);
+
+  CHECK(table.expire(kT0 + kSessionIdle) == 0);  // exactly at the window: still kept
+  CHECK(table.expire(kT0 + kSessionIdle + milliseconds(1)) == 1);
+  CHECK(table.find(1) == nullptr);
+  CHECK(table.find(2) != nullptr);
+  CHECK(table.find(3) != nullptr);
+
+  CHECK(table.expire(kT0 + kMovedIdle) == 1);  // key 2
+  CHECK(table.find(3) != nullptr);
+  CHECK(table.movedCount() == 1);
+  CHECK(table.expire(kT0 + kMovedIdle + milliseconds(1)) == 1);
+  CHECK(table.find(3) == nullptr);
+  CHECK(table.movedCount() == 0);
+  CHECK(table.size() == 0);
+}
+
+TEST_CASE("active sessions are counted per worker within session_idle", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.touch(2, "w1", kT0 + minutes(10));
+  table.touch(3, "w2", kT0 + minutes(10));
+  table.move(4, "w1", "w3", kT0);
+  using Counts = std::map<std::string, size_t>;
+  CHECK(table.activeSessionsPerWorker(kT0 + minutes(10)) ==
+        Counts{{"w1", 2}, {"w2", 1}, {"w3", 1}});
+  // Key 1 and the moved key 4 went idle at kT0; both still exist but are not active.
+  CHECK(table.activeSessionsPerWorker(kT0 + minutes(31)) == Counts{{"w1", 1}, {"w2", 1}});
+  CHECK(table.activeSessionsPerWorker(kT0 + minutes(41)).empty());
+  CHECK(table.size() == 4);
+}
+
+TEST_CASE("keysPinnedTo lists moved and ring-pinned keys of a worker", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.touch(2, "w2", kT0);
+  table.move(3, "w2", "w1", kT0);
+  table.touch(4, "w1", kT0 - kMovedIdle - milliseconds(1));  // idle past both windows
+  std::vector<uint64_t> keys = table.keysPinnedTo("w1", kT0 + hours(1));
+  std::sort(keys.begin(), keys.end());
+  // Key 1 is past session_idle but within the longer moved_idle window.
+  CHECK(keys == std::vector<uint64_t>{1, 3});
+  CHECK(table.keysPinnedTo("w2", kT0) == std::vector<uint64_t>{2});
+  CHECK(table.keysPinnedTo("w9", kT0).empty());
+}
+
+TEST_CASE("keysPinnedTo without a time uses the current wall clock", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  const WallTime now = std::chrono::system_clock::now();
+  table.touch(1, "w1", now);
+  table.touch(2, "w1", now - kMovedIdle - hours(1));
+  CHECK(table.keysPinnedTo("w1") == std::vector<uint64_t>{1});
+}
+
+TEST_CASE("new idle windows apply from the next query", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.move(2, "w1", "w2", kT0);
+  table.setIdleWindows(minutes(5), minutes(10));
+  CHECK(table.activeSessionsPerWorker(kT0 + minutes(6)).empty());
+  CHECK(table.expire(kT0 + minutes(6)) == 1);
+  CHECK(table.expire(kT0 + minutes(11)) == 1);
+  CHECK(table.size() == 0);
+}
+
+TEST_CASE("saved moved keys load into a new table unchanged", "[routing]") {
+  TempDir dir;
+  const std::string path = dir.file("sessions.json");
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);  // not moved: not saved
+  table.move(2, "w1", "w2", kT0 + minutes(1));
+  table.move(0xFFFFFFFFFFFFFFFFull, "w3", "w4", kT0 + minutes(2));  // above 2^53
+  table.markAnnounced(0xFFFFFFFFFFFFFFFFull);
+  table.move(0x8000000000000001ull, "w1", "w2", kT0);
+  table.move(0x8000000000000001ull, "w2", "w3", kT0 + minutes(3));
+
+  std::string error;
+  REQUIRE(table.save(path, &error));
+  CHECK(error.empty());
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+
+  SessionTable loaded(kSessionIdle, kMovedIdle);
+  REQUIRE(loaded.load(path, kT0 + hours(1), &error));
+  CHECK(loaded.size() == 3);
+  CHECK(loaded.movedCount() == 3);
+  CHECK(loaded.find(1) == nullptr);
+  for (uint64_t key_hash :
+       {uint64_t{2}, uint64_t{0xFFFFFFFFFFFFFFFF}, uint64_t{0x8000000000000001}}) {
+    const SessionEntry* original = table.find(key_hash);
+    const SessionEntry* copy = loaded.find(key_hash);
+    REQUIRE(copy != nullptr);
+    CHECK(copy->worker == original->worker);
+    CHECK(copy->previous_worker == original->previous_worker);
+    CHECK(copy->moved);
+    CHECK(copy->announce_previous == original->announce_previous);
+    CHECK(copy->last_seen == original->last_seen);
+  }
+  CHECK(loaded.find(0x8000000000000001ull)->previous_worker == "w1");
+  CHECK_FALSE(loaded.find(0xFFFFFFFFFFFFFFFFull)->announce_previous);
+}
+
+TEST_CASE("saving twice replaces the file and the same table gives the same bytes",
+          "[routing]") {
+  TempDir dir;
+  const std::string path = dir.file("sessions.json");
+  SessionTable table(kSessionIdle, kMovedIdle);
+  for (uint64_t k = 0; k < 50; ++k) table.move(k * 0x9E3779B97F4A7C15ull, "w1", "w2", kT0);
+  REQUIRE(table.save(path, nullptr));
+  const std::string first = readFile(path);
+  REQUIRE(table.save(path, nullptr));
+  CHECK(readFile(path) == first);
+}
+
+TEST_CASE("the saved file holds key hashes, never the raw key", "[routing]") {
+  TempDir dir;
+  const std::string path = dir.file("sessions.json");
+  const std::string key = "feedfacecafebeefdeadbeef00c0ffee";
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(stableHash(key), "w1", "w2", kT0);
+  REQUIRE(table.save(path, nullptr));
+  const std::string text = readFile(path);
+  CHECK(text.find(key) == std::string::npos);
+  CHECK(text.find("feedface") == std::string::npos);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(stableHash(key)));
+  CHECK(text.find(hex) != std::string::npos);
+}
+
+TEST_CASE("moved keys already expired when loading are skipped", "[routing]") {
+  TempDir dir;
+  const std::string path = dir.file("sessions.json");
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w2", kT0);
+  table.move(2, "w1", "w2", kT0 + hours(2));
+  REQUIRE(table.save(path, nullptr));
+
+  SessionTable loaded(kSessionIdle, kMovedIdle);
+  std::string error;
+  REQUIRE(loaded.load(path, kT0 + kMovedIdle + hours(1), &error));
+  CHECK(loaded.find(1) == nullptr);
+  CHECK(loaded.find(2) != nullptr);
+  CHECK(loaded.movedCount() == 1);
+}
+
+TEST_CASE("loading a missing file succeeds and loads nothing", "[routing]") {
+  TempDir dir;
+  SessionTable table(kSessionIdle, kMovedIdle);
+  std::string error;
+  CHECK(table.load(dir.file("absent.json"), kT0, &error));
+  CHECK(error.empty());
+  CHECK(table.size() == 0);
+}
+
+TEST_CASE("loading a corrupt file fails and leaves the table as it was", "[routing]") {
+  TempDir dir;
+  const std::string path = dir.file("sessions.json");
+  const std::string good_entry =
+      R"({"key_hash":"00000000000000aa","worker":"w2","previous_worker":"w1",)"
+      R"("announce_previous":true,"last_seen_ms":1700000000000})";
+  const std::string corrupt = GENERATE_COPY(
+      std::string(""), std::string("{"), std::string("not json"), std::string("[]"),
+      std::string(R"({"format":"other","version":1,"entries":[]})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":2,"entries":[]})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":{}})"),
+      R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[)" + good_entry +
+          R"(,{"key_hash":"AB","worker":"w2","previous_worker":"w1","announce_previous":true,)"
+          R"("last_seen_ms":1700000000000}]})",
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[)"
+                  R"({"key_hash":"00000000000000bb","worker":"","previous_worker":"w1",)"
+                  R"("announce_previous":true,"last_seen_ms":1700000000000}]})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[)"
+                  R"({"key_hash":"00000000000000bb","worker":"w2","previous_worker":"w1",)"
+                  R"("announce_previous":true,"last_seen_ms":1e999}]})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[)"
+                  R"({"key_hash":"00000000000000bb","worker":"w2","previous_worker":"w1",)"
+                  R"("announce_previous":true,"last_seen_ms":-1}]})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[)"
+                  R"({"key_hash":"00000000000000bb","worker":"w2","previous_worker":"w1",)"
+                  R"("announce_previous":"yes","last_seen_ms":1700000000000}]})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[7]})"),
+      std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[]} x)"));
+  writeFile(path, corrupt);
+
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.touch(1, "w1", kT0);
+  table.move(2, "w1", "w3", kT0);
+  std::string error;
+  INFO("file: " << corrupt);
+  CHECK_FALSE(table.load(path, kT0, &error));
+  CHECK_FALSE(error.empty());
+  CHECK(error.find(path) != std::string::npos);
+  CHECK(table.size() == 2);
+  CHECK(table.movedCount() == 1);
+  CHECK(table.find(0xaa) == nullptr);
+  CHECK(table.find(2)->worker == "w3");
+}
+
+TEST_CASE("loading keeps entries the running table already has", "[routing]") {
+  TempDir dir;
+  const std::string path = dir.file("sessions.json");
+  SessionTable saved(kSessionIdle, kMovedIdle);
+  saved.move(1, "w1", "w2", kT0);
+  saved.move(2, "w1", "w2", kT0);
+  REQUIRE(saved.save(path, nullptr));
+
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w4", kT0 + minutes(5));
+  REQUIRE(table.load(path, kT0 + minutes(5), nullptr));
+  CHECK(table.find(1)->worker == "w4");
+  CHECK(table.find(2)->worker == "w2");
+  CHECK(table.movedCount() == 2);
+}
+
+TEST_CASE("saving into a missing directory fails with a message", "[routing]") {
+  TempDir dir;
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(1, "w1", "w2", kT0);
+  std::string error;
+  CHECK_FALSE(table.save(dir.file("no/such/dir/sessions.json"), &error));
+  CHECK(error.find("sessions.json.tmp") != std::string::npos);
+}
+
+TEST_CASE("the saved file is plain JSON with hex key hashes", "[routing]") {
+  TempDir dir;
+  const std::string path = dir.file("sessions.json");
+  SessionTable table(kSessionIdle, kMovedIdle);
+  table.move(0x0123456789abcdefull, "w1", "w2", kT0);
+  REQUIRE(table.save(path, nullptr));
+  picojson::value root;
+  const std::string text = readFile(path);
+  REQUIRE(picojson::parse(root, text).empty());
+  const picojson::array& entries = root.get("entries").get<picojson::array>();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].get("key_hash").to_str() == "0123456789abcdef");
+  CHECK(entries[0].get("last_seen_ms").get<double>() == 1700000000000.0);
+}
+
+}  // namespace
+}  // namespace stickyproxy
