@@ -104,17 +104,19 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   {
     LoopContext context(&loop);
-    Proxy proxy(&loop, std::move(*loaded.config));
+    auto proxy = std::make_unique<Proxy>(&loop, std::move(*loaded.config));
     std::vector<std::unique_ptr<SignalWatcher>> signals;
     auto stop = [&] {
-      proxy.shutdown([&] {
+      proxy->shutdown([&] {
         for (auto& watcher : signals) watcher->close();
+        // Everything is stopped; do not let a forgotten timer keep the process alive.
+        uv_stop(&loop);
       });
     };
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGTERM, stop));
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGINT, stop));
-    signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGHUP, [&] { proxy.reload(); }));
-    proxy.start([&](int status) {
+    signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGHUP, [&] { proxy->reload(); }));
+    proxy->start([&](int status) {
       if (status != 0) {
         logError("cannot listen: " + uvErrorText(status));
         exit_code = 1;
@@ -122,9 +124,13 @@ int main(int argc, char** argv) {
       }
     });
     uv_run(&loop, UV_RUN_DEFAULT);
+    // Destroying the proxy closes its remaining handles; their close callbacks run below,
+    // while the loop context still exists.
+    proxy.reset();
+    for (auto& watcher : signals) watcher->close();
+    uv_run(&loop, UV_RUN_NOWAIT);
     context.close();
   }
-  // Handles still open at this point are a bug, but not a reason to hang on exit.
-  if (uv_loop_close(&loop) != 0) uv_run(&loop, UV_RUN_NOWAIT);
+  uv_loop_close(&loop);
   return exit_code;
 }

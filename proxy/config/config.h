@@ -79,7 +79,7 @@ struct RoutingConfig {
   Duration cookie_max_age{std::chrono::hours(24 * 30)};  // Max-Age of the Set-Cookie
   KeySource key_source = KeySource::kProxyCookie;
   std::string app_cookie_name;                   // required when key_source == kAppCookie
-  uint32_t virtual_nodes = 256;                  // ring points per worker
+  uint32_t virtual_nodes = 1024;                 // ring points per worker
   Duration moved_key_idle{std::chrono::hours(24 * 7)};  // moved keys unused this long expire
   Duration session_idle{std::chrono::minutes(30)};      // a session counts as active this long
   bool operator==(const RoutingConfig&) const = default;

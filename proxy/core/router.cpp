@@ -14,16 +14,12 @@ std::string Router::nextReady(uint64_t key_hash) const {
 RouteDecision Router::route(uint64_t key_hash, WallTime now) {
   RouteDecision decision;
   const SessionEntry* entry = sessions_->find(key_hash);
-  std::string pinned;
-  if (entry != nullptr && entry->moved) {
-    pinned = entry->worker;
-  } else {
-    pinned = ring_->workerNames()[ring_->ownerOf(key_hash)];
-  }
-  // A known session whose worker left the ring (config reload) is routed by the ring again.
-  if (!ring_->indexOf(pinned)) pinned = ring_->workerNames()[ring_->ownerOf(key_hash)];
-
-  if (is_ready_(pinned)) {
+  std::string pinned = entry != nullptr && entry->moved ? entry->worker
+                                                        : ring_->workerNames()[ring_->ownerOf(key_hash)];
+  // A moved key whose worker has left the ring (config reload) moves on like any other key
+  // whose worker cannot take it.
+  bool pinned_usable = ring_->indexOf(pinned).has_value() && is_ready_(pinned);
+  if (pinned_usable) {
     decision.worker = pinned;
     sessions_->touch(key_hash, pinned, now);
   } else {

@@ -65,6 +65,7 @@ void UpstreamPool::sweep() {
 }
 
 void UpstreamPool::closeIdle() {
+  sweep_timer_.stop();
   for (auto& connection : idle_) {
     connection->setIdleClosedCallback(nullptr);
     connection->close();

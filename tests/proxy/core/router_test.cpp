@@ -13,7 +13,7 @@ namespace {
 struct Fixture {
   std::set<std::string> down;
   SessionTable sessions{std::chrono::minutes(30), std::chrono::hours(24)};
-  Router router{Ring::build({"w1", "w2", "w3", "w4"}, 256), &sessions,
+  Router router{Ring::build({"w1", "w2", "w3", "w4"}, 1024), &sessions,
                 [this](const std::string& name) { return down.count(name) == 0; }};
   WallTime now = WallTime(std::chrono::hours(1000000));
 };

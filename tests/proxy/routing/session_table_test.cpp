@@ -131,7 +131,8 @@ TEST_CASE("a key moved twice before any request keeps naming its first worker", 
   CHECK(table.find(1)->announce_previous);
 }
 
-TEST_CASE("a key moved back to its first worker before any request has nothing to adopt", "[routing]") {
+TEST_CASE("a key moved back to its first worker before any request has nothing to adopt",
+          "[routing]") {
   SessionTable table(kSessionIdle, kMovedIdle);
   table.move(1, "w1", "w2", kT0);
   table.move(1, "w2", "w1", kT0 + minutes(1));
@@ -139,7 +140,8 @@ TEST_CASE("a key moved back to its first worker before any request has nothing t
   CHECK_FALSE(table.find(1)->announce_previous);
 }
 
-TEST_CASE("a key moved back to its first worker after adoption names the worker it left", "[routing]") {
+TEST_CASE("a key moved back to its first worker after adoption names the worker it left",
+          "[routing]") {
   SessionTable table(kSessionIdle, kMovedIdle);
   table.move(1, "w1", "w2", kT0);
   table.markAnnounced(1);

@@ -1,0 +1,321 @@
+// The integration-test harness: real processes, real sockets, deadlines instead of sleeps.
+//
+// Everything here is blocking and single-threaded, and knows nothing of Catch2: failures that
+// make a test meaningless (a socket error, a timeout, a process that will not start) throw
+// HarnessError with a message that says what was being waited for.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "tests/integration/body_pattern.h"
+
+namespace stickyproxy::integration {
+
+using namespace std::chrono_literals;
+
+class HarnessError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The path of a binary of this build tree: build/<name> (stickyproxy, stickyproxy-backend,
+// test-worker).
+std::string binaryPath(std::string_view name);
+
+// Polls `condition` every `poll` until it returns true (-> true) or `deadline` has passed
+// (-> false). The only way tests wait.
+bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds deadline,
+               std::chrono::milliseconds poll = 20ms);
+
+// A free TCP port on 127.0.0.1: the kernel picks one for a socket bound to port 0, which is then
+// closed. Another process could take it in between; tests accept that small race.
+uint16_t freePort();
+
+// True when something accepts TCP connections on 127.0.0.1:`port`.
+bool canConnect(uint16_t port);
+
+// A directory made with mkdtemp under /tmp, removed with everything in it at destruction.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view prefix = "stickyproxy-it");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const std::string& path() const { return path_; }
+  // `path()/name`.
+  std::string file(std::string_view name) const;
+
+ private:
+  std::string path_;
+};
+
+// Reads a whole (small) file; empty when it does not exist.
+std::string readFile(const std::string& path);
+void writeFile(const std::string& path, std::string_view text);
+// The last `max_bytes` of a file, for failure messages.
+std::string fileTail(const std::string& path, size_t max_bytes = 4000);
+
+// A child process started with fork/exec. Its stdout and stderr go to `log_path` (appended),
+// stdin is /dev/null. It leads its own process group and gets SIGKILL if the test process
+// dies, so nothing outlives a crashed test run.
+class ChildProcess {
+ public:
+  // `argv[0]` is the program path. `extra_env` entries ("NAME=value") are added to (or replace
+  // entries of) this process's environment. Throws HarnessError when fork fails; an exec
+  // failure shows as exit status 127 and a line in the log.
+  ChildProcess(std::vector<std::string> argv, std::string log_path, std::vector<std::string> extra_env = {});
+  // stop(): SIGTERM, then SIGKILL after 5 s.
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  // False once the process has exited (and it is then reaped).
+  bool running();
+  // Sends `sig` to the process (not its group). Ignored after it was reaped.
+  void kill(int sig);
+  // Waits up to `deadline` for the exit; returns the waitpid status, or nullopt if still running.
+  std::optional<int> waitExit(std::chrono::milliseconds deadline);
+  // SIGTERM, wait up to `grace`, then SIGKILL; finally SIGKILLs whatever is left in its process
+  // group (e.g. workers of a proxy that did not stop them). Returns the waitpid status.
+  int stop(std::chrono::milliseconds grace = 5s);
+  // The waitpid status once reaped.
+  std::optional<int> exitStatus() const { return status_; }
+  const std::string& logPath() const { return log_path_; }
+  std::string logText() const { return readFile(log_path_); }
+
+ private:
+  void killGroupLeftovers();
+
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+  std::string log_path_;
+};
+
+// "exited with status 3" / "killed by signal 9", for messages.
+std::string describeWaitStatus(int status);
+
+// /proc/<pid>/status VmRSS in KiB; -1 when unreadable.
+int rssKb(pid_t pid);
+// /proc/<pid>/status VmHWM (peak resident set since start) in KiB; -1 when unreadable.
+int peakRssKb(pid_t pid);
+// The pids whose parent is `parent`, from /proc/*/stat.
+std::vector<pid_t> childPids(pid_t parent);
+bool processExists(pid_t pid);
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Response {
+  int status = 0;
+  std::string reason;
+  std::string version;  // "HTTP/1.1"
+  Headers headers;      // in arrival order, names as sent
+  std::string body;     // empty when the body was not kept (see HttpClient::setKeepBodies)
+  uint64_t body_bytes = 0;
+  std::string body_fnv;  // FNV-1a 64 hex of the body, whether kept or not
+  bool chunked = false;
+  std::chrono::steady_clock::time_point head_at;  // when the head had arrived
+
+  // First value of `name` (case-insensitive) or nullopt.
+  std::optional<std::string> header(std::string_view name) const;
+  // First value of `name` or "".
+  std::string headerOr(std::string_view name, std::string fallback = "") const;
+  // Every value of `name`, e.g. each Set-Cookie.
+  std::vector<std::string> headerValues(std::string_view name) const;
+  size_t headerCount(std::string_view name) const { return headerValues(name).size(); }
+  // The response announced "Connection: close" (or is HTTP/1.0 without keep-alive).
+  bool closesConnection() const;
+};
+
+// One server-sent event as it arrived.
+struct SseEvent {
+  std::string data;  // the joined "data:" lines
+  std::string raw;   // the event block as received, without the blank line
+  std::chrono::steady_clock::time_point arrived;
+};
+
+// A blocking HTTP/1.1 client on one connection at a time, with keep-alive: it reconnects when
+// the server closed the previous connection (or said it would). Every wait is bounded by the
+// receive timeout; a timeout throws HarnessError. Not thread-safe.
+class HttpClient {
+ public:
+  // TCP to 127.0.0.1:`port`.
+  explicit HttpClient(uint16_t port, std::chrono::milliseconds timeout = 30s);
+  // A Unix socket, e.g. a worker's address.
+  static HttpClient unixSocket(std::string path, std::chrono::milliseconds timeout = 30s);
+  ~HttpClient();
+  HttpClient(HttpClient&& other) noexcept;
+  HttpClient& operator=(HttpClient&&) = delete;
+  HttpClient(const HttpClient&) = delete;
+  HttpClient& operator=(const HttpClient&) = delete;
+
+  // Sends a request and reads its response. Adds Host unless `headers` has one, Content-Length
+  // when there is a body (or the method is POST/PUT), and the jar's cookies when enabled. The
+  // body is sent while reading whatever the server answers meanwhile (an echo cannot deadlock).
+  Response request(std::string_view method, std::string_view path, const Headers& headers = {},
+                   std::string_view body = {});
+  Response get(std::string_view path, const Headers& headers = {}) { return request("GET", path, headers); }
+
+  // Uploads `bytes` bytes of the shared pattern (body_pattern.h) in 64 KiB pieces, either
+  // chunked or with Content-Length, never holding the body. If the server answers early (413)
+  // the upload stops and that answer is returned.
+  Response uploadPattern(std::string_view method, std::string_view path, uint64_t bytes, bool chunked,
+                         const Headers& headers = {});
+
+  // Raw access for malformed-input tests: sendRaw writes bytes as given (connecting first if
+  // needed); readResponse reads one response (`head_request`: it has no body).
+  void sendRaw(std::string_view bytes);
+  Response readResponse(bool head_request = false);
+  // Waits until the server closes the connection (EOF or reset) -> true; false after `deadline`.
+  // Unread response bytes are discarded.
+  bool waitForClose(std::chrono::milliseconds deadline);
+
+  // Streaming responses: sends the request and returns once the head has arrived. Then
+  // nextEvent() returns each server-sent event when it arrives, and nullopt at the end of the
+  // response.
+  Response startStream(std::string_view method, std::string_view path, const Headers& headers = {});
+  std::optional<SseEvent> nextEvent();
+
+  // The cookie jar, off by default. When on, Set-Cookie values of responses are stored by name
+  // (and removed by Max-Age=0), and sent back as one Cookie field.
+  void useCookieJar(bool on = true) { jar_enabled_ = on; }
+  std::optional<std::string> cookie(const std::string& name) const;
+  void setCookie(const std::string& name, std::string value) { jar_[name] = std::move(value); }
+  void clearCookies() { jar_.clear(); }
+
+  // When false, response bodies are only counted and hashed (Response::body stays empty).
+  void setKeepBodies(bool keep) { keep_bodies_ = keep; }
+  void setTimeout(std::chrono::milliseconds timeout);
+
+  // Closes the connection; the next request opens a new one.
+  void close();
+  bool connected() const { return fd_ >= 0; }
+  // How many connections this client has opened: 1 after any number of kept-alive requests.
+  int connectionsOpened() const { return connections_opened_; }
+
+ private:
+  class Parser;
+  HttpClient(std::string unix_path, uint16_t port, std::chrono::milliseconds timeout);
+  void ensureConnected();
+  void connect();
+  std::string requestHead(std::string_view method, std::string_view path, const Headers& headers,
+                          std::optional<uint64_t> content_length, bool chunked);
+  // Sends `data` while feeding whatever arrives to the parser. Returns false when the server
+  // closed or reset the connection (sending stops; its answer may already be in).
+  bool transmit(std::string_view data);
+  // Reads once (waiting up to the timeout) and feeds the parser. False at EOF.
+  bool readSome();
+  Response finishResponse();
+  void beginResponse(bool head_request);
+  void rememberCookies(const Response& response);
+
+  std::string unix_path_;
+  uint16_t port_ = 0;
+  std::chrono::milliseconds timeout_;
+  int fd_ = -1;
+  int connections_opened_ = 0;
+  bool reuse_ok_ = false;  // the last response allows another request on this connection
+  bool send_failed_ = false;
+  bool eof_ = false;
+  bool jar_enabled_ = false;
+  bool keep_bodies_ = true;
+  std::map<std::string, std::string> jar_;
+  std::string input_;  // received, not yet parsed
+  std::unique_ptr<Parser> parser_;
+  std::string sse_buffer_;
+  std::chrono::steady_clock::time_point last_read_at_;
+};
+
+// A worker binary (test-worker or stickyproxy-backend) started directly on 127.0.0.1:<free
+// port>, ready (GET /ping answered) when the constructor returns.
+class WorkerUnderTest {
+ public:
+  WorkerUnderTest(const TempDir& dir, std::string_view binary, std::string name,
+                  std::vector<std::string> extra_args = {});
+  uint16_t port() const { return port_; }
+  pid_t pid() const { return process_.pid(); }
+  ChildProcess& process() { return process_; }
+  HttpClient client(std::chrono::milliseconds timeout = 30s) const { return HttpClient(port_, timeout); }
+
+ private:
+  static std::vector<std::string> argv(const TempDir& dir, std::string_view binary, const std::string& name,
+                                       uint16_t port, std::vector<std::string> extra_args);
+  uint16_t port_;
+  ChildProcess process_;
+};
+
+// build/stickyproxy run with a config written by the test.
+//
+// The config template may use these placeholders (the config's own {name}, {address} and
+// {state_dir} are left alone):
+//   @PORT@ the proxy's listen port      @METRICS_PORT@ the metrics port
+//   @DIR@  the test's temp directory    @BIN@ the build directory (binaries)
+class ProxyUnderTest {
+ public:
+  // Writes the config (not yet started). Ports are picked free.
+  explicit ProxyUnderTest(std::string config_template);
+  // stop() if running.
+  ~ProxyUnderTest();
+  ProxyUnderTest(const ProxyUnderTest&) = delete;
+  ProxyUnderTest& operator=(const ProxyUnderTest&) = delete;
+
+  // Starts the proxy and waits until GET /ping through it answers 200 (`deadline`). Throws
+  // HarnessError with the log's tail otherwise.
+  void start(std::chrono::milliseconds deadline = 20s);
+  // Rewrites the config file from a new template (same ports and directory).
+  void rewriteConfig(std::string config_template);
+  // SIGHUP by pid.
+  void reload();
+  // SIGTERM by pid and wait (SIGKILL after `grace`); returns the waitpid status.
+  int stop(std::chrono::milliseconds grace = 10s);
+  bool running() { return process_ && process_->running(); }
+
+  uint16_t port() const { return port_; }
+  uint16_t metricsPort() const { return metrics_port_; }
+  pid_t pid() const { return process_ ? process_->pid() : -1; }
+  ChildProcess& process() { return *process_; }
+  const TempDir& dir() const { return dir_; }
+  const std::string& configPath() const { return config_path_; }
+  const std::string& logPath() const { return log_path_; }
+  std::string logText() const { return readFile(log_path_); }
+  // The config as written (placeholders filled).
+  std::string configText() const { return readFile(config_path_); }
+  HttpClient client(std::chrono::milliseconds timeout = 30s) const { return HttpClient(port_, timeout); }
+  // The proxy's direct children (its workers).
+  std::vector<pid_t> childPids() const { return integration::childPids(pid()); }
+  // Workers that were still running `grace` after stop() had the proxy exit (then SIGKILLed).
+  const std::vector<pid_t>& leftoverWorkers() const { return leftover_workers_; }
+
+  // A config template for tests: workers w1..wN running `worker_binary` (a build-tree name) on
+  // Unix sockets in the temp dir, with short health-check and restart intervals. `overrides`
+  // ("section.key", value) replace or add keys, e.g. {"limits.max_body", "10m"}; a worker's
+  // section is "worker w2".
+  static std::string standardConfig(int workers = 4, std::string_view worker_binary = "test-worker",
+                                    const std::vector<std::pair<std::string, std::string>>& overrides = {});
+
+ private:
+  std::string fill(const std::string& config_template) const;
+
+  TempDir dir_;
+  uint16_t port_;
+  uint16_t metrics_port_;
+  std::string config_path_;
+  std::string log_path_;
+  std::unique_ptr<ChildProcess> process_;
+  std::vector<pid_t> leftover_workers_;
+};
+
+}  // namespace stickyproxy::integration
