@@ -14,6 +14,7 @@
 #include "proxy/core/access_log.h"
 #include "proxy/core/proxy.h"
 #include "proxy/net/loop_context.h"
+#include "proxy/net/signal_watcher.h"
 
 using namespace stickyproxy;
 
@@ -31,28 +32,6 @@ constexpr const char* kUsage =
     "\n"
     "Signals: SIGTERM/SIGINT stop gracefully (requests in flight finish, workers get\n"
     "SIGTERM, then SIGKILL after supervisor.stop_grace); SIGHUP reloads the configuration.\n";
-
-// Owns one uv_signal_t and dispatches it to a std::function.
-class SignalWatcher {
- public:
-  SignalWatcher(uv_loop_t* loop, int signum, std::function<void()> on_signal) : on_signal_(std::move(on_signal)) {
-    uv_signal_init(loop, &handle_);
-    handle_.data = this;
-    uv_signal_start(&handle_, [](uv_signal_t* handle, int) { static_cast<SignalWatcher*>(handle->data)->on_signal_(); },
-                    signum);
-  }
-  // Must run before the loop's last iteration; the handle lives in this object.
-  void close() {
-    if (closed_) return;
-    closed_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handle_), nullptr);
-  }
-
- private:
-  uv_signal_t handle_;
-  std::function<void()> on_signal_;
-  bool closed_ = false;
-};
 
 }  // namespace
 

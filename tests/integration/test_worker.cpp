@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "proxy/http/http_server.h"
+#include "proxy/http/server_process.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/timer.h"
 #include "tests/integration/body_pattern.h"
@@ -271,100 +272,14 @@ class WorkerApp {
   std::unique_ptr<Timer> exit_timer_;
 };
 
-// SIGTERM / SIGINT: stop accepting, finish what is in flight, leave the loop.
-class ShutdownSignals {
- public:
-  ShutdownSignals(uv_loop_t* loop, HttpServer& server) : server_(server) {
-    for (uv_signal_t* handle : {&term_, &interrupt_}) {
-      uv_signal_init(loop, handle);
-      handle->data = this;
-    }
-    uv_signal_start(&term_, &ShutdownSignals::onSignal, SIGTERM);
-    uv_signal_start(&interrupt_, &ShutdownSignals::onSignal, SIGINT);
-  }
-
- private:
-  static void onSignal(uv_signal_t* handle, int) {
-    auto* self = static_cast<ShutdownSignals*>(handle->data);
-    if (self->stopping_) return;
-    self->stopping_ = true;
-    self->server_.shutdown(std::chrono::seconds(5), [self] {
-      for (uv_signal_t* signal_handle : {&self->term_, &self->interrupt_}) {
-        uv_signal_stop(signal_handle);
-        uv_close(reinterpret_cast<uv_handle_t*>(signal_handle), nullptr);
-      }
-    });
-  }
-
-  HttpServer& server_;
-  uv_signal_t term_;
-  uv_signal_t interrupt_;
-  bool stopping_ = false;
-};
-
-void usage(FILE* out) {
-  std::fprintf(out,
-               "usage: test-worker --name NAME --listen ADDRESS [--state-dir DIR] [--header-timeout-ms N]\n"
-               "  ADDRESS is unix:/path/to.sock or host:port (IP literal)\n");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string name = "w0";
-  std::string listen_text;
-  ServerOptions options;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "test-worker: %s needs a value\n", arg.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (arg == "--name") {
-      name = value();
-    } else if (arg == "--listen") {
-      listen_text = value();
-    } else if (arg == "--state-dir") {
-      value();  // accepted like the backend's; this worker keeps no state
-    } else if (arg == "--header-timeout-ms") {
-      options.header_timeout = std::chrono::milliseconds(std::strtoll(value().c_str(), nullptr, 10));
-    } else if (arg == "--help" || arg == "-h") {
-      usage(stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "test-worker: unknown argument %s\n", arg.c_str());
-      usage(stderr);
-      return 2;
-    }
-  }
-  auto endpoint = Endpoint::parse(listen_text);
-  if (!endpoint) {
-    std::fprintf(stderr, "test-worker: --listen: invalid address \"%s\"\n", listen_text.c_str());
-    return 2;
-  }
-  std::signal(SIGPIPE, SIG_IGN);
-
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  {
-    LoopContext context(&loop);
-    WorkerApp app(&loop, name);
-    HttpServer server(&loop, options, [&app](const ServerExchangePtr& exchange) { app.handle(exchange); });
-    int status = server.listen(*endpoint, 0600);
-    if (status != 0) {
-      std::fprintf(stderr, "test-worker %s: cannot listen on %s: %s\n", name.c_str(), listen_text.c_str(),
-                   uvErrorText(status).c_str());
-      return 1;
-    }
-    std::fprintf(stderr, "test-worker %s: listening on %s (pid %d)\n", name.c_str(),
-                 server.boundEndpoint().toString().c_str(), static_cast<int>(getpid()));
-    ShutdownSignals signals(&loop, server);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    context.close();
-  }
-  uv_loop_close(&loop);
-  return 0;
+  ServerProcessOptions options;
+  int exit_code = 0;
+  if (!parseServerProcessArgs(argc, argv, "test-worker", &options, &exit_code)) return exit_code;
+  return runServerProcess(options, "test-worker", [](uv_loop_t* loop, const ServerProcessOptions& process) {
+    auto app = std::make_shared<WorkerApp>(loop, process.name);
+    return [app](const ServerExchangePtr& exchange) { app->handle(exchange); };
+  });
 }

@@ -1,0 +1,118 @@
+#include "proxy/http/server_process.h"
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "proxy/net/loop_context.h"
+#include "proxy/net/signal_watcher.h"
+
+namespace stickyproxy {
+
+namespace {
+
+void printUsage(FILE* out, std::string_view program) {
+  std::fprintf(out,
+               "usage: %.*s --name NAME --listen ADDRESS [--state-dir DIR] [--header-timeout-ms N]\n"
+               "  ADDRESS is unix:/path/to.sock or host:port (an IP literal)\n",
+               static_cast<int>(program.size()), program.data());
+}
+
+}  // namespace
+
+bool parseServerProcessArgs(int argc, char** argv, std::string_view program, ServerProcessOptions* options,
+                            int* exit_code) {
+  std::string listen_text;
+  std::string prefix(program);
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      printUsage(stdout, program);
+      *exit_code = 0;
+      return false;
+    }
+    bool takes_value = arg == "--name" || arg == "--listen" || arg == "--state-dir" || arg == "--header-timeout-ms";
+    if (!takes_value) {
+      std::fprintf(stderr, "%s: unknown argument %s\n", prefix.c_str(), arg.c_str());
+      printUsage(stderr, program);
+      *exit_code = 2;
+      return false;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s: %s needs a value\n", prefix.c_str(), arg.c_str());
+      *exit_code = 2;
+      return false;
+    }
+    std::string value = argv[++i];
+    if (arg == "--name") {
+      options->name = value;
+    } else if (arg == "--listen") {
+      listen_text = value;
+    } else if (arg == "--state-dir") {
+      options->state_dir = value;
+    } else {
+      char* end = nullptr;
+      long long millis = std::strtoll(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || millis <= 0) {
+        std::fprintf(stderr, "%s: --header-timeout-ms: \"%s\" is not a positive number\n", prefix.c_str(), value.c_str());
+        *exit_code = 2;
+        return false;
+      }
+      options->server.header_timeout = std::chrono::milliseconds(millis);
+    }
+  }
+  auto endpoint = Endpoint::parse(listen_text);
+  if (!endpoint) {
+    std::fprintf(stderr, "%s: --listen: invalid address \"%s\"\n", prefix.c_str(), listen_text.c_str());
+    printUsage(stderr, program);
+    *exit_code = 2;
+    return false;
+  }
+  options->listen = *endpoint;
+  return true;
+}
+
+int runServerProcess(const ServerProcessOptions& options, std::string_view program, const AppFactory& make_app,
+                     std::chrono::milliseconds grace) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::string prefix = std::string(program) + " " + options.name;
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int exit_code = 0;
+  {
+    LoopContext context(&loop);
+    auto server = std::make_unique<HttpServer>(&loop, options.server, make_app(&loop, options));
+    int status = server->listen(options.listen, 0600);
+    if (status != 0) {
+      std::fprintf(stderr, "%s: cannot listen on %s: %s\n", prefix.c_str(), options.listen.toString().c_str(),
+                   uvErrorText(status).c_str());
+      exit_code = 1;
+    } else {
+      std::fprintf(stderr, "%s: listening on %s (pid %d)\n", prefix.c_str(), server->boundEndpoint().toString().c_str(),
+                   static_cast<int>(::getpid()));
+      std::vector<std::unique_ptr<SignalWatcher>> signals;
+      bool stopping = false;
+      auto stop = [&] {
+        if (stopping) return;
+        stopping = true;
+        server->shutdown(grace, [&] {
+          for (auto& watcher : signals) watcher->close();
+        });
+      };
+      signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGTERM, stop));
+      signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGINT, stop));
+      uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    server.reset();
+    uv_run(&loop, UV_RUN_NOWAIT);
+    context.close();
+  }
+  uv_loop_close(&loop);
+  return exit_code;
+}
+
+}  // namespace stickyproxy
