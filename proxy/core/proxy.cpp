@@ -275,7 +275,10 @@ bool Proxy::reload() {
   config_ = std::move(next);
   sessions_.setIdleWindows(config_.routing.session_idle, config_.routing.moved_key_idle);
   if (members_changed || vnodes_changed) {
-    router_->setRing(Ring::build(workerNames(config_), config_.routing.virtual_nodes));
+    size_t pinned = router_->replaceRing(Ring::build(workerNames(config_), config_.routing.virtual_nodes),
+                                         std::chrono::system_clock::now());
+    if (pinned > 0) sessionsChanged();
+    logInfo("reload: worker set changed; " + std::to_string(pinned) + " live sessions kept on their workers");
   }
   if (server_) server_->setOptions(serverOptions());
   supervisor_->applyConfig(config_);

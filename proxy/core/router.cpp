@@ -36,6 +36,22 @@ RouteDecision Router::route(uint64_t key_hash, WallTime now) {
   return decision;
 }
 
+size_t Router::replaceRing(RingPtr ring, WallTime now) {
+  size_t pinned = 0;
+  for (const std::string& worker : ring_->workerNames()) {
+    if (!ring->indexOf(worker)) continue;  // a removed worker's sessions move on their next request
+    for (uint64_t key_hash : sessions_->keysPinnedTo(worker, now)) {
+      const SessionEntry* entry = sessions_->find(key_hash);
+      if (entry == nullptr || entry->moved) continue;
+      if (ring->workerNames()[ring->ownerOf(key_hash)] == worker) continue;
+      sessions_->pin(key_hash, worker, now);
+      ++pinned;
+    }
+  }
+  ring_ = std::move(ring);
+  return pinned;
+}
+
 size_t Router::repinSessionsOf(const std::string& worker, WallTime now) {
   size_t moved = 0;
   for (uint64_t key_hash : sessions_->keysPinnedTo(worker)) {

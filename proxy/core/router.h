@@ -36,7 +36,10 @@ class Router {
   // it stays moved when the worker returns. Returns how many moved.
   size_t repinSessionsOf(const std::string& worker, WallTime now);
 
-  void setRing(RingPtr ring) { ring_ = std::move(ring); }
+  // Swaps in a ring for a changed set of workers. Sessions seen within the idle window whose
+  // ring owner changes are pinned where they are (their state lives there); only new keys
+  // follow the new ring. Returns how many sessions were pinned.
+  size_t replaceRing(RingPtr ring, WallTime now);
   const RingPtr& ring() const { return ring_; }
 
  private:

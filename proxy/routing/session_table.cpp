@@ -239,6 +239,15 @@ void SessionTable::move(uint64_t key_hash, const std::string& from, const std::s
   entry.last_seen = now;
 }
 
+void SessionTable::pin(uint64_t key_hash, const std::string& worker, WallTime now) {
+  SessionEntry& entry = entries_[key_hash];
+  if (!entry.moved) ++moved_count_;
+  entry.worker = worker;
+  entry.moved = true;
+  entry.announce_previous = false;
+  entry.last_seen = now;
+}
+
 void SessionTable::markAnnounced(uint64_t key_hash) {
   auto it = entries_.find(key_hash);
   if (it != entries_.end()) it->second.announce_previous = false;

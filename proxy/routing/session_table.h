@@ -49,6 +49,10 @@ class SessionTable {
   // still holds the state and stays; and if that is `to`, there is nothing to announce.
   void move(uint64_t key_hash, const std::string& from, const std::string& to, WallTime now);
 
+  // Pins `key_hash` to `worker`, where its state already is: a move with nothing to announce.
+  // Used when the ring changes under a live session, so that the session does not follow it.
+  void pin(uint64_t key_hash, const std::string& worker, WallTime now);
+
   // Clears announce_previous (the app has been told). No-op for an unknown key.
   void markAnnounced(uint64_t key_hash);
 

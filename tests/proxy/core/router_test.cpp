@@ -96,3 +96,23 @@ TEST_CASE("no ready worker gives an empty decision", "[router]") {
   f.down = {"w1", "w2", "w3", "w4"};
   CHECK(f.router.route(keyHash(1), f.now).worker.empty());
 }
+
+TEST_CASE("adding a worker on reload keeps live sessions where they are and gives it new keys", "[router]") {
+  Fixture f;
+  std::map<uint64_t, std::string> before;
+  for (int i = 0; i < 2000; ++i) before[keyHash(i)] = f.router.route(keyHash(i), f.now).worker;
+  RingPtr bigger = Ring::build({"w1", "w2", "w3", "w4", "w5"}, 1024);
+  size_t pinned = f.router.replaceRing(bigger, f.now);
+  size_t owned_by_w5 = 0;
+  for (auto& [hash, worker] : before) owned_by_w5 += bigger->workerNames()[bigger->ownerOf(hash)] == "w5";
+  CHECK(pinned == owned_by_w5);
+  CHECK(pinned > 200);
+  for (auto& [hash, worker] : before) {
+    RouteDecision decision = f.router.route(hash, f.now);
+    CHECK(decision.worker == worker);
+    CHECK(decision.announce_previous.empty());
+  }
+  size_t new_on_w5 = 0;
+  for (int i = 10000; i < 11000; ++i) new_on_w5 += f.router.route(keyHash(i), f.now).worker == "w5";
+  CHECK(new_on_w5 > 120);
+}
