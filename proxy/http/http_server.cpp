@@ -29,7 +29,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
         stream_(std::move(stream)),
         parser_(HttpParser::Kind::kRequest, this, server->options_.limits),
         timer_(server->loop_),
-        peer_(stream_->peer()) {}
+        peer_(stream_->peer()),
+        server_alive_(server->alive_) {}
 
   void start() {
     stream_->setHandler(this);
@@ -49,7 +50,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
       exchange->detach(why);
     }
     auto self = shared_from_this();
-    LoopContext::of(server_->loop_).defer([self] { self->server_->connectionClosed(self); });
+    // The server may be destroyed before this runs (its destructor closes every connection).
+    LoopContext::of(server_->loop_).defer([self, server_alive = server_alive_] {
+      if (!server_alive.expired()) self->server_->connectionClosed(self);
+    });
   }
 
   // Server shutdown: close now when idle, otherwise after the current exchange.
@@ -269,6 +273,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   bool closing_ = false;
   bool closed_ = false;
   bool peer_closed_ = false;
+  std::weak_ptr<void> server_alive_;  // expires when the server is destroyed
 };
 
 // ---------------------------------------------------------------------------------------------

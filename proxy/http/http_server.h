@@ -167,6 +167,8 @@ class HttpServer {
   std::function<void()> shutdown_done_;
   std::unique_ptr<Timer> shutdown_timer_;
   bool accepting_paused_ = false;
+  // Connections hold a weak reference: a close deferred past the server's life must not call it.
+  std::shared_ptr<void> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace stickyproxy
