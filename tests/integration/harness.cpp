@@ -16,10 +16,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -331,6 +334,34 @@ bool processExists(pid_t pid) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The proxy's access log
+
+std::vector<AccessLogLine> parseAccessLog(const std::string& log_text) {
+  static const std::regex kLine(
+      R"re(^\S+ client=(\S+) method="((?:[^"\\]|\\.)*)" path="((?:[^"\\]|\\.)*)" status=(\d+) bytes=\d+ )re"
+      R"re(bytes_in=\d+ duration=[0-9.]+ worker=(\S+) repin=([01]) key=(\S+)(?: note="((?:[^"\\]|\\.)*)")?$)re");
+  std::vector<AccessLogLine> lines;
+  std::istringstream input(log_text);
+  std::string text;
+  std::smatch match;
+  while (std::getline(input, text)) {
+    if (!std::regex_match(text, match, kLine)) continue;
+    AccessLogLine line;
+    line.client = match[1];
+    line.method = match[2];
+    line.path = match[3];
+    line.status = std::stoi(match[4]);
+    line.worker = match[5];
+    line.repin = match[6] == "1";
+    line.key = match[7];
+    line.note = match[8];
+    line.raw = text;
+    lines.push_back(std::move(line));
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Response
 
 std::optional<std::string> Response::header(std::string_view name) const {
@@ -351,6 +382,31 @@ std::vector<std::string> Response::headerValues(std::string_view name) const {
     if (iequals(field, name)) values.push_back(value);
   }
   return values;
+}
+
+std::optional<std::string> Response::setCookieValue(std::string_view name) const {
+  for (const std::string& set_cookie : headerValues("Set-Cookie")) {
+    size_t equals = set_cookie.find('=');
+    if (equals == std::string::npos || set_cookie.compare(0, equals, name) != 0) continue;
+    size_t end = set_cookie.find(';', equals);
+    return set_cookie.substr(equals + 1, end == std::string::npos ? std::string::npos : end - equals - 1);
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> seededSessionKeys(size_t count, uint64_t seed) {
+  std::mt19937_64 generator(seed);
+  std::vector<std::string> keys;
+  keys.reserve(count);
+  char text[33];
+  for (size_t i = 0; i < count; ++i) {
+    uint64_t high = generator();
+    uint64_t low = generator();
+    std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(high),
+                  static_cast<unsigned long long>(low));
+    keys.emplace_back(text);
+  }
+  return keys;
 }
 
 bool Response::closesConnection() const {
@@ -886,7 +942,11 @@ std::vector<std::string> WorkerUnderTest::argv(const TempDir& dir, std::string_v
 
 WorkerUnderTest::WorkerUnderTest(const TempDir& dir, std::string_view binary, std::string name,
                                  std::vector<std::string> extra_args)
-    : port_(freePort()), process_(argv(dir, binary, name, port_, std::move(extra_args)), dir.file(name + ".log")) {
+    : WorkerUnderTest(dir, binary, std::move(name), freePort(), std::move(extra_args)) {}
+
+WorkerUnderTest::WorkerUnderTest(const TempDir& dir, std::string_view binary, std::string name, uint16_t port,
+                                 std::vector<std::string> extra_args)
+    : port_(port), process_(argv(dir, binary, name, port_, std::move(extra_args)), dir.file(name + ".log")) {
   bool ready = waitUntil(
       [this] {
         if (!process_.running()) return true;

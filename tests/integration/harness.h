@@ -136,9 +136,15 @@ struct Response {
   // Every value of `name`, e.g. each Set-Cookie.
   std::vector<std::string> headerValues(std::string_view name) const;
   size_t headerCount(std::string_view name) const { return headerValues(name).size(); }
+  // The value a Set-Cookie of this response gives cookie `name` (attributes dropped), or nullopt.
+  std::optional<std::string> setCookieValue(std::string_view name) const;
   // The response announced "Connection: close" (or is HTTP/1.0 without keep-alive).
   bool closesConnection() const;
 };
+
+// `count` session keys in the proxy cookie's format (32 lowercase hex digits), drawn from a
+// generator seeded with `seed`: the same keys on every run.
+std::vector<std::string> seededSessionKeys(size_t count, uint64_t seed);
 
 // One server-sent event as it arrived.
 struct SseEvent {
@@ -245,6 +251,9 @@ class WorkerUnderTest {
  public:
   WorkerUnderTest(const TempDir& dir, std::string_view binary, std::string name,
                   std::vector<std::string> extra_args = {});
+  // The same on a given port, e.g. to restart an external worker at the address a proxy knows.
+  WorkerUnderTest(const TempDir& dir, std::string_view binary, std::string name, uint16_t port,
+                  std::vector<std::string> extra_args);
   uint16_t port() const { return port_; }
   pid_t pid() const { return process_.pid(); }
   ChildProcess& process() { return process_; }
@@ -256,6 +265,23 @@ class WorkerUnderTest {
   uint16_t port_;
   ChildProcess process_;
 };
+
+// One line of the proxy's access log (stdout), as README.md describes it. Quoted fields keep
+// their escapes.
+struct AccessLogLine {
+  std::string client;
+  std::string method;
+  std::string path;
+  int status = 0;
+  std::string worker;  // "-" when no worker was chosen
+  bool repin = false;
+  std::string key;     // the short key hash, or "-"
+  std::string note;    // empty when absent
+  std::string raw;     // the whole line
+};
+
+// The access-log lines in `log_text`, in order; other lines (errors, notices) are skipped.
+std::vector<AccessLogLine> parseAccessLog(const std::string& log_text);
 
 // build/stickyproxy run with a config written by the test.
 //

@@ -1,0 +1,379 @@
+// stickyproxy end to end at its limits: admission and queueing per worker, upstream and idle
+// timeouts, pipelining, refused reloads, routing by the app's cookie, forwarded headers from
+// trusted peers, and cookies that are not what they should be.
+#include <sys/wait.h>
+
+#include <catch2/catch.hpp>
+#include <latch>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/integration/harness.h"
+
+using namespace stickyproxy::integration;
+
+namespace {
+
+const std::string kCookieName = "stickyproxy";
+
+Response asSession(HttpClient& client, const std::string& key, const std::string& path = "/whoami") {
+  return client.get(path, {{"Cookie", kCookieName + "=" + key}});
+}
+
+bool isSessionKey(const std::string& value) { return std::regex_match(value, std::regex("[0-9a-f]{32}")); }
+
+std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+}
+
+struct Outcome {
+  int status = 0;
+  std::string worker;
+  bool retry_after = false;
+  std::chrono::milliseconds took{0};
+  std::string error;
+};
+
+// Sends GET `path` as session `key` from `count` client connections at once, one thread each.
+std::vector<Outcome> concurrentRequests(const ProxyUnderTest& proxy, const std::string& key, const std::string& path,
+                                        int count) {
+  std::vector<Outcome> outcomes(static_cast<size_t>(count));
+  std::latch go(count);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < count; ++i) {
+    threads.emplace_back([&, i] {
+      Outcome& outcome = outcomes[static_cast<size_t>(i)];
+      HttpClient client = proxy.client(10s);
+      go.arrive_and_wait();
+      const auto sent = std::chrono::steady_clock::now();
+      try {
+        Response response = asSession(client, key, path);
+        outcome.status = response.status;
+        outcome.worker = response.headerOr("X-Worker");
+        outcome.retry_after = response.header("Retry-After").has_value();
+      } catch (const HarnessError& error) {
+        outcome.error = error.what();
+      }
+      outcome.took = since(sent);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  return outcomes;
+}
+
+// The access-log lines of requests for `path`, once there are at least `expected` of them (the
+// proxy may write a line just after the client has its response), or whatever is there after 3 s.
+std::vector<AccessLogLine> accessLinesFor(const ProxyUnderTest& proxy, const std::string& path, size_t expected) {
+  std::vector<AccessLogLine> selected;
+  waitUntil(
+      [&] {
+        selected.clear();
+        for (AccessLogLine& line : parseAccessLog(proxy.logText())) {
+          if (line.path == path) selected.push_back(std::move(line));
+        }
+        return selected.size() >= expected;
+      },
+      3s);
+  return selected;
+}
+
+}  // namespace
+
+TEST_CASE("a busy worker queues one request, refuses the next with 503 and Retry-After, and never spills",
+          "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(3, "test-worker",
+                                                      {{"limits.worker_max_in_flight", "1"},
+                                                       {"limits.worker_queue", "1"},
+                                                       {"timeouts.queue", "2s"}}));
+  proxy.start();
+  const std::string key = seededSessionKeys(1, 0xad1).front();
+  HttpClient client = proxy.client(10s);
+  Response owner = asSession(client, key);
+  REQUIRE(owner.status == 200);
+  const std::string worker = owner.body;
+
+  SECTION("three at once: one runs, one waits its turn, one is refused") {
+    std::vector<Outcome> outcomes = concurrentRequests(proxy, key, "/delay?ms=1500", 3);
+    int ok = 0;
+    int refused = 0;
+    for (const Outcome& outcome : outcomes) {
+      INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
+                     << outcome.error);
+      CHECK(outcome.error.empty());
+      if (outcome.status == 200) {
+        ++ok;
+        CHECK(outcome.worker == worker);
+      } else if (outcome.status == 503) {
+        ++refused;
+        CHECK(outcome.retry_after);
+        CHECK(outcome.took < 1000ms);  // refused at once, not after a wait
+      }
+    }
+    CHECK(ok == 2);
+    CHECK(refused == 1);
+    // The refusal was for the session's worker too: no request was tried anywhere else.
+    std::vector<AccessLogLine> lines = accessLinesFor(proxy, "/delay", 3);
+    INFO("log:\n" << proxy.logText());
+    CHECK(lines.size() == 3);
+    for (const AccessLogLine& line : lines) CHECK(line.worker == worker);
+  }
+
+  SECTION("a request queued for longer than timeouts.queue gets 503") {
+    // Two 3 s requests: whichever comes second waits for the first, which outlasts the 2 s queue
+    // timeout.
+    std::vector<Outcome> outcomes = concurrentRequests(proxy, key, "/delay?ms=3000", 2);
+    int ok = 0;
+    int timed_out = 0;
+    for (const Outcome& outcome : outcomes) {
+      INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
+                     << outcome.error);
+      CHECK(outcome.error.empty());
+      if (outcome.status == 200) {
+        ++ok;
+        CHECK(outcome.worker == worker);
+      } else if (outcome.status == 503) {
+        ++timed_out;
+        CHECK(outcome.retry_after);
+        CHECK(outcome.took >= 1800ms);
+        CHECK(outcome.took < 2900ms);
+      }
+    }
+    CHECK(ok == 1);
+    CHECK(timed_out == 1);
+    std::vector<AccessLogLine> lines = accessLinesFor(proxy, "/delay", 2);
+    INFO("log:\n" << proxy.logText());
+    CHECK(lines.size() == 2);
+    for (const AccessLogLine& line : lines) CHECK(line.worker == worker);
+  }
+
+  // The worker takes requests again afterwards.
+  CHECK(asSession(client, key).status == 200);
+}
+
+TEST_CASE("a worker slower than timeouts.upstream_response costs that request a 504, not the session",
+          "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(3, "test-worker", {{"timeouts.upstream_response", "500ms"}}));
+  proxy.start();
+  const std::string key = seededSessionKeys(1, 0x504).front();
+  HttpClient client = proxy.client(10s);
+  Response before = asSession(client, key);
+  REQUIRE(before.status == 200);
+
+  const auto sent = std::chrono::steady_clock::now();
+  Response slow = asSession(client, key, "/delay?ms=2000");
+  const auto took = since(sent);
+  INFO("504 after " << took.count() << " ms: " << slow.body);
+  CHECK(slow.status == 504);
+  CHECK(took >= 450ms);
+  CHECK(took < 1200ms);
+
+  Response next = asSession(client, key);
+  CHECK(next.status == 200);
+  CHECK(next.body == before.body);
+  CHECK(next.headerOr("X-Seen-Previous-Worker") == "");
+}
+
+TEST_CASE("an idle keep-alive connection is closed after timeouts.keepalive_idle, a busy one is not",
+          "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2, "test-worker", {{"timeouts.keepalive_idle", "500ms"}}));
+  proxy.start();
+
+  HttpClient idle = proxy.client(10s);
+  REQUIRE(idle.get("/whoami").status == 200);
+  const auto last_response = std::chrono::steady_clock::now();
+  CHECK(idle.waitForClose(3s));
+  const auto idle_for = since(last_response);
+  INFO("closed after " << idle_for.count() << " ms idle");
+  CHECK(idle_for >= 400ms);
+  CHECK(idle_for < 1500ms);
+
+  HttpClient busy = proxy.client(10s);
+  const auto started = std::chrono::steady_clock::now();
+  int requests = 0;
+  while (since(started) < 1500ms) {
+    REQUIRE(busy.get("/whoami").status == 200);
+    ++requests;
+    // The scenario itself: a client that sends a request every 100 ms, well within 500 ms.
+    std::this_thread::sleep_for(100ms);
+  }
+  INFO(requests << " requests");
+  CHECK(busy.connectionsOpened() == 1);
+}
+
+TEST_CASE("five pipelined requests on one connection are answered in order", "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2));
+  proxy.start();
+  const std::string key = seededSessionKeys(1, 0x919e).front();
+  HttpClient client = proxy.client(10s);
+
+  // Decreasing delays: a proxy that forwarded them side by side would finish the later ones
+  // first. The last one echoes its X-Seq back.
+  const std::vector<int> delays{300, 200, 100, 0};
+  std::string batch;
+  for (size_t i = 0; i <= delays.size(); ++i) {
+    std::string target = i < delays.size() ? "/delay?ms=" + std::to_string(delays[i]) : "/headers";
+    batch += "GET " + target + " HTTP/1.1\r\nHost: pipeline.test\r\nCookie: " + kCookieName + "=" + key +
+             "\r\nX-Seq: " + std::to_string(i) + "\r\n\r\n";
+  }
+  client.sendRaw(batch);
+
+  std::set<std::string> workers;
+  for (size_t i = 0; i <= delays.size(); ++i) {
+    Response response = client.readResponse();
+    INFO("response " << i << ": " << response.status << " " << response.body);
+    REQUIRE(response.status == 200);
+    workers.insert(response.headerOr("X-Worker"));
+    if (i < delays.size()) {
+      CHECK(response.body == "delayed " + std::to_string(delays[i]) + " ms\n");
+    } else {
+      CHECK(response.body.find("X-Seq: " + std::to_string(i) + "\n") != std::string::npos);
+    }
+  }
+  CHECK(workers.size() == 1);
+  CHECK(client.connectionsOpened() == 1);
+}
+
+TEST_CASE("a bad config on SIGHUP is refused with the messages of stickyproxy -t, and nothing changes",
+          "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(3));
+  proxy.start();
+  HttpClient client = proxy.client(10s);
+  const std::vector<std::string> keys = seededSessionKeys(30, 0xbadc);
+  std::map<std::string, std::string> first_on;
+  for (const std::string& key : keys) {
+    Response response = asSession(client, key);
+    REQUIRE(response.status == 200);
+    first_on[key] = response.body;
+  }
+
+  proxy.rewriteConfig(ProxyUnderTest::standardConfig(
+      3, "test-worker", {{"limits.no_such_limit", "1"}, {"timeouts.queue", "30"}, {"routing.virtual_nodes", "7"}}));
+  ChildProcess check({binaryPath("stickyproxy"), "-t", "-c", proxy.configPath()}, proxy.dir().file("check.log"));
+  auto check_status = check.waitExit(10s);
+  REQUIRE(check_status);
+  CHECK(WIFEXITED(*check_status));
+  CHECK(WEXITSTATUS(*check_status) == 1);
+  std::vector<std::string> problems;
+  {
+    std::istringstream lines(check.logText());
+    std::string line;
+    while (std::getline(lines, line)) {
+      if (line.rfind(proxy.configPath() + ":", 0) == 0) problems.push_back(line);
+    }
+  }
+  INFO("stickyproxy -t:\n" << check.logText());
+  REQUIRE(problems.size() == 2);
+
+  proxy.reload();
+  REQUIRE(waitUntil([&] { return proxy.logText().find("reload rejected") != std::string::npos; }, 5s));
+  const std::string log = proxy.logText();
+  INFO("proxy log:\n" << log);
+  for (const std::string& problem : problems) {
+    INFO("expected in the proxy's log: " << problem);
+    CHECK(log.find(" " + problem + "\n") != std::string::npos);
+  }
+
+  // Still running on the old configuration: 1024 virtual nodes, so every session stays put.
+  CHECK(proxy.running());
+  for (const std::string& key : keys) {
+    Response response = asSession(client, key);
+    REQUIRE(response.status == 200);
+    CHECK(response.body == first_on[key]);
+  }
+}
+
+TEST_CASE("sessions are routed by the app cookie, and Secure and X-Forwarded-For follow trusted_proxies",
+          "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(3, "test-worker",
+                                                      {{"routing.key_source", "app_cookie"},
+                                                       {"routing.app_cookie_name", "chatmrpt_session"},
+                                                       {"proxy.trusted_proxies", "127.0.0.1"}}));
+  proxy.start();
+
+  std::set<std::string> workers_seen;
+  for (int session = 0; session < 12; ++session) {
+    const std::string app_cookie = "chatmrpt_session=app-session-" + std::to_string(session);
+    std::string worker;
+    for (int i = 0; i < 10; ++i) {
+      HttpClient client = proxy.client(10s);  // a new connection each time, no proxy cookie
+      Response response = client.get("/whoami", {{"Cookie", app_cookie}});
+      REQUIRE(response.status == 200);
+      if (worker.empty()) worker = response.body;
+      INFO(app_cookie << " request " << i);
+      CHECK(response.body == worker);
+      auto minted = response.setCookieValue(kCookieName);
+      REQUIRE(minted);
+      CHECK(isSessionKey(*minted));
+    }
+    // The app cookie wins over a proxy cookie that would route elsewhere.
+    HttpClient with_both = proxy.client(10s);
+    for (const std::string& proxy_key : seededSessionKeys(5, 0xa99 + static_cast<uint64_t>(session))) {
+      Response response = with_both.get("/whoami", {{"Cookie", kCookieName + "=" + proxy_key + "; " + app_cookie}});
+      REQUIRE(response.status == 200);
+      CHECK(response.body == worker);
+    }
+    workers_seen.insert(worker);
+  }
+  CHECK(workers_seen.size() > 1);
+
+  HttpClient client = proxy.client(10s);
+  auto secure = [](const Response& response) {
+    return response.headerOr("Set-Cookie").find("; Secure") != std::string::npos;
+  };
+  Response https = client.get("/whoami", {{"X-Forwarded-Proto", "https"}});
+  REQUIRE(https.status == 200);
+  INFO("Set-Cookie: " << https.headerOr("Set-Cookie"));
+  CHECK(secure(https));
+  Response http = client.get("/whoami", {{"X-Forwarded-Proto", "http"}});
+  REQUIRE(http.status == 200);
+  CHECK_FALSE(secure(http));
+  Response plain = client.get("/whoami");
+  REQUIRE(plain.status == 200);
+  CHECK_FALSE(secure(plain));
+  Response forwarded = client.get("/whoami", {{"X-Forwarded-For", "203.0.113.9"}});
+  REQUIRE(forwarded.status == 200);
+  CHECK(forwarded.headerOr("X-Seen-Forwarded-For") == "203.0.113.9, 127.0.0.1");
+
+  // The default: no peer is trusted.
+  ProxyUnderTest untrusting(ProxyUnderTest::standardConfig(1));
+  untrusting.start();
+  HttpClient direct = untrusting.client(10s);
+  Response claimed = direct.get("/whoami", {{"X-Forwarded-For", "203.0.113.9"}, {"X-Forwarded-Proto", "https"}});
+  REQUIRE(claimed.status == 200);
+  CHECK(claimed.headerOr("X-Seen-Forwarded-For") == "127.0.0.1");
+  CHECK(claimed.setCookieValue(kCookieName));
+  CHECK_FALSE(secure(claimed));
+}
+
+TEST_CASE("a malformed or oversized routing cookie counts as absent: 200 and a fresh cookie", "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2));
+  proxy.start();
+  HttpClient client = proxy.client(10s);
+
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"not hex", "nothex"},
+      {"5000 hex digits", std::string(5000, 'a')},
+      {"5000 other characters", std::string(5000, 'z')},
+      {"31 hex digits", std::string(31, 'b')},
+      {"upper-case hex", std::string(32, 'C')},
+  };
+  for (const auto& [what, value] : cases) {
+    INFO(what);
+    Response response = client.get("/whoami", {{"Cookie", "theme=dark; " + kCookieName + "=" + value + "; lang=en"}});
+    CHECK(response.status == 200);
+    CHECK(response.headerCount("Set-Cookie") == 1);
+    auto fresh = response.setCookieValue(kCookieName);
+    REQUIRE(fresh);
+    CHECK(isSessionKey(*fresh));
+    CHECK(*fresh != value);
+    // The fresh key routes like any other from now on.
+    Response again = asSession(client, *fresh);
+    CHECK(again.status == 200);
+    CHECK(again.body == response.body);
+    CHECK_FALSE(again.setCookieValue(kCookieName));
+  }
+  CHECK(proxy.running());
+}
