@@ -171,6 +171,8 @@ void Proxy::markDown(Worker& worker, const std::string& reason) {
   worker.setState(WorkerState::kDown);
   if (shutting_down_) return;
   size_t moved = router_->repinSessionsOf(worker.name(), std::chrono::system_clock::now());
+  // Requests waiting for this worker go to their sessions' new pins now, not after a timeout.
+  worker.admission().abandonQueue();
   if (moved > 0) sessionsChanged();
   logError("worker " + worker.name() + " is down (" + reason + "); " + std::to_string(moved) +
            " sessions re-pinned");

@@ -112,8 +112,17 @@ void ProxyRequest::attempt() {
     return;
   }
   std::weak_ptr<ProxyRequest> weak = shared_from_this();
-  switch (worker_->admission().request(ticket_, [weak] {
-    if (auto self = weak.lock()) self->admitted();
+  switch (worker_->admission().request(ticket_, [weak](bool admitted) {
+    auto self = weak.lock();
+    if (!self) return;
+    if (admitted) {
+      self->admitted();
+      return;
+    }
+    // The worker went down while we waited: find the session's new pin.
+    self->queued_ = false;
+    self->timer_.stop();
+    self->attempt();
   })) {
     case Admission::Result::kAdmitted:
       admitted();

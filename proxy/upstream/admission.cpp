@@ -4,7 +4,7 @@
 
 namespace stickyproxy {
 
-Admission::Result Admission::request(uint64_t ticket, std::function<void()> on_admitted) {
+Admission::Result Admission::request(uint64_t ticket, Callback on_admitted) {
   if (in_flight_ < max_in_flight_ && queue_.empty()) {
     ++in_flight_;
     return Result::kAdmitted;
@@ -24,6 +24,12 @@ void Admission::release() {
   admitWaiting();
 }
 
+void Admission::abandonQueue() {
+  std::deque<Waiting> waiting;
+  waiting.swap(queue_);
+  for (Waiting& request : waiting) request.on_admitted(false);
+}
+
 void Admission::setLimits(uint32_t max_in_flight, uint32_t max_queue) {
   max_in_flight_ = max_in_flight;
   max_queue_ = max_queue;
@@ -35,7 +41,7 @@ void Admission::admitWaiting() {
     Waiting next = std::move(queue_.front());
     queue_.pop_front();
     ++in_flight_;
-    next.on_admitted();
+    next.on_admitted(true);
   }
 }
 

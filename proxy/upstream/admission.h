@@ -16,12 +16,18 @@ class Admission {
 
   Admission(uint32_t max_in_flight, uint32_t max_queue) : max_in_flight_(max_in_flight), max_queue_(max_queue) {}
 
-  // kQueued: `on_admitted` runs from a later release() when a slot is handed over.
-  Result request(uint64_t ticket, std::function<void()> on_admitted);
+  // Called for a queued request: true when a slot is handed over (from release()), false when
+  // the worker went away (from abandonQueue()) and the request must find its new pin.
+  using Callback = std::function<void(bool admitted)>;
+
+  // kQueued: `on_admitted` runs later, from release() or abandonQueue().
+  Result request(uint64_t ticket, Callback on_admitted);
   // A queued request gave up (timeout, client gone). No-op when not queued.
   void cancel(uint64_t ticket);
   // An admitted request finished: its slot goes to the oldest waiting request.
   void release();
+  // The worker is down: every waiting request is told so (in queue order) and the queue empties.
+  void abandonQueue();
   void setLimits(uint32_t max_in_flight, uint32_t max_queue);
 
   uint32_t inFlight() const { return in_flight_; }
@@ -30,7 +36,7 @@ class Admission {
  private:
   struct Waiting {
     uint64_t ticket;
-    std::function<void()> on_admitted;
+    Callback on_admitted;
   };
   void admitWaiting();
 

@@ -3,6 +3,8 @@
 // trusted peers, and cookies that are not what they should be.
 #include <sys/wait.h>
 
+#include <csignal>
+
 #include <catch2/catch.hpp>
 #include <latch>
 #include <map>
@@ -376,4 +378,37 @@ TEST_CASE("a malformed or oversized routing cookie counts as absent: 200 and a f
     CHECK_FALSE(again.setCookieValue(kCookieName));
   }
   CHECK(proxy.running());
+}
+
+TEST_CASE("requests in flight and queued for a worker that dies finish on the session's new pin",
+          "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(3, "test-worker",
+                                                      {{"limits.worker_max_in_flight", "1"},
+                                                       {"limits.worker_queue", "4"},
+                                                       {"timeouts.queue", "20s"}}));
+  proxy.start();
+  const std::string key = seededSessionKeys(1, 0xdead).front();
+  HttpClient client = proxy.client(10s);
+  Response owner = asSession(client, key);
+  REQUIRE(owner.status == 200);
+  const std::string worker = owner.body;
+  const pid_t worker_pid = static_cast<pid_t>(std::stol(owner.headerOr("X-Worker-Pid")));
+
+  // One request occupies the worker's only slot, two more wait behind it.
+  std::vector<Outcome> outcomes;
+  std::thread load([&] { outcomes = concurrentRequests(proxy, key, "/delay?ms=1500", 3); });
+  // Give the three requests a moment to reach the proxy and queue (bounded; the scenario, not a wait).
+  std::this_thread::sleep_for(300ms);
+  const auto killed_at = std::chrono::steady_clock::now();
+  REQUIRE(::kill(worker_pid, SIGKILL) == 0);
+  load.join();
+  for (const Outcome& outcome : outcomes) {
+    INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
+                   << outcome.error << "\nlog:\n" << proxy.logText());
+    CHECK(outcome.error.empty());
+    CHECK(outcome.status == 200);  // GET /delay is idempotent: retried on the new pin
+    CHECK(outcome.worker != worker);
+  }
+  // None waited for the queue timeout: the new pin served them one after another.
+  CHECK(since(killed_at) < 8000ms);
 }

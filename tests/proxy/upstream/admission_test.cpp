@@ -9,11 +9,11 @@ using namespace stickyproxy;
 TEST_CASE("admission admits up to the limit, queues in order, then rejects", "[upstream]") {
   Admission admission(2, 2);
   std::vector<int> admitted;
-  CHECK(admission.request(1, [] {}) == Admission::Result::kAdmitted);
-  CHECK(admission.request(2, [] {}) == Admission::Result::kAdmitted);
-  CHECK(admission.request(3, [&] { admitted.push_back(3); }) == Admission::Result::kQueued);
-  CHECK(admission.request(4, [&] { admitted.push_back(4); }) == Admission::Result::kQueued);
-  CHECK(admission.request(5, [&] { admitted.push_back(5); }) == Admission::Result::kRejected);
+  CHECK(admission.request(1, [](bool) {}) == Admission::Result::kAdmitted);
+  CHECK(admission.request(2, [](bool) {}) == Admission::Result::kAdmitted);
+  CHECK(admission.request(3, [&](bool) { admitted.push_back(3); }) == Admission::Result::kQueued);
+  CHECK(admission.request(4, [&](bool) { admitted.push_back(4); }) == Admission::Result::kQueued);
+  CHECK(admission.request(5, [&](bool) { admitted.push_back(5); }) == Admission::Result::kRejected);
   CHECK(admission.inFlight() == 2);
   CHECK(admission.queued() == 2);
   admission.release();
@@ -28,20 +28,33 @@ TEST_CASE("admission admits up to the limit, queues in order, then rejects", "[u
 TEST_CASE("a waiting request is not overtaken by a newcomer", "[upstream]") {
   Admission admission(1, 5);
   bool first_waiting_admitted = false;
-  REQUIRE(admission.request(1, [] {}) == Admission::Result::kAdmitted);
-  REQUIRE(admission.request(2, [&] { first_waiting_admitted = true; }) == Admission::Result::kQueued);
+  REQUIRE(admission.request(1, [](bool) {}) == Admission::Result::kAdmitted);
+  REQUIRE(admission.request(2, [&](bool ok) { first_waiting_admitted = ok; }) == Admission::Result::kQueued);
   admission.release();
   CHECK(first_waiting_admitted);
-  CHECK(admission.request(3, [] {}) == Admission::Result::kQueued);
+  CHECK(admission.request(3, [](bool) {}) == Admission::Result::kQueued);
 }
 
 TEST_CASE("raising the limits on reload admits waiting requests", "[upstream]") {
   Admission admission(1, 5);
   int admitted = 0;
-  admission.request(1, [] {});
-  admission.request(2, [&] { ++admitted; });
-  admission.request(3, [&] { ++admitted; });
+  admission.request(1, [](bool) {});
+  admission.request(2, [&](bool) { ++admitted; });
+  admission.request(3, [&](bool) { ++admitted; });
   admission.setLimits(3, 5);
   CHECK(admitted == 2);
   CHECK(admission.inFlight() == 3);
+}
+
+TEST_CASE("when the worker goes down its waiting requests are told, in order, and the queue empties", "[upstream]") {
+  Admission admission(1, 5);
+  std::vector<std::pair<int, bool>> told;
+  admission.request(1, [](bool) {});
+  admission.request(2, [&](bool ok) { told.emplace_back(2, ok); });
+  admission.request(3, [&](bool ok) { told.emplace_back(3, ok); });
+  admission.abandonQueue();
+  CHECK(told == std::vector<std::pair<int, bool>>{{2, false}, {3, false}});
+  CHECK(admission.queued() == 0);
+  admission.release();
+  CHECK(told.size() == 2);
 }
