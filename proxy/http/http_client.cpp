@@ -94,7 +94,9 @@ void ClientConnection::startRequest(const RequestHead& head, ClientExchangeHandl
   }
   stream_->write(serializeRequestHead(*out));
   request_sent_ = true;
-  armResponseTimer();
+  // The wait for the response starts once the whole request is out: an upload may take longer
+  // than the response timeout (the client side bounds its pauses).
+  if (request_complete_) armResponseTimer();
 }
 
 void ClientConnection::sendBody(Bytes data) {
@@ -116,6 +118,7 @@ void ClientConnection::endBody() {
   if (closed_ || !in_exchange_ || request_complete_) return;
   request_complete_ = true;
   if (request_chunked_) stream_->write(std::string("0\r\n\r\n"));
+  if (!response_started_) armResponseTimer();
 }
 
 void ClientConnection::pauseResponse() {

@@ -56,7 +56,7 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection>,
 
   // Sends `head` (hop-by-hop fields already handled; framing fields are added here from
   // head.framing) and starts following the response. `response_timeout` bounds the wait for
-  // the response head and each later gap in the response body.
+  // the response head once the request is complete, and each later gap in the response body.
   void startRequest(const RequestHead& head, ClientExchangeHandler* handler,
                     std::chrono::milliseconds response_timeout);
   // Sends a piece of the request body, chunk-encoded when the request is chunked.

@@ -412,3 +412,24 @@ TEST_CASE("requests in flight and queued for a worker that dies finish on the se
   // None waited for the queue timeout: the new pin served them one after another.
   CHECK(since(killed_at) < 8000ms);
 }
+
+TEST_CASE("an upload slower than timeouts.upstream_response is not cut: the wait starts when it is sent",
+          "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2, "test-worker", {{"timeouts.upstream_response", "1s"}}));
+  proxy.start();
+  HttpClient client = proxy.client(10s);
+  constexpr int kPieces = 10;
+  const std::string piece(64 * 1024, 'u');
+  client.sendRaw("POST /count HTTP/1.1\r\nHost: test\r\nContent-Length: " + std::to_string(kPieces * piece.size()) +
+                 "\r\n\r\n");
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kPieces; ++i) {
+    client.sendRaw(piece);
+    std::this_thread::sleep_for(250ms);  // the scenario: a client uploading slowly over ~2.5 s
+  }
+  Response response = client.readResponse();
+  INFO("log:\n" << proxy.logText());
+  CHECK(since(started) > 2000ms);
+  CHECK(response.status == 200);
+  CHECK(response.body.find("\"bytes\":" + std::to_string(kPieces * piece.size())) != std::string::npos);
+}
