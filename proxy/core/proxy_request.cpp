@@ -104,7 +104,7 @@ void ProxyRequest::start() {
 void ProxyRequest::attempt() {
   if (finished_) return;
   ++attempts_;
-  route_ = proxy_.router().route(key_hash_, std::chrono::system_clock::now());
+  route_ = proxy_.router().route(key_hash_, std::chrono::system_clock::now(), new_key_ && key_ == proxy_key_value_);
   if (route_.repinned) proxy_.sessionsChanged();
   worker_ = route_.worker.empty() ? nullptr : proxy_.findWorker(route_.worker);
   if (worker_ == nullptr) {
@@ -348,7 +348,8 @@ void ProxyRequest::onFailure(ClientFailure failure, int status) {
   upstream_.reset();  // it closed itself
   if (finished_) return;
   releaseSlot();
-  std::string reason = std::string(clientFailureName(failure)) + (status != 0 ? " " + uvErrorText(status) : "");
+  std::string reason = clientFailureName(failure);
+  if (status != 0) reason.append(" ").append(uvErrorText(status));
   if (response_started_) {
     // Part of the response is already with the client: cutting the connection is the only
     // honest way to say it is incomplete.

@@ -2,6 +2,13 @@
 
 namespace stickyproxy {
 
+namespace {
+// Ceiling on tracked sessions: each costs about 120 bytes, and clients choose their keys (or
+// come without one). Beyond it new sessions still route by the ring, but are not counted and,
+// should their worker die and return, are not kept where they moved. Moved keys are always kept.
+constexpr size_t kMaxTrackedSessions = 500'000;
+}  // namespace
+
 Router::Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready)
     : ring_(std::move(ring)), sessions_(sessions), is_ready_(std::move(is_ready)) {}
 
@@ -11,7 +18,7 @@ std::string Router::nextReady(uint64_t key_hash) const {
   return index ? names[*index] : std::string();
 }
 
-RouteDecision Router::route(uint64_t key_hash, WallTime now) {
+RouteDecision Router::route(uint64_t key_hash, WallTime now, bool fresh_key) {
   RouteDecision decision;
   const SessionEntry* entry = sessions_->find(key_hash);
   std::string pinned = entry != nullptr && entry->moved ? entry->worker
@@ -21,11 +28,17 @@ RouteDecision Router::route(uint64_t key_hash, WallTime now) {
   bool pinned_usable = ring_->indexOf(pinned).has_value() && is_ready_(pinned);
   if (pinned_usable) {
     decision.worker = pinned;
-    sessions_->touch(key_hash, pinned, now);
+    if (entry != nullptr || sessions_->size() < kMaxTrackedSessions) sessions_->touch(key_hash, pinned, now);
   } else {
     std::string target = nextReady(key_hash);
     if (target.empty()) return decision;
-    sessions_->move(key_hash, pinned, target, now);
+    if (fresh_key) {
+      // Its ring owner is down, so the session starts elsewhere; it must stay there when the
+      // owner returns. Nothing to adopt: no worker has seen it yet.
+      sessions_->pin(key_hash, target, now);
+    } else {
+      sessions_->move(key_hash, pinned, target, now);
+    }
     decision.worker = target;
   }
   entry = sessions_->find(key_hash);

@@ -27,10 +27,13 @@ class Router {
 
   Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready);
 
-  // Routes one request of `key_hash` at `now` and records it in the session table.
+  // Routes one request of `key_hash` at `now` and records it in the session table (from its
+  // first request: a session must stay where it moved even if its worker dies and returns
+  // before its second). `fresh_key`: the key was minted for this request, so no worker has
+  // its state yet.
   // A key whose worker is not ready moves to the next ready worker clockwise on the ring and
   // stays there (until it idles out), even after its first worker returns.
-  RouteDecision route(uint64_t key_hash, WallTime now);
+  RouteDecision route(uint64_t key_hash, WallTime now, bool fresh_key = false);
 
   // A worker went down: every session pinned to it moves now (not on its next request), so that
   // it stays moved when the worker returns. Returns how many moved.

@@ -116,3 +116,23 @@ TEST_CASE("adding a worker on reload keeps live sessions where they are and give
   for (int i = 10000; i < 11000; ++i) new_on_w5 += f.router.route(keyHash(i), f.now).worker == "w5";
   CHECK(new_on_w5 > 120);
 }
+
+TEST_CASE("a fresh key whose ring owner is down is pinned where it starts, with nothing to announce", "[router]") {
+  Fixture f;
+  const Ring& ring = *f.router.ring();
+  uint64_t hash = 0;
+  for (int i = 0;; ++i) {
+    if (ring.workerNames()[ring.ownerOf(keyHash(i))] == "w2") {
+      hash = keyHash(i);
+      break;
+    }
+  }
+  f.down.insert("w2");
+  RouteDecision first = f.router.route(hash, f.now, /*fresh_key=*/true);
+  CHECK(first.worker != "w2");
+  CHECK(first.announce_previous.empty());
+  f.down.clear();  // w2 returns before the browser's second request
+  RouteDecision second = f.router.route(hash, f.now);
+  CHECK(second.worker == first.worker);
+  CHECK(second.announce_previous.empty());
+}
