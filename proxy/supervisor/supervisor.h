@@ -43,7 +43,7 @@ class Supervisor {
   void stopAll(std::function<void()> done);
 
   // The worker named `name`, or nullptr when no supervised worker has that name.
-  // The pointer is valid until the next applyConfig() or the Supervisor's destruction.
+  // The pointer is valid until applyConfig() removes that worker or the Supervisor goes.
   WorkerProcess* find(const std::string& name);
   const WorkerProcess* find(const std::string& name) const;
 

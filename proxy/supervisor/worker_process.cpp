@@ -203,10 +203,10 @@ std::vector<std::string> WorkerProcess::expandedEnv(const WorkerConfig& config,
 Duration WorkerProcess::backoffDelay(const SupervisorConfig& supervisor,
                                      uint32_t consecutive_failures, double jitter) {
   const auto max = static_cast<double>(supervisor.restart_backoff_max.count());
-  // Doubling in floating point and stopping at the cap cannot overflow, however long the
-  // crash loop has gone on.
+  // Doubling in floating point and stopping at the cap (or at a zero initial delay) neither
+  // overflows nor loops long, however long the crash loop has gone on.
   double delay = static_cast<double>(supervisor.restart_backoff_initial.count());
-  for (uint32_t i = 1; i < consecutive_failures && delay < max; ++i) delay *= 2;
+  for (uint32_t i = 1; i < consecutive_failures && delay > 0 && delay < max; ++i) delay *= 2;
   delay = std::min(delay, max) * jitter;
   return Duration(static_cast<Duration::rep>(delay + 0.5));
 }

@@ -156,6 +156,9 @@ TEST_CASE("backoffDelay doubles from initial up to max and jitter scales it", "[
   CHECK(WorkerProcess::backoffDelay(supervisor, 1, 0.5) == milliseconds(250));
   CHECK(WorkerProcess::backoffDelay(supervisor, 1000, 0.5) == milliseconds(15000));
   CHECK(WorkerProcess::backoffDelay(supervisor, 3, 0.75) == milliseconds(1500));
+
+  supervisor.restart_backoff_initial = milliseconds(0);
+  CHECK(WorkerProcess::backoffDelay(supervisor, UINT32_MAX, 1.0) == milliseconds(0));
 }
 
 TEST_CASE("a worker that exits at once is respawned with growing delays and crash-loops",
