@@ -11,12 +11,19 @@ std::string isoTime(std::chrono::system_clock::time_point time) {
   auto since_epoch = time.time_since_epoch();
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(since_epoch);
   auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - seconds).count();
-  std::time_t t = static_cast<std::time_t>(seconds.count());
-  std::tm parts{};
-  gmtime_r(&t, &parts);
-  char text[64];
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", parts.tm_year + 1900, parts.tm_mon + 1,
-                parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec, static_cast<int>(millis));
+  // Formatting the date is the costly part and changes once a second: keep the last one.
+  thread_local int64_t cached_second = -1;
+  thread_local char cached_prefix[64];
+  if (seconds.count() != cached_second) {
+    cached_second = seconds.count();
+    std::time_t t = static_cast<std::time_t>(cached_second);
+    std::tm parts{};
+    gmtime_r(&t, &parts);
+    std::snprintf(cached_prefix, sizeof cached_prefix, "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900,
+                  parts.tm_mon + 1, parts.tm_mday, parts.tm_hour, parts.tm_min, parts.tm_sec);
+  }
+  char text[80];
+  std::snprintf(text, sizeof text, "%s.%03dZ", cached_prefix, static_cast<int>(millis));
   return text;
 }
 

@@ -118,19 +118,42 @@ std::string_view reasonPhrase(int status) {
 }
 
 void removeHopByHopHeaders(HeaderList& headers) {
-  std::vector<std::string> named;
-  for (const Header& field : headers.fields()) {
-    if (!equalsIgnoreCase(field.name, "Connection")) continue;
-    forEachListElement(field.value, [&](std::string_view element) { named.emplace_back(element); });
-  }
   static constexpr std::string_view kHopByHop[] = {
       "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
-  for (std::string_view name : kHopByHop) headers.remove(name);
-  for (const std::string& name : named) {
-    // A Connection option may not strip the framing or the routing of the message.
-    if (equalsIgnoreCase(name, "Content-Length") || equalsIgnoreCase(name, "Host")) continue;
-    headers.remove(name);
+  std::vector<std::string_view> named;  // options of Connection fields: hop-by-hop too
+  for (const Header& field : headers.fields()) {
+    if (!equalsIgnoreCase(field.name, "Connection")) continue;
+    forEachListElement(field.value, [&](std::string_view element) {
+      // A Connection option may not strip the framing or the routing of the message.
+      if (!equalsIgnoreCase(element, "Content-Length") && !equalsIgnoreCase(element, "Host")) {
+        named.push_back(element);
+      }
+    });
   }
+  auto is_hop_by_hop = [&](const Header& field) {
+    for (std::string_view name : kHopByHop) {
+      if (equalsIgnoreCase(field.name, name)) return true;
+    }
+    for (std::string_view name : named) {
+      if (equalsIgnoreCase(field.name, name)) return true;
+    }
+    return false;
+  };
+  // `named` views point into Connection values: decide everything before erasing anything.
+  std::vector<bool> drop;
+  drop.reserve(headers.size());
+  bool any = false;
+  for (const Header& field : headers.fields()) {
+    drop.push_back(is_hop_by_hop(field));
+    any = any || drop.back();
+  }
+  if (!any) return;
+  std::vector<Header> kept;
+  kept.reserve(headers.size());
+  for (size_t i = 0; i < headers.size(); ++i) {
+    if (!drop[i]) kept.push_back(std::move(headers.fields()[i]));
+  }
+  headers.fields() = std::move(kept);
 }
 
 namespace {
