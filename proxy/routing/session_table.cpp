@@ -1,17 +1,15 @@
 #include "proxy/routing/session_table.h"
 
-#include <fcntl.h>
 #include <picojson.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <exception>
-#include <filesystem>
 #include <optional>
-#include <system_error>
 #include <utility>
+
+#include "proxy/net/file_util.h"
 
 namespace stickyproxy {
 
@@ -73,42 +71,6 @@ double wallTimeToMs(WallTime time) {
 
 void setError(std::string* error, std::string message) {
   if (error != nullptr) *error = std::move(message);
-}
-
-std::string errnoText(int err) { return std::generic_category().message(err); }
-
-bool writeAll(int fd, const std::string& data) {
-  size_t written = 0;
-  while (written < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + written, data.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    written += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// Reads the whole file. Returns false with errno set on failure.
-bool readAll(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char buffer[64 * 1024];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const int err = errno;
-      ::close(fd);
-      errno = err;
-      return false;
-    }
-    if (n == 0) break;
-    out->append(buffer, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return true;
 }
 
 // Fetches member `name` of `object` if it exists with type T.
@@ -318,52 +280,12 @@ bool SessionTable::save(const std::string& path, std::string* error) const {
   top["entries"] = picojson::value(std::move(entries));
   const std::string text = picojson::value(std::move(top)).serialize(true);
 
-  const std::string tmp_path = path + ".tmp";
-  const int fd = ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    setError(error, tmp_path + ": open: " + errnoText(errno));
-    return false;
-  }
-  if (!writeAll(fd, text) || ::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp_path.c_str());
-    setError(error, tmp_path + ": write: " + errnoText(err));
-    return false;
-  }
-  if (::close(fd) != 0) {
-    const int err = errno;
-    ::unlink(tmp_path.c_str());
-    setError(error, tmp_path + ": close: " + errnoText(err));
-    return false;
-  }
-  if (::rename(tmp_path.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp_path.c_str());
-    setError(error, path + ": rename: " + errnoText(err));
-    return false;
-  }
-  // The rename is durable only once the directory entry itself reaches the disk.
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd < 0) {
-    setError(error, dir + ": open directory: " + errnoText(errno));
-    return false;
-  }
-  if (::fsync(dir_fd) != 0) {
-    const int err = errno;
-    ::close(dir_fd);
-    setError(error, dir + ": fsync directory: " + errnoText(err));
-    return false;
-  }
-  ::close(dir_fd);
-  return true;
+  return writeFileAtomically(path, text, error);
 }
 
 bool SessionTable::load(const std::string& path, WallTime now, std::string* error) {
   std::string text;
-  if (!readAll(path, &text)) {
+  if (!readWholeFile(path, &text)) {
     if (errno == ENOENT) return true;
     setError(error, path + ": read: " + errnoText(errno));
     return false;
