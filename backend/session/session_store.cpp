@@ -1,0 +1,222 @@
+#include "backend/session/session_store.h"
+
+#include <sys/random.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+
+#include <picojson.h>
+
+#include "proxy/net/file_util.h"
+
+namespace stickyproxy::backend {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kStateFile = "session.json";
+
+std::string randomId() {
+  unsigned char bytes[16];
+  size_t filled = 0;
+  while (filled < sizeof bytes) {
+    ssize_t n = ::getrandom(bytes + filled, sizeof bytes - filled, 0);
+    if (n > 0) filled += static_cast<size_t>(n);
+  }
+  static const char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char byte : bytes) {
+    id.push_back(kHex[byte >> 4]);
+    id.push_back(kHex[byte & 0xf]);
+  }
+  return id;
+}
+
+double toMs(WallClock::time_point time) {
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count());
+}
+
+WallClock::time_point fromMs(double ms) {
+  return WallClock::time_point(std::chrono::duration_cast<WallClock::duration>(
+      std::chrono::milliseconds(static_cast<int64_t>(ms))));
+}
+
+}  // namespace
+
+SessionStore::SessionStore(std::string state_dir, std::string worker, std::chrono::milliseconds idle_timeout)
+    : state_dir_(std::move(state_dir)),
+      worker_(std::move(worker)),
+      uploads_root_(state_dir_ + "/" + worker_ + "/uploads"),
+      idle_timeout_(idle_timeout) {
+  std::error_code ignored;
+  fs::create_directories(uploads_root_, ignored);
+}
+
+bool SessionStore::isValidId(std::string_view id) {
+  if (id.size() != 32) return false;
+  for (char c : id) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool SessionStore::isValidWorkerName(std::string_view name) {
+  if (name.empty() || name.size() > 32) return false;
+  for (char c : name) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string SessionStore::directoryOf(std::string_view id) const { return uploads_root_ + "/" + std::string(id); }
+
+SessionState* SessionStore::create(WallClock::time_point now, std::string* error) {
+  std::string id = randomId();
+  std::error_code failure;
+  fs::create_directories(directoryOf(id), failure);
+  if (failure) {
+    if (error != nullptr) *error = directoryOf(id) + ": " + failure.message();
+    return nullptr;
+  }
+  auto session = std::make_unique<SessionState>();
+  session->id = id;
+  session->created = now;
+  session->last_used = now;
+  SessionState* created = session.get();
+  sessions_[id] = std::move(session);
+  if (!save(*created, error)) return nullptr;
+  return created;
+}
+
+SessionState* SessionStore::find(std::string_view id, WallClock::time_point now) {
+  if (!isValidId(id)) return nullptr;
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return nullptr;
+  it->second->last_used = now;
+  return it->second.get();
+}
+
+SessionState* SessionStore::rotate(std::string_view id, WallClock::time_point now, std::string* error) {
+  if (!isValidId(id)) return nullptr;
+  auto it = sessions_.find(id);
+  if (it == sessions_.end()) return nullptr;
+  std::string fresh = randomId();
+  std::error_code failure;
+  fs::rename(directoryOf(id), directoryOf(fresh), failure);
+  if (failure) {
+    if (error != nullptr) *error = "cannot move session files: " + failure.message();
+    return nullptr;
+  }
+  std::unique_ptr<SessionState> session = std::move(it->second);
+  sessions_.erase(it);
+  session->id = fresh;
+  session->last_used = now;
+  SessionState* rotated = session.get();
+  sessions_[fresh] = std::move(session);
+  if (!save(*rotated, error)) return nullptr;
+  return rotated;
+}
+
+SessionState* SessionStore::adopt(std::string_view id, std::string_view previous, WallClock::time_point now,
+                                  std::string* error) {
+  auto refuse = [&](std::string message) -> SessionState* {
+    if (error != nullptr) *error = std::move(message);
+    return nullptr;
+  };
+  if (!isValidId(id)) return refuse("not a session id of this app");
+  if (!isValidWorkerName(previous) || previous == worker_) return refuse("invalid previous worker");
+  if (SessionState* known = find(id, now)) return known;
+  std::string source = state_dir_ + "/" + std::string(previous) + "/uploads/" + std::string(id);
+  std::error_code failure;
+  if (!fs::is_directory(source, failure)) return refuse("no files of this session on " + std::string(previous));
+  // One rename: the directory is either still there or wholly here, never half copied.
+  fs::rename(source, directoryOf(id), failure);
+  if (failure) return refuse("cannot adopt session files: " + failure.message());
+  if (!loadFromDisk(id, now)) return refuse("adopted files hold no readable session state");
+  return find(id, now);
+}
+
+bool SessionStore::save(const SessionState& session, std::string* error) const {
+  picojson::object object;
+  object["id"] = picojson::value(session.id);
+  object["csv_loaded"] = picojson::value(session.csv_loaded);
+  object["shapefile_loaded"] = picojson::value(session.shapefile_loaded);
+  object["analysis_complete"] = picojson::value(session.analysis_complete);
+  picojson::array variables;
+  for (const std::string& variable : session.variables_used) variables.emplace_back(variable);
+  object["variables_used"] = picojson::value(std::move(variables));
+  object["current_map_page"] = picojson::value(static_cast<double>(session.current_map_page));
+  object["created_ms"] = picojson::value(toMs(session.created));
+  object["last_used_ms"] = picojson::value(toMs(session.last_used));
+  return writeFileAtomically(directoryOf(session.id) + "/" + kStateFile, picojson::value(object).serialize(true), error);
+}
+
+bool SessionStore::loadFromDisk(std::string_view id, WallClock::time_point now) {
+  std::string text;
+  if (!readWholeFile(directoryOf(id) + "/" + kStateFile, &text)) return false;
+  picojson::value root;
+  std::string parse_error;
+  try {
+    picojson::parse(root, text.begin(), text.end(), &parse_error);
+  } catch (const std::exception&) {
+    return false;  // picojson throws on numbers a double cannot hold
+  }
+  if (!parse_error.empty() || !root.is<picojson::object>()) return false;
+  const picojson::object& object = root.get<picojson::object>();
+  auto flag = [&](const char* name) {
+    auto it = object.find(name);
+    return it != object.end() && it->second.is<bool>() && it->second.get<bool>();
+  };
+  auto number = [&](const char* name, double fallback) {
+    auto it = object.find(name);
+    return it != object.end() && it->second.is<double>() ? it->second.get<double>() : fallback;
+  };
+  auto session = std::make_unique<SessionState>();
+  session->id = std::string(id);
+  session->csv_loaded = flag("csv_loaded");
+  session->shapefile_loaded = flag("shapefile_loaded");
+  session->analysis_complete = flag("analysis_complete");
+  auto variables = object.find("variables_used");
+  if (variables != object.end() && variables->second.is<picojson::array>()) {
+    for (const picojson::value& variable : variables->second.get<picojson::array>()) {
+      if (variable.is<std::string>()) session->variables_used.push_back(variable.get<std::string>());
+    }
+  }
+  session->current_map_page = static_cast<int>(number("current_map_page", 0));
+  session->created = fromMs(number("created_ms", toMs(now)));
+  session->last_used = now;
+  sessions_[std::string(id)] = std::move(session);
+  return true;
+}
+
+void SessionStore::remove(std::string_view id) {
+  if (!isValidId(id)) return;
+  sessions_.erase(std::string(id));
+  std::error_code ignored;
+  fs::remove_all(directoryOf(id), ignored);
+}
+
+size_t SessionStore::recover(WallClock::time_point now) {
+  size_t recovered = 0;
+  std::error_code failure;
+  for (const auto& entry : fs::directory_iterator(uploads_root_, failure)) {
+    std::string id = entry.path().filename().string();
+    if (!entry.is_directory() || !isValidId(id) || sessions_.count(id) != 0) continue;
+    if (loadFromDisk(id, now)) ++recovered;
+  }
+  return recovered;
+}
+
+size_t SessionStore::expireIdle(WallClock::time_point now) {
+  std::vector<std::string> idle;
+  for (const auto& [id, session] : sessions_) {
+    if (now - session->last_used > idle_timeout_) idle.push_back(id);
+  }
+  for (const std::string& id : idle) remove(id);
+  return idle.size();
+}
+
+}  // namespace stickyproxy::backend
