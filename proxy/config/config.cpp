@@ -166,6 +166,46 @@ void setCookieName(std::string_view value, std::string& out, Problems& problems)
   out = std::string(value);
 }
 
+// ---- Keys that parse a value into one field ----
+//
+// `Path` leads from Config to the field: &Config::listen, or a section and its member such as
+// &Config::limits, &LimitsConfig::max_body. A table row then names its field just once.
+
+template <auto... Path>
+auto& fieldOf(Target& target) {
+  return (target.config .* ... .* Path);
+}
+
+template <auto... Path>
+void durationKey(Target& target, std::string_view value, Problems& problems) {
+  setDuration(value, fieldOf<Path...>(target), problems);
+}
+
+template <uint64_t kMin, auto... Path>
+void sizeKey(Target& target, std::string_view value, Problems& problems) {
+  setSize(value, kMin, fieldOf<Path...>(target), problems);
+}
+
+template <uint64_t kMin, uint64_t kMax, auto... Path>
+void integerKey(Target& target, std::string_view value, Problems& problems) {
+  setInteger(value, kMin, kMax, fieldOf<Path...>(target), problems);
+}
+
+template <auto... Path>
+void listenKey(Target& target, std::string_view value, Problems& problems) {
+  setListenAddress(value, fieldOf<Path...>(target), problems);
+}
+
+template <auto... Path>
+void pathKey(Target& target, std::string_view value, Problems& problems) {
+  setPath(target, value, fieldOf<Path...>(target), problems);
+}
+
+template <auto... Path>
+void cookieNameKey(Target& target, std::string_view value, Problems& problems) {
+  setCookieName(value, fieldOf<Path...>(target), problems);
+}
+
 // ---- [proxy] ----
 
 void setTrustedProxies(Target& target, std::string_view value, Problems& problems) {
@@ -190,189 +230,102 @@ void setTrustedProxies(Target& target, std::string_view value, Problems& problem
   target.config.trusted_proxies = std::move(cidrs);
 }
 
+void setAdminSocket(Target& target, std::string_view value, Problems& problems) {
+  std::string path;
+  setPath(target, value, path, problems);
+  if (!path.empty() && checkUnixPathLength(path, problems)) target.config.admin_socket = path;
+}
+
 const KeySpec kProxyKeys[] = {
-    {"listen",
-     [](Target& t, std::string_view v, Problems& p) { setListenAddress(v, t.config.listen, p); }},
-    {"metrics_listen",
-     [](Target& t, std::string_view v, Problems& p) {
-       setListenAddress(v, t.config.metrics_listen, p);
-     }},
-    {"admin_socket",
-     [](Target& t, std::string_view v, Problems& p) {
-       std::string path;
-       setPath(t, v, path, p);
-       if (!path.empty() && checkUnixPathLength(path, p)) t.config.admin_socket = path;
-     }},
-    {"state_dir",
-     [](Target& t, std::string_view v, Problems& p) { setPath(t, v, t.config.state_dir, p); }},
+    {"listen", listenKey<&Config::listen>},
+    {"metrics_listen", listenKey<&Config::metrics_listen>},
+    {"admin_socket", setAdminSocket},
+    {"state_dir", pathKey<&Config::state_dir>},
     {"trusted_proxies", setTrustedProxies},
 };
 
 // ---- [timeouts] ----
 
 const KeySpec kTimeoutKeys[] = {
-    {"client_header",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.timeouts.client_header, p);
-     }},
-    {"client_body_idle",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.timeouts.client_body_idle, p);
-     }},
-    {"keepalive_idle",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.timeouts.keepalive_idle, p);
-     }},
-    {"upstream_connect",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.timeouts.upstream_connect, p);
-     }},
-    {"upstream_response",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.timeouts.upstream_response, p);
-     }},
-    {"upstream_idle",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.timeouts.upstream_idle, p);
-     }},
-    {"queue",
-     [](Target& t, std::string_view v, Problems& p) { setDuration(v, t.config.timeouts.queue, p); }},
+    {"client_header", durationKey<&Config::timeouts, &TimeoutsConfig::client_header>},
+    {"client_body_idle", durationKey<&Config::timeouts, &TimeoutsConfig::client_body_idle>},
+    {"keepalive_idle", durationKey<&Config::timeouts, &TimeoutsConfig::keepalive_idle>},
+    {"upstream_connect", durationKey<&Config::timeouts, &TimeoutsConfig::upstream_connect>},
+    {"upstream_response", durationKey<&Config::timeouts, &TimeoutsConfig::upstream_response>},
+    {"upstream_idle", durationKey<&Config::timeouts, &TimeoutsConfig::upstream_idle>},
+    {"queue", durationKey<&Config::timeouts, &TimeoutsConfig::queue>},
 };
 
 // ---- [limits] ----
 
 const KeySpec kLimitKeys[] = {
-    {"max_request_line",
-     [](Target& t, std::string_view v, Problems& p) {
-       setSize(v, 1, t.config.limits.max_request_line, p);
-     }},
-    {"max_header_bytes",
-     [](Target& t, std::string_view v, Problems& p) {
-       setSize(v, 1, t.config.limits.max_header_bytes, p);
-     }},
-    {"max_headers",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 1, kMaxU32, t.config.limits.max_headers, p);
-     }},
-    {"max_body",
-     [](Target& t, std::string_view v, Problems& p) { setSize(v, 0, t.config.limits.max_body, p); }},
+    {"max_request_line", sizeKey<1, &Config::limits, &LimitsConfig::max_request_line>},
+    {"max_header_bytes", sizeKey<1, &Config::limits, &LimitsConfig::max_header_bytes>},
+    {"max_headers", integerKey<1, kMaxU32, &Config::limits, &LimitsConfig::max_headers>},
+    {"max_body", sizeKey<0, &Config::limits, &LimitsConfig::max_body>},
     {"max_client_connections",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 1, kMaxU32, t.config.limits.max_client_connections, p);
-     }},
+     integerKey<1, kMaxU32, &Config::limits, &LimitsConfig::max_client_connections>},
     {"worker_max_in_flight",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 1, kMaxU32, t.config.limits.worker_max_in_flight, p);
-     }},
-    {"worker_queue",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 0, kMaxU32, t.config.limits.worker_queue, p);
-     }},
+     integerKey<1, kMaxU32, &Config::limits, &LimitsConfig::worker_max_in_flight>},
+    {"worker_queue", integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::worker_queue>},
     {"upstream_idle_per_worker",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 0, kMaxU32, t.config.limits.upstream_idle_per_worker, p);
-     }},
-    {"write_buffer_high",
-     [](Target& t, std::string_view v, Problems& p) {
-       setSize(v, 1, t.config.limits.write_buffer_high, p);
-     }},
+     integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::upstream_idle_per_worker>},
+    {"write_buffer_high", sizeKey<1, &Config::limits, &LimitsConfig::write_buffer_high>},
 };
 
 // ---- [routing] ----
 
+void setKeySource(Target& target, std::string_view value, Problems& problems) {
+  if (value == "proxy_cookie") {
+    target.config.routing.key_source = KeySource::kProxyCookie;
+  } else if (value == "app_cookie") {
+    target.config.routing.key_source = KeySource::kAppCookie;
+  } else {
+    problems.push_back(inQuotes(value) + " is not a valid key source (use proxy_cookie or app_cookie)");
+  }
+}
+
 const KeySpec kRoutingKeys[] = {
-    {"cookie_name",
-     [](Target& t, std::string_view v, Problems& p) {
-       setCookieName(v, t.config.routing.cookie_name, p);
-     }},
-    {"cookie_max_age",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.routing.cookie_max_age, p);
-     }},
-    {"key_source",
-     [](Target& t, std::string_view v, Problems& p) {
-       if (v == "proxy_cookie") {
-         t.config.routing.key_source = KeySource::kProxyCookie;
-       } else if (v == "app_cookie") {
-         t.config.routing.key_source = KeySource::kAppCookie;
-       } else {
-         p.push_back(inQuotes(v) + " is not a valid key source (use proxy_cookie or app_cookie)");
-       }
-     }},
-    {"app_cookie_name",
-     [](Target& t, std::string_view v, Problems& p) {
-       setCookieName(v, t.config.routing.app_cookie_name, p);
-     }},
-    {"virtual_nodes",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 1, 10000, t.config.routing.virtual_nodes, p);
-     }},
-    {"moved_key_idle",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.routing.moved_key_idle, p);
-     }},
-    {"session_idle",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.routing.session_idle, p);
-     }},
+    {"cookie_name", cookieNameKey<&Config::routing, &RoutingConfig::cookie_name>},
+    {"cookie_max_age", durationKey<&Config::routing, &RoutingConfig::cookie_max_age>},
+    {"key_source", setKeySource},
+    {"app_cookie_name", cookieNameKey<&Config::routing, &RoutingConfig::app_cookie_name>},
+    {"virtual_nodes", integerKey<1, 10000, &Config::routing, &RoutingConfig::virtual_nodes>},
+    {"moved_key_idle", durationKey<&Config::routing, &RoutingConfig::moved_key_idle>},
+    {"session_idle", durationKey<&Config::routing, &RoutingConfig::session_idle>},
 };
 
 // ---- [supervisor] ----
 
 const KeySpec kSupervisorKeys[] = {
     {"restart_backoff_initial",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.supervisor.restart_backoff_initial, p);
-     }},
-    {"restart_backoff_max",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.supervisor.restart_backoff_max, p);
-     }},
-    {"stop_grace",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.supervisor.stop_grace, p);
-     }},
-    {"startup_timeout",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.supervisor.startup_timeout, p);
-     }},
-    {"stable_after",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.supervisor.stable_after, p);
-     }},
+     durationKey<&Config::supervisor, &SupervisorConfig::restart_backoff_initial>},
+    {"restart_backoff_max", durationKey<&Config::supervisor, &SupervisorConfig::restart_backoff_max>},
+    {"stop_grace", durationKey<&Config::supervisor, &SupervisorConfig::stop_grace>},
+    {"startup_timeout", durationKey<&Config::supervisor, &SupervisorConfig::startup_timeout>},
+    {"stable_after", durationKey<&Config::supervisor, &SupervisorConfig::stable_after>},
 };
 
 // ---- [health_check] ----
 
+void setHealthCheckPath(Target& target, std::string_view value, Problems& problems) {
+  // The path goes verbatim into a request line, so it must be a single printable word.
+  bool printable = std::all_of(value.begin(), value.end(), [](char c) { return c > ' ' && c < 0x7f; });
+  if (!value.starts_with("/")) {
+    problems.push_back(inQuotes(value) + " must start with '/'");
+  } else if (!printable) {
+    problems.push_back(inQuotes(value) + " must not contain spaces or control characters");
+  } else {
+    target.config.health_check.path = std::string(value);
+  }
+}
+
 const KeySpec kHealthCheckKeys[] = {
-    {"path",
-     [](Target& t, std::string_view v, Problems& p) {
-       // The path goes verbatim into a request line, so it must be a single printable word.
-       bool printable = std::all_of(v.begin(), v.end(), [](char c) { return c > ' ' && c < 0x7f; });
-       if (!v.starts_with("/")) {
-         p.push_back(inQuotes(v) + " must start with '/'");
-       } else if (!printable) {
-         p.push_back(inQuotes(v) + " must not contain spaces or control characters");
-       } else {
-         t.config.health_check.path = std::string(v);
-       }
-     }},
-    {"interval",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.health_check.interval, p);
-     }},
-    {"timeout",
-     [](Target& t, std::string_view v, Problems& p) {
-       setDuration(v, t.config.health_check.timeout, p);
-     }},
-    {"rise",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 1, kMaxU32, t.config.health_check.rise, p);
-     }},
-    {"fall",
-     [](Target& t, std::string_view v, Problems& p) {
-       setInteger(v, 1, kMaxU32, t.config.health_check.fall, p);
-     }},
+    {"path", setHealthCheckPath},
+    {"interval", durationKey<&Config::health_check, &HealthCheckConfig::interval>},
+    {"timeout", durationKey<&Config::health_check, &HealthCheckConfig::timeout>},
+    {"rise", integerKey<1, kMaxU32, &Config::health_check, &HealthCheckConfig::rise>},
+    {"fall", integerKey<1, kMaxU32, &Config::health_check, &HealthCheckConfig::fall>},
 };
 
 // ---- [worker NAME] ----

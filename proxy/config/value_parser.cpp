@@ -8,6 +8,7 @@
 #include <charconv>
 #include <cstring>
 #include <limits>
+#include <span>
 
 #include "proxy/net/endpoint.h"
 
@@ -52,6 +53,46 @@ bool checkNumberFront(std::string_view text, const char* what, const char* expec
   return true;
 }
 
+// A unit suffix of a scaled number and how many of the base unit it stands for.
+struct ScaleUnit {
+  std::string_view suffix;
+  uint64_t multiplier;
+};
+
+bool suffixMatches(std::string_view suffix, std::string_view text, bool any_case) {
+  if (suffix.size() != text.size()) return false;
+  for (size_t i = 0; i < suffix.size(); ++i) {
+    if (suffix[i] != (any_case ? toLower(text[i]) : text[i])) return false;
+  }
+  return true;
+}
+
+// Durations and sizes: "<digits><suffix>" for a suffix of `units` (lower case; `any_case` also
+// takes upper case), scaled to the base unit and at most `max`. `explain_unit` words the
+// problem with a suffix that is not in `units`; every message starts like checkNumberFront's.
+std::optional<uint64_t> parseScaled(std::string_view text, const char* what, const char* expected,
+                                    std::span<const ScaleUnit> units, bool any_case, uint64_t max,
+                                    std::string (*explain_unit)(std::string_view unit),
+                                    std::string* error) {
+  if (!checkNumberFront(text, what, expected, error)) return std::nullopt;
+  std::string prefix = inQuotes(text) + " is not a valid " + what + ": ";
+  size_t digits = countDigits(text);
+  std::string_view suffix = text.substr(digits);
+  auto unit = std::find_if(units.begin(), units.end(), [&](const ScaleUnit& candidate) {
+    return suffixMatches(candidate.suffix, suffix, any_case);
+  });
+  if (unit == units.end()) {
+    fail(error, prefix + explain_unit(suffix));
+    return std::nullopt;
+  }
+  uint64_t count = 0;
+  if (!readDigits(text, digits, &count) || count > max / unit->multiplier) {
+    fail(error, prefix + "too large");
+    return std::nullopt;
+  }
+  return count * unit->multiplier;
+}
+
 std::optional<uint16_t> parsePort(std::string_view text) {
   uint64_t value = 0;
   if (text.empty() || text.size() > 5 || countDigits(text) != text.size()) return std::nullopt;
@@ -90,66 +131,27 @@ std::string explainBadTcpAddress(std::string_view text) {
 }  // namespace
 
 std::optional<Duration> parseDuration(std::string_view text, std::string* error) {
-  const char* expected = "an integer followed by ms, s, m, h or d, e.g. 10s";
-  if (!checkNumberFront(text, "duration", expected, error)) return std::nullopt;
-  std::string prefix = inQuotes(text) + " is not a valid duration: ";
-  size_t digits = countDigits(text);
-  std::string_view unit = text.substr(digits);
-  int64_t millis_per_unit = 0;
-  if (unit == "ms") {
-    millis_per_unit = 1;
-  } else if (unit == "s") {
-    millis_per_unit = 1000;
-  } else if (unit == "m") {
-    millis_per_unit = 60 * 1000;
-  } else if (unit == "h") {
-    millis_per_unit = 60 * 60 * 1000;
-  } else if (unit == "d") {
-    millis_per_unit = 24 * 60 * 60 * 1000;
-  } else if (unit.empty()) {
-    fail(error, prefix + "missing unit (ms, s, m, h or d)");
-    return std::nullopt;
-  } else if (unit[0] == '.') {
-    fail(error, prefix + "fractions are not allowed; use a smaller unit, e.g. 1500ms");
-    return std::nullopt;
-  } else {
-    fail(error, prefix + "unknown unit " + inQuotes(unit) + " (use ms, s, m, h or d)");
-    return std::nullopt;
-  }
-  uint64_t count = 0;
-  const auto max_count =
-      static_cast<uint64_t>(std::numeric_limits<Duration::rep>::max() / millis_per_unit);
-  if (!readDigits(text, digits, &count) || count > max_count) {
-    fail(error, prefix + "too large");
-    return std::nullopt;
-  }
-  return Duration(static_cast<Duration::rep>(count) * millis_per_unit);
+  static constexpr ScaleUnit kUnits[] = {
+      {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}, {"d", 24 * 60 * 60 * 1000}};
+  auto explain = [](std::string_view unit) -> std::string {
+    if (unit.empty()) return "missing unit (ms, s, m, h or d)";
+    if (unit[0] == '.') return "fractions are not allowed; use a smaller unit, e.g. 1500ms";
+    return "unknown unit " + inQuotes(unit) + " (use ms, s, m, h or d)";
+  };
+  std::optional<uint64_t> millis =
+      parseScaled(text, "duration", "an integer followed by ms, s, m, h or d, e.g. 10s", kUnits,
+                  /*any_case=*/false, std::numeric_limits<Duration::rep>::max(), explain, error);
+  if (!millis) return std::nullopt;
+  return Duration(static_cast<Duration::rep>(*millis));
 }
 
 std::optional<uint64_t> parseSize(std::string_view text, std::string* error) {
-  const char* expected = "an integer optionally followed by k, m or g, e.g. 32k";
-  if (!checkNumberFront(text, "size", expected, error)) return std::nullopt;
-  std::string prefix = inQuotes(text) + " is not a valid size: ";
-  size_t digits = countDigits(text);
-  std::string_view unit = text.substr(digits);
-  int shift = 0;
-  if (unit.size() == 1 && toLower(unit[0]) == 'k') {
-    shift = 10;
-  } else if (unit.size() == 1 && toLower(unit[0]) == 'm') {
-    shift = 20;
-  } else if (unit.size() == 1 && toLower(unit[0]) == 'g') {
-    shift = 30;
-  } else if (!unit.empty()) {
-    fail(error, prefix + "unknown unit " + inQuotes(unit) + " (use k, m or g)");
-    return std::nullopt;
-  }
-  uint64_t count = 0;
-  if (!readDigits(text, digits, &count) ||
-      count > (std::numeric_limits<uint64_t>::max() >> shift)) {
-    fail(error, prefix + "too large");
-    return std::nullopt;
-  }
-  return count << shift;
+  static constexpr ScaleUnit kUnits[] = {{"", 1}, {"k", 1ull << 10}, {"m", 1ull << 20}, {"g", 1ull << 30}};
+  auto explain = [](std::string_view unit) -> std::string {
+    return "unknown unit " + inQuotes(unit) + " (use k, m or g)";
+  };
+  return parseScaled(text, "size", "an integer optionally followed by k, m or g, e.g. 32k", kUnits,
+                     /*any_case=*/true, std::numeric_limits<uint64_t>::max(), explain, error);
 }
 
 std::optional<uint64_t> parseUnsigned(std::string_view text, std::string* error) {

@@ -12,16 +12,25 @@
 #include <set>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/proxy_scenarios.h"
 
 using namespace stickyproxy::integration;
 
 namespace {
 
-const std::string kCookieName = "stickyproxy";
+// test-worker processes w1..wN that no proxy started, each on a free port of its own.
+struct ExternalWorkers {
+  explicit ExternalWorkers(int count) {
+    for (int i = 1; i <= count; ++i) {
+      workers.push_back(std::make_unique<WorkerUnderTest>(dir, "test-worker", "w" + std::to_string(i)));
+      ports.push_back(workers.back()->port());
+    }
+  }
 
-Response asSession(HttpClient& client, const std::string& key, const std::string& path = "/whoami") {
-  return client.get(path, {{"Cookie", kCookieName + "=" + key}});
-}
+  TempDir dir{"stickyproxy-ext"};
+  std::vector<std::unique_ptr<WorkerUnderTest>> workers;
+  std::vector<uint16_t> ports;  // of w1..wN, in order
+};
 
 // A config whose workers are all external: `[worker wN]` with only an address, one per port.
 std::string externalWorkersConfig(const std::vector<uint16_t>& ports,
@@ -35,52 +44,20 @@ std::string externalWorkersConfig(const std::vector<uint16_t>& ports,
   return ProxyUnderTest::standardConfig(0, "test-worker", overrides);
 }
 
-size_t countOccurrences(const std::string& text, const std::string& needle) {
-  size_t count = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++count;
-  return count;
-}
-
-// The access-log lines of requests for `path`, once there are at least `expected` of them (the
-// proxy may write a line just after the client has its response), or whatever is there after 3 s.
-std::vector<AccessLogLine> accessLinesFor(const ProxyUnderTest& proxy, const std::string& path, size_t expected) {
-  std::vector<AccessLogLine> selected;
-  waitUntil(
-      [&] {
-        selected.clear();
-        for (AccessLogLine& line : parseAccessLog(proxy.logText())) {
-          if (line.path == path) selected.push_back(std::move(line));
-        }
-        return selected.size() >= expected;
-      },
-      3s);
-  return selected;
-}
-
 }  // namespace
 
 TEST_CASE("a killed external worker's sessions move at once, and it takes new sessions again after its restart",
           "[integration][proxy]") {
-  TempDir workers_dir("stickyproxy-ext");
-  std::vector<std::unique_ptr<WorkerUnderTest>> workers;
-  std::vector<uint16_t> ports;
-  for (int i = 1; i <= 3; ++i) {
-    workers.push_back(std::make_unique<WorkerUnderTest>(workers_dir, "test-worker", "w" + std::to_string(i)));
-    ports.push_back(workers.back()->port());
-  }
-  ProxyUnderTest proxy(externalWorkersConfig(ports));
+  ExternalWorkers external(3);
+  std::vector<std::unique_ptr<WorkerUnderTest>>& workers = external.workers;
+  ProxyUnderTest proxy(externalWorkersConfig(external.ports));
   proxy.start();
   HttpClient client = proxy.client(10s);
 
   const std::vector<std::string> keys = seededSessionKeys(90, 0x5e55);
-  std::map<std::string, std::string> first_on;  // key -> worker before the kill
+  std::map<std::string, std::string> first_on = workerOfEach(client, keys);  // before the kill
   std::map<std::string, int> per_worker;
-  for (const std::string& key : keys) {
-    Response response = asSession(client, key);
-    REQUIRE(response.status == 200);
-    first_on[key] = response.body;
-    ++per_worker[response.body];
-  }
+  for (const auto& [key, worker] : first_on) ++per_worker[worker];
   REQUIRE(per_worker.size() == 3);
   const std::string victim = "w2";
   REQUIRE(per_worker[victim] >= 5);
@@ -133,7 +110,7 @@ TEST_CASE("a killed external worker's sessions move at once, and it takes new se
   // The same external worker comes back on the same address: health checks find it ready...
   const size_t ready_before = countOccurrences(proxy.logText(), "worker " + victim + " is ready");
   workers[1].reset();
-  workers[1] = std::make_unique<WorkerUnderTest>(workers_dir, "test-worker", victim, victim_port,
+  workers[1] = std::make_unique<WorkerUnderTest>(external.dir, "test-worker", victim, victim_port,
                                                  std::vector<std::string>{});
   REQUIRE(waitUntil([&] { return countOccurrences(proxy.logText(), "worker " + victim + " is ready") > ready_before; },
                     5s));
@@ -147,29 +124,15 @@ TEST_CASE("a killed external worker's sessions move at once, and it takes new se
       },
       10s));
   // ...and the moved sessions stay where they moved.
-  int moved_back = 0;
-  for (const std::string& key : keys) {
-    if (now_on.count(key) == 0) continue;
-    Response response = asSession(client, key);
-    REQUIRE(response.status == 200);
-    if (response.body != now_on[key]) ++moved_back;
-    CHECK(response.headerOr("X-Seen-Previous-Worker") == "");
-  }
-  CHECK(moved_back == 0);
+  CHECK(sessionsElsewhere(client, now_on) == 0);
 }
 
 TEST_CASE("two proxy instances with the same config route 300 session keys to the same workers",
           "[integration][proxy]") {
-  TempDir workers_dir("stickyproxy-ext");
-  std::vector<std::unique_ptr<WorkerUnderTest>> workers;
-  std::vector<uint16_t> ports;
-  for (int i = 1; i <= 3; ++i) {
-    workers.push_back(std::make_unique<WorkerUnderTest>(workers_dir, "test-worker", "w" + std::to_string(i)));
-    ports.push_back(workers.back()->port());
-  }
+  ExternalWorkers external(3);
   // Each instance has its own temp dir: its own listen port, metrics port and state_dir.
-  ProxyUnderTest first(externalWorkersConfig(ports));
-  ProxyUnderTest second(externalWorkersConfig(ports));
+  ProxyUnderTest first(externalWorkersConfig(external.ports));
+  ProxyUnderTest second(externalWorkersConfig(external.ports));
   REQUIRE(first.port() != second.port());
   REQUIRE(first.dir().path() != second.dir().path());
   first.start();
@@ -202,17 +165,12 @@ TEST_CASE("moved sessions still go where they moved after the proxy restarts wit
   HttpClient client = proxy.client(10s);
 
   const std::vector<std::string> keys = seededSessionKeys(90, 0x3e57);
-  std::map<std::string, std::string> first_on;
-  std::map<std::string, pid_t> pid_of;
-  for (const std::string& key : keys) {
-    Response response = asSession(client, key);
-    REQUIRE(response.status == 200);
-    first_on[key] = response.body;
-    pid_of[response.body] = std::stoi(response.headerOr("X-Worker-Pid", "0"));
-  }
-  REQUIRE(pid_of.size() == 3);
+  std::map<std::string, std::string> first_on = workerOfEach(client, keys);
+  std::set<std::string> workers;
+  for (const auto& [key, worker] : first_on) workers.insert(worker);
+  REQUIRE(workers.size() == 3);
   const std::string victim = first_on[keys.front()];
-  const pid_t victim_pid = pid_of[victim];
+  const pid_t victim_pid = std::stoi(asSession(client, keys.front()).headerOr("X-Worker-Pid", "0"));
   REQUIRE(victim_pid > 0);
   INFO("victim " << victim << " pid " << victim_pid);
 
@@ -275,8 +233,7 @@ TEST_CASE("with no live worker the proxy listens after the startup timeout and a
   const auto started = std::chrono::steady_clock::now();
   ChildProcess process({binaryPath("stickyproxy"), "-c", proxy.configPath()}, proxy.logPath());
   REQUIRE(waitUntil([&] { return !process.running() || canConnect(proxy.port()); }, 10s));
-  const auto listening_after =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  const auto listening_after = since(started);
   INFO("listening after " << listening_after.count() << " ms; log:\n" << fileTail(proxy.logPath()));
   REQUIRE(process.running());
   CHECK(listening_after >= 900ms);
@@ -286,17 +243,15 @@ TEST_CASE("with no live worker the proxy listens after the startup timeout and a
   for (std::string path : {"/whoami", "/ping", "/delay?ms=10"}) {
     const auto sent = std::chrono::steady_clock::now();
     Response response = client.get(path);
-    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent);
+    const auto took = since(sent);
     INFO(path << " -> " << response.status << " after " << took.count() << " ms: " << response.body);
     CHECK(response.status == 503);
     CHECK(took < 1000ms);
     CHECK(response.header("Retry-After"));
     CHECK(response.headerOr("Content-Type").rfind("application/json", 0) == 0);
-    picojson::value body;
-    REQUIRE(picojson::parse(body, response.body).empty());
-    REQUIRE(body.is<picojson::object>());
-    CHECK(body.get("status").to_str() == "error");
-    CHECK(body.get("message").is<std::string>());
+    picojson::object body = parseJsonObject(response.body);
+    CHECK(body["status"].to_str() == "error");
+    CHECK(body["message"].is<std::string>());
   }
   CHECK(process.running());
   CHECK(process.stop() == 0);

@@ -6,80 +6,48 @@
 #include <csignal>
 
 #include <catch2/catch.hpp>
-#include <latch>
+#include <functional>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/proxy_scenarios.h"
 
 using namespace stickyproxy::integration;
 
 namespace {
 
-const std::string kCookieName = "stickyproxy";
-
-Response asSession(HttpClient& client, const std::string& key, const std::string& path = "/whoami") {
-  return client.get(path, {{"Cookie", kCookieName + "=" + key}});
-}
-
-bool isSessionKey(const std::string& value) { return std::regex_match(value, std::regex("[0-9a-f]{32}")); }
-
-std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-}
-
-struct Outcome {
-  int status = 0;
-  std::string worker;
-  bool retry_after = false;
-  std::chrono::milliseconds took{0};
-  std::string error;
-};
-
-// Sends GET `path` as session `key` from `count` client connections at once, one thread each.
-std::vector<Outcome> concurrentRequests(const ProxyUnderTest& proxy, const std::string& key, const std::string& path,
-                                        int count) {
-  std::vector<Outcome> outcomes(static_cast<size_t>(count));
-  std::latch go(count);
-  std::vector<std::thread> threads;
-  for (int i = 0; i < count; ++i) {
-    threads.emplace_back([&, i] {
-      Outcome& outcome = outcomes[static_cast<size_t>(i)];
-      HttpClient client = proxy.client(10s);
-      go.arrive_and_wait();
-      const auto sent = std::chrono::steady_clock::now();
-      try {
-        Response response = asSession(client, key, path);
-        outcome.status = response.status;
-        outcome.worker = response.headerOr("X-Worker");
-        outcome.retry_after = response.header("Retry-After").has_value();
-      } catch (const HarnessError& error) {
-        outcome.error = error.what();
-      }
-      outcome.took = since(sent);
-    });
+// Checks each of `outcomes` of requests as one session on `worker`: a response came, a 200 from
+// `worker`, a 503 with Retry-After that also passes `check_refused`. Returns how many were 200
+// and how many 503.
+std::pair<int, int> checkServedOrRefused(const std::vector<Outcome>& outcomes, const std::string& worker,
+                                         const std::function<void(const Outcome&)>& check_refused) {
+  int ok = 0;
+  int refused = 0;
+  for (const Outcome& outcome : outcomes) {
+    INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
+                   << outcome.error);
+    CHECK(outcome.error.empty());
+    if (outcome.status == 200) {
+      ++ok;
+      CHECK(outcome.worker == worker);
+    } else if (outcome.status == 503) {
+      ++refused;
+      CHECK(outcome.retry_after);
+      check_refused(outcome);
+    }
   }
-  for (std::thread& thread : threads) thread.join();
-  return outcomes;
+  return {ok, refused};
 }
 
-// The access-log lines of requests for `path`, once there are at least `expected` of them (the
-// proxy may write a line just after the client has its response), or whatever is there after 3 s.
-std::vector<AccessLogLine> accessLinesFor(const ProxyUnderTest& proxy, const std::string& path, size_t expected) {
-  std::vector<AccessLogLine> selected;
-  waitUntil(
-      [&] {
-        selected.clear();
-        for (AccessLogLine& line : parseAccessLog(proxy.logText())) {
-          if (line.path == path) selected.push_back(std::move(line));
-        }
-        return selected.size() >= expected;
-      },
-      3s);
-  return selected;
+// Checks that the access log has `count` lines for `path`, every one naming `worker`.
+void checkAllLoggedFor(const ProxyUnderTest& proxy, const std::string& path, size_t count, const std::string& worker) {
+  std::vector<AccessLogLine> lines = accessLinesFor(proxy, path, count);
+  INFO("log:\n" << proxy.logText());
+  CHECK(lines.size() == count);
+  for (const AccessLogLine& line : lines) CHECK(line.worker == worker);
 }
 
 }  // namespace
@@ -99,56 +67,26 @@ TEST_CASE("a busy worker queues one request, refuses the next with 503 and Retry
 
   SECTION("three at once: one runs, one waits its turn, one is refused") {
     std::vector<Outcome> outcomes = concurrentRequests(proxy, key, "/delay?ms=1500", 3);
-    int ok = 0;
-    int refused = 0;
-    for (const Outcome& outcome : outcomes) {
-      INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
-                     << outcome.error);
-      CHECK(outcome.error.empty());
-      if (outcome.status == 200) {
-        ++ok;
-        CHECK(outcome.worker == worker);
-      } else if (outcome.status == 503) {
-        ++refused;
-        CHECK(outcome.retry_after);
-        CHECK(outcome.took < 1000ms);  // refused at once, not after a wait
-      }
-    }
+    auto [ok, refused] = checkServedOrRefused(outcomes, worker, [](const Outcome& outcome) {
+      CHECK(outcome.took < 1000ms);  // refused at once, not after a wait
+    });
     CHECK(ok == 2);
     CHECK(refused == 1);
     // The refusal was for the session's worker too: no request was tried anywhere else.
-    std::vector<AccessLogLine> lines = accessLinesFor(proxy, "/delay", 3);
-    INFO("log:\n" << proxy.logText());
-    CHECK(lines.size() == 3);
-    for (const AccessLogLine& line : lines) CHECK(line.worker == worker);
+    checkAllLoggedFor(proxy, "/delay", 3, worker);
   }
 
   SECTION("a request queued for longer than timeouts.queue gets 503") {
     // Two 3 s requests: whichever comes second waits for the first, which outlasts the 2 s queue
     // timeout.
     std::vector<Outcome> outcomes = concurrentRequests(proxy, key, "/delay?ms=3000", 2);
-    int ok = 0;
-    int timed_out = 0;
-    for (const Outcome& outcome : outcomes) {
-      INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
-                     << outcome.error);
-      CHECK(outcome.error.empty());
-      if (outcome.status == 200) {
-        ++ok;
-        CHECK(outcome.worker == worker);
-      } else if (outcome.status == 503) {
-        ++timed_out;
-        CHECK(outcome.retry_after);
-        CHECK(outcome.took >= 1800ms);
-        CHECK(outcome.took < 2900ms);
-      }
-    }
+    auto [ok, timed_out] = checkServedOrRefused(outcomes, worker, [](const Outcome& outcome) {
+      CHECK(outcome.took >= 1800ms);
+      CHECK(outcome.took < 2900ms);
+    });
     CHECK(ok == 1);
     CHECK(timed_out == 1);
-    std::vector<AccessLogLine> lines = accessLinesFor(proxy, "/delay", 2);
-    INFO("log:\n" << proxy.logText());
-    CHECK(lines.size() == 2);
-    for (const AccessLogLine& line : lines) CHECK(line.worker == worker);
+    checkAllLoggedFor(proxy, "/delay", 2, worker);
   }
 
   // The worker takes requests again afterwards.
@@ -244,12 +182,7 @@ TEST_CASE("a bad config on SIGHUP is refused with the messages of stickyproxy -t
   proxy.start();
   HttpClient client = proxy.client(10s);
   const std::vector<std::string> keys = seededSessionKeys(30, 0xbadc);
-  std::map<std::string, std::string> first_on;
-  for (const std::string& key : keys) {
-    Response response = asSession(client, key);
-    REQUIRE(response.status == 200);
-    first_on[key] = response.body;
-  }
+  std::map<std::string, std::string> first_on = workerOfEach(client, keys);
 
   proxy.rewriteConfig(ProxyUnderTest::standardConfig(
       3, "test-worker", {{"limits.no_such_limit", "1"}, {"timeouts.queue", "30"}, {"routing.virtual_nodes", "7"}}));

@@ -7,36 +7,17 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <mutex>
-#include <picojson.h>
-#include <regex>
 #include <set>
 #include <thread>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/proxy_scenarios.h"
 
 using namespace stickyproxy::integration;
 
 namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
-const std::string kCookieName = "stickyproxy";
-
-// The value of the routing cookie a response sets, if it sets one.
-std::optional<std::string> routingCookie(const Response& response) {
-  for (const std::string& set_cookie : response.headerValues("Set-Cookie")) {
-    std::string prefix = kCookieName + "=";
-    if (set_cookie.rfind(prefix, 0) != 0) continue;
-    return set_cookie.substr(prefix.size(), set_cookie.find(';') - prefix.size());
-  }
-  return std::nullopt;
-}
-
-bool isSessionKey(const std::string& key) { return std::regex_match(key, std::regex("[0-9a-f]{32}")); }
-
-Response asSession(HttpClient& client, const std::string& key, const std::string& path = "/whoami") {
-  return client.get(path, {{"Cookie", kCookieName + "=" + key}});
-}
-
 struct Session {
   std::string key;
   std::string worker;
@@ -47,18 +28,9 @@ Session newSession(HttpClient& client) {
   Response response = client.get("/whoami");
   INFO("status " << response.status << ", body " << response.body);
   REQUIRE(response.status == 200);
-  auto key = routingCookie(response);
+  auto key = response.setCookieValue(kCookieName);
   REQUIRE(key);
   return Session{*key, response.body};
-}
-
-picojson::object parseJsonObject(const std::string& text) {
-  picojson::value value;
-  std::string error = picojson::parse(value, text);
-  INFO("body: " << text);
-  REQUIRE(error.empty());
-  REQUIRE(value.is<picojson::object>());
-  return value.get<picojson::object>();
 }
 
 }  // namespace
@@ -71,7 +43,7 @@ TEST_CASE("a new session gets a cookie and reaches the same worker for 1000 requ
 
   Response first = client.get("/whoami");
   REQUIRE(first.status == 200);
-  auto key = routingCookie(first);
+  auto key = first.setCookieValue(kCookieName);
   REQUIRE(key);
   INFO("Set-Cookie: " << first.headerOr("Set-Cookie"));
   CHECK(isSessionKey(*key));
@@ -85,7 +57,7 @@ TEST_CASE("a new session gets a cookie and reaches the same worker for 1000 requ
     Response response = client.get("/whoami");
     REQUIRE(response.status == 200);
     if (response.body != worker) ++elsewhere;
-    auto again = routingCookie(response);
+    auto again = response.setCookieValue(kCookieName);
     if (again && *again != *key) ++other_cookie;
   }
   CHECK(elsewhere == 0);
@@ -97,7 +69,7 @@ TEST_CASE("a new session gets a cookie and reaches the same worker for 1000 requ
   HttpClient other = proxy.client();
   Response from_elsewhere = asSession(other, *key);
   CHECK(from_elsewhere.body == worker);
-  CHECK_FALSE(routingCookie(from_elsewhere));
+  CHECK_FALSE(from_elsewhere.setCookieValue(kCookieName));
 }
 
 TEST_CASE("200 new sessions spread over all four workers", "[integration][proxy]") {
@@ -189,14 +161,7 @@ TEST_CASE("killed worker's sessions move, are announced once, and stay moved aft
       10s));
   REQUIRE(waitUntil([&] { return newSession(client).worker == victim; }, 10s));
   // ...the moved sessions still stay where they went.
-  int moved_back = 0;
-  for (const Session& session : sessions) {
-    Response response = asSession(client, session.key);
-    REQUIRE(response.status == 200);
-    if (response.body != now_on[session.key]) ++moved_back;
-    CHECK(response.headerOr("X-Seen-Previous-Worker") == "");
-  }
-  CHECK(moved_back == 0);
+  CHECK(sessionsElsewhere(client, now_on) == 0);
 }
 
 TEST_CASE("the proxy sets X-Forwarded-* itself and strips client routing headers", "[integration][proxy]") {
@@ -258,7 +223,7 @@ TEST_CASE("malformed and oversized requests get 400, 408, 413, 414 and 431 and t
   auto started = std::chrono::steady_clock::now();
   stalled.sendRaw("GET /whoami HTTP/1.1\r\nHost: t\r\nX-Half: ");
   Response timed_out = stalled.readResponse();
-  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  auto waited = since(started);
   INFO("408 after " << waited.count() << " ms");
   CHECK(timed_out.status == 408);
   CHECK(waited.count() >= 800);
@@ -273,20 +238,7 @@ TEST_CASE("server-sent events pass through the proxy as they are produced", "[in
   ProxyUnderTest proxy(ProxyUnderTest::standardConfig());
   proxy.start();
   HttpClient client = proxy.client(10s);
-  const int events = 6;
-  const int interval_ms = 150;
-
-  Response head = client.startStream("GET", "/sse?events=" + std::to_string(events) +
-                                                "&interval_ms=" + std::to_string(interval_ms));
-  REQUIRE(head.status == 200);
-  CHECK(head.headerOr("Content-Type") == "text/event-stream");
-  std::vector<SseEvent> received;
-  while (auto event = client.nextEvent()) received.push_back(*event);
-  REQUIRE(received.size() == static_cast<size_t>(events));
-  for (int i = 0; i < events; ++i) CHECK(received[static_cast<size_t>(i)].data == "event " + std::to_string(i));
-  auto spread = std::chrono::duration_cast<std::chrono::milliseconds>(received.back().arrived - received.front().arrived);
-  INFO("first to last event through the proxy: " << spread.count() << " ms");
-  CHECK(spread.count() >= (events - 1) * interval_ms / 2);
+  checkEventsArriveAsProduced(client, /*events=*/6, /*interval_ms=*/150);
 }
 
 TEST_CASE("200 MB uploads stream through the proxy with RSS growth under 32 MB", "[integration][proxy]") {
@@ -414,7 +366,7 @@ TEST_CASE("SIGTERM stops the proxy and every worker it started", "[integration][
 
   auto started = std::chrono::steady_clock::now();
   int status = proxy.stop(15s);
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  auto took = since(started);
   INFO("proxy " << describeWaitStatus(status) << " " << took.count() << " ms after SIGTERM; log:\n"
                 << fileTail(proxy.logPath()));
   // Idle, it has nothing to wait for: well within supervisor.stop_grace (3 s) plus slack.

@@ -6,6 +6,7 @@
 #include <picojson.h>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/proxy_scenarios.h"
 
 using namespace stickyproxy::integration;
 
@@ -13,20 +14,24 @@ namespace {
 
 constexpr uint64_t kMiB = 1024 * 1024;
 
-picojson::object parseJsonObject(const std::string& text) {
-  picojson::value value;
-  std::string error = picojson::parse(value, text);
-  INFO("body: " << text);
-  REQUIRE(error.empty());
-  REQUIRE(value.is<picojson::object>());
-  return value.get<picojson::object>();
-}
+// Holds a LoneWorker's temp dir: as its first base, the dir exists before the worker starts in
+// it and is removed only after the worker has stopped.
+struct OwnTempDir {
+  TempDir dir;
+};
+
+// A worker binary started on its own, in a temp dir of its own.
+class LoneWorker : private OwnTempDir, public WorkerUnderTest {
+ public:
+  explicit LoneWorker(std::string name, std::vector<std::string> extra_args = {},
+                      std::string_view binary = "test-worker")
+      : WorkerUnderTest(dir, binary, std::move(name), std::move(extra_args)) {}
+};
 
 }  // namespace
 
 TEST_CASE("backend answers /ping and /system-health with its name and pid", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest backend(dir, "stickyproxy-backend", "w3");
+  LoneWorker backend("w3", {}, "stickyproxy-backend");
   HttpClient client = backend.client();
 
   Response ping = client.get("/ping");
@@ -56,8 +61,7 @@ TEST_CASE("backend answers /ping and /system-health with its name and pid", "[in
 }
 
 TEST_CASE("test-worker marks every response with its name and echoes forwarding headers", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w2");
+  LoneWorker worker("w2");
   HttpClient client = worker.client();
 
   Response ping = client.get("/ping");
@@ -89,8 +93,7 @@ TEST_CASE("test-worker marks every response with its name and echoes forwarding 
 }
 
 TEST_CASE("test-worker echoes 5 MB bodies, chunked and with Content-Length", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
   HttpClient client = worker.client();
   client.setKeepBodies(false);
   const uint64_t size = 5 * kMiB;
@@ -114,8 +117,7 @@ TEST_CASE("test-worker echoes 5 MB bodies, chunked and with Content-Length", "[i
 }
 
 TEST_CASE("test-worker counts a streamed 50 MB upload without holding it", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
   HttpClient client = worker.client();
   const uint64_t size = 50 * kMiB;
 
@@ -139,8 +141,7 @@ TEST_CASE("test-worker counts a streamed 50 MB upload without holding it", "[int
 }
 
 TEST_CASE("test-worker streams a large download with backpressure", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
   HttpClient client = worker.client();
   client.setKeepBodies(false);
   const uint64_t size = 20 * kMiB + 123;
@@ -153,25 +154,10 @@ TEST_CASE("test-worker streams a large download with backpressure", "[integratio
 }
 
 TEST_CASE("test-worker server-sent events arrive one by one", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
   HttpClient client = worker.client();
-  const int events = 6;
-  const int interval_ms = 100;
-
-  Response head = client.startStream("GET", "/sse?events=" + std::to_string(events) +
-                                                "&interval_ms=" + std::to_string(interval_ms));
-  REQUIRE(head.status == 200);
-  CHECK(head.headerOr("Content-Type") == "text/event-stream");
+  Response head = checkEventsArriveAsProduced(client, /*events=*/6, /*interval_ms=*/100);
   CHECK(head.headerOr("X-Worker") == "w1");
-  std::vector<SseEvent> received;
-  while (auto event = client.nextEvent()) received.push_back(*event);
-
-  REQUIRE(received.size() == static_cast<size_t>(events));
-  for (int i = 0; i < events; ++i) CHECK(received[static_cast<size_t>(i)].data == "event " + std::to_string(i));
-  auto spread = std::chrono::duration_cast<std::chrono::milliseconds>(received.back().arrived - received.front().arrived);
-  INFO("first to last event: " << spread.count() << " ms");
-  CHECK(spread.count() >= (events - 1) * interval_ms / 2);
 
   // The connection is still good after the stream.
   CHECK(client.get("/ping").status == 200);
@@ -179,8 +165,7 @@ TEST_CASE("test-worker server-sent events arrive one by one", "[integration][wor
 }
 
 TEST_CASE("test-worker answers pipelined requests in order", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
   HttpClient client = worker.client();
 
   // The slow request goes first: its answer must still come first.
@@ -201,8 +186,7 @@ TEST_CASE("test-worker answers pipelined requests in order", "[integration][work
 }
 
 TEST_CASE("test-worker reuses a kept-alive connection", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
   HttpClient client = worker.client();
 
   Response first = client.get("/whoami");
@@ -214,8 +198,7 @@ TEST_CASE("test-worker reuses a kept-alive connection", "[integration][worker]")
 }
 
 TEST_CASE("malformed request gets 400 and the worker keeps serving", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
 
   HttpClient bad = worker.client();
   bad.sendRaw("GET /ping HTTP/1.1\r\nHost: t\r\nthis line has no colon\r\n\r\n");
@@ -234,8 +217,7 @@ TEST_CASE("malformed request gets 400 and the worker keeps serving", "[integrati
 }
 
 TEST_CASE("oversized head gets 431 and too long a request line gets 414", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1");
+  LoneWorker worker("w1");
 
   HttpClient big_header = worker.client();
   Response head_too_large = big_header.get("/ping", {{"X-Filler", std::string(40 * 1024, 'h')}});
@@ -256,14 +238,13 @@ TEST_CASE("oversized head gets 431 and too long a request line gets 414", "[inte
 }
 
 TEST_CASE("a request head that stalls gets 408 after the header timeout", "[integration][worker]") {
-  TempDir dir;
-  WorkerUnderTest worker(dir, "test-worker", "w1", {"--header-timeout-ms", "300"});
+  LoneWorker worker("w1", {"--header-timeout-ms", "300"});
 
   HttpClient slow = worker.client(5s);
   auto started = std::chrono::steady_clock::now();
   slow.sendRaw("GET /ping HTTP/1.1\r\nHost: t\r\nX-Half: ");
   Response timed_out = slow.readResponse();
-  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+  auto waited = since(started);
   INFO("408 after " << waited.count() << " ms");
   CHECK(timed_out.status == 408);
   CHECK(waited.count() >= 250);
@@ -274,9 +255,8 @@ TEST_CASE("a request head that stalls gets 408 after the header timeout", "[inte
 }
 
 TEST_CASE("test-worker /crash and /exit-after end the process", "[integration][worker]") {
-  TempDir dir;
   {
-    WorkerUnderTest worker(dir, "test-worker", "crashy");
+    LoneWorker worker("crashy");
     HttpClient client = worker.client(5s);
     client.sendRaw("GET /crash HTTP/1.1\r\nHost: t\r\n\r\n");
     CHECK(client.waitForClose(5s));
@@ -286,7 +266,7 @@ TEST_CASE("test-worker /crash and /exit-after end the process", "[integration][w
     CHECK(WEXITSTATUS(*status) == 3);
   }
   {
-    WorkerUnderTest worker(dir, "test-worker", "leaving");
+    LoneWorker worker("leaving");
     HttpClient client = worker.client(5s);
     Response answer = client.get("/exit-after?ms=100");
     CHECK(answer.status == 200);

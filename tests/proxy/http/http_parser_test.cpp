@@ -37,22 +37,34 @@ size_t feedAll(HttpParser& parser, std::string_view text) {
   return total;
 }
 
+// A parser of `kind` with its own Recorder, fed `text` the way a connection feeds it.
+struct Parse {
+  Parse(HttpParser::Kind kind, std::string_view text, ParserLimits limits = {}, bool no_body_answer = false)
+      : parser(kind, &recorder, limits) {
+    recorder.no_body_answer = no_body_answer;
+    consumed = feedAll(parser, text);
+  }
+
+  Recorder recorder;
+  HttpParser parser;
+  size_t consumed = 0;
+};
+
 }  // namespace
 
 TEST_CASE("a request head is parsed into method, target, fields and framing", "[http]") {
-  Recorder recorder;
-  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
-  feedAll(parser, "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
-  REQUIRE(recorder.requests.size() == 1);
-  const RequestHead& head = recorder.requests[0];
+  Parse parse(HttpParser::Kind::kRequest,
+              "POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+  REQUIRE(parse.recorder.requests.size() == 1);
+  const RequestHead& head = parse.recorder.requests[0];
   CHECK(head.method == "POST");
   CHECK(head.target == "/upload");
   CHECK(head.framing.content_length == 5u);
   CHECK_FALSE(head.framing.chunked);
   CHECK(head.expect_continue);
   CHECK(head.keep_alive);
-  CHECK(recorder.body == "hello");
-  CHECK(recorder.completed == 1);
+  CHECK(parse.recorder.body == "hello");
+  CHECK(parse.recorder.completed == 1);
 }
 
 TEST_CASE("parsing stops after each message so pipelined requests are handled in order", "[http]") {
@@ -69,13 +81,12 @@ TEST_CASE("parsing stops after each message so pipelined requests are handled in
 }
 
 TEST_CASE("chunked bodies arrive de-chunked", "[http]") {
-  Recorder recorder;
-  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
-  feedAll(parser, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
-  REQUIRE(recorder.requests.size() == 1);
-  CHECK(recorder.requests[0].framing.chunked);
-  CHECK(recorder.body == "hello world");
-  CHECK(recorder.completed == 1);
+  Parse parse(HttpParser::Kind::kRequest,
+              "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  REQUIRE(parse.recorder.requests.size() == 1);
+  CHECK(parse.recorder.requests[0].framing.chunked);
+  CHECK(parse.recorder.body == "hello world");
+  CHECK(parse.recorder.completed == 1);
 }
 
 TEST_CASE("limits map to 414, 431 and 413", "[http]") {
@@ -84,91 +95,68 @@ TEST_CASE("limits map to 414, 431 and 413", "[http]") {
   limits.max_head_bytes = 256;
   limits.max_headers = 4;
   limits.max_body = 10;
-  {
-    Recorder recorder;
-    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
-    feedAll(parser, "GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n");
-    CHECK(parser.error() == ParseError::kRequestLineTooLong);
-    CHECK(statusForParseError(parser.error()) == 414);
+  struct Case {
+    const char* what;
+    std::string text;
+    ParseError error;
+    int status;
+  };
+  const Case cases[] = {
+      {"request line", "GET /" + std::string(100, 'a') + " HTTP/1.1\r\n\r\n", ParseError::kRequestLineTooLong, 414},
+      {"head bytes", "GET / HTTP/1.1\r\nX-Big: " + std::string(300, 'b') + "\r\n\r\n", ParseError::kHeadTooLarge, 431},
+      {"header count", "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n", ParseError::kHeadTooLarge, 431},
+      {"declared body", "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", ParseError::kBodyTooLarge, 413},
+      {"chunked body", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n",
+       ParseError::kBodyTooLarge, 413},
+  };
+  for (const Case& limit : cases) {
+    INFO(limit.what);
+    Parse parse(HttpParser::Kind::kRequest, limit.text, limits);
+    CHECK(parse.parser.error() == limit.error);
+    CHECK(statusForParseError(parse.parser.error()) == limit.status);
   }
-  {
-    Recorder recorder;
-    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
-    feedAll(parser, "GET / HTTP/1.1\r\nX-Big: " + std::string(300, 'b') + "\r\n\r\n");
-    CHECK(statusForParseError(parser.error()) == 431);
-  }
-  {
-    Recorder recorder;
-    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
-    feedAll(parser, "GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\n\r\n");
-    CHECK(statusForParseError(parser.error()) == 431);
-  }
-  {
-    Recorder recorder;
-    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
-    feedAll(parser, "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n");
-    CHECK(statusForParseError(parser.error()) == 413);
-    CHECK(recorder.requests.empty());
-  }
-  {
-    Recorder recorder;
-    HttpParser parser(HttpParser::Kind::kRequest, &recorder, limits);
-    feedAll(parser, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n");
-    CHECK(statusForParseError(parser.error()) == 413);
-  }
+  // A declared body over the limit is refused before its head is reported.
+  CHECK(Parse(HttpParser::Kind::kRequest, cases[3].text, limits).recorder.requests.empty());
 }
 
 TEST_CASE("malformed requests are refused with 400 and smuggling shapes are rejected", "[http]") {
   for (std::string bad : {std::string("GARBAGE\r\n\r\n"), std::string("GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
                           std::string("POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc"),
                           std::string("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")}) {
-    Recorder recorder;
-    HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
-    feedAll(parser, bad);
+    Parse parse(HttpParser::Kind::kRequest, bad);
     INFO(bad);
-    CHECK(parser.error() != ParseError::kNone);
-    CHECK(statusForParseError(parser.error()) >= 400);
+    CHECK(parse.parser.error() != ParseError::kNone);
+    CHECK(statusForParseError(parse.parser.error()) >= 400);
   }
 }
 
 TEST_CASE("obsolete line folding becomes a space, never a CR or LF in a value", "[http]") {
-  Recorder recorder;
-  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
-  feedAll(parser, "GET / HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n");
-  REQUIRE(recorder.requests.size() == 1);
-  CHECK(*recorder.requests[0].headers.find("X-Folded") == "a b");
+  Parse parse(HttpParser::Kind::kRequest, "GET / HTTP/1.1\r\nX-Folded: a\r\n b\r\n\r\n");
+  REQUIRE(parse.recorder.requests.size() == 1);
+  CHECK(*parse.recorder.requests[0].headers.find("X-Folded") == "a b");
 }
 
 TEST_CASE("HTTP/1.0 and Connection: close end keep-alive", "[http]") {
-  Recorder recorder;
-  HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});
-  feedAll(parser, "GET / HTTP/1.0\r\n\r\n");
-  REQUIRE(recorder.requests.size() == 1);
-  CHECK_FALSE(recorder.requests[0].keep_alive);
-  Recorder second;
-  HttpParser parser2(HttpParser::Kind::kRequest, &second, ParserLimits{});
-  feedAll(parser2, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
-  CHECK_FALSE(second.requests[0].keep_alive);
+  Parse http10(HttpParser::Kind::kRequest, "GET / HTTP/1.0\r\n\r\n");
+  REQUIRE(http10.recorder.requests.size() == 1);
+  CHECK_FALSE(http10.recorder.requests[0].keep_alive);
+  Parse close(HttpParser::Kind::kRequest, "GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+  CHECK_FALSE(close.recorder.requests[0].keep_alive);
 }
 
 TEST_CASE("a response body that runs until close completes at end of stream", "[http]") {
-  Recorder recorder;
-  HttpParser parser(HttpParser::Kind::kResponse, &recorder, ParserLimits{});
-  feedAll(parser, "HTTP/1.1 200 OK\r\n\r\npartial body");
-  REQUIRE(recorder.responses.size() == 1);
-  CHECK(recorder.responses[0].framing.until_close);
-  CHECK(recorder.completed == 0);
-  parser.finish();
-  CHECK(recorder.completed == 1);
-  CHECK(recorder.body == "partial body");
+  Parse parse(HttpParser::Kind::kResponse, "HTTP/1.1 200 OK\r\n\r\npartial body");
+  REQUIRE(parse.recorder.responses.size() == 1);
+  CHECK(parse.recorder.responses[0].framing.until_close);
+  CHECK(parse.recorder.completed == 0);
+  parse.parser.finish();
+  CHECK(parse.recorder.completed == 1);
+  CHECK(parse.recorder.body == "partial body");
 }
 
 TEST_CASE("the answer to a HEAD request has no body despite its Content-Length", "[http]") {
-  Recorder recorder;
-  recorder.no_body_answer = true;
-  HttpParser parser(HttpParser::Kind::kResponse, &recorder, ParserLimits{});
   std::string text = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n";
-  size_t consumed = feedAll(parser, text);
-  CHECK(recorder.completed == 2);
-  CHECK(consumed == text.size());
+  Parse parse(HttpParser::Kind::kResponse, text, ParserLimits{}, /*no_body_answer=*/true);
+  CHECK(parse.recorder.completed == 2);
+  CHECK(parse.consumed == text.size());
 }

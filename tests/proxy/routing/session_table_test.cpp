@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -56,17 +57,32 @@ void writeFile(const std::string& path, const std::string& text) {
   out << text;
 }
 
+// What a test expects of the entry for one key; fields left empty are not checked.
+struct Expected {
+  std::optional<std::string> worker = std::nullopt;
+  std::optional<std::string> previous_worker = std::nullopt;
+  std::optional<bool> moved = std::nullopt;
+  std::optional<bool> announce_previous = std::nullopt;
+  std::optional<WallTime> last_seen = std::nullopt;
+};
+
+void checkEntry(const SessionTable& table, uint64_t key, const Expected& expected) {
+  INFO("key " << key);
+  const SessionEntry* entry = table.find(key);
+  REQUIRE(entry != nullptr);
+  if (expected.worker) CHECK(entry->worker == *expected.worker);
+  if (expected.previous_worker) CHECK(entry->previous_worker == *expected.previous_worker);
+  if (expected.moved) CHECK(entry->moved == *expected.moved);
+  if (expected.announce_previous) CHECK(entry->announce_previous == *expected.announce_previous);
+  if (expected.last_seen) CHECK(entry->last_seen == *expected.last_seen);
+}
+
 TEST_CASE("touching a new key pins it where the ring sent it", "[routing]") {
   SessionTable table(kSessionIdle, kMovedIdle);
   CHECK(table.find(1) == nullptr);
   table.touch(1, "w1", kT0);
-  const SessionEntry* entry = table.find(1);
-  REQUIRE(entry != nullptr);
-  CHECK(entry->worker == "w1");
-  CHECK(entry->previous_worker.empty());
-  CHECK_FALSE(entry->moved);
-  CHECK_FALSE(entry->announce_previous);
-  CHECK(entry->last_seen == kT0);
+  checkEntry(table, 1,
+             {.worker = "w1", .previous_worker = "", .moved = false, .announce_previous = false, .last_seen = kT0});
   CHECK(table.size() == 1);
   CHECK(table.movedCount() == 0);
 }
@@ -75,8 +91,7 @@ TEST_CASE("touching a ring-pinned key follows the ring and refreshes last_seen",
   SessionTable table(kSessionIdle, kMovedIdle);
   table.touch(1, "w1", kT0);
   table.touch(1, "w2", kT0 + minutes(1));
-  CHECK(table.find(1)->worker == "w2");
-  CHECK(table.find(1)->last_seen == kT0 + minutes(1));
+  checkEntry(table, 1, {.worker = "w2", .last_seen = kT0 + minutes(1)});
   CHECK(table.size() == 1);
 }
 
@@ -85,28 +100,22 @@ TEST_CASE("a moved key stays on its new worker when touched with the ring's choi
   SessionTable table(kSessionIdle, kMovedIdle);
   table.touch(1, "w1", kT0);
   table.move(1, "w1", "w3", kT0 + minutes(1));
-  const SessionEntry* entry = table.find(1);
-  CHECK(entry->worker == "w3");
-  CHECK(entry->previous_worker == "w1");
-  CHECK(entry->moved);
-  CHECK(entry->announce_previous);
-  CHECK(entry->last_seen == kT0 + minutes(1));
+  checkEntry(table, 1, {.worker = "w3",
+                        .previous_worker = "w1",
+                        .moved = true,
+                        .announce_previous = true,
+                        .last_seen = kT0 + minutes(1)});
   CHECK(table.movedCount() == 1);
 
   // w1 is back and the ring picks it again: the move wins.
   table.touch(1, "w1", kT0 + minutes(2));
-  CHECK(table.find(1)->worker == "w3");
-  CHECK(table.find(1)->previous_worker == "w1");
-  CHECK(table.find(1)->last_seen == kT0 + minutes(2));
+  checkEntry(table, 1, {.worker = "w3", .previous_worker = "w1", .last_seen = kT0 + minutes(2)});
 }
 
 TEST_CASE("moving an unknown key creates a moved entry", "[routing]") {
   SessionTable table(kSessionIdle, kMovedIdle);
   table.move(7, "w1", "w2", kT0);
-  REQUIRE(table.find(7) != nullptr);
-  CHECK(table.find(7)->worker == "w2");
-  CHECK(table.find(7)->previous_worker == "w1");
-  CHECK(table.find(7)->moved);
+  checkEntry(table, 7, {.worker = "w2", .previous_worker = "w1", .moved = true});
   CHECK(table.movedCount() == 1);
 }
 
@@ -116,9 +125,7 @@ TEST_CASE("a key moved twice names the worker that last held its state", "[routi
   table.move(1, "w1", "w2", kT0);
   table.markAnnounced(1);  // w2 adopted the state from w1
   table.move(1, "w2", "w3", kT0 + minutes(1));
-  CHECK(table.find(1)->worker == "w3");
-  CHECK(table.find(1)->previous_worker == "w2");
-  CHECK(table.find(1)->announce_previous);
+  checkEntry(table, 1, {.worker = "w3", .previous_worker = "w2", .announce_previous = true});
   CHECK(table.movedCount() == 1);
 }
 
@@ -126,9 +133,7 @@ TEST_CASE("a key moved twice before any request keeps naming its first worker", 
   SessionTable table(kSessionIdle, kMovedIdle);
   table.move(1, "w1", "w2", kT0);  // w2 never saw the session: its state is still on w1
   table.move(1, "w2", "w3", kT0 + minutes(1));
-  CHECK(table.find(1)->worker == "w3");
-  CHECK(table.find(1)->previous_worker == "w1");
-  CHECK(table.find(1)->announce_previous);
+  checkEntry(table, 1, {.worker = "w3", .previous_worker = "w1", .announce_previous = true});
 }
 
 TEST_CASE("a key moved back to its first worker before any request has nothing to adopt",
@@ -136,8 +141,7 @@ TEST_CASE("a key moved back to its first worker before any request has nothing t
   SessionTable table(kSessionIdle, kMovedIdle);
   table.move(1, "w1", "w2", kT0);
   table.move(1, "w2", "w1", kT0 + minutes(1));
-  CHECK(table.find(1)->worker == "w1");
-  CHECK_FALSE(table.find(1)->announce_previous);
+  checkEntry(table, 1, {.worker = "w1", .announce_previous = false});
 }
 
 TEST_CASE("a key moved back to its first worker after adoption names the worker it left",
@@ -146,26 +150,21 @@ TEST_CASE("a key moved back to its first worker after adoption names the worker 
   table.move(1, "w1", "w2", kT0);
   table.markAnnounced(1);
   table.move(1, "w2", "w1", kT0 + minutes(1));
-  CHECK(table.find(1)->worker == "w1");
-  CHECK(table.find(1)->previous_worker == "w2");
-  CHECK(table.find(1)->announce_previous);
+  checkEntry(table, 1, {.worker = "w1", .previous_worker = "w2", .announce_previous = true});
 }
 
 TEST_CASE("a move from a worker other than the current pin records that worker", "[routing]") {
   SessionTable table(kSessionIdle, kMovedIdle);
   table.move(1, "w1", "w2", kT0);
   table.move(1, "w4", "w3", kT0);
-  CHECK(table.find(1)->worker == "w3");
-  CHECK(table.find(1)->previous_worker == "w4");
+  checkEntry(table, 1, {.worker = "w3", .previous_worker = "w4"});
 }
 
 TEST_CASE("markAnnounced clears the announcement once", "[routing]") {
   SessionTable table(kSessionIdle, kMovedIdle);
   table.move(1, "w1", "w2", kT0);
   table.markAnnounced(1);
-  CHECK_FALSE(table.find(1)->announce_previous);
-  CHECK(table.find(1)->moved);
-  CHECK(table.find(1)->previous_worker == "w1");
+  checkEntry(table, 1, {.previous_worker = "w1", .moved = true, .announce_previous = false});
   table.markAnnounced(99);  // unknown: no entry appears
   CHECK(table.find(99) == nullptr);
 }
