@@ -1,0 +1,794 @@
+#!/usr/bin/env python3
+"""Headless Chromium drives the backend's web UI through the real proxy.
+
+    python3 tests/browser/ui_flow_test.py --build-dir build [--timeout 120] [--keep-temp]
+
+Starts build/stickyproxy with a config written here (four build/stickyproxy-backend workers on
+Unix sockets, the proxy on a kernel-chosen loopback port), generates ward data with
+build/stickyproxy-gendata, and drives Chromium over the DevTools protocol on
+--remote-debugging-pipe (fds 3 and 4, NUL-terminated JSON). The flow, as a user would do it:
+
+  1. upload a CSV and zipped shapefile of 300 wards, see the summary;
+  2. run the analysis, see the high/medium/low lists;
+  3. vulnerability map (an SVG with a shape per ward), composite maps and their next page,
+     box plot;
+  4. a chat question answered token by token over SSE;
+  5. the export list holds the five result CSVs;
+  6. again with a shapefile over 5 MB, which the page must send through /upload/chunk.
+
+Any JavaScript exception, console.error or browser log error in the page or its map frame fails
+the test. Every process started here is stopped by pid in a finally block and the temp dir is
+removed. Exit status 0 on success, 1 on failure, 2 on a usage or environment problem.
+
+Python standard library only.
+"""
+
+import argparse
+import fcntl
+import http.client
+import json
+import math
+import os
+import queue
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+RESULT_CSVS = [
+    "analysis_vulnerability_rankings.csv",
+    "composite_scores.csv",
+    "model_formulas.csv",
+    "analysis_pca_results.csv",
+    "unified_dataset.csv",
+]
+SMALL_WARDS = 300
+BIG_WARDS = 500
+BIG_DETAIL = 256  # gendata: 500 wards at 256 vertices per edge make a zip over 5 MB
+CHUNK_THRESHOLD = 5 * 1024 * 1024
+CHUNK_SIZE = 2 * 1024 * 1024
+CHROMIUM_CANDIDATES = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+
+
+class TestFailure(Exception):
+    """The system under test misbehaved: the message says what was expected and what happened."""
+
+
+class Deadline:
+    def __init__(self, seconds):
+        self.end = time.monotonic() + seconds
+
+    def remaining(self):
+        return max(0.0, self.end - time.monotonic())
+
+    def cap(self, seconds):
+        """The smaller of `seconds` and what is left of the whole run."""
+        return min(seconds, self.remaining())
+
+
+def log(message):
+    print("ui_flow_test: " + message, flush=True)
+
+
+# ------------------------------------------------------------------------------ processes
+
+
+class ProcessSet:
+    """Processes this test started, stopped by pid: SIGTERM, then SIGKILL after a grace period.
+
+    Each process leads its own session, so what it spawned (workers, renderer processes) can be
+    found by its process group, whose id is the pid we started.
+    """
+
+    def __init__(self):
+        self.processes = []  # (name, Popen), in start order
+
+    def start(self, name, argv, log_path, **kwargs):
+        log_file = open(log_path, "ab")
+        try:
+            process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
+                                       start_new_session=True, **kwargs)
+        finally:
+            log_file.close()
+        self.processes.append((name, process))
+        return process
+
+    @staticmethod
+    def _descendants(pid):
+        """Pids below `pid`, read from /proc before we signal anything (children get reparented)."""
+        found = []
+        pending = [pid]
+        while pending:
+            parent = pending.pop()
+            try:
+                with open("/proc/%d/task/%d/children" % (parent, parent)) as children:
+                    kids = [int(token) for token in children.read().split()]
+            except OSError:
+                kids = []
+            found.extend(kids)
+            pending.extend(kids)
+        return found
+
+    @staticmethod
+    def _alive(pid):
+        try:
+            with open("/proc/%d/stat" % pid) as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    def stop_all(self, grace=10.0):
+        for name, process in reversed(self.processes):
+            if process.poll() is not None:
+                self._kill_group(process.pid)
+                continue
+            descendants = self._descendants(process.pid)
+            try:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                log("%s (pid %d) ignored SIGTERM for %.0f s: SIGKILL" % (name, process.pid, grace))
+                process.kill()
+                process.wait()
+            # Whatever it started and left behind goes too.
+            for pid in descendants:
+                if self._alive(pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            self._kill_group(process.pid)
+        self.processes = []
+
+    @staticmethod
+    def _kill_group(pgid):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def free_tcp_port():
+    """A port the kernel picked for us on 127.0.0.1 (bind to port 0), released for the proxy."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_proxy_config(work_dir, build_dir, port, metrics_port, workers=4):
+    """The shape of conf/prod.conf, on loopback, with workers on Unix sockets in work_dir."""
+    backend = os.path.join(build_dir, "stickyproxy-backend")
+    lines = [
+        "# Written by tests/browser/ui_flow_test.py",
+        "[proxy]",
+        "listen = 127.0.0.1:%d" % port,
+        "metrics_listen = 127.0.0.1:%d" % metrics_port,
+        "admin_socket = %s" % os.path.join(work_dir, "run", "admin.sock"),
+        "state_dir = %s" % os.path.join(work_dir, "state"),
+        "trusted_proxies = 127.0.0.1",
+        "",
+        "[timeouts]",
+        "client_header = 10s",
+        "client_body_idle = 60s",
+        "upstream_connect = 5s",
+        "upstream_response = 60s",
+        "queue = 30s",
+        "",
+        "[limits]",
+        "max_body = 256m",
+        "",
+        "[routing]",
+        "cookie_name = stickyproxy",
+        "key_source = proxy_cookie",
+        "",
+        "[supervisor]",
+        "restart_backoff_initial = 100ms",
+        "stop_grace = 3s",
+        "startup_timeout = 20s",
+        "",
+        "[health_check]",
+        "path = /ping",
+        "interval = 500ms",
+        "timeout = 1s",
+        "rise = 1",
+        "fall = 3",
+    ]
+    for index in range(1, workers + 1):
+        lines += [
+            "",
+            "[worker w%d]" % index,
+            "address = unix:%s" % os.path.join(work_dir, "run", "w%d.sock" % index),
+            "command = %s" % backend,
+            "args = --name {name} --listen {address} --state-dir {state_dir}",
+        ]
+    path = os.path.join(work_dir, "proxy.conf")
+    with open(path, "w") as config:
+        config.write("\n".join(lines) + "\n")
+    return path
+
+
+def http_get(port, path, timeout):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_for_proxy(port, process, deadline, log_path):
+    last_error = "no answer yet"
+    while deadline.remaining() > 0:
+        if process.poll() is not None:
+            raise TestFailure("stickyproxy exited with status %s before answering /ping\n%s"
+                              % (process.returncode, tail(log_path)))
+        try:
+            status, _ = http_get(port, "/ping", timeout=deadline.cap(2.0))
+            if status == 200:
+                return
+            last_error = "GET /ping answered %d" % status
+        except OSError as error:
+            last_error = str(error)
+        time.sleep(0.1)
+    raise TestFailure("stickyproxy did not answer GET /ping in time (%s)\n%s" % (last_error, tail(log_path)))
+
+
+def tail(path, lines=40):
+    try:
+        with open(path, "rb") as source:
+            text = source.read().decode("utf-8", "replace")
+    except OSError:
+        return "(no log at %s)" % path
+    return "--- last lines of %s ---\n%s" % (path, "\n".join(text.splitlines()[-lines:]))
+
+
+def generate_data(build_dir, out_dir, seed, wards, detail=None, timeout=60.0):
+    os.makedirs(out_dir, exist_ok=True)
+    argv = [os.path.join(build_dir, "stickyproxy-gendata"), "--seed", str(seed), "--wards", str(wards),
+            "--out", out_dir]
+    if detail is not None:
+        argv += ["--detail", str(detail)]
+    result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    if result.returncode != 0:
+        raise TestFailure("%s failed (%d): %s" % (" ".join(argv), result.returncode,
+                                                  result.stderr.decode("utf-8", "replace")))
+    return os.path.join(out_dir, "wards.csv"), os.path.join(out_dir, "wards_shapefile.zip")
+
+
+# ------------------------------------------------------------------------------ DevTools
+
+
+class DevTools:
+    """A DevTools protocol connection to Chromium over --remote-debugging-pipe.
+
+    Chromium reads NUL-terminated JSON commands from its fd 3 and writes replies and events to
+    its fd 4. A thread turns the reply stream into messages on a queue; the test thread sends
+    commands and handles events while it waits for its replies. Flat sessions (flatten: true)
+    put every target's traffic on this one pipe, tagged with sessionId.
+    """
+
+    def __init__(self, write_fd, read_fd):
+        self.write_fd = write_fd
+        self.read_fd = read_fd
+        self.next_id = 0
+        self.messages = queue.Queue()
+        self.replies = {}
+        self.event_handlers = []
+        self.closed = False
+        self.reader = threading.Thread(target=self._read_loop, name="devtools-reader", daemon=True)
+        self.reader.start()
+
+    def _read_loop(self):
+        buffer = b""
+        while True:
+            try:
+                data = os.read(self.read_fd, 1 << 16)
+            except OSError:
+                data = b""
+            if not data:
+                self.messages.put(None)
+                return
+            buffer += data
+            while True:
+                end = buffer.find(b"\0")
+                if end < 0:
+                    break
+                raw, buffer = buffer[:end], buffer[end + 1:]
+                try:
+                    self.messages.put(json.loads(raw.decode("utf-8")))
+                except ValueError:
+                    pass
+
+    def send(self, method, params=None, session_id=None):
+        """Sends a command without waiting for its reply; returns its id."""
+        self.next_id += 1
+        message = {"id": self.next_id, "method": method, "params": params or {}}
+        if session_id:
+            message["sessionId"] = session_id
+        data = json.dumps(message).encode("utf-8") + b"\0"
+        try:
+            while data:
+                written = os.write(self.write_fd, data)
+                data = data[written:]
+        except OSError as error:
+            raise TestFailure("Chromium closed its DevTools pipe (%s)" % error)
+        return self.next_id
+
+    def call(self, method, params=None, session_id=None, timeout=10.0):
+        """Sends a command and returns its result; raises TestFailure on a protocol error."""
+        command_id = self.send(method, params, session_id)
+        end = time.monotonic() + timeout
+        while command_id not in self.replies:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise TestFailure("no DevTools reply to %s within %.1f s" % (method, timeout))
+            self._dispatch_one(left)
+        reply = self.replies.pop(command_id)
+        if "error" in reply:
+            raise DevToolsError("%s: %s" % (method, reply["error"].get("message", reply["error"])))
+        return reply.get("result", {})
+
+    def pump(self, seconds):
+        """Handles the events that arrive within `seconds`."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            self._dispatch_one(left)
+
+    def _dispatch_one(self, timeout):
+        if self.closed:
+            raise TestFailure("Chromium closed its DevTools pipe")
+        try:
+            message = self.messages.get(timeout=timeout)
+        except queue.Empty:
+            return
+        if message is None:
+            self.closed = True
+            raise TestFailure("Chromium closed its DevTools pipe")
+        if "id" in message:
+            self.replies[message["id"]] = message
+            return
+        for handler in self.event_handlers:
+            handler(message.get("method"), message.get("params", {}), message.get("sessionId"))
+
+
+class DevToolsError(TestFailure):
+    """A command the browser rejected (e.g. evaluating in a context a navigation destroyed)."""
+
+
+def start_chromium(processes, chromium, work_dir):
+    """Starts Chromium with the DevTools pipe on its fds 3 and 4; returns (process, DevTools)."""
+    to_browser_r, to_browser_w = os.pipe()
+    from_browser_r, from_browser_w = os.pipe()
+    # The browser's ends are moved to fds >= 10 first, so that the shell's "3<&N 4>&M" below can
+    # never overwrite one of them with the other; pass_fds keeps only these two open in the child.
+    child_in = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD_CLOEXEC, 10)
+    child_out = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(to_browser_r)
+    os.close(from_browser_w)
+    profile = os.path.join(work_dir, "chromium-profile")
+    os.makedirs(profile)
+    flags = [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+        "--no-default-browser-check", "--disable-background-networking", "--disable-extensions",
+        "--disable-component-update", "--disable-sync", "--mute-audio", "--password-store=basic",
+        "--remote-debugging-pipe", "--user-data-dir=" + profile, "about:blank",
+    ]
+    shell = 'exec "$@" 3<&%d 4>&%d %d<&- %d>&-' % (child_in, child_out, child_in, child_out)
+    try:
+        process = processes.start("chromium", ["/bin/sh", "-c", shell, "sh", chromium] + flags,
+                                  os.path.join(work_dir, "chromium.log"), pass_fds=(child_in, child_out))
+    finally:
+        os.close(child_in)
+        os.close(child_out)
+    return process, DevTools(to_browser_w, from_browser_r)
+
+
+class ErrorRecorder:
+    """Collects JavaScript exceptions, console errors and browser log errors from every session
+    (the page, and any frame or worker target attached to it)."""
+
+    def __init__(self, devtools):
+        self.devtools = devtools
+        self.errors = []
+        self.session_names = {}
+        devtools.event_handlers.append(self.on_event)
+
+    def watch(self, session_id, name):
+        self.session_names[session_id] = name
+        self.devtools.send("Runtime.enable", session_id=session_id)
+        self.devtools.send("Log.enable", session_id=session_id)
+        # Out-of-process frames (and workers) get their own sessions: attach to them on creation,
+        # paused, so that nothing they log is missed.
+        self.devtools.send("Target.setAutoAttach",
+                           {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True},
+                           session_id=session_id)
+
+    def on_event(self, method, params, session_id):
+        where = self.session_names.get(session_id, "browser")
+        if method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            exception = details.get("exception", {})
+            text = exception.get("description") or details.get("text", "exception")
+            self.errors.append("[%s] uncaught exception: %s (%s:%s)" % (
+                where, text, details.get("url", "?"), details.get("lineNumber", "?")))
+        elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+            parts = []
+            for arg in params.get("args", []):
+                parts.append(str(arg.get("value", arg.get("description", arg.get("type")))))
+            self.errors.append("[%s] console.%s: %s" % (where, params.get("type"), " ".join(parts)))
+        elif method == "Log.entryAdded":
+            entry = params.get("entry", {})
+            if entry.get("level") == "error":
+                self.errors.append("[%s] %s error: %s %s" % (
+                    where, entry.get("source", "log"), entry.get("text", ""), entry.get("url", "")))
+        elif method == "Target.attachedToTarget":
+            child = params.get("sessionId")
+            info = params.get("targetInfo", {})
+            self.watch(child, "%s %s" % (info.get("type", "target"), info.get("url", "")))
+            self.devtools.send("Runtime.runIfWaitingForDebugger", session_id=child)
+
+    def check(self, step):
+        if self.errors:
+            raise TestFailure("browser errors during %s:\n  %s" % (step, "\n  ".join(self.errors)))
+
+
+class Page:
+    """The UI page in one tab: evaluate JavaScript, wait for conditions, click, set file inputs."""
+
+    def __init__(self, devtools, recorder, session_id, deadline):
+        self.devtools = devtools
+        self.recorder = recorder
+        self.session_id = session_id
+        self.deadline = deadline
+
+    def evaluate(self, expression, timeout=10.0):
+        result = self.devtools.call("Runtime.evaluate", {
+            "expression": expression, "returnByValue": True, "awaitPromise": True,
+        }, session_id=self.session_id, timeout=self.deadline.cap(timeout) or 0.1)
+        if "exceptionDetails" in result:
+            details = result["exceptionDetails"]
+            raise TestFailure("evaluating %r threw: %s" % (
+                expression[:120], details.get("exception", {}).get("description", details.get("text"))))
+        return result.get("result", {}).get("value")
+
+    def wait_for(self, expression, what, timeout=30.0, watch_status=True):
+        """Polls `expression` until it is truthy and returns its value.
+
+        Fails at once when the page shows an error in its status line (with that text) or when
+        the browser reported an error, and after `timeout` (or the run's deadline) otherwise.
+        """
+        wrapped = "(() => { %s return { value: (%s) }; })()" % (
+            "const s = document.getElementById('status-line');"
+            " if (s && s.dataset.kind === 'error') return { pageError: s.textContent };" if watch_status else "",
+            expression)
+        end = time.monotonic() + self.deadline.cap(timeout)
+        last = None
+        while True:
+            try:
+                answer = self.evaluate(wrapped, timeout=5.0) or {}
+            except DevToolsError as error:
+                # A navigation in progress destroys the context the expression ran in: retry.
+                answer = {"value": None, "retry": str(error)}
+            if "pageError" in answer:
+                raise TestFailure("waiting for %s, the page reported an error: %s" % (what, answer["pageError"]))
+            last = answer.get("value")
+            if last:
+                return last
+            self.recorder.check("the wait for " + what)
+            if time.monotonic() >= end:
+                raise TestFailure("timed out waiting for %s (last value %r; status line: %r)" % (
+                    what, last, self.status_line()))
+            self.devtools.pump(0.1)
+
+    def status_line(self):
+        try:
+            return self.evaluate("document.getElementById('status-line') ?"
+                                 " document.getElementById('status-line').textContent : null", timeout=2.0)
+        except TestFailure:
+            return None
+
+    def navigate(self, url):
+        # Marks the old document, so that the wait below cannot mistake it for the new one.
+        self.evaluate("document.body && (document.body.dataset.state = 'leaving')")
+        self.devtools.call("Page.navigate", {"url": url}, session_id=self.session_id,
+                           timeout=self.deadline.cap(15.0))
+        self.wait_for("location.href === %s && document.readyState === 'complete' && document.body &&"
+                      " document.body.dataset.state === 'idle'" % json.dumps(url),
+                      "the page at %s to load and read the session" % url, timeout=20.0, watch_status=False)
+
+    def click(self, element_id, timeout=30.0):
+        """Waits until the button is enabled, then clicks it."""
+        self.wait_for("(() => { const e = document.getElementById(%s); return !!e && !e.disabled; })()"
+                      % json.dumps(element_id), "#%s to be enabled" % element_id, timeout=timeout)
+        self.evaluate("document.getElementById(%s).click()" % json.dumps(element_id))
+
+    def set_files(self, element_id, paths):
+        document = self.devtools.call("DOM.getDocument", {"depth": 0}, session_id=self.session_id)
+        node = self.devtools.call("DOM.querySelector", {
+            "nodeId": document["root"]["nodeId"], "selector": "#" + element_id}, session_id=self.session_id)
+        if not node.get("nodeId"):
+            raise TestFailure("the page has no #%s" % element_id)
+        self.devtools.call("DOM.setFileInputFiles", {"files": paths, "nodeId": node["nodeId"]},
+                           session_id=self.session_id)
+
+
+# ------------------------------------------------------------------------------ the flow
+
+# How many ward shapes the map frame's SVG holds: elements marked as wards when the map marks
+# them, otherwise its paths and polygons.
+WARD_SHAPES_JS = """(() => {
+  const frame = document.getElementById('map-frame');
+  if (!frame || frame.dataset.ready !== '1') return 0;
+  const doc = frame.contentDocument;
+  if (!doc) return 0;
+  const svgs = doc.querySelectorAll('svg');
+  if (!svgs.length) return 0;
+  let marked = 0, shapes = 0;
+  svgs.forEach(svg => {
+    marked += svg.querySelectorAll('[data-ward], .ward').length;
+    shapes += svg.querySelectorAll('path, polygon').length;
+  });
+  return marked || shapes;
+})()"""
+
+
+def wait_for_map(page, map_type, previous_path, what, timeout=30.0):
+    """Waits until the frame has loaded a new map of `map_type`; returns its path."""
+    return page.wait_for(
+        "(() => { const f = document.getElementById('map-frame');"
+        " return f.dataset.ready === '1' && f.dataset.type === %s && f.dataset.loadedPath &&"
+        " f.dataset.loadedPath === f.dataset.path && f.dataset.path !== %s ? f.dataset.path : null; })()"
+        % (json.dumps(map_type), json.dumps(previous_path or "")), what, timeout=timeout)
+
+
+def upload(page, csv_path, zip_path, expected_wards):
+    page.set_files("csv-file", [csv_path])
+    page.set_files("shapefile-file", [zip_path])
+    page.click("upload-button")
+    page.wait_for("document.getElementById('data-summary').dataset.ready === '1' &&"
+                  " document.body.dataset.state === 'uploaded'", "the data summary after upload", timeout=60.0)
+    summary = page.evaluate("""(() => ({
+      rows: document.getElementById('summary-rows').textContent,
+      features: document.getElementById('summary-features').textContent,
+      completeness: document.getElementById('summary-completeness').textContent,
+      unmatched: (document.getElementById('summary-unmatched') || {}).textContent,
+      progress: document.getElementById('upload-progress').value,
+      variables: document.getElementById('analysis-variables').options.length,
+    }))()""")
+    if summary["rows"] != str(expected_wards):
+        raise TestFailure("the summary shows %r rows, expected %d" % (summary["rows"], expected_wards))
+    if summary["features"] != str(expected_wards):
+        raise TestFailure("the summary shows %r shapefile features, expected %d"
+                          % (summary["features"], expected_wards))
+    if summary["progress"] != 100:
+        raise TestFailure("the upload progress bar ends at %r, expected 100" % summary["progress"])
+    if summary["variables"] < 1:
+        raise TestFailure("no numeric columns were offered for the analysis")
+    return summary
+
+
+def run_analysis_and_map(page, expected_wards):
+    page.click("run-analysis")
+    page.wait_for("document.getElementById('risk-lists').dataset.ready === '1'", "the risk lists", timeout=60.0)
+    counts = page.evaluate("['high', 'medium', 'low'].map(level =>"
+                           " Number(document.getElementById('risk-' + level).dataset.count))")
+    if not all(count > 0 for count in counts):
+        raise TestFailure("a risk list is empty: high/medium/low = %s" % counts)
+    page.click("map-vulnerability")
+    path = wait_for_map(page, "vulnerability_map", None, "the vulnerability map")
+    shapes = page.wait_for("(%s) >= %d ? (%s) : 0" % (WARD_SHAPES_JS, expected_wards, WARD_SHAPES_JS),
+                           "an SVG with %d ward shapes in the map frame" % expected_wards, timeout=20.0)
+    return counts, path, shapes
+
+
+def first_run(page, url, data_dir, recorder):
+    page.navigate(url)
+    title = page.evaluate("document.title")
+    if title != "ChatMRPT — malaria risk prioritisation":
+        raise TestFailure("page title is %r" % title)
+    recorder.check("page load")
+
+    csv_path, zip_path = data_dir
+    summary = upload(page, csv_path, zip_path, SMALL_WARDS)
+    path_taken = page.evaluate("document.body.dataset.uploadPath")
+    if path_taken != "whole":
+        raise TestFailure("small files went the %r upload path, expected whole" % path_taken)
+    recorder.check("upload")
+    log("upload: %s rows, %s features, completeness %s, unmatched %s"
+        % (summary["rows"], summary["features"], summary["completeness"], summary["unmatched"]))
+
+    counts, vulnerability_path, shapes = run_analysis_and_map(page, SMALL_WARDS)
+    recorder.check("analysis and vulnerability map")
+    log("analysis: high/medium/low %s; vulnerability map %s with %d ward shapes"
+        % (counts, vulnerability_path, shapes))
+
+    page.click("map-composite")
+    composite_path = wait_for_map(page, "composite_map", vulnerability_path, "the composite map")
+    paging = page.evaluate("window.chatmrptUi.state.composite")
+    if not paging or paging["total"] < 2:
+        raise TestFailure("the composite maps have no second page (paging %r)" % paging)
+    page.click("map-next")
+    next_path = wait_for_map(page, "composite_map", composite_path, "the next composite page")
+    page.wait_for("window.chatmrptUi.state.composite.page === %d" % (paging["page"] + 1),
+                  "the composite page number to advance")
+    recorder.check("composite maps")
+    log("composite maps: %s, next page %s (%d pages)" % (composite_path, next_path, paging["total"]))
+
+    page.click("map-box")
+    box_path = wait_for_map(page, "box_plot", next_path, "the box plot")
+    page.wait_for("(() => { const d = document.getElementById('map-frame').contentDocument;"
+                  " return !!d && !!d.querySelector('svg'); })()", "an SVG in the box plot")
+    recorder.check("box plot")
+    log("box plot: %s" % box_path)
+
+    page.evaluate("document.getElementById('chat-input').value = 'which wards are highest risk'")
+    page.click("chat-send")
+    reply = page.wait_for(
+        "(() => { const log = document.getElementById('chat-log');"
+        " const replies = log.querySelectorAll('.msg.assistant');"
+        " const last = replies[replies.length - 1];"
+        " return log.dataset.streaming === '0' && log.dataset.replies === '1' && last && last.dataset.done === '1'"
+        " ? { text: last.textContent, error: last.classList.contains('error'),"
+        "     events: window.chatmrptUi.counters.stream_events } : null; })()",
+        "the streamed chat answer", timeout=60.0)
+    if reply["error"] or not reply["text"].strip() or reply["text"] == "(no answer)":
+        raise TestFailure("the chat answer is empty or an error: %r" % reply["text"])
+    if reply["events"] < 2:
+        raise TestFailure("the chat answer came in %d SSE event(s), expected it streamed" % reply["events"])
+    recorder.check("chat")
+    log("chat: %d SSE events, answer starts %r" % (reply["events"], reply["text"][:80]))
+
+    page.click("export-refresh")
+    files = page.wait_for("document.getElementById('export-list').dataset.ready === '1' &&"
+                          " Array.from(document.querySelectorAll('#export-list li[data-filename]'))"
+                          ".map(li => li.dataset.filename)", "the export list")
+    missing = [name for name in RESULT_CSVS if name not in files]
+    if missing:
+        raise TestFailure("the export list lacks %s (it lists %s)" % (missing, files))
+    recorder.check("export list")
+    log("exports: %d files, all five result CSVs listed" % len(files))
+
+
+def chunked_run(page, url, data_dir, recorder):
+    csv_path, zip_path = data_dir
+    zip_size = os.path.getsize(zip_path)
+    csv_size = os.path.getsize(csv_path)
+    if zip_size <= CHUNK_THRESHOLD:
+        raise TestFailure("gendata --detail %d made a %d byte zip: not over 5 MB, so nothing would be chunked"
+                          % (BIG_DETAIL, zip_size))
+    page.navigate(url)  # a fresh page: fresh counters; the session is restored from the server
+    recorder.check("page reload")
+    summary = upload(page, csv_path, zip_path, BIG_WARDS)
+    expected_chunks = max(1, math.ceil(csv_size / CHUNK_SIZE)) + max(1, math.ceil(zip_size / CHUNK_SIZE))
+    counters = page.evaluate("Object.assign({ path: document.body.dataset.uploadPath,"
+                             " sent: document.getElementById('upload-progress').dataset.chunksSent },"
+                             " window.chatmrptUi.counters)")
+    if counters["path"] != "chunked" or counters["whole_uploads"] != 0:
+        raise TestFailure("a %d byte shapefile was not sent in chunks: %r" % (zip_size, counters))
+    if counters["chunk_requests"] != expected_chunks or counters["sent"] != str(expected_chunks):
+        raise TestFailure("expected %d chunk requests for %d + %d bytes, the page counted %r"
+                          % (expected_chunks, csv_size, zip_size, counters))
+    if counters["finalize_requests"] != 1:
+        raise TestFailure("expected one /upload/finalize, the page counted %r" % counters)
+    recorder.check("chunked upload")
+    log("chunked upload: %d + %d bytes in %d chunks; %s rows, %s features"
+        % (csv_size, zip_size, expected_chunks, summary["rows"], summary["features"]))
+
+    counts, path, shapes = run_analysis_and_map(page, BIG_WARDS)
+    recorder.check("analysis of the chunked upload")
+    log("chunked data analysed: high/medium/low %s; vulnerability map with %d ward shapes" % (counts, shapes))
+
+
+def find_chromium(explicit):
+    if explicit:
+        return explicit
+    for candidate in CHROMIUM_CANDIDATES:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", required=True, help="the CMake build tree with the binaries")
+    parser.add_argument("--chromium", help="the browser (default: /usr/bin/chromium)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="bound on the whole run, seconds")
+    parser.add_argument("--seed", type=int, default=11, help="gendata seed")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs, data) for debugging")
+    args = parser.parse_args()
+
+    build_dir = os.path.abspath(args.build_dir)
+    for binary in ("stickyproxy", "stickyproxy-backend", "stickyproxy-gendata"):
+        if not os.access(os.path.join(build_dir, binary), os.X_OK):
+            print("ui_flow_test: %s/%s is missing: build it first" % (build_dir, binary), file=sys.stderr)
+            return 2
+    chromium = find_chromium(args.chromium)
+    if not chromium:
+        print("ui_flow_test: no Chromium found (apt-get install chromium)", file=sys.stderr)
+        return 2
+
+    deadline = Deadline(args.timeout)
+    work_dir = tempfile.mkdtemp(prefix="sp-ui-")
+    processes = ProcessSet()
+    devtools = None
+    failed = True
+    try:
+        os.makedirs(os.path.join(work_dir, "run"))
+        os.makedirs(os.path.join(work_dir, "state"))
+        small = generate_data(build_dir, os.path.join(work_dir, "data-small"), args.seed, SMALL_WARDS,
+                              timeout=deadline.cap(60.0))
+        big = generate_data(build_dir, os.path.join(work_dir, "data-big"), args.seed + 1, BIG_WARDS,
+                            detail=BIG_DETAIL, timeout=deadline.cap(60.0))
+
+        port = free_tcp_port()
+        metrics_port = free_tcp_port()
+        while metrics_port == port:
+            metrics_port = free_tcp_port()
+        config = write_proxy_config(work_dir, build_dir, port, metrics_port)
+        proxy_log = os.path.join(work_dir, "stickyproxy.log")
+        proxy = processes.start("stickyproxy", [os.path.join(build_dir, "stickyproxy"), "-c", config], proxy_log)
+        wait_for_proxy(port, proxy, deadline, proxy_log)
+        url = "http://127.0.0.1:%d/" % port
+        log("proxy on %s (pid %d), workers on Unix sockets in %s" % (url, proxy.pid, work_dir))
+
+        browser, devtools = start_chromium(processes, chromium, work_dir)
+        recorder = ErrorRecorder(devtools)
+        targets = devtools.call("Target.getTargets", timeout=deadline.cap(20.0))["targetInfos"]
+        pages = [target for target in targets if target.get("type") == "page"]
+        if pages:
+            target_id = pages[0]["targetId"]
+        else:
+            target_id = devtools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session_id = devtools.call("Target.attachToTarget", {"targetId": target_id, "flatten": True})["sessionId"]
+        recorder.watch(session_id, "page")
+        devtools.call("Page.enable", session_id=session_id)
+        devtools.call("DOM.enable", session_id=session_id)
+        log("chromium pid %d, page target %s" % (browser.pid, target_id))
+        page = Page(devtools, recorder, session_id, deadline)
+
+        first_run(page, url, small, recorder)
+        chunked_run(page, url, big, recorder)
+        devtools.pump(0.2)
+        recorder.check("the whole run")
+        failed = False
+        log("PASS in %.1f s" % (args.timeout - deadline.remaining()))
+        return 0
+    except TestFailure as failure:
+        log("FAIL: %s" % failure)
+        for name in ("stickyproxy.log", "chromium.log"):
+            path = os.path.join(work_dir, name)
+            if os.path.exists(path):
+                print(tail(path, 25), file=sys.stderr)
+        return 1
+    except subprocess.TimeoutExpired as error:
+        log("FAIL: %s timed out" % " ".join(error.cmd))
+        return 1
+    finally:
+        if devtools is not None and not devtools.closed:
+            try:
+                devtools.send("Browser.close")
+            except TestFailure:
+                pass
+        processes.stop_all()
+        if devtools is not None:
+            for fd in (devtools.write_fd, devtools.read_fd):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if args.keep_temp or (failed and os.environ.get("UI_FLOW_KEEP_TEMP")):
+            log("kept %s" % work_dir)
+        else:
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
