@@ -1,4 +1,4 @@
-#include "backend/analysis/csv_writer.h"
+#include "backend/data/csv_writer.h"
 
 #include <array>
 #include <charconv>
@@ -6,32 +6,18 @@
 #include <string>
 #include <system_error>
 
+#include "backend/data/csv_format.h"
+
 namespace stickyproxy::backend {
-namespace {
-
-void appendField(std::string& out, std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out += text;
-    return;
-  }
-  out += '"';
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-}
-
-}  // namespace
 
 void CsvWriter::beginField() {
-  if (row_has_field_) text_ += ',';
+  if (row_has_field_) text_ += csv::kDelimiter;
   row_has_field_ = true;
 }
 
 void CsvWriter::field(std::string_view text) {
   beginField();
-  appendField(text_, text);
+  csv::appendField(text_, text);
 }
 
 void CsvWriter::number(double value) {
@@ -49,14 +35,8 @@ void CsvWriter::number(size_t value) {
 }
 
 void CsvWriter::endRow() {
-  text_ += "\r\n";
+  text_ += csv::kRecordEnd;
   row_has_field_ = false;
-}
-
-std::string csvField(std::string_view text) {
-  std::string out;
-  appendField(out, text);
-  return out;
 }
 
 }  // namespace stickyproxy::backend

@@ -8,10 +8,10 @@
 
 namespace stickyproxy::backend {
 
-// Appends fields row by row to an in-memory CSV document in RFC 4180 form: fields separated by
-// commas, rows ended by CRLF, and a field quoted — wrapped in double quotes, inner quotes
-// doubled — exactly when it contains a comma, a double quote, CR or LF. Ward names come from
-// users' uploads, so any text must survive a round trip through a CSV reader.
+// Appends fields row by row to an in-memory CSV document in the dialect of csv_format.h (RFC 4180):
+// fields separated by commas, rows ended by CRLF, and a field quoted — wrapped in double quotes,
+// inner quotes doubled — exactly when it contains a comma, a double quote, CR or LF. Ward names
+// come from users' uploads, so any text must survive a round trip through a CSV reader.
 class CsvWriter {
  public:
   // Appends a text field.
@@ -33,8 +33,5 @@ class CsvWriter {
   std::string text_;
   bool row_has_field_ = false;
 };
-
-// `text` as one RFC 4180 field: unchanged, or quoted when it needs to be (see CsvWriter).
-std::string csvField(std::string_view text);
 
 }  // namespace stickyproxy::backend

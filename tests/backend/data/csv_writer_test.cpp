@@ -1,4 +1,4 @@
-#include "backend/analysis/csv_writer.h"
+#include "backend/data/csv_writer.h"
 
 #include <catch2/catch.hpp>
 
@@ -8,22 +8,7 @@
 namespace stickyproxy::backend {
 namespace {
 
-TEST_CASE("plain fields are written as they are", "[analysis]") {
-  CHECK(csvField("Kano Municipal") == "Kano Municipal");
-  CHECK(csvField("") == "");
-  CHECK(csvField("O'Brien; x") == "O'Brien; x");
-}
-
-TEST_CASE("fields with commas, quotes or line breaks are quoted", "[analysis]") {
-  CHECK(csvField("Gwale, North") == "\"Gwale, North\"");
-  CHECK(csvField("the \"Old\" town") == "\"the \"\"Old\"\" town\"");
-  CHECK(csvField("\"") == "\"\"\"\"");
-  CHECK(csvField("two\nlines") == "\"two\nlines\"");
-  CHECK(csvField("carriage\rreturn") == "\"carriage\rreturn\"");
-  CHECK(csvField("a,\"b\"\r\nc") == "\"a,\"\"b\"\"\r\nc\"");
-}
-
-TEST_CASE("rows are comma-separated and end with CRLF", "[analysis]") {
+TEST_CASE("rows are comma-separated and end with CRLF", "[data]") {
   CsvWriter csv;
   csv.field("WardName");
   csv.field("score");
@@ -38,7 +23,7 @@ TEST_CASE("rows are comma-separated and end with CRLF", "[analysis]") {
   CHECK(std::move(csv).take() == "WardName,score\r\n\"Dala, East\",0.5\r\n,42\r\n");
 }
 
-TEST_CASE("numbers use the shortest text that reads back exactly", "[analysis]") {
+TEST_CASE("numbers use the shortest text that reads back exactly", "[data]") {
   const auto written = [](double value) {
     CsvWriter csv;
     csv.number(value);
