@@ -4,11 +4,23 @@
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "backend/data/csv_format.h"
 
 namespace stickyproxy::backend {
+namespace {
+
+// The first characters that make a spreadsheet evaluate a cell (OWASP, "CSV Injection").
+constexpr std::string_view kFormulaStarts = "=+-@\t\r";
+constexpr char kFormulaGuard = '\'';
+
+bool looksLikeFormula(std::string_view text) {
+  return !text.empty() && kFormulaStarts.find(text.front()) != std::string_view::npos;
+}
+
+}  // namespace
 
 void CsvWriter::beginField() {
   if (row_has_field_) text_ += csv::kDelimiter;
@@ -17,6 +29,14 @@ void CsvWriter::beginField() {
 
 void CsvWriter::field(std::string_view text) {
   beginField();
+  if (looksLikeFormula(text)) {
+    std::string guarded;
+    guarded.reserve(text.size() + 1);
+    guarded += kFormulaGuard;
+    guarded += text;
+    csv::appendField(text_, guarded);
+    return;
+  }
   csv::appendField(text_, text);
 }
 

