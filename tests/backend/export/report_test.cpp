@@ -125,7 +125,7 @@ TEST_CASE("the HTML report is self-contained and holds every fact", "[export]") 
   CHECK(contains(html, "<td class=\"num\">" + std::to_string(result.pca_ranks[ward6]) + "</td></tr>"));
 }
 
-TEST_CASE("the same input renders the same bytes", "[export]") {
+TEST_CASE("the same analysis renders the same report bytes", "[export]") {
   const AnalysisResult first = analysed(hostileWards());
   const AnalysisResult second = analysed(hostileWards());
   CHECK(renderReportHtml(inputFor(first)) == renderReportHtml(inputFor(second)));
