@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/analysis/expected.h"
+#include "backend/data/data_status.h"
 
 namespace stickyproxy::backend {
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/analysis/expected.h"
+#include "backend/data/data_status.h"
 #include "backend/analysis/ward_table.h"
 
 namespace stickyproxy::backend {

@@ -13,7 +13,7 @@ const NumericColumn* WardTable::findColumn(std::string_view name) const {
   return nullptr;
 }
 
-std::optional<AnalysisError> validateWardTable(const WardTable& table) {
+DataStatus validateWardTable(const WardTable& table) {
   const size_t wards = table.wardCount();
   if (wards == 0) return AnalysisError{"The ward data has no wards"};
   if (table.names.size() != wards) {
@@ -57,7 +57,7 @@ std::optional<AnalysisError> validateWardTable(const WardTable& table) {
       }
     }
   }
-  return std::nullopt;
+  return DataStatus();
 }
 
 }  // namespace stickyproxy::backend

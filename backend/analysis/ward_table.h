@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "backend/analysis/expected.h"
+#include "backend/data/data_status.h"
 
 namespace stickyproxy::backend {
 
@@ -45,7 +45,7 @@ struct WardTable {
 // Checks the table's shape before any arithmetic: at least one ward, as many names as keys,
 // unique non-empty keys, unique column names, one value per ward in every column, finite
 // values, adjacency empty or one list per ward with indexes in range. Returns the first
-// problem found, or nullopt when the table is usable.
-std::optional<AnalysisError> validateWardTable(const WardTable& table);
+// problem found (kBadAnalysisInput), or success when the table is usable.
+DataStatus validateWardTable(const WardTable& table);
 
 }  // namespace stickyproxy::backend

@@ -1,9 +1,14 @@
-// The outcome of reading or writing user data (CSV tables, zipped shapefiles, generated files).
+// The backend's one result type: the outcome of reading, analysing or writing user data (CSV
+// tables, zipped shapefiles, analyses, exports), as a DataStatus, or as an Expected<T> holding
+// either a value or a failed DataStatus.
 //
-// Bad user data is an expected outcome, not an exception: every reader in backend/data returns a
-// DataStatus whose message can be shown to the user as is (it names the line, column or zip entry).
+// Bad user data is an expected outcome, not an exception: every reader, the analysis and the
+// exporters return a DataStatus (or an Expected) whose message can be shown to the user as is (it
+// names the line, column, variable or zip entry), and whose code lets a route pick its answer.
 #pragma once
 
+#include <cassert>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -25,6 +30,8 @@ enum class DataError {
   kMissingShapefilePart,  // no .shp, several .shp, or a .shp without its .shx/.dbf
   kNotPolygons,           // a shapefile of points or lines
   kCorruptShapefile,      // shapelib cannot read the .shp/.shx/.dbf
+  kBadAnalysisInput,      // the data cannot be analysed as asked: an unknown, text or empty
+                          // variable, too few or too many variables, a malformed ward table
 };
 
 // A result code plus a user-facing message. Default-constructed means success.
@@ -46,6 +53,58 @@ class DataStatus {
  private:
   DataError code_ = DataError::kOk;
   std::string message_;
+};
+
+// Shorthand for a failed analysis step, so analysis code reads `return AnalysisError{"..."};`:
+// converts to DataStatus::error(DataError::kBadAnalysisInput, message). The message is worded
+// for the user (it ends up in the route's "message"), e.g. "Unknown variable 'pfprr'".
+struct AnalysisError {
+  std::string message;
+
+  operator DataStatus() const& { return DataStatus::error(DataError::kBadAnalysisInput, message); }
+  operator DataStatus() && { return DataStatus::error(DataError::kBadAnalysisInput, std::move(message)); }
+};
+
+// Holds either a T or a failed DataStatus. Functions on the data path return this instead of
+// throwing. Reading value() of a failed Expected is a programming error (asserted).
+template <typename T>
+class [[nodiscard]] Expected {
+ public:
+  // Implicit on purpose, so a function can `return value;`, `return status;` or
+  // `return AnalysisError{...};`.
+  Expected(T value) : value_(std::move(value)) {}
+  // `status` must be a failure. Passing a success is a bug (asserted); release builds turn it
+  // into a kIo failure rather than an Expected that is neither a value nor an error.
+  Expected(DataStatus status) : status_(std::move(status)) {
+    assert(!status_.ok());
+    if (status_.ok()) status_ = DataStatus::error(DataError::kIo, "Internal error: a failure without a cause");
+  }
+  Expected(AnalysisError error) : Expected(DataStatus(std::move(error))) {}
+
+  bool ok() const { return value_.has_value(); }
+  explicit operator bool() const { return ok(); }
+
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
+
+  // Why it failed: a failed status, or a success (code kOk) when ok().
+  const DataStatus& status() const { return status_; }
+  // The failure's message; empty when ok().
+  const std::string& error() const { return status_.message(); }
+
+ private:
+  std::optional<T> value_;
+  DataStatus status_;
 };
 
 }  // namespace stickyproxy::backend

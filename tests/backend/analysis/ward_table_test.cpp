@@ -20,8 +20,9 @@ WardTable twoWards() {
 }
 
 std::string problem(const WardTable& table) {
-  const auto error = validateWardTable(table);
-  return error ? error->message : std::string();
+  const DataStatus status = validateWardTable(table);
+  CHECK(status.code() == (status.ok() ? DataError::kOk : DataError::kBadAnalysisInput));
+  return status.message();
 }
 
 TEST_CASE("a well-formed ward table passes validation", "[analysis]") {
