@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "backend/analysis/expected.h"
+#include "backend/data/data_status.h"
 #include "backend/analysis/vulnerability_analysis.h"
 #include "backend/app/app_context.h"
 #include "backend/app/session_operations.h"
