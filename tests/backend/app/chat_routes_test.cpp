@@ -22,7 +22,7 @@ TEST_CASE("understandMessage reads the chat intents the assistant acts on", "[ap
 
 TEST_CASE("chatTokens splits text into words that join back to the text", "[app]") {
   std::vector<std::string> tokens = chatTokens("The highest-risk wards  are A, B.");
-  REQUIRE(tokens.size() == 5);
+  REQUIRE(tokens.size() == 6);
   CHECK(tokens[0] == "The ");
   CHECK(tokens[2] == "wards  ");
   std::string joined;
