@@ -24,6 +24,7 @@ Python standard library only.
 """
 
 import argparse
+import base64
 import fcntl
 import http.client
 import json
@@ -244,7 +245,9 @@ def tail(path, lines=40):
             text = source.read().decode("utf-8", "replace")
     except OSError:
         return "(no log at %s)" % path
-    return "--- last lines of %s ---\n%s" % (path, "\n".join(text.splitlines()[-lines:]))
+    # Headless Chromium in a container complains about the missing D-Bus at every start: noise.
+    kept = [line for line in text.splitlines() if "dbus/" not in line]
+    return "--- last lines of %s ---\n%s" % (path, "\n".join(kept[-lines:]))
 
 
 def generate_data(build_dir, out_dir, seed, wards, detail=None, timeout=60.0):
@@ -367,8 +370,9 @@ def start_chromium(processes, chromium, work_dir):
     """Starts Chromium with the DevTools pipe on its fds 3 and 4; returns (process, DevTools)."""
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
-    # The browser's ends are moved to fds >= 10 first, so that the shell's "3<&N 4>&M" below can
-    # never overwrite one of them with the other; pass_fds keeps only these two open in the child.
+    # The browser's ends are moved to fds >= 10 first, so that bash's "3<&N 4>&M" below can never
+    # overwrite one of them with the other (dash takes only one-digit fds, bash any); pass_fds
+    # keeps only these two open in the child.
     child_in = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD_CLOEXEC, 10)
     child_out = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(to_browser_r)
@@ -379,11 +383,12 @@ def start_chromium(processes, chromium, work_dir):
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
         "--no-default-browser-check", "--disable-background-networking", "--disable-extensions",
         "--disable-component-update", "--disable-sync", "--mute-audio", "--password-store=basic",
+        "--window-size=1366,900",
         "--remote-debugging-pipe", "--user-data-dir=" + profile, "about:blank",
     ]
     shell = 'exec "$@" 3<&%d 4>&%d %d<&- %d>&-' % (child_in, child_out, child_in, child_out)
     try:
-        process = processes.start("chromium", ["/bin/sh", "-c", shell, "sh", chromium] + flags,
+        process = processes.start("chromium", ["/bin/bash", "-c", shell, "bash", chromium] + flags,
                                   os.path.join(work_dir, "chromium.log"), pass_fds=(child_in, child_out))
     finally:
         os.close(child_in)
@@ -423,7 +428,9 @@ class ErrorRecorder:
             parts = []
             for arg in params.get("args", []):
                 parts.append(str(arg.get("value", arg.get("description", arg.get("type")))))
-            self.errors.append("[%s] console.%s: %s" % (where, params.get("type"), " ".join(parts)))
+            frames = params.get("stackTrace", {}).get("callFrames", [])
+            origin = " (%s:%s)" % (frames[0].get("url"), frames[0].get("lineNumber")) if frames else ""
+            self.errors.append("[%s] console.%s: %s%s" % (where, params.get("type"), " ".join(parts), origin))
         elif method == "Log.entryAdded":
             entry = params.get("entry", {})
             if entry.get("level") == "error":
@@ -687,6 +694,17 @@ def chunked_run(page, url, data_dir, recorder):
     log("chunked data analysed: high/medium/low %s; vulnerability map with %d ward shapes" % (counts, shapes))
 
 
+def save_screenshot(page, path):
+    try:
+        shot = page.devtools.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                                  session_id=page.session_id, timeout=10.0)
+        with open(path, "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
+        log("screenshot: %s" % path)
+    except (TestFailure, OSError) as error:
+        log("no screenshot: %s" % error)
+
+
 def find_chromium(explicit):
     if explicit:
         return explicit
@@ -703,6 +721,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=120.0, help="bound on the whole run, seconds")
     parser.add_argument("--seed", type=int, default=11, help="gendata seed")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs, data) for debugging")
+    parser.add_argument("--screenshot", help="save a PNG of the page at the end (or at the failure) here")
     args = parser.parse_args()
 
     build_dir = os.path.abspath(args.build_dir)
@@ -719,6 +738,7 @@ def main():
     work_dir = tempfile.mkdtemp(prefix="sp-ui-")
     processes = ProcessSet()
     devtools = None
+    page = None
     failed = True
     try:
         os.makedirs(os.path.join(work_dir, "run"))
@@ -758,11 +778,15 @@ def main():
         chunked_run(page, url, big, recorder)
         devtools.pump(0.2)
         recorder.check("the whole run")
+        if args.screenshot:
+            save_screenshot(page, args.screenshot)
         failed = False
         log("PASS in %.1f s" % (args.timeout - deadline.remaining()))
         return 0
     except TestFailure as failure:
         log("FAIL: %s" % failure)
+        if page is not None and args.screenshot:
+            save_screenshot(page, args.screenshot)
         for name in ("stickyproxy.log", "chromium.log"):
             path = os.path.join(work_dir, name)
             if os.path.exists(path):
