@@ -1,6 +1,7 @@
 // stickyproxy-backend: one worker of the bundled analysis app.
 //
 //   stickyproxy-backend --name w1 --listen unix:/path/w1.sock --state-dir /var/lib/stickyproxy
+//                       [--session-idle-timeout-s 86400]
 #include <memory>
 
 #include "backend/backend_app.h"
@@ -12,11 +13,12 @@ int main(int argc, char** argv) {
   ServerProcessOptions options;
   int exit_code = 0;
   if (!parseServerProcessArgs(argc, argv, "stickyproxy-backend", &options, &exit_code)) return exit_code;
-  return runServerProcess(options, "stickyproxy-backend", [](uv_loop_t*, const ServerProcessOptions& process) {
+  return runServerProcess(options, "stickyproxy-backend", [](uv_loop_t* loop, const ServerProcessOptions& process) {
     backend::BackendOptions app_options;
     app_options.name = process.name;
     app_options.state_dir = process.state_dir;
-    auto app = std::make_shared<backend::BackendApp>(app_options);
+    app_options.session_idle_timeout = process.session_idle_timeout;
+    auto app = std::make_shared<backend::BackendApp>(loop, app_options);
     return [app](const ServerExchangePtr& exchange) { app->handle(exchange); };
   });
 }

@@ -13,6 +13,9 @@
 
 namespace stickyproxy::backend {
 
+struct UploadedData;
+struct AnalysisResult;
+
 using WallClock = std::chrono::system_clock;
 
 struct SessionState {
@@ -24,6 +27,10 @@ struct SessionState {
   int current_map_page = 0;
   WallClock::time_point created;
   WallClock::time_point last_used;
+  // The parsed upload and the last analysis, cached in memory. Null until first needed after a
+  // restart or an adoption (they are rebuilt from the session's files); never saved.
+  std::shared_ptr<const UploadedData> data;
+  std::shared_ptr<const AnalysisResult> analysis;
 };
 
 // Sessions of one worker. Session directories are <uploads_root>/<id>/ where

@@ -18,6 +18,7 @@ namespace {
 void printUsage(FILE* out, std::string_view program) {
   std::fprintf(out,
                "usage: %.*s --name NAME --listen ADDRESS [--state-dir DIR] [--header-timeout-ms N]\n"
+               "       [--session-idle-timeout-s N]\n"
                "  ADDRESS is unix:/path/to.sock or host:port (an IP literal)\n",
                static_cast<int>(program.size()), program.data());
 }
@@ -35,7 +36,8 @@ bool parseServerProcessArgs(int argc, char** argv, std::string_view program, Ser
       *exit_code = 0;
       return false;
     }
-    bool takes_value = arg == "--name" || arg == "--listen" || arg == "--state-dir" || arg == "--header-timeout-ms";
+    bool takes_value = arg == "--name" || arg == "--listen" || arg == "--state-dir" || arg == "--header-timeout-ms" ||
+                       arg == "--session-idle-timeout-s";
     if (!takes_value) {
       std::fprintf(stderr, "%s: unknown argument %s\n", prefix.c_str(), arg.c_str());
       printUsage(stderr, program);
@@ -56,13 +58,17 @@ bool parseServerProcessArgs(int argc, char** argv, std::string_view program, Ser
       options->state_dir = value;
     } else {
       char* end = nullptr;
-      long long millis = std::strtoll(value.c_str(), &end, 10);
-      if (end == value.c_str() || *end != '\0' || millis <= 0) {
-        std::fprintf(stderr, "%s: --header-timeout-ms: \"%s\" is not a positive number\n", prefix.c_str(), value.c_str());
+      long long number = std::strtoll(value.c_str(), &end, 10);
+      if (end == value.c_str() || *end != '\0' || number <= 0) {
+        std::fprintf(stderr, "%s: %s: \"%s\" is not a positive number\n", prefix.c_str(), arg.c_str(), value.c_str());
         *exit_code = 2;
         return false;
       }
-      options->server.header_timeout = std::chrono::milliseconds(millis);
+      if (arg == "--header-timeout-ms") {
+        options->server.header_timeout = std::chrono::milliseconds(number);
+      } else {
+        options->session_idle_timeout = std::chrono::seconds(number);
+      }
     }
   }
   auto endpoint = Endpoint::parse(listen_text);

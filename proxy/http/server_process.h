@@ -19,6 +19,8 @@ struct ServerProcessOptions {
   Endpoint listen;           // --listen unix:/path | host:port
   std::string state_dir;     // --state-dir
   ServerOptions server;      // --header-timeout-ms adjusts server.header_timeout
+  // --session-idle-timeout-s: how long an app keeps an unused session (apps with sessions only).
+  std::chrono::seconds session_idle_timeout{std::chrono::hours(24)};
 };
 
 // Parses argv. Returns false after printing a message and usage to stderr (or usage to stdout

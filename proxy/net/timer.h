@@ -25,6 +25,9 @@ class Timer {
   void startRepeating(std::chrono::milliseconds interval, std::function<void()> callback);
   void stop();
   bool armed() const { return armed_; }
+  // Lets the loop end while this timer is armed (for housekeeping that must not keep a
+  // stopping process alive).
+  void unref() { uv_unref(reinterpret_cast<uv_handle_t*>(handle_)); }
 
  private:
   static void onFire(uv_timer_t* handle);

@@ -1,0 +1,101 @@
+#include "backend/app/app_context.h"
+
+#include <cstdio>
+
+#include "proxy/routing/session_key.h"
+
+namespace stickyproxy::backend {
+
+std::string Answer::message() const {
+  auto it = body.find("message");
+  return it != body.end() && it->second.is<std::string>() ? it->second.get<std::string>() : std::string();
+}
+
+Answer Answer::success(picojson::object fields) {
+  Answer answer;
+  answer.body = std::move(fields);
+  answer.body["status"] = picojson::value("success");
+  return answer;
+}
+
+Answer Answer::error(int http_status, std::string message) {
+  Answer answer;
+  answer.http_status = http_status;
+  answer.body["status"] = picojson::value("error");
+  answer.body["message"] = picojson::value(std::move(message));
+  return answer;
+}
+
+AppContext::AppContext(uv_loop_t* loop, BackendOptions options)
+    : loop_(loop),
+      options_(std::move(options)),
+      sessions_(options_.state_dir, options_.name, options_.session_idle_timeout) {}
+
+std::string AppContext::cookieSessionId(const RequestHead& request) {
+  const std::string* cookie = request.headers.find("Cookie");
+  if (cookie == nullptr) return {};
+  std::optional<std::string_view> value = findCookie(*cookie, kSessionCookie);
+  if (!value || !SessionStore::isValidId(*value)) return {};
+  return std::string(*value);
+}
+
+SessionState* AppContext::sessionOf(const RequestHead& request) {
+  std::string id = cookieSessionId(request);
+  if (id.empty()) return nullptr;
+  if (SessionState* known = sessions_.find(id, now())) return known;
+  const std::string* previous = request.headers.find(kPreviousWorkerHeader);
+  if (previous == nullptr) return nullptr;
+  std::string error;
+  SessionState* adopted = sessions_.adopt(id, *previous, now(), &error);
+  if (adopted != nullptr) {
+    log("adopted session " + shortKeyHash(id) + " from " + *previous);
+  } else {
+    log("could not adopt session " + shortKeyHash(id) + ": " + error);
+  }
+  return adopted;
+}
+
+SessionState* AppContext::sessionOrCreate(const RequestHead& request, std::string* error) {
+  if (SessionState* existing = sessionOf(request)) return existing;
+  return sessions_.create(now(), error);
+}
+
+std::string AppContext::sessionCookie(std::string_view id) const {
+  if (id.empty()) return buildSetCookie(kSessionCookie, "", std::chrono::seconds(0), false);
+  auto max_age = std::chrono::duration_cast<std::chrono::seconds>(options_.session_idle_timeout);
+  return buildSetCookie(kSessionCookie, id, max_age, false);
+}
+
+HeaderList AppContext::baseHeaders() const {
+  HeaderList headers;
+  headers.add("X-Worker", options_.name);
+  headers.add("Cache-Control", "no-store");
+  return headers;
+}
+
+void AppContext::respond(const ServerExchangePtr& exchange, const Answer& answer, const SessionState* session) {
+  HeaderList headers = baseHeaders();
+  if (session != nullptr && cookieSessionId(exchange->request()) != session->id) {
+    headers.add("Set-Cookie", sessionCookie(session->id));
+  }
+  exchange->respond(answer.http_status, "application/json", picojson::value(answer.body).serialize(),
+                    std::move(headers));
+}
+
+void AppContext::respondError(const ServerExchangePtr& exchange, int http_status, std::string message) {
+  respond(exchange, Answer::error(http_status, std::move(message)));
+}
+
+void AppContext::noteRejected(std::string_view reason, std::string_view detail) {
+  auto it = rejections_.find(reason);
+  if (it == rejections_.end()) it = rejections_.emplace(std::string(reason), 0).first;
+  ++it->second;
+  log("rejected (" + std::string(reason) + "): " + std::string(detail));
+}
+
+void AppContext::log(std::string_view line) const {
+  std::fprintf(stderr, "stickyproxy-backend[%s]: %.*s\n", options_.name.c_str(), static_cast<int>(line.size()),
+               line.data());
+}
+
+}  // namespace stickyproxy::backend

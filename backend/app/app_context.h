@@ -1,0 +1,91 @@
+// What every route of the bundled app shares: its options, the worker's sessions, and the
+// conventions of its answers (JSON with `status`, X-Worker, the chatmrpt_session cookie).
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+
+#include <picojson.h>
+
+#include "backend/app/uploaded_data.h"
+#include "backend/session/session_store.h"
+#include "proxy/http/http_server.h"
+
+namespace stickyproxy::backend {
+
+// The app's own session cookie, as the real app named it.
+inline constexpr std::string_view kSessionCookie = "chatmrpt_session";
+// Sent by stickyproxy on the first request of a session it re-pinned away from `<name>`.
+inline constexpr std::string_view kPreviousWorkerHeader = "X-Sticky-Previous-Worker";
+
+struct BackendOptions {
+  std::string name = "w0";   // this worker's name, echoed in X-Worker
+  std::string state_dir;     // sessions live under <state_dir>/<name>/uploads/
+  std::chrono::milliseconds session_idle_timeout{std::chrono::hours(24)};
+  UploadLimits upload;
+  size_t max_json_body = 64 * 1024;
+  size_t max_chunk_bytes = 16ull << 20;  // one /upload/chunk part
+  uint32_t max_chunks = 4096;            // per file of a chunked upload
+  size_t composite_maps_per_page = 4;
+  std::chrono::milliseconds chat_token_interval{15};  // pause between streamed chat events
+};
+
+// An operation's answer, ready to send: HTTP status and JSON body ({"status": "success", ...}
+// or {"status": "error", "message": ...}).
+struct Answer {
+  int http_status = 200;
+  picojson::object body;
+
+  bool ok() const { return http_status < 400; }
+  std::string message() const;
+  static Answer success(picojson::object fields = {});
+  static Answer error(int http_status, std::string message);
+};
+
+class AppContext {
+ public:
+  // `loop` must outlive the context. Loop thread only.
+  AppContext(uv_loop_t* loop, BackendOptions options);
+
+  uv_loop_t* loop() const { return loop_; }
+  const BackendOptions& options() const { return options_; }
+  SessionStore& sessions() { return sessions_; }
+  WallClock::time_point now() const { return WallClock::now(); }
+
+  // The session named by the request's chatmrpt_session cookie. When this worker does not know
+  // it and the request carries X-Sticky-Previous-Worker, the session is adopted from that
+  // worker's directory first (the proxy re-pinned it here). nullptr when there is no such session.
+  SessionState* sessionOf(const RequestHead& request);
+  // sessionOf(), or else a new session (nullptr with `error` when it cannot be created).
+  SessionState* sessionOrCreate(const RequestHead& request, std::string* error);
+  // The request's chatmrpt_session value when it is shaped like our ids, else empty.
+  static std::string cookieSessionId(const RequestHead& request);
+
+  // Sends `answer` with X-Worker and Cache-Control: no-store. When `session` is given and the
+  // request's cookie does not already name it (new, rotated or adopted), sets the cookie.
+  void respond(const ServerExchangePtr& exchange, const Answer& answer, const SessionState* session = nullptr);
+  void respondError(const ServerExchangePtr& exchange, int http_status, std::string message);
+  // The Set-Cookie value for session `id`; an empty `id` expires the cookie.
+  std::string sessionCookie(std::string_view id) const;
+  // Headers every answer carries.
+  HeaderList baseHeaders() const;
+
+  // Records a refused request: a log line and a counter per reason (/system-health shows them).
+  void noteRejected(std::string_view reason, std::string_view detail);
+  const std::map<std::string, uint64_t, std::less<>>& rejections() const { return rejections_; }
+  // A log line on stderr, prefixed with the worker's name. Never pass a session id or cookie:
+  // use shortKeyHash() of it.
+  void log(std::string_view line) const;
+
+ private:
+  uv_loop_t* loop_;
+  BackendOptions options_;
+  SessionStore sessions_;
+  std::map<std::string, uint64_t, std::less<>> rejections_;
+};
+
+}  // namespace stickyproxy::backend

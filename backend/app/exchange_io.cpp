@@ -1,0 +1,150 @@
+#include "backend/app/exchange_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+namespace stickyproxy::backend {
+
+namespace {
+
+class JsonBodyReader : public ExchangeHandler {
+ public:
+  JsonBodyReader(AppContext& app, std::weak_ptr<ServerExchange> exchange, std::function<void(picojson::object)> done)
+      : app_(app), exchange_(std::move(exchange)), done_(std::move(done)) {}
+
+  void onRequestBody(const Bytes& data) override {
+    if (failed_) return;
+    if (body_.size() + data.size > app_.options().max_json_body) {
+      failed_ = true;
+      if (auto exchange = exchange_.lock()) {
+        app_.noteRejected("json_too_large", std::string(exchange->request().path()));
+        app_.respondError(exchange, 413, "Request body too large");
+      }
+      return;
+    }
+    body_.append(data.view());
+  }
+
+  void onRequestComplete() override {
+    if (failed_) return;
+    auto exchange = exchange_.lock();
+    if (!exchange) return;
+    finishBody(app_, exchange, body_, done_);
+  }
+
+  static void finishBody(AppContext& app, const ServerExchangePtr& exchange, const std::string& body,
+                         const std::function<void(picojson::object)>& done) {
+    if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+      done(picojson::object{});
+      return;
+    }
+    picojson::value root;
+    std::string error;
+    try {
+      picojson::parse(root, body.begin(), body.end(), &error);
+    } catch (const std::exception&) {
+      error = "number out of range";  // picojson throws on numbers a double cannot hold
+    }
+    if (!error.empty() || !root.is<picojson::object>()) {
+      app.noteRejected("bad_json", std::string(exchange->request().path()));
+      app.respondError(exchange, 400, "Request body must be a JSON object");
+      return;
+    }
+    done(std::move(root.get<picojson::object>()));
+  }
+
+ private:
+  AppContext& app_;
+  std::weak_ptr<ServerExchange> exchange_;
+  std::function<void(picojson::object)> done_;
+  std::string body_;
+  bool failed_ = false;
+};
+
+// Feeds a file to the client block by block, pausing while the client's write queue is full.
+class FileSender : public ExchangeHandler {
+ public:
+  FileSender(std::weak_ptr<ServerExchange> exchange, int fd, uint64_t size)
+      : exchange_(std::move(exchange)), fd_(fd), remaining_(size) {}
+  ~FileSender() override { closeFile(); }
+
+  void pump() {
+    auto exchange = exchange_.lock();
+    if (!exchange || !exchange->active()) return closeFile();
+    while (remaining_ > 0 && !exchange->overHighWater()) {
+      std::string block(static_cast<size_t>(std::min<uint64_t>(remaining_, kBlockBytes)), '\0');
+      ssize_t n = ::read(fd_, block.data(), block.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {  // the file shrank under us: the length promised cannot be kept
+        closeFile();
+        exchange->abort();
+        return;
+      }
+      block.resize(static_cast<size_t>(n));
+      remaining_ -= static_cast<uint64_t>(n);
+      exchange->sendBody(std::move(block));
+    }
+    if (remaining_ == 0) {
+      closeFile();
+      exchange->finish();
+    }
+  }
+
+  void onWritable() override { pump(); }
+  void onAbort(const std::string&) override { closeFile(); }
+
+ private:
+  static constexpr size_t kBlockBytes = 64 * 1024;
+  void closeFile() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  std::weak_ptr<ServerExchange> exchange_;
+  int fd_;
+  uint64_t remaining_;
+};
+
+}  // namespace
+
+void readJsonBody(AppContext& app, const ServerExchangePtr& exchange, std::function<void(picojson::object)> done) {
+  if (exchange->requestComplete()) {
+    JsonBodyReader::finishBody(app, exchange, std::string(), done);
+    return;
+  }
+  exchange->setHandler(std::make_shared<JsonBodyReader>(app, exchange, std::move(done)));
+}
+
+void sendFile(AppContext& app, const ServerExchangePtr& exchange, const std::string& path,
+              std::string_view content_type, std::string_view download_name, std::string not_found_message) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat info {};
+  if (fd < 0 || ::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    if (fd >= 0) ::close(fd);
+    app.respondError(exchange, 404, std::move(not_found_message));
+    return;
+  }
+  ResponseHead head;
+  head.status = 200;
+  head.headers = app.baseHeaders();
+  head.headers.add("Content-Type", std::string(content_type));
+  head.headers.add("X-Content-Type-Options", "nosniff");
+  if (!download_name.empty()) {
+    head.headers.add("Content-Disposition", "attachment; filename=\"" + std::string(download_name) + "\"");
+  }
+  auto sender = std::make_shared<FileSender>(exchange, fd, static_cast<uint64_t>(info.st_size));
+  exchange->setHandler(sender);
+  exchange->sendHead(std::move(head), static_cast<uint64_t>(info.st_size));
+  sender->pump();
+}
+
+std::string stringMember(const picojson::object& object, std::string_view key, std::string fallback) {
+  auto it = object.find(std::string(key));
+  if (it == object.end() || !it->second.is<std::string>()) return fallback;
+  return it->second.get<std::string>();
+}
+
+}  // namespace stickyproxy::backend

@@ -1,0 +1,226 @@
+#include "backend/app/export_routes.h"
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include "backend/analysis/analysis_csv.h"
+#include "backend/app/background_job.h"
+#include "backend/app/exchange_io.h"
+#include "backend/app/session_layout.h"
+#include "backend/export/report.h"
+#include "backend/export/zip_archive.h"
+#include "proxy/net/file_util.h"
+
+namespace stickyproxy::backend {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct FileDescription {
+  std::string_view filename;
+  std::string_view name;
+  std::string_view description;
+};
+
+constexpr FileDescription kKnownFiles[] = {
+    {kVulnerabilityRankingsFile, "Vulnerability rankings", "Each ward's median composite score, rank and risk category"},
+    {kCompositeScoresFile, "Composite scores", "Each ward's score under every composite model"},
+    {kModelFormulasFile, "Model formulas", "The variables combined in each composite model"},
+    {kPcaResultsFile, "PCA results", "Each ward's PCA score, rank and category"},
+    {kUnifiedDatasetFile, "Unified dataset", "The uploaded data with imputed values, normalised variables and all scores"},
+    {kReportHtmlFile, "Analysis report", "A printable report of the analysis"},
+    {kExportZipFile, "Results archive", "Every result CSV and map, with a summary"},
+    {"vulnerability_map.html", "Vulnerability map", "Wards coloured by risk category"},
+    {"pca_map.html", "PCA map", "Wards coloured by PCA score"},
+    {"box_plot.html", "Box plot", "The spread of each ward's composite model scores"},
+};
+
+std::string_view extensionOf(std::string_view filename) {
+  size_t dot = filename.rfind('.');
+  return dot == std::string_view::npos ? std::string_view() : filename.substr(dot + 1);
+}
+
+std::string_view contentTypeOf(std::string_view extension) {
+  if (extension == "csv") return "text/csv; charset=utf-8";
+  if (extension == "html") return "text/html; charset=utf-8";
+  if (extension == "zip") return "application/zip";
+  return {};
+}
+
+picojson::object describe(const std::string& session_id, const std::string& filename) {
+  const std::string_view extension = extensionOf(filename);
+  std::string name = filename;
+  std::string description;
+  for (const FileDescription& known : kKnownFiles) {
+    if (known.filename == filename) {
+      name = known.name;
+      description = known.description;
+    }
+  }
+  if (description.empty()) {
+    if (filename.starts_with("composite_map_page_")) {
+      name = "Composite maps, page " + filename.substr(19, filename.size() - 19 - 5);
+      description = "Wards coloured by composite model scores";
+    } else if (filename.starts_with("variable_map_")) {
+      name = "Variable map";
+      description = "Wards coloured by one variable";
+    }
+  }
+  picojson::object file;
+  file["name"] = picojson::value(name);
+  file["filename"] = picojson::value(filename);
+  file["type"] = picojson::value(std::string(extension));
+  file["description"] = picojson::value(description);
+  file["url"] = picojson::value("/export/download/" + session_id + "/" + filename);
+  std::string category = extension == "csv" ? "data" : extension == "zip" || filename == kReportHtmlFile ? "report" : "visualization";
+  file["category"] = picojson::value(category);
+  return file;
+}
+
+// The downloadable files of a results directory, sorted by name.
+std::vector<std::string> resultFiles(const std::string& results_dir) {
+  std::vector<std::string> names;
+  std::error_code ignored;
+  for (const auto& entry : fs::directory_iterator(results_dir, ignored)) {
+    std::string name = entry.path().filename().string();
+    if (entry.is_regular_file(ignored) && isSafeFileName(name) && !contentTypeOf(extensionOf(name)).empty()) {
+      names.push_back(std::move(name));
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string isoTimeNow() {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+}  // namespace
+
+SessionState* ExportRoutes::ownSession(const ServerExchangePtr& exchange, std::string_view session_id) {
+  if (!SessionStore::isValidId(session_id)) {
+    app_.noteRejected("bad_path", "export session id");
+    app_.respondError(exchange, 400, "Invalid session id");
+    return nullptr;
+  }
+  SessionState* session = app_.sessionOf(exchange->request());
+  if (session == nullptr || session->id != session_id) {
+    Answer answer = Answer::error(404, "Session not found: upload your data again");
+    answer.body["success"] = picojson::value(false);
+    app_.respond(exchange, answer);
+    return nullptr;
+  }
+  return session;
+}
+
+void ExportRoutes::list(const ServerExchangePtr& exchange, std::string_view session_id) {
+  SessionState* session = ownSession(exchange, session_id);
+  if (session == nullptr) return;
+  picojson::array files;
+  for (const std::string& filename : resultFiles(operations_.resultsDir(session->id))) {
+    files.emplace_back(describe(session->id, filename));
+  }
+  picojson::object fields;
+  fields["success"] = picojson::value(true);
+  fields["session_id"] = picojson::value(session->id);
+  fields["count"] = picojson::value(static_cast<double>(files.size()));
+  fields["files"] = picojson::value(std::move(files));
+  app_.respond(exchange, Answer::success(std::move(fields)));
+}
+
+void ExportRoutes::download(const ServerExchangePtr& exchange, std::string_view session_id, std::string_view filename) {
+  const std::string_view content_type = contentTypeOf(extensionOf(filename));
+  if (!isSafeFileName(filename) || content_type.empty()) {
+    app_.noteRejected("bad_path", "export file name");
+    return app_.respondError(exchange, 400, "Invalid file name (csv, html or zip files only)");
+  }
+  SessionState* session = ownSession(exchange, session_id);
+  if (session == nullptr) return;
+  sendFile(app_, exchange, joinPath(operations_.resultsDir(session->id), filename), content_type, filename,
+           "File not found");
+}
+
+void ExportRoutes::downloadReport(const ServerExchangePtr& exchange, std::string_view filename) {
+  const std::string_view content_type = contentTypeOf(extensionOf(filename));
+  if (!isSafeFileName(filename) || content_type.empty()) {
+    app_.noteRejected("bad_path", "report file name");
+    return app_.respondError(exchange, 400, "Invalid file name");
+  }
+  SessionState* session = app_.sessionOf(exchange->request());
+  if (session == nullptr) return app_.respondError(exchange, 404, "Report not found");
+  sendFile(app_, exchange, joinPath(operations_.resultsDir(session->id), filename), content_type, filename,
+           "Report not found");
+}
+
+void ExportRoutes::generateReport(const ServerExchangePtr& exchange) {
+  std::weak_ptr<ServerExchange> weak = exchange;
+  readJsonBody(app_, exchange, [this, weak](picojson::object body) {
+    auto exchange = weak.lock();
+    if (!exchange) return;
+    SessionState* session = app_.sessionOf(exchange->request());
+    if (session == nullptr) return app_.respondError(exchange, 400, std::string(kAnalysisFirstMessage));
+    buildReport(session->id, stringMember(body, "format", "html"), [this, weak](Answer answer) {
+      if (auto exchange = weak.lock()) app_.respond(exchange, answer);
+    });
+  });
+}
+
+void ExportRoutes::buildReport(const std::string& session_id, const std::string& format, AnswerCallback done) {
+  if (format != "html" && format != "export") return done(Answer::error(400, "format must be html or export"));
+  operations_.withLoadedSession(session_id, true, [this, session_id, format, done = std::move(done)](
+                                                      SessionState* session, std::optional<Answer> failure) {
+    if (failure) return done(*failure);
+    if (session == nullptr || !session->analysis) return done(Answer::error(400, std::string(kAnalysisFirstMessage)));
+    auto data = session->data;
+    auto analysis = session->analysis;
+    const std::string results = operations_.resultsDir(session_id);
+    const size_t per_page = app_.options().composite_maps_per_page;
+    auto error = std::make_shared<std::string>();
+    const std::string filename(format == "html" ? kReportHtmlFile : kExportZipFile);
+    ReportInput input{session_id, isoTimeNow(), analysis.get(), data->csv_filename, data->shapefile_filename,
+                      data->join.unmatched_rows.size()};
+    runInBackground(
+        app_.loop(),
+        [data, analysis, results, per_page, error, filename, format, input] {
+          if (format == "html") {
+            writeFileAtomically(joinPath(results, filename), renderReportHtml(input), error.get());
+            return;
+          }
+          // The archive holds the main maps even when the user never opened them.
+          for (const char* type : {"vulnerability_map", "pca_map", "box_plot"}) {
+            Expected<RenderedView> view = renderView(*data, *analysis, ViewRequest{type, "", 1}, per_page);
+            std::string path = joinPath(results, view ? view.value().filename : "");
+            std::error_code ignored;
+            if (view && !fs::exists(path, ignored)) writeFileAtomically(path, view.value().html, error.get());
+          }
+          std::vector<ZipEntry> entries;
+          for (const std::string& name : resultFiles(results)) {
+            if (name != filename) entries.push_back(ZipEntry{name, joinPath(results, name), {}});
+          }
+          entries.push_back(ZipEntry{"summary.txt", {}, renderSummaryText(input)});
+          DataStatus status = writeZipArchive(joinPath(results, filename), entries);
+          if (!status.ok()) *error = status.message();
+        },
+        [this, session_id, analysis, error, filename, done] {
+          SessionState* found = app_.sessions().find(session_id, app_.now());
+          if (found == nullptr || found->analysis != analysis) {
+            return done(Answer::error(409, "This session changed while the report was built; ask for it again"));
+          }
+          if (!error->empty()) return done(Answer::error(500, "Could not build the report: " + *error));
+          picojson::object fields;
+          fields["download_url"] = picojson::value("/download_report/" + filename);
+          fields["filename"] = picojson::value(filename);
+          done(Answer::success(std::move(fields)));
+        });
+  });
+}
+
+}  // namespace stickyproxy::backend

@@ -1,0 +1,234 @@
+#include "backend/app/session_operations.h"
+
+#include <filesystem>
+#include <memory>
+
+#include "backend/analysis/analysis_csv.h"
+#include "backend/analysis/vulnerability_analysis.h"
+#include "backend/app/background_job.h"
+#include "backend/app/session_layout.h"
+#include "backend/app/uploaded_data.h"
+#include "proxy/net/file_util.h"
+#include "proxy/routing/session_key.h"
+
+namespace stickyproxy::backend {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+picojson::value stringArray(const std::vector<std::string>& items) {
+  picojson::array array;
+  for (const std::string& item : items) array.emplace_back(item);
+  return picojson::value(std::move(array));
+}
+
+// Replaces directory `target` by `replacement` (both under the same file system): the old one is
+// moved aside first so the new one appears with one rename.
+bool swapDirectory(SessionOperations& operations, const std::string& replacement, const std::string& target,
+                   std::string* error) {
+  std::error_code failure;
+  if (fs::exists(target, failure)) operations.discardDirectory(target);
+  fs::rename(replacement, target, failure);
+  if (failure) {
+    *error = failure.message();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+SessionOperations::SessionOperations(AppContext& app)
+    : app_(app), staging_root_(joinPath(joinPath(app.options().state_dir, app.options().name), "staging")) {
+  // Anything left here is from uploads a previous run of this worker never finished.
+  std::error_code ignored;
+  fs::remove_all(staging_root_, ignored);
+  fs::create_directories(staging_root_, ignored);
+}
+
+std::string SessionOperations::newStagingDir(std::string* error) {
+  std::string path = joinPath(staging_root_, newSessionKey());
+  std::error_code failure;
+  fs::create_directories(path, failure);
+  if (failure) {
+    *error = "cannot create " + path + ": " + failure.message();
+    return {};
+  }
+  return path;
+}
+
+void SessionOperations::discardDirectory(const std::string& path) {
+  std::error_code ignored;
+  std::string aside = joinPath(staging_root_, "discarded-" + newSessionKey());
+  fs::rename(path, aside, ignored);
+  fs::remove_all(ignored ? path : aside, ignored);
+}
+
+std::string SessionOperations::resultsDir(const std::string& session_id) const {
+  return joinPath(app_.sessions().directoryOf(session_id), kResultsDir);
+}
+
+void SessionOperations::commitUpload(const std::string& session_id, const std::string& staging_dir,
+                                     AnswerCallback done) {
+  auto data = std::make_shared<UploadedData>();
+  auto status = std::make_shared<DataStatus>();
+  UploadLimits limits = app_.options().upload;
+  runInBackground(
+      app_.loop(), [data, status, staging_dir, limits] { *status = loadUploadedData(staging_dir, limits, data.get()); },
+      [this, data, status, session_id, staging_dir, done = std::move(done)] {
+        if (!status->ok()) {
+          discardDirectory(staging_dir);
+          app_.noteRejected("bad_upload", status->message());
+          return done(Answer::error(400, status->message()));
+        }
+        std::string error;
+        SessionState* session = app_.sessions().find(session_id, app_.now());
+        if (session != nullptr) session = app_.sessions().rotate(session_id, app_.now(), &error);
+        if (session == nullptr) {
+          discardDirectory(staging_dir);
+          return done(Answer::error(409, "This session changed during the upload; please upload again"));
+        }
+        const std::string directory = app_.sessions().directoryOf(session->id);
+        if (!swapDirectory(*this, staging_dir, joinPath(directory, kDataDir), &error)) {
+          discardDirectory(staging_dir);
+          return done(Answer::error(500, "Could not store the upload: " + error));
+        }
+        discardDirectory(joinPath(directory, kResultsDir));
+        session->csv_loaded = true;
+        session->shapefile_loaded = data->has_shapes;
+        session->analysis_complete = false;
+        session->variables_used.clear();
+        session->current_map_page = 0;
+        session->data = data;
+        session->analysis = nullptr;
+        if (!app_.sessions().save(*session, &error)) app_.log("cannot save session state: " + error);
+
+        picojson::object fields;
+        fields["upload_type"] = picojson::value(data->has_shapes ? "csv_shapefile" : "csv_only");
+        fields["session_id"] = picojson::value(session->id);
+        fields["data_summary"] = picojson::value(data->summaryJson());
+        std::string message = "Uploaded " + std::to_string(data->table.rowCount()) + " wards with " +
+                              std::to_string(data->table.columnCount()) + " columns";
+        if (data->has_shapes) {
+          message += " and " + std::to_string(data->layer.size()) + " ward boundaries (" +
+                     std::to_string(data->join.matchedCount()) + " matched)";
+        }
+        fields["message"] = picojson::value(message);
+        done(Answer::success(std::move(fields)));
+      });
+}
+
+void SessionOperations::withLoadedSession(const std::string& session_id, bool need_analysis, SessionCallback next) {
+  SessionState* session = app_.sessions().find(session_id, app_.now());
+  if (session == nullptr) return next(nullptr, std::nullopt);
+  if (session->csv_loaded && !session->data) {
+    auto data = std::make_shared<UploadedData>();
+    auto status = std::make_shared<DataStatus>();
+    std::string data_dir = joinPath(app_.sessions().directoryOf(session_id), kDataDir);
+    UploadLimits limits = app_.options().upload;
+    runInBackground(
+        app_.loop(), [data, status, data_dir, limits] { *status = loadUploadedData(data_dir, limits, data.get()); },
+        [this, data, status, session_id, need_analysis, next = std::move(next)] {
+          SessionState* found = app_.sessions().find(session_id, app_.now());
+          if (found == nullptr) return next(nullptr, std::nullopt);
+          if (!status->ok()) {
+            app_.log("cannot reload session data: " + status->message());
+            return next(found, Answer::error(500, "Could not reload this session's data: " + status->message()));
+          }
+          if (!found->data) found->data = data;
+          withLoadedSession(session_id, need_analysis, next);
+        });
+    return;
+  }
+  if (need_analysis && session->analysis_complete && session->data && !session->analysis) {
+    // The analysis is deterministic: running it again on the same data and variables gives the
+    // result whose files are on disk, which is cheaper than parsing five CSVs back.
+    auto data = session->data;
+    AnalysisOptions options;
+    options.selected_variables = session->variables_used;
+    auto result = std::make_shared<std::optional<Expected<AnalysisResult>>>();
+    runInBackground(
+        app_.loop(), [data, options, result] { result->emplace(backend::runAnalysis(data->wards, options)); },
+        [this, data, result, session_id, need_analysis, next = std::move(next)] {
+          SessionState* found = app_.sessions().find(session_id, app_.now());
+          if (found == nullptr) return next(nullptr, std::nullopt);
+          if (!(*result)->ok()) {
+            return next(found, Answer::error(500, "Could not rebuild this session's analysis: " + (*result)->error()));
+          }
+          if (found->data == data && !found->analysis) {
+            found->analysis = std::make_shared<const AnalysisResult>(std::move(**result).value());
+          }
+          withLoadedSession(session_id, need_analysis, next);
+        });
+    return;
+  }
+  next(session, std::nullopt);
+}
+
+void SessionOperations::runAnalysis(const std::string& session_id, std::vector<std::string> variables,
+                                    AnswerCallback done) {
+  withLoadedSession(session_id, false, [this, session_id, variables = std::move(variables),
+                                        done = std::move(done)](SessionState* session, std::optional<Answer> failure) {
+    if (failure) return done(*failure);
+    if (session == nullptr || !session->csv_loaded || !session->shapefile_loaded || !session->data) {
+      return done(Answer::error(400, std::string(kUploadBothFirstMessage)));
+    }
+    std::string error;
+    std::string staging = newStagingDir(&error);
+    if (staging.empty()) return done(Answer::error(500, "Could not run the analysis: " + error));
+    auto data = session->data;
+    AnalysisOptions options;
+    options.selected_variables = variables;
+    auto result = std::make_shared<std::optional<Expected<AnalysisResult>>>();
+    auto write_error = std::make_shared<std::string>();
+    runInBackground(
+        app_.loop(),
+        [data, options, result, staging, write_error] {
+          result->emplace(backend::runAnalysis(data->wards, options));
+          if (!(*result)->ok()) return;
+          for (const AnalysisFile& file : analysisFiles((*result)->value())) {
+            if (!writeFileAtomically(joinPath(staging, file.filename), file.content, write_error.get())) return;
+          }
+        },
+        [this, data, result, staging, write_error, session_id, done] {
+          if (!(*result)->ok() || !write_error->empty()) {
+            discardDirectory(staging);
+            if (!write_error->empty()) return done(Answer::error(500, "Could not write the results: " + *write_error));
+            app_.noteRejected("analysis_input", (*result)->error());
+            return done(Answer::error(400, (*result)->error()));
+          }
+          SessionState* found = app_.sessions().find(session_id, app_.now());
+          if (found == nullptr || found->data != data) {
+            discardDirectory(staging);
+            return done(Answer::error(409, "This session's data changed while the analysis ran; run it again"));
+          }
+          std::string swap_error;
+          if (!swapDirectory(*this, staging, resultsDir(session_id), &swap_error)) {
+            discardDirectory(staging);
+            return done(Answer::error(500, "Could not store the results: " + swap_error));
+          }
+          auto analysis = std::make_shared<const AnalysisResult>(std::move(**result).value());
+          found->analysis = analysis;
+          found->analysis_complete = true;
+          found->variables_used = analysis->variables_used;
+          found->current_map_page = 0;
+          std::string save_error;
+          if (!app_.sessions().save(*found, &save_error)) app_.log("cannot save session state: " + save_error);
+
+          picojson::object fields;
+          fields["message"] = picojson::value("Analysis complete: " + std::to_string(analysis->wardCount()) +
+                                              " wards ranked with " + std::to_string(analysis->models.size()) +
+                                              " composite models and PCA");
+          fields["variables_used"] = stringArray(analysis->variables_used);
+          fields["high_risk_wards"] = stringArray(analysis->high_risk_wards);
+          fields["medium_risk_wards"] = stringArray(analysis->medium_risk_wards);
+          fields["low_risk_wards"] = stringArray(analysis->low_risk_wards);
+          fields["ward_count"] = picojson::value(static_cast<double>(analysis->wardCount()));
+          fields["model_count"] = picojson::value(static_cast<double>(analysis->models.size()));
+          done(Answer::success(std::move(fields)));
+        });
+  });
+}
+
+}  // namespace stickyproxy::backend
