@@ -13,8 +13,10 @@ build/stickyproxy-gendata, and drives Chromium over the DevTools protocol on
   3. vulnerability map (an SVG with a shape per ward), composite maps and their next page,
      box plot;
   4. a chat question answered token by token over SSE;
-  5. the export list holds the five result CSVs;
-  6. again with a shapefile over 5 MB, which the page must send through /upload/chunk.
+  5. the export list holds the five result CSVs; PCA and variable maps; the HTML report and
+     the results zip download; Clear session empties the session;
+  6. again with a shapefile over 5 MB, which the page must send through /upload/chunk, then
+     the analysis and vulnerability map of that data.
 
 Any JavaScript exception, console.error or browser log error in the page or its map frame fails
 the test. Every process started here is stopped by pid in a finally block and the temp dir is
@@ -663,6 +665,40 @@ def first_run(page, url, data_dir, recorder):
     recorder.check("export list")
     log("exports: %d files, all five result CSVs listed" % len(files))
 
+    page.click("map-pca")
+    pca_path = wait_for_map(page, "pca_map", box_path, "the PCA map")
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes in the PCA map" % SMALL_WARDS)
+    variable = page.evaluate("document.getElementById('variable-select').value")
+    page.click("map-variable")
+    variable_path = wait_for_map(page, "variable_map", pca_path, "the map of %s" % variable)
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes in the variable map" % SMALL_WARDS)
+    recorder.check("PCA and variable maps")
+    log("PCA map %s; variable map of %s %s" % (pca_path, variable, variable_path))
+
+    for format_name, button, content_type in (("html", "report-html", "text/html"),
+                                              ("export", "report-zip", "application/zip")):
+        page.click(button)
+        href = page.wait_for("(() => { const a = document.getElementById('report-link-%s');"
+                             " return a ? a.getAttribute('href') : null; })()" % format_name,
+                             "the %s report link" % format_name, timeout=60.0)
+        fetched = page.evaluate("fetch(%s, { credentials: 'same-origin' }).then(r => r.arrayBuffer().then(b =>"
+                                " ({ status: r.status, type: r.headers.get('Content-Type'), bytes: b.byteLength })))"
+                                % json.dumps(href), timeout=30.0)
+        if fetched["status"] != 200 or not (fetched["type"] or "").startswith(content_type) or fetched["bytes"] == 0:
+            raise TestFailure("GET %s (the %s report link) gave %r, expected 200 %s with a body"
+                              % (href, format_name, fetched, content_type))
+        log("report %s: %s, %d bytes of %s" % (format_name, href, fetched["bytes"], fetched["type"]))
+    recorder.check("reports")
+
+    page.click("clear-session")
+    page.wait_for("document.body.dataset.state === 'idle' && document.getElementById('data-summary').dataset.ready === '0'",
+                  "the page to clear the session")
+    status = page.evaluate("fetch('/session_status', { credentials: 'same-origin' }).then(r => r.json())")
+    if status.get("session_id") or status.get("csv_loaded") or status.get("analysis_complete"):
+        raise TestFailure("after Clear session, /session_status still reports data: %r" % status)
+    recorder.check("clear session")
+    log("session cleared")
+
 
 def chunked_run(page, url, data_dir, recorder):
     csv_path, zip_path = data_dir
@@ -738,6 +774,7 @@ def main():
     work_dir = tempfile.mkdtemp(prefix="sp-ui-")
     processes = ProcessSet()
     devtools = None
+    browser = None
     page = None
     failed = True
     try:
@@ -799,8 +836,9 @@ def main():
         if devtools is not None and not devtools.closed:
             try:
                 devtools.send("Browser.close")
-            except TestFailure:
-                pass
+                browser.wait(timeout=5.0)
+            except (TestFailure, subprocess.TimeoutExpired):
+                pass  # stop_all() below signals it
         processes.stop_all()
         if devtools is not None:
             for fd in (devtools.write_fd, devtools.read_fd):
