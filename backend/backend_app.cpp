@@ -161,25 +161,25 @@ void BackendApp::sessionStatus(const ServerExchangePtr& exchange) {
 void BackendApp::runAnalysis(const ServerExchangePtr& exchange) {
   std::weak_ptr<ServerExchange> weak = exchange;
   readJsonBody(app_, exchange, [this, weak](picojson::object body) {
-    auto exchange = weak.lock();
-    if (!exchange) return;
+    auto live = weak.lock();
+    if (!live) return;
     std::vector<std::string> variables;
     auto selected = body.find("selected_variables");
     if (selected != body.end() && !selected->second.is<picojson::null>()) {
       if (!selected->second.is<picojson::array>()) {
-        return app_.respondError(exchange, 400, "selected_variables must be a list of column names");
+        return app_.respondError(live, 400, "selected_variables must be a list of column names");
       }
       for (const picojson::value& item : selected->second.get<picojson::array>()) {
         if (!item.is<std::string>()) {
-          return app_.respondError(exchange, 400, "selected_variables must be a list of column names");
+          return app_.respondError(live, 400, "selected_variables must be a list of column names");
         }
         variables.push_back(item.get<std::string>());
       }
     }
-    SessionState* session = app_.sessionOf(exchange->request());
-    if (session == nullptr) return app_.respondError(exchange, 400, std::string(kUploadBothFirstMessage));
+    SessionState* session = app_.sessionOf(live->request());
+    if (session == nullptr) return app_.respondError(live, 400, std::string(kUploadBothFirstMessage));
     operations_.runAnalysis(session->id, std::move(variables), [this, weak](Answer answer) {
-      if (auto exchange = weak.lock()) app_.respond(exchange, answer);
+      app_.respond(weak, answer);
     });
   });
 }

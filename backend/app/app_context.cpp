@@ -82,6 +82,11 @@ void AppContext::respond(const ServerExchangePtr& exchange, const Answer& answer
                     std::move(headers));
 }
 
+void AppContext::respond(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer,
+                         const SessionState* session) {
+  if (auto live = exchange.lock()) respond(live, answer, session);
+}
+
 void AppContext::respondError(const ServerExchangePtr& exchange, int http_status, std::string message) {
   respond(exchange, Answer::error(http_status, std::move(message)));
 }

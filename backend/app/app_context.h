@@ -54,6 +54,7 @@ class AppContext {
   uv_loop_t* loop() const { return loop_; }
   const BackendOptions& options() const { return options_; }
   SessionStore& sessions() { return sessions_; }
+  const SessionStore& sessions() const { return sessions_; }
   WallClock::time_point now() const { return WallClock::now(); }
 
   // The session named by the request's chatmrpt_session cookie. When this worker does not know
@@ -68,6 +69,9 @@ class AppContext {
   // Sends `answer` with X-Worker and Cache-Control: no-store. When `session` is given and the
   // request's cookie does not already name it (new, rotated or adopted), sets the cookie.
   void respond(const ServerExchangePtr& exchange, const Answer& answer, const SessionState* session = nullptr);
+  // The same for an exchange followed by a weak reference: nothing happens when it is gone.
+  void respond(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer,
+               const SessionState* session = nullptr);
   void respondError(const ServerExchangePtr& exchange, int http_status, std::string message);
   // The Set-Cookie value for session `id`; an empty `id` expires the cookie.
   std::string sessionCookie(std::string_view id) const;

@@ -110,23 +110,23 @@ std::vector<std::string> chatTokens(std::string_view text) {
 void ChatRoutes::sendMessage(const ServerExchangePtr& exchange, bool streaming) {
   std::weak_ptr<ServerExchange> weak = exchange;
   readJsonBody(app_, exchange, [this, weak, streaming](picojson::object body) {
-    auto exchange = weak.lock();
-    if (!exchange) return;
+    auto live = weak.lock();
+    if (!live) return;
     std::string message = stringMember(body, "message");
     if (message.find_first_not_of(" \t\r\n") == std::string::npos) {
-      return app_.respondError(exchange, 400, "Please type a message");
+      return app_.respondError(live, 400, "Please type a message");
     }
-    if (message.size() > kMaxMessageBytes) return app_.respondError(exchange, 400, "Message too long");
-    SessionState* session = app_.sessionOf(exchange->request());
+    if (message.size() > kMaxMessageBytes) return app_.respondError(live, 400, "Message too long");
+    SessionState* session = app_.sessionOf(live->request());
     reply(session, understandMessage(message), [this, weak, streaming](ChatReply answer) {
-      auto exchange = weak.lock();
-      if (!exchange) return;
-      if (streaming) return stream(exchange, answer);
+      auto client = weak.lock();
+      if (!client) return;
+      if (streaming) return stream(client, answer);
       picojson::object fields;
       fields["response"] = picojson::value(answer.text);
       if (!answer.web_path.empty()) fields["web_path"] = picojson::value(answer.web_path);
       if (!answer.download_url.empty()) fields["download_url"] = picojson::value(answer.download_url);
-      app_.respond(exchange, Answer::success(std::move(fields)));
+      app_.respond(client, Answer::success(std::move(fields)));
     });
   });
 }

@@ -163,12 +163,12 @@ void ExportRoutes::downloadReport(const ServerExchangePtr& exchange, std::string
 void ExportRoutes::generateReport(const ServerExchangePtr& exchange) {
   std::weak_ptr<ServerExchange> weak = exchange;
   readJsonBody(app_, exchange, [this, weak](picojson::object body) {
-    auto exchange = weak.lock();
-    if (!exchange) return;
-    SessionState* session = app_.sessionOf(exchange->request());
-    if (session == nullptr) return app_.respondError(exchange, 400, std::string(kAnalysisFirstMessage));
+    auto live = weak.lock();
+    if (!live) return;
+    SessionState* session = app_.sessionOf(live->request());
+    if (session == nullptr) return app_.respondError(live, 400, std::string(kAnalysisFirstMessage));
     buildReport(session->id, stringMember(body, "format", "html"), [this, weak](Answer answer) {
-      if (auto exchange = weak.lock()) app_.respond(exchange, answer);
+      app_.respond(weak, answer);
     });
   });
 }

@@ -109,7 +109,7 @@ std::string UploadRoutes::boundaryOrReject(const ServerExchangePtr& exchange) {
   return *boundary;
 }
 
-void UploadRoutes::answerUpload(const ServerExchangePtr& exchange, const Answer& answer) {
+void UploadRoutes::answerUpload(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer) {
   const SessionState* session = nullptr;
   auto id = answer.body.find("session_id");
   if (answer.ok() && id != answer.body.end() && id->second.is<std::string>()) {
@@ -150,31 +150,31 @@ void UploadRoutes::uploadBothFiles(const ServerExchangePtr& exchange) {
   std::string session_id = session->id;
   std::weak_ptr<ServerExchange> weak = exchange;
   receiveMultipart(exchange, boundary, route, [this, weak, staging, session_id](ReceivedForm form) {
-    auto exchange = weak.lock();
+    auto live = weak.lock();
     if (!form.ok) {
       operations_.discardDirectory(staging);
-      if (form.aborted || !exchange) return;
+      if (form.aborted || !live) return;
       app_.noteRejected(form.http_status == 413 ? "upload_too_large" : "bad_upload", form.message);
-      return app_.respondError(exchange, form.http_status, form.message);
+      return app_.respondError(live, form.http_status, form.message);
     }
     auto csv = form.files.find("csv_file");
     auto zip = form.files.find("shapefile");
-    std::string error;
+    std::string meta_error;
     if (csv == form.files.end() || csv->second.bytes == 0) {
       operations_.discardDirectory(staging);
       app_.noteRejected("bad_upload", "no csv_file");
-      if (exchange) app_.respondError(exchange, 400, "No CSV file uploaded (field csv_file)");
+      if (live) app_.respondError(live, 400, "No CSV file uploaded (field csv_file)");
       return;
     }
     if (zip != form.files.end() && zip->second.bytes == 0) ::unlink(zip->second.path.c_str());
     std::string zip_name = zip != form.files.end() && zip->second.bytes > 0 ? zip->second.filename : std::string();
-    if (!writeUploadMeta(staging, csv->second.filename, zip_name, &error)) {
+    if (!writeUploadMeta(staging, csv->second.filename, zip_name, &meta_error)) {
       operations_.discardDirectory(staging);
-      if (exchange) app_.respondError(exchange, 500, "Could not store the upload: " + error);
+      if (live) app_.respondError(live, 500, "Could not store the upload: " + meta_error);
       return;
     }
     operations_.commitUpload(session_id, staging, [this, weak](Answer answer) {
-      if (auto exchange = weak.lock()) answerUpload(exchange, answer);
+      answerUpload(weak, answer);
     });
   });
 }
@@ -226,15 +226,15 @@ void UploadRoutes::uploadChunk(const ServerExchangePtr& exchange) {
   std::string session_id = session->id;
   std::weak_ptr<ServerExchange> weak = exchange;
   receiveMultipart(exchange, boundary, route, [this, weak, session_id, chunks_root](ReceivedForm form) {
-    auto exchange = weak.lock();
-    if (!exchange || form.aborted) return;
+    auto live = weak.lock();
+    if (!live || form.aborted) return;
     if (!form.ok) {
       app_.noteRejected(form.http_status == 413 ? "upload_too_large" : "bad_chunk", form.message);
-      return app_.respondError(exchange, form.http_status, form.message);
+      return app_.respondError(live, form.http_status, form.message);
     }
     if (form.files.count("chunk") == 0) {
       app_.noteRejected("bad_chunk", "no chunk part");
-      return app_.respondError(exchange, 400, "No chunk uploaded (file field chunk)");
+      return app_.respondError(live, 400, "No chunk uploaded (file field chunk)");
     }
     const std::string& upload_id = form.fields["upload_id"];
     const std::string& file_type = form.fields["file_type"];
@@ -249,15 +249,15 @@ void UploadRoutes::uploadChunk(const ServerExchangePtr& exchange) {
     fields["file_type"] = picojson::value(file_type);
     fields["chunk_index"] = picojson::value(static_cast<double>(*parseCount(form.fields["chunk_index"])));
     fields["received_chunks"] = picojson::value(static_cast<double>(received));
-    app_.respond(exchange, Answer::success(std::move(fields)), app_.sessions().find(session_id, app_.now()));
+    app_.respond(live, Answer::success(std::move(fields)), app_.sessions().find(session_id, app_.now()));
   });
 }
 
 void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
   std::weak_ptr<ServerExchange> weak = exchange;
   readJsonBody(app_, exchange, [this, weak](picojson::object body) {
-    auto exchange = weak.lock();
-    if (!exchange) return;
+    auto live = weak.lock();
+    if (!live) return;
     std::string upload_id = stringMember(body, "upload_id");
     std::string csv_name = stringMember(body, "csv_filename");
     std::string zip_name = stringMember(body, "shapefile_filename");
@@ -278,11 +278,11 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
     }
     if (!problem.empty()) {
       app_.noteRejected("bad_finalize", problem);
-      return app_.respondError(exchange, 400, problem);
+      return app_.respondError(live, 400, problem);
     }
     const uint64_t zip_count = zip_name.empty() ? 0 : *zip_chunks;
     // A worker that never saw this session has none of its chunks: the real app's failure.
-    SessionState* session = app_.sessionOf(exchange->request());
+    SessionState* session = app_.sessionOf(live->request());
     std::string chunk_dir = session ? joinPath(joinPath(app_.sessions().directoryOf(session->id), kChunksDir), upload_id)
                                     : std::string();
     auto missing = [&](std::string_view file_type, uint64_t count) -> std::optional<uint64_t> {
@@ -296,13 +296,13 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
       if (auto index = missing(file_type, count)) {
         std::string message = "Missing chunk " + std::to_string(*index) + " for " + std::string(file_type);
         app_.noteRejected("missing_chunk", message);
-        return app_.respondError(exchange, 400, message);
+        return app_.respondError(live, 400, message);
       }
     }
     std::string error;
     std::string staging = operations_.newStagingDir(&error);
     if (staging.empty() || !writeUploadMeta(staging, csv_name, zip_name, &error)) {
-      return app_.respondError(exchange, 500, "Could not assemble the upload: " + error);
+      return app_.respondError(live, 500, "Could not assemble the upload: " + error);
     }
     const UploadLimits limits = app_.options().upload;
     const uint64_t csv_count = *csv_chunks;
@@ -324,17 +324,17 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
           if (!assemble_error->empty()) {
             operations_.discardDirectory(staging);
             app_.noteRejected("bad_finalize", *assemble_error);
-            if (auto exchange = weak.lock()) {
+            if (auto client = weak.lock()) {
               int status = assemble_error->rfind("File too large", 0) == 0 ? 413
                            : assemble_error->rfind("Missing", 0) == 0    ? 400
                                                                          : 500;
-              app_.respondError(exchange, status, *assemble_error);
+              app_.respondError(client, status, *assemble_error);
             }
             return;
           }
           operations_.discardDirectory(chunk_dir);
           operations_.commitUpload(session_id, staging, [this, weak](Answer answer) {
-            if (auto exchange = weak.lock()) answerUpload(exchange, answer);
+            answerUpload(weak, answer);
           });
         });
   });

@@ -24,7 +24,7 @@ class UploadRoutes {
  private:
   // The multipart boundary of the request, or answers 400 and returns empty.
   std::string boundaryOrReject(const ServerExchangePtr& exchange);
-  void answerUpload(const ServerExchangePtr& exchange, const Answer& answer);
+  void answerUpload(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer);
 
   AppContext& app_;
   SessionOperations& operations_;

@@ -187,14 +187,14 @@ void VisualizationRoutes::render(const std::string& session_id, ViewRequest requ
 void VisualizationRoutes::getVisualization(const ServerExchangePtr& exchange) {
   std::weak_ptr<ServerExchange> weak = exchange;
   readJsonBody(app_, exchange, [this, weak](picojson::object body) {
-    auto exchange = weak.lock();
-    if (!exchange) return;
+    auto live = weak.lock();
+    if (!live) return;
     ViewRequest request{stringMember(body, "type"), stringMember(body, "variable"), 1};
-    if (request.type.empty()) return app_.respondError(exchange, 400, "Missing visualization type");
-    SessionState* session = app_.sessionOf(exchange->request());
-    if (session == nullptr) return app_.respondError(exchange, 400, std::string(kAnalysisFirstMessage));
+    if (request.type.empty()) return app_.respondError(live, 400, "Missing visualization type");
+    SessionState* session = app_.sessionOf(live->request());
+    if (session == nullptr) return app_.respondError(live, 400, std::string(kAnalysisFirstMessage));
     render(session->id, std::move(request), [this, weak](Answer answer) {
-      if (auto exchange = weak.lock()) app_.respond(exchange, answer);
+      app_.respond(weak, answer);
     });
   });
 }
@@ -202,14 +202,14 @@ void VisualizationRoutes::getVisualization(const ServerExchangePtr& exchange) {
 void VisualizationRoutes::navigateCompositeMap(const ServerExchangePtr& exchange) {
   std::weak_ptr<ServerExchange> weak = exchange;
   readJsonBody(app_, exchange, [this, weak](picojson::object body) {
-    auto exchange = weak.lock();
-    if (!exchange) return;
+    auto live = weak.lock();
+    if (!live) return;
     std::string direction = stringMember(body, "direction");
     if (direction != "next" && direction != "prev") {
-      return app_.respondError(exchange, 400, "direction must be next or prev");
+      return app_.respondError(live, 400, "direction must be next or prev");
     }
-    SessionState* session = app_.sessionOf(exchange->request());
-    if (session == nullptr) return app_.respondError(exchange, 400, std::string(kAnalysisFirstMessage));
+    SessionState* session = app_.sessionOf(live->request());
+    if (session == nullptr) return app_.respondError(live, 400, std::string(kAnalysisFirstMessage));
     double current = std::max(1, session->current_map_page);
     auto page = body.find("current_page");
     if (page != body.end() && page->second.is<double>() && std::isfinite(page->second.get<double>())) {
@@ -218,7 +218,7 @@ void VisualizationRoutes::navigateCompositeMap(const ServerExchangePtr& exchange
     size_t next = static_cast<size_t>(current);
     next = direction == "next" ? next + 1 : std::max<size_t>(1, next - 1);
     render(session->id, ViewRequest{"composite_map", "", next}, [this, weak](Answer answer) {
-      if (auto exchange = weak.lock()) app_.respond(exchange, answer);
+      app_.respond(weak, answer);
     });
   });
 }
