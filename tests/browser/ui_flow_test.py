@@ -12,7 +12,7 @@ build/stickyproxy-gendata, and drives Chromium over the DevTools protocol on
   2. run the analysis, see the high/medium/low lists;
   3. vulnerability map (an SVG with a shape per ward), composite maps and their next page,
      box plot;
-  4. a chat question answered token by token over SSE;
+  4. chat questions answered token by token over SSE, one with a map, one with a download;
   5. the export list holds the five result CSVs; PCA and variable maps; the HTML report and
      the results zip download; Clear session empties the session;
   6. again with a shapefile over 5 MB, which the page must send through /upload/chunk, then
@@ -558,6 +558,25 @@ def wait_for_map(page, map_type, previous_path, what, timeout=30.0):
         % (json.dumps(map_type), json.dumps(previous_path or "")), what, timeout=timeout)
 
 
+def chat(page, message, replies_after):
+    """Sends `message` from the chat box; returns the finished answer (text, SSE event count, link)."""
+    page.evaluate("document.getElementById('chat-input').value = %s" % json.dumps(message))
+    page.click("chat-send")
+    reply = page.wait_for(
+        "(() => { const log = document.getElementById('chat-log');"
+        " const replies = log.querySelectorAll('.msg.assistant');"
+        " const last = replies[replies.length - 1];"
+        " const link = last && last.querySelector('a.download');"
+        " return log.dataset.streaming === '0' && log.dataset.replies === '%d' && last && last.dataset.done === '1'"
+        " ? { text: last.textContent, error: last.classList.contains('error'),"
+        "     events: window.chatmrptUi.counters.stream_events, download: link && link.getAttribute('href') }"
+        " : null; })()" % replies_after,
+        "the streamed answer to %r" % message, timeout=60.0)
+    if reply["error"] or not reply["text"].strip() or reply["text"] == "(no answer)":
+        raise TestFailure("the chat answer to %r is empty or an error: %r" % (message, reply["text"]))
+    return reply
+
+
 def upload(page, csv_path, zip_path, expected_wards):
     page.set_files("csv-file", [csv_path])
     page.set_files("shapefile-file", [zip_path])
@@ -638,22 +657,19 @@ def first_run(page, url, data_dir, recorder):
     recorder.check("box plot")
     log("box plot: %s" % box_path)
 
-    page.evaluate("document.getElementById('chat-input').value = 'which wards are highest risk'")
-    page.click("chat-send")
-    reply = page.wait_for(
-        "(() => { const log = document.getElementById('chat-log');"
-        " const replies = log.querySelectorAll('.msg.assistant');"
-        " const last = replies[replies.length - 1];"
-        " return log.dataset.streaming === '0' && log.dataset.replies === '1' && last && last.dataset.done === '1'"
-        " ? { text: last.textContent, error: last.classList.contains('error'),"
-        "     events: window.chatmrptUi.counters.stream_events } : null; })()",
-        "the streamed chat answer", timeout=60.0)
-    if reply["error"] or not reply["text"].strip() or reply["text"] == "(no answer)":
-        raise TestFailure("the chat answer is empty or an error: %r" % reply["text"])
+    reply = chat(page, "which wards are highest risk", 1)
     if reply["events"] < 2:
         raise TestFailure("the chat answer came in %d SSE event(s), expected it streamed" % reply["events"])
     recorder.check("chat")
     log("chat: %d SSE events, answer starts %r" % (reply["events"], reply["text"][:80]))
+    reply = chat(page, "show me the vulnerability map", 2)
+    chat_map = wait_for_map(page, "chat", box_path, "the map the chat answer points to")
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes in the chat's map" % SMALL_WARDS)
+    reply = chat(page, "download the results", 3)
+    if not reply["download"]:
+        raise TestFailure("the chat answer to 'download the results' has no download link: %r" % reply["text"])
+    recorder.check("chat with a map and a download")
+    log("chat: map %s, download %s" % (chat_map, reply["download"]))
 
     page.click("export-refresh")
     files = page.wait_for("document.getElementById('export-list').dataset.ready === '1' &&"
@@ -666,7 +682,7 @@ def first_run(page, url, data_dir, recorder):
     log("exports: %d files, all five result CSVs listed" % len(files))
 
     page.click("map-pca")
-    pca_path = wait_for_map(page, "pca_map", box_path, "the PCA map")
+    pca_path = wait_for_map(page, "pca_map", chat_map, "the PCA map")
     page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes in the PCA map" % SMALL_WARDS)
     variable = page.evaluate("document.getElementById('variable-select').value")
     page.click("map-variable")
