@@ -15,7 +15,7 @@ build/stickyproxy-gendata, and drives Chromium over the DevTools protocol on
      box plot;
   4. chat questions answered token by token over SSE, one with a map, one with a download;
   5. the export list holds the five result CSVs; PCA and variable maps; the HTML report and
-     the results zip download; Clear session empties the session;
+     the results zip download; a reload restores the session; Clear session empties it;
   6. again with a shapefile over 5 MB, which the page must send through /upload/chunk, then
      the analysis and vulnerability map of that data.
 
@@ -678,8 +678,14 @@ def first_run(page, url, data_dir, recorder):
     next_path = wait_for_map(page, "composite_map", composite_path, "the next composite page")
     page.wait_for("window.chatmrptUi.state.composite.page === %d" % (paging["page"] + 1),
                   "the composite page number to advance")
+    page.click("map-prev")
+    back_path = wait_for_map(page, "composite_map", next_path, "the previous composite page")
+    if back_path != composite_path:
+        raise TestFailure("Prev from page 2 showed %s, expected page 1 (%s)" % (back_path, composite_path))
+    page.click("map-next")
+    next_path = wait_for_map(page, "composite_map", back_path, "the next composite page again")
     recorder.check("composite maps")
-    log("composite maps: %s, next page %s (%d pages)" % (composite_path, next_path, paging["total"]))
+    log("composite maps: %s, next page %s, back and forth (%d pages)" % (composite_path, next_path, paging["total"]))
 
     page.click("map-box")
     box_path = wait_for_map(page, "box_plot", next_path, "the box plot")
@@ -736,6 +742,20 @@ def first_run(page, url, data_dir, recorder):
                               % (href, format_name, fetched, content_type))
         log("report %s: %s, %d bytes of %s" % (format_name, href, fetched["bytes"], fetched["type"]))
     recorder.check("reports")
+
+    # A reload restores the session from GET /session_status: the maps work without a new upload.
+    session_before = page.evaluate("window.chatmrptUi.state.sessionId")
+    page.navigate(url)
+    restored = page.evaluate("({ id: window.chatmrptUi.state.sessionId,"
+                             " analysed: window.chatmrptUi.state.analysisComplete })")
+    if restored["id"] != session_before or not restored["analysed"]:
+        raise TestFailure("after a reload the page restored %r, expected session %s with its analysis"
+                          % (restored, session_before))
+    page.click("map-vulnerability")
+    wait_for_map(page, "vulnerability_map", None, "the vulnerability map after a reload")
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes after a reload" % SMALL_WARDS)
+    recorder.check("reload")
+    log("reload: session %s restored with its analysis" % session_before)
 
     page.click("clear-session")
     page.wait_for("document.body.dataset.state === 'idle' && document.getElementById('data-summary').dataset.ready === '0'",
