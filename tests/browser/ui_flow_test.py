@@ -28,6 +28,7 @@ Python standard library only.
 
 import argparse
 import base64
+import ctypes
 import fcntl
 import http.client
 import json
@@ -154,6 +155,44 @@ class ProcessSet:
             os.killpg(pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def become_subreaper():
+    """Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER), so that
+    helpers that outlive their parent (Chromium's zygotes, the workers of a killed proxy) are
+    reparented to us, not to init, and reap_orphans() can stop and reap them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def reap_orphans(grace=3.0):
+    """SIGKILLs and reaps whatever children are left after ProcessSet.stop_all(): by then every
+    child of ours is a descendant of a process this test started."""
+    end = time.monotonic() + grace
+    while True:
+        pids = []
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open("/proc/self/task/%s/children" % tid) as children:
+                    pids += [int(token) for token in children.read().split()]
+            except OSError:
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            return
+        if time.monotonic() >= end:
+            return
+        time.sleep(0.05)
 
 
 def free_tcp_port():
@@ -837,6 +876,7 @@ def main():
         print("ui_flow_test: no Chromium found (apt-get install chromium)", file=sys.stderr)
         return 2
 
+    become_subreaper()
     deadline = Deadline(args.timeout)
     work_dir = tempfile.mkdtemp(prefix="sp-ui-")
     processes = ProcessSet()
@@ -907,6 +947,7 @@ def main():
             except (TestFailure, subprocess.TimeoutExpired):
                 pass  # stop_all() below signals it
         processes.stop_all()
+        reap_orphans()
         if devtools is not None:
             for fd in (devtools.write_fd, devtools.read_fd):
                 try:
