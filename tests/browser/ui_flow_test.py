@@ -8,13 +8,16 @@ Unix sockets, the proxy on a kernel-chosen loopback port), generates ward data w
 build/stickyproxy-gendata, and drives Chromium over the DevTools protocol on
 --remote-debugging-pipe (fds 3 and 4, NUL-terminated JSON). The flow, as a user would do it:
 
-  1. upload a CSV and zipped shapefile of 300 wards, see the summary;
+  1. a broken zip is refused with the server's message in the status line; then a CSV and
+     zipped shapefile of 300 wards upload and the summary shows;
   2. run the analysis, see the high/medium/low lists;
   3. vulnerability map (an SVG with a shape per ward), composite maps and their next page,
      box plot;
-  4. a chat question answered token by token over SSE;
-  5. the export list holds the five result CSVs;
-  6. again with a shapefile over 5 MB, which the page must send through /upload/chunk.
+  4. chat questions answered token by token over SSE, one with a map, one with a download;
+  5. the export list holds the five result CSVs; PCA and variable maps; the HTML report and
+     the results zip download; a reload restores the session; Clear session empties it;
+  6. again with a shapefile over 5 MB, which the page must send through /upload/chunk, then
+     the analysis and vulnerability map of that data.
 
 Any JavaScript exception, console.error or browser log error in the page or its map frame fails
 the test. Every process started here is stopped by pid in a finally block and the temp dir is
@@ -24,6 +27,8 @@ Python standard library only.
 """
 
 import argparse
+import base64
+import ctypes
 import fcntl
 import http.client
 import json
@@ -152,6 +157,44 @@ class ProcessSet:
             pass
 
 
+def become_subreaper():
+    """Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER), so that
+    helpers that outlive their parent (Chromium's zygotes, the workers of a killed proxy) are
+    reparented to us, not to init, and reap_orphans() can stop and reap them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def reap_orphans(grace=3.0):
+    """SIGKILLs and reaps whatever children are left after ProcessSet.stop_all(): by then every
+    child of ours is a descendant of a process this test started."""
+    end = time.monotonic() + grace
+    while True:
+        pids = []
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                with open("/proc/self/task/%s/children" % tid) as children:
+                    pids += [int(token) for token in children.read().split()]
+            except OSError:
+                pass
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+        except ChildProcessError:
+            return
+        if time.monotonic() >= end:
+            return
+        time.sleep(0.05)
+
+
 def free_tcp_port():
     """A port the kernel picked for us on 127.0.0.1 (bind to port 0), released for the proxy."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -244,7 +287,9 @@ def tail(path, lines=40):
             text = source.read().decode("utf-8", "replace")
     except OSError:
         return "(no log at %s)" % path
-    return "--- last lines of %s ---\n%s" % (path, "\n".join(text.splitlines()[-lines:]))
+    # Headless Chromium in a container complains about the missing D-Bus at every start: noise.
+    kept = [line for line in text.splitlines() if "dbus/" not in line]
+    return "--- last lines of %s ---\n%s" % (path, "\n".join(kept[-lines:]))
 
 
 def generate_data(build_dir, out_dir, seed, wards, detail=None, timeout=60.0):
@@ -367,8 +412,9 @@ def start_chromium(processes, chromium, work_dir):
     """Starts Chromium with the DevTools pipe on its fds 3 and 4; returns (process, DevTools)."""
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
-    # The browser's ends are moved to fds >= 10 first, so that the shell's "3<&N 4>&M" below can
-    # never overwrite one of them with the other; pass_fds keeps only these two open in the child.
+    # The browser's ends are moved to fds >= 10 first, so that bash's "3<&N 4>&M" below can never
+    # overwrite one of them with the other (dash takes only one-digit fds, bash any); pass_fds
+    # keeps only these two open in the child.
     child_in = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD_CLOEXEC, 10)
     child_out = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD_CLOEXEC, 10)
     os.close(to_browser_r)
@@ -379,11 +425,12 @@ def start_chromium(processes, chromium, work_dir):
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
         "--no-default-browser-check", "--disable-background-networking", "--disable-extensions",
         "--disable-component-update", "--disable-sync", "--mute-audio", "--password-store=basic",
+        "--window-size=1366,900",
         "--remote-debugging-pipe", "--user-data-dir=" + profile, "about:blank",
     ]
     shell = 'exec "$@" 3<&%d 4>&%d %d<&- %d>&-' % (child_in, child_out, child_in, child_out)
     try:
-        process = processes.start("chromium", ["/bin/sh", "-c", shell, "sh", chromium] + flags,
+        process = processes.start("chromium", ["/bin/bash", "-c", shell, "bash", chromium] + flags,
                                   os.path.join(work_dir, "chromium.log"), pass_fds=(child_in, child_out))
     finally:
         os.close(child_in)
@@ -423,7 +470,9 @@ class ErrorRecorder:
             parts = []
             for arg in params.get("args", []):
                 parts.append(str(arg.get("value", arg.get("description", arg.get("type")))))
-            self.errors.append("[%s] console.%s: %s" % (where, params.get("type"), " ".join(parts)))
+            frames = params.get("stackTrace", {}).get("callFrames", [])
+            origin = " (%s:%s)" % (frames[0].get("url"), frames[0].get("lineNumber")) if frames else ""
+            self.errors.append("[%s] console.%s: %s%s" % (where, params.get("type"), " ".join(parts), origin))
         elif method == "Log.entryAdded":
             entry = params.get("entry", {})
             if entry.get("level") == "error":
@@ -434,6 +483,14 @@ class ErrorRecorder:
             info = params.get("targetInfo", {})
             self.watch(child, "%s %s" % (info.get("type", "target"), info.get("url", "")))
             self.devtools.send("Runtime.runIfWaitingForDebugger", session_id=child)
+
+    def forgive(self, fragment):
+        """Drops the recorded errors that contain `fragment` (ones a step provoked on purpose);
+        returns how many there were."""
+        kept = [error for error in self.errors if fragment not in error]
+        dropped = len(self.errors) - len(kept)
+        self.errors = kept
+        return dropped
 
     def check(self, step):
         if self.errors:
@@ -507,7 +564,8 @@ class Page:
     def click(self, element_id, timeout=30.0):
         """Waits until the button is enabled, then clicks it."""
         self.wait_for("(() => { const e = document.getElementById(%s); return !!e && !e.disabled; })()"
-                      % json.dumps(element_id), "#%s to be enabled" % element_id, timeout=timeout)
+                      % json.dumps(element_id), "#%s to be enabled" % element_id, timeout=timeout,
+                      watch_status=False)
         self.evaluate("document.getElementById(%s).click()" % json.dumps(element_id))
 
     def set_files(self, element_id, paths):
@@ -547,6 +605,25 @@ def wait_for_map(page, map_type, previous_path, what, timeout=30.0):
         " return f.dataset.ready === '1' && f.dataset.type === %s && f.dataset.loadedPath &&"
         " f.dataset.loadedPath === f.dataset.path && f.dataset.path !== %s ? f.dataset.path : null; })()"
         % (json.dumps(map_type), json.dumps(previous_path or "")), what, timeout=timeout)
+
+
+def chat(page, message, replies_after):
+    """Sends `message` from the chat box; returns the finished answer (text, SSE event count, link)."""
+    page.evaluate("document.getElementById('chat-input').value = %s" % json.dumps(message))
+    page.click("chat-send")
+    reply = page.wait_for(
+        "(() => { const log = document.getElementById('chat-log');"
+        " const replies = log.querySelectorAll('.msg.assistant');"
+        " const last = replies[replies.length - 1];"
+        " const link = last && last.querySelector('a.download');"
+        " return log.dataset.streaming === '0' && log.dataset.replies === '%d' && last && last.dataset.done === '1'"
+        " ? { text: last.textContent, error: last.classList.contains('error'),"
+        "     events: window.chatmrptUi.counters.stream_events, download: link && link.getAttribute('href') }"
+        " : null; })()" % replies_after,
+        "the streamed answer to %r" % message, timeout=60.0)
+    if reply["error"] or not reply["text"].strip() or reply["text"] == "(no answer)":
+        raise TestFailure("the chat answer to %r is empty or an error: %r" % (message, reply["text"]))
+    return reply
 
 
 def upload(page, csv_path, zip_path, expected_wards):
@@ -597,6 +674,27 @@ def first_run(page, url, data_dir, recorder):
     recorder.check("page load")
 
     csv_path, zip_path = data_dir
+    bad_zip = os.path.join(os.path.dirname(zip_path), "not_a_shapefile.zip")
+    with open(bad_zip, "wb") as out:
+        out.write(b"this is not a zip archive\n" * 64)
+    page.set_files("csv-file", [csv_path])
+    page.set_files("shapefile-file", [bad_zip])
+    page.click("upload-button")
+    shown = page.wait_for("(() => { const s = document.getElementById('status-line');"
+                          " return s.dataset.kind === 'error' && document.body.dataset.state === 'error'"
+                          " ? s.textContent : null; })()", "the upload error in the status line",
+                          timeout=30.0, watch_status=False)
+    # The page shows the server's own message, not just a status code. Chromium logs the 400
+    # response as a failed resource load: expected here, and only here.
+    if "the server answered" in shown or len(shown) < len("Upload failed: ") + 5:
+        raise TestFailure("the status line does not show the server's message: %r" % shown)
+    if page.evaluate("document.getElementById('data-summary').dataset.ready") != "0":
+        raise TestFailure("a failed upload left a data summary on the page")
+    page.devtools.pump(0.2)
+    forgiven = recorder.forgive("status of 400")
+    recorder.check("the rejected upload")
+    log("rejected upload: %r (%d expected browser log error)" % (shown, forgiven))
+
     summary = upload(page, csv_path, zip_path, SMALL_WARDS)
     path_taken = page.evaluate("document.body.dataset.uploadPath")
     if path_taken != "whole":
@@ -619,8 +717,14 @@ def first_run(page, url, data_dir, recorder):
     next_path = wait_for_map(page, "composite_map", composite_path, "the next composite page")
     page.wait_for("window.chatmrptUi.state.composite.page === %d" % (paging["page"] + 1),
                   "the composite page number to advance")
+    page.click("map-prev")
+    back_path = wait_for_map(page, "composite_map", next_path, "the previous composite page")
+    if back_path != composite_path:
+        raise TestFailure("Prev from page 2 showed %s, expected page 1 (%s)" % (back_path, composite_path))
+    page.click("map-next")
+    next_path = wait_for_map(page, "composite_map", back_path, "the next composite page again")
     recorder.check("composite maps")
-    log("composite maps: %s, next page %s (%d pages)" % (composite_path, next_path, paging["total"]))
+    log("composite maps: %s, next page %s, back and forth (%d pages)" % (composite_path, next_path, paging["total"]))
 
     page.click("map-box")
     box_path = wait_for_map(page, "box_plot", next_path, "the box plot")
@@ -629,22 +733,19 @@ def first_run(page, url, data_dir, recorder):
     recorder.check("box plot")
     log("box plot: %s" % box_path)
 
-    page.evaluate("document.getElementById('chat-input').value = 'which wards are highest risk'")
-    page.click("chat-send")
-    reply = page.wait_for(
-        "(() => { const log = document.getElementById('chat-log');"
-        " const replies = log.querySelectorAll('.msg.assistant');"
-        " const last = replies[replies.length - 1];"
-        " return log.dataset.streaming === '0' && log.dataset.replies === '1' && last && last.dataset.done === '1'"
-        " ? { text: last.textContent, error: last.classList.contains('error'),"
-        "     events: window.chatmrptUi.counters.stream_events } : null; })()",
-        "the streamed chat answer", timeout=60.0)
-    if reply["error"] or not reply["text"].strip() or reply["text"] == "(no answer)":
-        raise TestFailure("the chat answer is empty or an error: %r" % reply["text"])
+    reply = chat(page, "which wards are highest risk", 1)
     if reply["events"] < 2:
         raise TestFailure("the chat answer came in %d SSE event(s), expected it streamed" % reply["events"])
     recorder.check("chat")
     log("chat: %d SSE events, answer starts %r" % (reply["events"], reply["text"][:80]))
+    reply = chat(page, "show me the vulnerability map", 2)
+    chat_map = wait_for_map(page, "chat", box_path, "the map the chat answer points to")
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes in the chat's map" % SMALL_WARDS)
+    reply = chat(page, "download the results", 3)
+    if not reply["download"]:
+        raise TestFailure("the chat answer to 'download the results' has no download link: %r" % reply["text"])
+    recorder.check("chat with a map and a download")
+    log("chat: map %s, download %s" % (chat_map, reply["download"]))
 
     page.click("export-refresh")
     files = page.wait_for("document.getElementById('export-list').dataset.ready === '1' &&"
@@ -655,6 +756,54 @@ def first_run(page, url, data_dir, recorder):
         raise TestFailure("the export list lacks %s (it lists %s)" % (missing, files))
     recorder.check("export list")
     log("exports: %d files, all five result CSVs listed" % len(files))
+
+    page.click("map-pca")
+    pca_path = wait_for_map(page, "pca_map", chat_map, "the PCA map")
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes in the PCA map" % SMALL_WARDS)
+    variable = page.evaluate("document.getElementById('variable-select').value")
+    page.click("map-variable")
+    variable_path = wait_for_map(page, "variable_map", pca_path, "the map of %s" % variable)
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes in the variable map" % SMALL_WARDS)
+    recorder.check("PCA and variable maps")
+    log("PCA map %s; variable map of %s %s" % (pca_path, variable, variable_path))
+
+    for format_name, button, content_type in (("html", "report-html", "text/html"),
+                                              ("export", "report-zip", "application/zip")):
+        page.click(button)
+        href = page.wait_for("(() => { const a = document.getElementById('report-link-%s');"
+                             " return a ? a.getAttribute('href') : null; })()" % format_name,
+                             "the %s report link" % format_name, timeout=60.0)
+        fetched = page.evaluate("fetch(%s, { credentials: 'same-origin' }).then(r => r.arrayBuffer().then(b =>"
+                                " ({ status: r.status, type: r.headers.get('Content-Type'), bytes: b.byteLength })))"
+                                % json.dumps(href), timeout=30.0)
+        if fetched["status"] != 200 or not (fetched["type"] or "").startswith(content_type) or fetched["bytes"] == 0:
+            raise TestFailure("GET %s (the %s report link) gave %r, expected 200 %s with a body"
+                              % (href, format_name, fetched, content_type))
+        log("report %s: %s, %d bytes of %s" % (format_name, href, fetched["bytes"], fetched["type"]))
+    recorder.check("reports")
+
+    # A reload restores the session from GET /session_status: the maps work without a new upload.
+    session_before = page.evaluate("window.chatmrptUi.state.sessionId")
+    page.navigate(url)
+    restored = page.evaluate("({ id: window.chatmrptUi.state.sessionId,"
+                             " analysed: window.chatmrptUi.state.analysisComplete })")
+    if restored["id"] != session_before or not restored["analysed"]:
+        raise TestFailure("after a reload the page restored %r, expected session %s with its analysis"
+                          % (restored, session_before))
+    page.click("map-vulnerability")
+    wait_for_map(page, "vulnerability_map", None, "the vulnerability map after a reload")
+    page.wait_for("(%s) >= %d" % (WARD_SHAPES_JS, SMALL_WARDS), "%d ward shapes after a reload" % SMALL_WARDS)
+    recorder.check("reload")
+    log("reload: session %s restored with its analysis" % session_before)
+
+    page.click("clear-session")
+    page.wait_for("document.body.dataset.state === 'idle' && document.getElementById('data-summary').dataset.ready === '0'",
+                  "the page to clear the session")
+    status = page.evaluate("fetch('/session_status', { credentials: 'same-origin' }).then(r => r.json())")
+    if status.get("session_id") or status.get("csv_loaded") or status.get("analysis_complete"):
+        raise TestFailure("after Clear session, /session_status still reports data: %r" % status)
+    recorder.check("clear session")
+    log("session cleared")
 
 
 def chunked_run(page, url, data_dir, recorder):
@@ -687,6 +836,17 @@ def chunked_run(page, url, data_dir, recorder):
     log("chunked data analysed: high/medium/low %s; vulnerability map with %d ward shapes" % (counts, shapes))
 
 
+def save_screenshot(page, path):
+    try:
+        shot = page.devtools.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+                                  session_id=page.session_id, timeout=10.0)
+        with open(path, "wb") as out:
+            out.write(base64.b64decode(shot["data"]))
+        log("screenshot: %s" % path)
+    except (TestFailure, OSError) as error:
+        log("no screenshot: %s" % error)
+
+
 def find_chromium(explicit):
     if explicit:
         return explicit
@@ -703,6 +863,7 @@ def main():
     parser.add_argument("--timeout", type=float, default=120.0, help="bound on the whole run, seconds")
     parser.add_argument("--seed", type=int, default=11, help="gendata seed")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (logs, data) for debugging")
+    parser.add_argument("--screenshot", help="save a PNG of the page at the end (or at the failure) here")
     args = parser.parse_args()
 
     build_dir = os.path.abspath(args.build_dir)
@@ -715,10 +876,13 @@ def main():
         print("ui_flow_test: no Chromium found (apt-get install chromium)", file=sys.stderr)
         return 2
 
+    become_subreaper()
     deadline = Deadline(args.timeout)
     work_dir = tempfile.mkdtemp(prefix="sp-ui-")
     processes = ProcessSet()
     devtools = None
+    browser = None
+    page = None
     failed = True
     try:
         os.makedirs(os.path.join(work_dir, "run"))
@@ -758,11 +922,15 @@ def main():
         chunked_run(page, url, big, recorder)
         devtools.pump(0.2)
         recorder.check("the whole run")
+        if args.screenshot:
+            save_screenshot(page, args.screenshot)
         failed = False
         log("PASS in %.1f s" % (args.timeout - deadline.remaining()))
         return 0
     except TestFailure as failure:
         log("FAIL: %s" % failure)
+        if page is not None and args.screenshot:
+            save_screenshot(page, args.screenshot)
         for name in ("stickyproxy.log", "chromium.log"):
             path = os.path.join(work_dir, name)
             if os.path.exists(path):
@@ -775,9 +943,11 @@ def main():
         if devtools is not None and not devtools.closed:
             try:
                 devtools.send("Browser.close")
-            except TestFailure:
-                pass
+                browser.wait(timeout=5.0)
+            except (TestFailure, subprocess.TimeoutExpired):
+                pass  # stop_all() below signals it
         processes.stop_all()
+        reap_orphans()
         if devtools is not None:
             for fd in (devtools.write_fd, devtools.read_fd):
                 try:
