@@ -1,6 +1,6 @@
 #include "backend/analysis/analysis_csv.h"
 
-#include "backend/analysis/csv_writer.h"
+#include "backend/data/csv_writer.h"
 
 namespace stickyproxy::backend {
 namespace {

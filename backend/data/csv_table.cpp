@@ -7,6 +7,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "backend/data/csv_format.h"
 #include "backend/data/text_util.h"
 #include "proxy/http/http_message.h"
 
@@ -114,9 +115,9 @@ class RecordParser {
       const char c = line[i];
       switch (state_) {
         case State::kFieldStart:
-          if (c == '"') {
+          if (c == csv::kQuote) {
             state_ = State::kQuoted;
-          } else if (c == ',') {
+          } else if (c == csv::kDelimiter) {
             endField();
           } else {
             field_.push_back(c);
@@ -125,7 +126,7 @@ class RecordParser {
           break;
         case State::kUnquoted:
           // A quote inside an unquoted field is kept as a character, as spreadsheet tools do.
-          if (c == ',') {
+          if (c == csv::kDelimiter) {
             endField();
             state_ = State::kFieldStart;
           } else {
@@ -133,17 +134,17 @@ class RecordParser {
           }
           break;
         case State::kQuoted:
-          if (c == '"') {
+          if (c == csv::kQuote) {
             state_ = State::kQuoteInQuoted;
           } else {
             field_.push_back(c);
           }
           break;
         case State::kQuoteInQuoted:
-          if (c == '"') {
-            field_.push_back('"');
+          if (c == csv::kQuote) {
+            field_.push_back(csv::kQuote);
             state_ = State::kQuoted;
-          } else if (c == ',') {
+          } else if (c == csv::kDelimiter) {
             endField();
             state_ = State::kFieldStart;
           } else if (c == ' ' || c == '\t') {
@@ -153,7 +154,7 @@ class RecordParser {
           }
           break;
         case State::kAfterQuoted:
-          if (c == ',') {
+          if (c == csv::kDelimiter) {
             endField();
             state_ = State::kFieldStart;
           } else if (c != ' ' && c != '\t') {

@@ -51,16 +51,6 @@ struct ShpObjectDestroyer {
 };
 using ShpObjectPtr = std::unique_ptr<SHPObject, ShpObjectDestroyer>;
 
-// Entry names go into messages; show raw bytes that are not printable ASCII as '?'.
-std::string printable(std::string_view name) {
-  std::string out;
-  for (char c : name.substr(0, 200)) {
-    const auto byte = static_cast<unsigned char>(c);
-    out.push_back(byte >= 0x20 && byte < 0x7F ? c : '?');
-  }
-  return out;
-}
-
 std::string zipErrorText(int code) {
   zip_error_t error;
   zip_error_init_with_code(&error, code);
@@ -151,10 +141,10 @@ DataStatus extractPart(zip_t* archive, const Part& part, const std::string& dest
   if (!file) {
     const int code = zip_error_code_zip(zip_get_error(archive));
     if (code == ZIP_ER_NOPASSWD || code == ZIP_ER_WRONGPASSWD || code == ZIP_ER_ENCRNOTSUPP) {
-      return DataStatus::error(DataError::kCorruptZip, "The zip entry '" + printable(part.name) +
+      return DataStatus::error(DataError::kCorruptZip, "The zip entry '" + printableAscii(part.name) +
                                                            "' is encrypted; upload an unencrypted zip");
     }
-    return DataStatus::error(DataError::kCorruptZip, "The zip entry '" + printable(part.name) +
+    return DataStatus::error(DataError::kCorruptZip, "The zip entry '" + printableAscii(part.name) +
                                                          "' cannot be read (" + zipErrorText(code) + ")");
   }
   std::vector<char> buffer(kCopyBlock);
@@ -164,14 +154,14 @@ DataStatus extractPart(zip_t* archive, const Part& part, const std::string& dest
     if (got < 0) {
       return DataStatus::error(
           DataError::kCorruptZip,
-          "The zip entry '" + printable(part.name) + "' is corrupt (" + zip_file_strerror(file.get()) + ")");
+          "The zip entry '" + printableAscii(part.name) + "' is corrupt (" + zip_file_strerror(file.get()) + ")");
     }
     if (got == 0) break;
     count += static_cast<uint64_t>(got);
     *total_written += static_cast<uint64_t>(got);
     if (count > part.size || count > limits.max_entry_bytes || *total_written > limits.max_total_bytes) {
       return DataStatus::error(DataError::kTooLarge,
-                               "The zip entry '" + printable(part.name) +
+                               "The zip entry '" + printableAscii(part.name) +
                                    "' expands beyond its declared size or the size limit "
                                    "(a zip bomb?); the upload was rejected");
     }
@@ -182,7 +172,7 @@ DataStatus extractPart(zip_t* archive, const Part& part, const std::string& dest
   if (count != part.size) {
     return DataStatus::error(
         DataError::kCorruptZip,
-        "The zip entry '" + printable(part.name) + "' is shorter than its declared size (truncated zip?)");
+        "The zip entry '" + printableAscii(part.name) + "' is shorter than its declared size (truncated zip?)");
   }
   if (::fsync(fd) != 0) return DataStatus::error(DataError::kIo, "Writing the extracted shapefile failed");
   return DataStatus();
@@ -272,12 +262,12 @@ DataStatus extractShapefileZip(const std::string& zip_path, const std::string& d
     const std::string name = stat.name;
     if (std::string reason = unsafeNameReason(name); !reason.empty()) {
       return DataStatus::error(DataError::kUnsafeZipEntry,
-                               "The zip entry '" + printable(name) + "' " + reason +
+                               "The zip entry '" + printableAscii(name) + "' " + reason +
                                    "; archives that could write outside their folder "
                                    "are rejected");
     }
     if (stat.size > limits.max_entry_bytes) {
-      return DataStatus::error(DataError::kTooLarge, "The zip entry '" + printable(name) + "' expands to " +
+      return DataStatus::error(DataError::kTooLarge, "The zip entry '" + printableAscii(name) + "' expands to " +
                                                          std::to_string(stat.size) + " bytes; at most " +
                                                          std::to_string(limits.max_entry_bytes) +
                                                          " per file are accepted");
@@ -309,7 +299,7 @@ DataStatus extractShapefileZip(const std::string& zip_path, const std::string& d
   }
   if (shps.size() > 1) {
     std::string names;
-    for (const Part* shp : shps) names += (names.empty() ? "" : ", ") + printable(shp->name);
+    for (const Part* shp : shps) names += (names.empty() ? "" : ", ") + printableAscii(shp->name);
     return DataStatus::error(DataError::kMissingShapefilePart,
                              "The zip holds " + std::to_string(shps.size()) + " shapefiles (" + names +
                                  "); upload one layer per zip");
@@ -328,7 +318,7 @@ DataStatus extractShapefileZip(const std::string& zip_path, const std::string& d
   if (dbf == nullptr) missing += missing.empty() ? ".dbf" : " and .dbf";
   if (!missing.empty()) {
     return DataStatus::error(DataError::kMissingShapefilePart,
-                             "The zip has '" + printable(shp.name) + "' but no matching " + missing +
+                             "The zip has '" + printableAscii(shp.name) + "' but no matching " + missing +
                                  "; a shapefile needs its .shp, .shx and .dbf with the same name");
   }
 

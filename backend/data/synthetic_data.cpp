@@ -18,6 +18,8 @@
 #include <shapefil.h>
 #include <zip.h>
 
+#include "backend/data/csv_format.h"
+
 namespace stickyproxy::backend {
 namespace {
 
@@ -235,17 +237,6 @@ std::string makeName(Random& random) {
     if (name[i] >= 'A' && name[i] <= 'Z') name[i] = static_cast<char>(name[i] - 'A' + 'a');
   }
   return name;
-}
-
-std::string csvField(std::string_view value) {
-  if (value.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(value);
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  out.push_back('"');
-  return out;
 }
 
 DataStatus ioError(const std::string& what) { return DataStatus::error(DataError::kIo, what); }
@@ -513,20 +504,24 @@ SyntheticDataset makeSyntheticDataset(const SyntheticOptions& options) {
 
 DataStatus writeSyntheticCsv(const SyntheticDataset& dataset, const std::string& path) {
   std::string text;
-  const std::vector<std::string> header = dataset.csvColumns();
-  for (size_t i = 0; i < header.size(); ++i) text += (i == 0 ? "" : ",") + csvField(header[i]);
-  text += "\n";
+  // LF record ends, as the generator always wrote them: the same options keep giving the same bytes.
+  const auto append_row = [&text](const std::vector<std::string>& cells) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (i > 0) text += csv::kDelimiter;
+      csv::appendField(text, cells[i]);
+    }
+    text += '\n';
+  };
+  append_row(dataset.csvColumns());
   std::vector<const SyntheticWard*> order;
   for (const SyntheticWard& ward : dataset.wards) order.push_back(&ward);
   std::sort(order.begin(), order.end(),
             [](const SyntheticWard* a, const SyntheticWard* b) { return a->ward_code < b->ward_code; });
   for (const SyntheticWard* ward : order) {
-    for (const std::string& cell : {ward->ward_name, ward->ward_code, ward->lga_code, ward->lga_name,
-                                    dataset.state_code, dataset.state_name}) {
-      text += csvField(cell) + ",";
-    }
-    for (size_t i = 0; i < ward->values.size(); ++i) text += (i == 0 ? "" : ",") + csvField(ward->values[i]);
-    text += "\n";
+    std::vector<std::string> cells = {ward->ward_name, ward->ward_code,    ward->lga_code,
+                                      ward->lga_name,  dataset.state_code, dataset.state_name};
+    cells.insert(cells.end(), ward->values.begin(), ward->values.end());
+    append_row(cells);
   }
   const std::string temp = path + ".tmp";
   if (!writeFile(temp, text)) {

@@ -72,4 +72,13 @@ std::string lowerAscii(std::string_view text) {
   return out;
 }
 
+std::string printableAscii(std::string_view text, size_t max_bytes) {
+  std::string out;
+  for (char c : text.substr(0, max_bytes)) {
+    const auto byte = static_cast<unsigned char>(c);
+    out.push_back(byte >= 0x20 && byte < 0x7F ? c : '?');
+  }
+  return out;
+}
+
 }  // namespace stickyproxy::backend

@@ -24,4 +24,9 @@ std::string_view trimAscii(std::string_view text);
 // ASCII lower-case copy; other bytes are kept as they are.
 std::string lowerAscii(std::string_view text);
 
+// `text` made safe to quote in a message or log line: its first `max_bytes` bytes, with every
+// byte that is not printable ASCII shown as '?'. For names (zip entries, files) whose raw bytes
+// could be anything.
+std::string printableAscii(std::string_view text, size_t max_bytes = 200);
+
 }  // namespace stickyproxy::backend

@@ -147,6 +147,24 @@ TEST_CASE("names with commas, quotes and newlines survive a CSV round trip", "[a
   CHECK(rankings[3][0] == "Line\nTwo");
 }
 
+TEST_CASE("ward names that look like formulas are defused, scores are not", "[analysis]") {
+  WardTable table = awkwardNames();
+  table.names = {"=HYPERLINK(\"http://evil.example\",\"x\")", "-5 North", "Plain"};
+  table.keys = {"K1", "+K2", "K3"};
+  const AnalysisResult result = analysed(table);
+  const Rows rankings = parseCsv(vulnerabilityRankingsCsv(result));
+  REQUIRE(rankings.size() == 4);
+  CHECK(rankings[2] == std::vector<std::string>{"'=HYPERLINK(\"http://evil.example\",\"x\")", "K1", "0.5", "2",
+                                                "Medium Risk"});
+  CHECK(rankings[3] == std::vector<std::string>{"'-5 North", "'+K2", "0.25", "3", "Low Risk"});
+  // PCA scores are centred, so some are negative: numbers keep their sign and no apostrophe.
+  bool negative_seen = false;
+  for (const std::vector<std::string>& row : parseCsv(pcaResultsCsv(result))) {
+    if (row[2].starts_with("-")) negative_seen = true;
+  }
+  CHECK(negative_seen);
+}
+
 TEST_CASE("analysisFiles names the five result files in order", "[analysis]") {
   const auto files = analysisFiles(analysed(awkwardNames()));
   REQUIRE(files.size() == 5);

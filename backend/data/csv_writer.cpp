@@ -1,37 +1,43 @@
-#include "backend/analysis/csv_writer.h"
+#include "backend/data/csv_writer.h"
 
 #include <array>
 #include <charconv>
 #include <cmath>
 #include <string>
+#include <string_view>
 #include <system_error>
+
+#include "backend/data/csv_format.h"
 
 namespace stickyproxy::backend {
 namespace {
 
-void appendField(std::string& out, std::string_view text) {
-  if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
-    out += text;
-    return;
-  }
-  out += '"';
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
+// The first characters that make a spreadsheet evaluate a cell (OWASP, "CSV Injection").
+constexpr std::string_view kFormulaStarts = "=+-@\t\r";
+constexpr char kFormulaGuard = '\'';
+
+bool looksLikeFormula(std::string_view text) {
+  return !text.empty() && kFormulaStarts.find(text.front()) != std::string_view::npos;
 }
 
 }  // namespace
 
 void CsvWriter::beginField() {
-  if (row_has_field_) text_ += ',';
+  if (row_has_field_) text_ += csv::kDelimiter;
   row_has_field_ = true;
 }
 
 void CsvWriter::field(std::string_view text) {
   beginField();
-  appendField(text_, text);
+  if (looksLikeFormula(text)) {
+    std::string guarded;
+    guarded.reserve(text.size() + 1);
+    guarded += kFormulaGuard;
+    guarded += text;
+    csv::appendField(text_, guarded);
+    return;
+  }
+  csv::appendField(text_, text);
 }
 
 void CsvWriter::number(double value) {
@@ -49,14 +55,8 @@ void CsvWriter::number(size_t value) {
 }
 
 void CsvWriter::endRow() {
-  text_ += "\r\n";
+  text_ += csv::kRecordEnd;
   row_has_field_ = false;
-}
-
-std::string csvField(std::string_view text) {
-  std::string out;
-  appendField(out, text);
-  return out;
 }
 
 }  // namespace stickyproxy::backend
