@@ -884,13 +884,17 @@ bool HttpClient::waitForClose(std::chrono::milliseconds deadline) {
   return true;
 }
 
-Response HttpClient::startStream(std::string_view method, std::string_view path, const Headers& headers) {
+Response HttpClient::startStream(std::string_view method, std::string_view path, const Headers& headers,
+                                 std::string_view body) {
   ensureConnected();
   sse_buffer_.clear();
   parser_ = std::make_unique<Parser>(method == "HEAD", false, [this](std::string_view data) { sse_buffer_.append(data); });
   if (!input_.empty()) input_.erase(0, parser_->feed(input_));
-  bool needs_length = method == "POST" || method == "PUT";
-  transmit(requestHead(method, path, headers, needs_length ? std::optional<uint64_t>(0) : std::nullopt, false));
+  bool needs_length = !body.empty() || method == "POST" || method == "PUT";
+  if (transmit(requestHead(method, path, headers, needs_length ? std::optional<uint64_t>(body.size()) : std::nullopt,
+                           false))) {
+    transmit(body);
+  }
   while (!parser_->headDone()) {
     if (eof_) parser_->endOfInput();  // throws: no head
     readSome();

@@ -189,10 +189,11 @@ class HttpClient {
   // Unread response bytes are discarded.
   bool waitForClose(std::chrono::milliseconds deadline);
 
-  // Streaming responses: sends the request and returns once the head has arrived. Then
-  // nextEvent() returns each server-sent event when it arrives, and nullopt at the end of the
-  // response.
-  Response startStream(std::string_view method, std::string_view path, const Headers& headers = {});
+  // Streaming responses: sends the request (with `body`, e.g. a chat message) and returns once
+  // the head has arrived. Then nextEvent() returns each server-sent event when it arrives, and
+  // nullopt at the end of the response.
+  Response startStream(std::string_view method, std::string_view path, const Headers& headers = {},
+                       std::string_view body = {});
   std::optional<SseEvent> nextEvent();
 
   // The cookie jar, off by default. When on, Set-Cookie values of responses are stored by name
@@ -201,6 +202,9 @@ class HttpClient {
   std::optional<std::string> cookie(const std::string& name) const;
   void setCookie(const std::string& name, std::string value) { jar_[name] = std::move(value); }
   void clearCookies() { jar_.clear(); }
+  // The whole jar, e.g. to hand a session's cookies to a client on another connection.
+  const std::map<std::string, std::string>& cookies() const { return jar_; }
+  void setCookies(std::map<std::string, std::string> jar) { jar_ = std::move(jar); }
 
   // When false, response bodies are only counted and hashed (Response::body stays empty).
   void setKeepBodies(bool keep) { keep_bodies_ = keep; }

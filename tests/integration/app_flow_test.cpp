@@ -1,0 +1,724 @@
+// The bundled analysis app (stickyproxy-backend) end to end behind stickyproxy: many users
+// through the whole flow at once, the same flow failing when requests hop between workers, a
+// worker killed in the middle of a session, and bad input that must leave the session usable.
+#include <signal.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <picojson.h>
+#include <random>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "tests/integration/app_client.h"
+#include "tests/integration/csv_text.h"
+#include "tests/integration/harness.h"
+#include "tests/integration/proxy_scenarios.h"
+#include "tests/integration/stored_zip.h"
+#include "tests/integration/ward_dataset.h"
+
+using namespace stickyproxy::integration;
+
+namespace {
+
+// Small enough that every generated file makes several chunks.
+constexpr size_t kChunkBytes = 16 * 1024;
+// The default analysis combines its 5 variables in every way of 2 to 5: 10 + 10 + 5 + 1 models.
+constexpr double kDefaultModelCount = 26;
+constexpr size_t kDefaultVariableCount = 5;
+constexpr std::string_view kUploadBothFirst = "Please upload both CSV and shapefile data before running analysis";
+constexpr std::string_view kVizNotFound = "Visualization file not found";
+
+const std::vector<std::string> kResultCsvs = {"analysis_vulnerability_rankings.csv", "composite_scores.csv",
+                                              "model_formulas.csv", "analysis_pca_results.csv",
+                                              "unified_dataset.csv"};
+
+// Two datasets of different sizes, generated once per run of the test binary and shared
+// read-only by the tests (and their threads).
+const WardDataset& dataset(size_t which) {
+  static TempDir dir("stickyproxy-wards");
+  static const std::vector<WardDataset> datasets{generateWardDataset(dir.path(), 11, 300),
+                                                 generateWardDataset(dir.path(), 12, 240)};
+  return datasets.at(which);
+}
+
+// The bundled app behind the proxy, as in production: four workers w1..w4.
+std::string appConfig() {
+  return ProxyUnderTest::standardConfig(4, "stickyproxy-backend", {{"timeouts.upstream_response", "60s"}});
+}
+
+// A user whose routing cookie is fixed by the test, so which worker it lands on is the same on
+// every run.
+AppClient userWithKey(const ProxyUnderTest& proxy, const std::string& routing_key) {
+  HttpClient connection = proxy.client(60s);
+  connection.setCookie(kCookieName, routing_key);
+  AppClient user(std::move(connection));
+  return user;
+}
+
+bool isSessionId(const std::string& text) { return std::regex_match(text, std::regex("[0-9a-f]{32}")); }
+
+bool contains(const std::vector<std::string>& items, const std::string& item) {
+  return std::find(items.begin(), items.end(), item) != items.end();
+}
+
+// Failed expectations, collected where Catch2 may not be used (its assertions are not
+// thread-safe) and reported by the test's thread afterwards.
+class Expectations {
+ public:
+  explicit Expectations(std::string who) : who_(std::move(who)) {}
+
+  // Records `what` when `ok` is false; returns `ok`.
+  bool expect(bool ok, const std::string& what) {
+    if (!ok) failures_.push_back(who_ + ": " + what);
+    return ok;
+  }
+  // A reply with HTTP `status` and, for JSON answers, "status": "success".
+  bool expectSuccess(const AppReply& reply, int status = 200) {
+    const bool json_ok = !reply.json || reply.text("status") == "success";
+    return expect(reply.status() == status && json_ok, "expected " + std::to_string(status) + " success: " +
+                                                           reply.describe());
+  }
+  const std::vector<std::string>& failures() const { return failures_; }
+
+ private:
+  std::string who_;
+  std::vector<std::string> failures_;
+};
+
+// Fails the calling test with every failure listed.
+void requireNone(const Expectations& expectations) {
+  for (const std::string& failure : expectations.failures()) UNSCOPED_INFO(failure);
+  REQUIRE(expectations.failures().empty());
+}
+
+// The upload answer for `data`: a new session id, the cookie set to it, and a summary that
+// counts every ward and matches every boundary.
+bool checkUploadAnswer(Expectations& check, const AppReply& upload, const WardDataset& data) {
+  if (!check.expectSuccess(upload)) return false;
+  const std::string id = upload.text("session_id");
+  check.expect(isSessionId(id), "session_id is 32 hex digits: " + upload.describe());
+  check.expect(upload.http.setCookieValue(kAppCookieName) == id,
+               "the upload sets chatmrpt_session to the new session id: " + upload.describe());
+  check.expect(upload.text("upload_type") == "csv_shapefile", "upload_type csv_shapefile: " + upload.describe());
+  const auto wards = static_cast<double>(data.wards);
+  check.expect(upload.number("data_summary.total_rows") == wards, "total_rows: " + upload.describe());
+  check.expect(upload.number("data_summary.shapefile_info.feature_count") == wards,
+               "shapefile_info.feature_count: " + upload.describe());
+  check.expect(upload.number("data_summary.join.matched_wards") == wards, "join.matched_wards: " + upload.describe());
+  const std::vector<std::string> columns = upload.texts("data_summary.column_names");
+  check.expect(contains(columns, "WardName") && contains(columns, "WardCode"),
+               "column_names has WardName and WardCode: " + upload.describe());
+  check.expect(upload.at("data_summary.preview_rows") != nullptr, "data_summary.preview_rows: " + upload.describe());
+  check.expect(!upload.text("message").empty(), "a message: " + upload.describe());
+  return check.failures().empty();
+}
+
+// Uploads `data` whole or in chunks; returns the upload answer (checked).
+AppReply uploadDataset(AppClient& user, Expectations& check, const WardDataset& data, bool chunked,
+                       const std::string& upload_id) {
+  if (!chunked) {
+    AppReply upload = user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", data.zip);
+    checkUploadAnswer(check, upload, data);
+    return upload;
+  }
+  size_t counts[2] = {0, 0};
+  const std::pair<std::string, const std::string*> files[2] = {{"csv", &data.csv}, {"shapefile", &data.zip}};
+  for (size_t file = 0; file < 2; ++file) {
+    const auto& [file_type, bytes] = files[file];
+    std::vector<AppReply> replies = user.uploadChunks(upload_id, file_type, *bytes, kChunkBytes);
+    counts[file] = replies.size();
+    check.expect(replies.size() >= 2, file_type + " makes several chunks (" + std::to_string(bytes->size()) + " bytes)");
+    for (size_t index = 0; index < replies.size(); ++index) {
+      const AppReply& reply = replies[index];
+      if (!check.expectSuccess(reply)) continue;
+      check.expect(reply.text("upload_id") == upload_id && reply.text("file_type") == file_type &&
+                       reply.number("chunk_index") == static_cast<double>(index) &&
+                       reply.number("received_chunks") == static_cast<double>(index + 1),
+                   "chunk " + std::to_string(index) + " acknowledged: " + reply.describe());
+    }
+  }
+  AppReply upload = user.finalizeUpload(upload_id, "wards.csv", "wards_shapefile.zip", counts[0], counts[1]);
+  checkUploadAnswer(check, upload, data);
+  return upload;
+}
+
+// The analysis answer for `wards` wards with the default variables.
+void checkAnalysisAnswer(Expectations& check, const AppReply& analysis, size_t wards) {
+  if (!check.expectSuccess(analysis)) return;
+  check.expect(analysis.number("ward_count") == static_cast<double>(wards), "ward_count: " + analysis.describe());
+  check.expect(analysis.number("model_count") == kDefaultModelCount, "model_count: " + analysis.describe());
+  check.expect(analysis.texts("variables_used").size() == kDefaultVariableCount,
+               "5 variables used: " + analysis.describe());
+  for (const char* list : {"high_risk_wards", "medium_risk_wards", "low_risk_wards"}) {
+    const size_t size = analysis.texts(list).size();
+    check.expect(size >= 1 && size <= 10, std::string(list) + " has 1 to 10 wards: " + analysis.describe());
+  }
+}
+
+// GET of a map's web_path: an HTML page with an SVG drawing, from the user's worker.
+void checkMapPage(AppClient& user, Expectations& check, const std::string& web_path) {
+  AppReply page = user.get(web_path);
+  check.expect(page.status() == 200 && page.http.headerOr("Content-Type").rfind("text/html", 0) == 0 &&
+                   page.http.body.find("<svg") != std::string::npos,
+               "an HTML page with an <svg>: " + page.describe());
+}
+
+// A get_visualization or navigate_composite_map answer: a web_path into this session's files.
+bool checkMapAnswer(Expectations& check, const AppReply& reply, const std::string& session_id) {
+  if (!check.expectSuccess(reply)) return false;
+  const std::string web_path = reply.text("web_path");
+  return check.expect(web_path.rfind("/serve_viz_file/" + session_id + "/", 0) == 0 && web_path.ends_with(".html") &&
+                          !reply.text("title").empty(),
+                      "web_path /serve_viz_file/<sid>/<file>.html and a title: " + reply.describe());
+}
+
+// Every map type, composite pages forward and back, each page fetched.
+void showEveryMap(AppClient& user, Expectations& check, const std::string& session_id,
+                  const std::string& variable) {
+  for (const char* type : {"vulnerability_map", "box_plot", "pca_map"}) {
+    AppReply map = user.postJson("/get_visualization", jsonBody({{"type", type}}));
+    if (checkMapAnswer(check, map, session_id)) checkMapPage(user, check, map.text("web_path"));
+  }
+  AppReply variable_map = user.postJson("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", variable}}));
+  if (checkMapAnswer(check, variable_map, session_id)) checkMapPage(user, check, variable_map.text("web_path"));
+
+  AppReply composite = user.postJson("/get_visualization", jsonBody({{"type", "composite_map"}}));
+  if (!checkMapAnswer(check, composite, session_id)) return;
+  checkMapPage(user, check, composite.text("web_path"));
+  const std::optional<double> pages = composite.number("total_pages");
+  if (!check.expect(composite.number("current_page") == 1.0 && pages && *pages >= 2,
+                    "composite maps start on page 1 of several: " + composite.describe())) {
+    return;
+  }
+  AppReply next = user.postJson("/navigate_composite_map", R"({"direction":"next","current_page":1})");
+  if (checkMapAnswer(check, next, session_id)) {
+    check.expect(next.number("current_page") == 2.0 && next.number("total_pages") == pages &&
+                     next.text("web_path") != composite.text("web_path"),
+                 "next goes to page 2: " + next.describe());
+    checkMapPage(user, check, next.text("web_path"));
+  }
+  AppReply previous = user.postJson("/navigate_composite_map", R"({"direction":"prev","current_page":2})");
+  if (checkMapAnswer(check, previous, session_id)) {
+    check.expect(previous.number("current_page") == 1.0 && previous.text("web_path") == composite.text("web_path"),
+                 "prev goes back to page 1: " + previous.describe());
+    checkMapPage(user, check, previous.text("web_path"));
+  }
+}
+
+// A streamed chat answer: an event stream of several events, each {"content", "done": false},
+// the last {"content": "", "done": true}.
+bool checkChatStream(Expectations& check, const ChatStreamReply& chat) {
+  const std::string what = chat.request + " -> " + std::to_string(chat.head.status) + " (" +
+                           chat.head.headerOr("X-Worker") + "), " + std::to_string(chat.events.size()) +
+                           " events: " + chat.text();
+  if (!check.expect(chat.head.status == 200 &&
+                        chat.head.headerOr("Content-Type").rfind("text/event-stream", 0) == 0,
+                    "an event stream: " + what)) {
+    return false;
+  }
+  check.expect(chat.malformed.empty(), "every event is JSON: " + what);
+  check.expect(chat.events.size() >= 3, "several events: " + what);
+  for (size_t i = 0; i + 1 < chat.events.size(); ++i) {
+    const picojson::object& event = chat.events[i];
+    auto done = event.find("done");
+    check.expect(done != event.end() && done->second.is<bool>() && !done->second.get<bool>() &&
+                     event.count("content") == 1,
+                 "event " + std::to_string(i) + " is content with done:false: " + what);
+  }
+  return check.expect(chat.endedDone() && chat.lastText("content").empty(), "the last event is done:true: " + what);
+}
+
+// The downloadable files /export/list names.
+std::vector<std::string> listedFiles(Expectations& check, const AppReply& list, const std::string& session_id) {
+  std::vector<std::string> names;
+  if (!check.expectSuccess(list)) return names;
+  check.expect(list.flag("success") && list.text("session_id") == session_id, "success and the session: " + list.describe());
+  const picojson::value* files = list.at("files");
+  if (!check.expect(files != nullptr && files->is<picojson::array>(), "a files array: " + list.describe())) return names;
+  for (const picojson::value& file : files->get<picojson::array>()) {
+    if (!file.is<picojson::object>()) continue;
+    picojson::object entry = file.get<picojson::object>();
+    const std::string filename = entry["filename"].is<std::string>() ? entry["filename"].get<std::string>() : "";
+    names.push_back(filename);
+    check.expect(entry["url"].is<std::string>() &&
+                     entry["url"].get<std::string>() == "/export/download/" + session_id + "/" + filename &&
+                     entry["name"].is<std::string>() && entry["type"].is<std::string>() &&
+                     entry["description"].is<std::string>() && entry["category"].is<std::string>(),
+                 "file entry " + file.serialize() + " has name, type, description, category and its url");
+  }
+  check.expect(list.number("count") == static_cast<double>(names.size()), "count: " + list.describe());
+  return names;
+}
+
+// unified_dataset.csv: one row per uploaded ward, every WardCode of the upload.
+void checkUnifiedDataset(Expectations& check, const AppReply& download, const WardDataset& data) {
+  if (!check.expect(download.status() == 200 && download.http.headerOr("Content-Type").rfind("text/csv", 0) == 0,
+                    "a CSV: " + download.describe())) {
+    return;
+  }
+  std::optional<std::vector<CsvRow>> rows = parseCsv(download.http.body);
+  std::optional<std::vector<std::string>> codes = rows ? csvColumn(*rows, "WardCode") : std::nullopt;
+  if (!check.expect(codes.has_value(), "unified_dataset.csv has a WardCode column: " + download.describe())) return;
+  check.expect(codes->size() == data.wards,
+               "one row per ward: " + std::to_string(codes->size()) + " rows for " + std::to_string(data.wards));
+  const std::set<std::string> got(codes->begin(), codes->end());
+  const std::set<std::string> uploaded(data.ward_codes.begin(), data.ward_codes.end());
+  check.expect(got == uploaded, "the WardCodes of the upload, no more, no fewer (" + std::to_string(got.size()) +
+                                    " distinct, " + std::to_string(uploaded.size()) + " uploaded)");
+}
+
+// generate_report in `format`, then the download it names.
+AppReply generateAndFetchReport(AppClient& user, Expectations& check, const std::string& format) {
+  AppReply report = user.postJson("/generate_report", jsonBody({{"format", format}}));
+  const std::string url = report.text("download_url");
+  if (!check.expectSuccess(report) ||
+      !check.expect(url.rfind("/download_report/", 0) == 0, "a /download_report/ url: " + report.describe())) {
+    return report;
+  }
+  AppReply download = user.get(url);
+  check.expect(download.status() == 200, "the report downloads: " + download.describe());
+  return download;
+}
+
+// A results archive: a zip holding the summary, the result CSVs and the main map.
+void checkResultsZip(Expectations& check, const AppReply& download) {
+  const std::string& bytes = download.http.body;
+  if (!check.expect(bytes.rfind("PK", 0) == 0, "a zip (starts with PK): " + download.describe())) return;
+  std::optional<std::vector<std::string>> names = zipEntryNames(bytes);
+  if (!check.expect(names.has_value(), "a readable central directory: " + download.describe())) return;
+  std::string listing;
+  for (const std::string& name : *names) listing += name + " ";
+  for (const std::string& expected : {std::string("summary.txt"), std::string("vulnerability_map.html")}) {
+    check.expect(contains(*names, expected), "the zip holds " + expected + ": " + listing);
+  }
+  for (const std::string& csv : kResultCsvs) check.expect(contains(*names, csv), "the zip holds " + csv + ": " + listing);
+}
+
+// The whole flow of one user, start to finish, through the proxy.
+void wholeFlow(AppClient& user, Expectations& check, const WardDataset& data, bool chunked,
+               const std::string& upload_id) {
+  AppReply before = user.get("/session_status");
+  check.expect(before.status() == 200 && before.isNull("session_id") && !before.flag("csv_loaded"),
+               "a new user has no session: " + before.describe());
+
+  AppReply upload = uploadDataset(user, check, data, chunked, upload_id);
+  if (!check.failures().empty()) return;
+  const std::string id = upload.text("session_id");
+  check.expect(user.appSession() == id, "the jar holds the new session id");
+
+  AppReply status = user.get("/session_status");
+  check.expect(status.status() == 200 && status.text("session_id") == id && status.flag("csv_loaded") &&
+                   status.flag("shapefile_loaded") && !status.flag("analysis_complete"),
+               "session_status after the upload: " + status.describe());
+
+  AppReply analysis = user.postJson("/run_analysis", "{}");
+  checkAnalysisAnswer(check, analysis, data.wards);
+  if (!check.failures().empty()) return;
+  const std::vector<std::string> variables = analysis.texts("variables_used");
+  const std::vector<std::string> high_risk = analysis.texts("high_risk_wards");
+  status = user.get("/session_status");
+  check.expect(status.flag("analysis_complete") && status.texts("variables_used") == variables,
+               "session_status after the analysis: " + status.describe());
+
+  showEveryMap(user, check, id, variables.front());
+
+  ChatStreamReply highest = user.chat("which wards are highest risk");
+  if (checkChatStream(check, highest)) {
+    check.expect(highest.text().find(high_risk.front()) != std::string::npos,
+                 "the chat names the highest-risk ward " + high_risk.front() + ": " + highest.text());
+  }
+  ChatStreamReply map = user.chat("show the vulnerability map");
+  if (checkChatStream(check, map)) {
+    const std::string web_path = map.lastText("web_path");
+    check.expect(web_path == "/serve_viz_file/" + id + "/vulnerability_map.html",
+                 "the chat gives the vulnerability map's web_path: " + web_path);
+    if (!web_path.empty()) checkMapPage(user, check, web_path);
+  }
+  AppReply said = user.postJson("/send_message", jsonBody({{"message", "which wards are highest risk"}}));
+  check.expect(said.status() == 200 && said.text("response").find(high_risk.front()) != std::string::npos,
+               "send_message names the highest-risk ward: " + said.describe());
+
+  AppReply list = user.get("/export/list/" + id);
+  const std::vector<std::string> files = listedFiles(check, list, id);
+  for (const std::string& csv : kResultCsvs) check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  check.expect(contains(files, "vulnerability_map.html"), "export list has the map made: " + list.describe());
+  checkUnifiedDataset(check, user.get("/export/download/" + id + "/unified_dataset.csv"), data);
+
+  AppReply html = generateAndFetchReport(user, check, "html");
+  check.expect(html.http.headerOr("Content-Type").rfind("text/html", 0) == 0 &&
+                   html.http.body.find(high_risk.front()) != std::string::npos,
+               "the HTML report names the highest-risk ward: " + html.describe());
+  checkResultsZip(check, generateAndFetchReport(user, check, "export"));
+
+  ChatStreamReply download = user.chat("download the results");
+  if (checkChatStream(check, download)) {
+    const std::string url = download.lastText("download_url");
+    if (check.expect(url.rfind("/download_report/", 0) == 0, "the chat gives a download_url: " + url)) {
+      checkResultsZip(check, user.get(url));
+    }
+  }
+
+  AppReply cleared = user.postJson("/clear_session", "{}");
+  check.expectSuccess(cleared);
+  check.expect(user.appSession().empty(), "clear_session expires the app cookie: " + cleared.describe());
+  AppReply after = user.get("/session_status");
+  check.expect(after.status() == 200 && after.isNull("session_id") && !after.flag("csv_loaded"),
+               "no session after clear_session: " + after.describe());
+  AppReply gone = user.get("/export/list/" + id);
+  check.expect(gone.status() == 404 && gone.isJsonError(), "the cleared session's files are gone: " + gone.describe());
+}
+
+}  // namespace
+
+TEST_CASE("eight users upload, analyse, map, chat, export and clear at once, each on one worker throughout",
+          "[integration][app]") {
+  const WardDataset& large = dataset(0);
+  const WardDataset& small = dataset(1);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+
+  constexpr size_t kUsers = 8;
+  const std::vector<std::string> keys = seededSessionKeys(kUsers, 0xa11f10);
+  struct Run {
+    std::vector<std::string> failures;
+    std::vector<std::string> workers;
+    size_t requests = 0;
+  };
+  std::vector<Run> runs(kUsers);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < kUsers; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string name = "user" + std::to_string(i) + (i % 2 == 0 ? " (whole files)" : " (chunks)");
+      Expectations check(name);
+      try {
+        AppClient user = userWithKey(proxy, keys[i]);
+        wholeFlow(user, check, i % 4 < 2 ? large : small, i % 2 == 1, "flow-upload-" + std::to_string(i));
+        runs[i].workers = user.workersSeen();
+      } catch (const std::exception& error) {
+        check.expect(false, std::string("transport failure: ") + error.what());
+      }
+      runs[i].failures = check.failures();
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+
+  INFO("proxy log:\n" << fileTail(proxy.logPath(), 3000));
+  std::set<std::string> workers_used;
+  for (size_t i = 0; i < kUsers; ++i) {
+    for (const std::string& failure : runs[i].failures) UNSCOPED_INFO(failure);
+    CHECK(runs[i].failures.empty());
+    const std::set<std::string> workers(runs[i].workers.begin(), runs[i].workers.end());
+    INFO("user" << i << " saw " << runs[i].workers.size() << " responses from " << workers.size() << " workers");
+    CHECK(runs[i].workers.size() >= 30);
+    CHECK(workers.size() == 1);
+    CHECK(workers.count("") == 0);
+    workers_used.insert(workers.begin(), workers.end());
+  }
+  CHECK(workers_used.size() >= 2);  // the seeded keys spread the users
+
+  // Nothing failed on the way as the proxy saw it either: the only errors are each user's
+  // deliberate look at its cleared session's file list.
+  size_t errors = 0;
+  for (const AccessLogLine& line : parseAccessLog(proxy.logText())) {
+    INFO(line.raw);
+    CHECK_FALSE(line.repin);
+    if (line.status < 400) continue;
+    ++errors;
+    CHECK(line.status == 404);
+    CHECK(line.path.rfind("/export/list/", 0) == 0);
+  }
+  CHECK(errors == kUsers);
+}
+
+TEST_CASE("without stickiness the flow breaks: analysis, chunked uploads and map files need the session's worker",
+          "[integration][app]") {
+  const WardDataset& data = dataset(1);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  auto workerSockets = [&] {
+    std::vector<HttpClient> connections;
+    for (int i = 1; i <= 4; ++i) connections.push_back(HttpClient::unixSocket(proxy.dir().file("w" + std::to_string(i) + ".sock"), 60s));
+    return connections;
+  };
+
+  SECTION("uploaded on w1, analysed on w2: the upload is not there") {
+    AppClient user(workerSockets());
+    Expectations check("hopping user");
+    user.use(0);
+    AppReply upload = user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", data.zip);
+    REQUIRE(upload.worker() == "w1");
+    checkUploadAnswer(check, upload, data);
+    requireNone(check);
+    const std::string id = upload.text("session_id");
+
+    user.use(1);
+    AppReply elsewhere = user.postJson("/run_analysis", "{}");
+    INFO(elsewhere.describe());
+    CHECK(elsewhere.worker() == "w2");
+    CHECK(elsewhere.status() == 400);
+    CHECK(elsewhere.isJsonError());
+    CHECK(elsewhere.text("message") == kUploadBothFirst);
+    AppReply status = user.get("/session_status");
+    CHECK(status.isNull("session_id"));
+    CHECK_FALSE(status.flag("csv_loaded"));
+
+    // The same request on the session's own worker succeeds: the hop was the only fault.
+    user.use(0);
+    AppReply analysis = user.postJson("/run_analysis", "{}");
+    checkAnalysisAnswer(check, analysis, data.wards);
+    AppReply map = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+    checkMapAnswer(check, map, id);
+    requireNone(check);
+    const std::string web_path = map.text("web_path");
+    AppReply own = user.get(web_path);
+    CHECK(own.status() == 200);
+
+    for (size_t other = 1; other < 4; ++other) {
+      user.use(other);
+      AppReply page = user.get(web_path);
+      INFO(page.describe());
+      CHECK(page.status() == 404);
+      CHECK(page.isJsonError());
+      CHECK(page.text("message") == kVizNotFound);
+      AppReply csv = user.get("/export/download/" + id + "/unified_dataset.csv");
+      INFO(csv.describe());
+      CHECK(csv.status() == 404);
+      CHECK(csv.isJsonError());
+    }
+  }
+
+  SECTION("chunks spread over the workers: finalize finds chunks missing wherever it runs") {
+    AppClient user(workerSockets());
+    Expectations check("hopping uploader");
+    const std::string upload_id = "spread-upload-1";
+    auto round_robin = [](size_t index) { return index % 4; };
+    const std::vector<AppReply> csv_chunks = user.uploadChunks(upload_id, "csv", data.csv, kChunkBytes, round_robin);
+    const std::vector<AppReply> zip_chunks = user.uploadChunks(upload_id, "shapefile", data.zip, kChunkBytes, round_robin);
+    REQUIRE(csv_chunks.size() >= 2);
+    REQUIRE(zip_chunks.size() >= 2);
+    std::set<std::string> chunk_workers;
+    for (const AppReply& chunk : csv_chunks) {
+      check.expectSuccess(chunk);  // each worker takes the piece it is given
+      chunk_workers.insert(chunk.worker());
+    }
+    for (const AppReply& chunk : zip_chunks) check.expectSuccess(chunk);
+    requireNone(check);
+    CHECK(chunk_workers.size() >= 2);
+
+    const std::regex missing("Missing chunk [0-9]+ for (csv|shapefile)");
+    for (size_t worker = 0; worker < 4; ++worker) {
+      user.use(worker);
+      AppReply finalize =
+          user.finalizeUpload(upload_id, "wards.csv", "wards_shapefile.zip", csv_chunks.size(), zip_chunks.size());
+      INFO(finalize.describe());
+      CHECK(finalize.status() == 400);
+      CHECK(finalize.isJsonError());
+      CHECK(std::regex_match(finalize.text("message"), missing));
+    }
+  }
+}
+
+TEST_CASE("a worker killed after upload and analysis: its user continues on another worker without uploading again",
+          "[integration][app]") {
+  const WardDataset& data = dataset(0);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xdead01).front());
+  Expectations check("user");
+
+  AppReply upload = uploadDataset(user, check, data, false, "");
+  requireNone(check);
+  const std::string id = upload.text("session_id");
+  AppReply analysis = user.postJson("/run_analysis", "{}");
+  checkAnalysisAnswer(check, analysis, data.wards);
+  AppReply map = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+  checkMapAnswer(check, map, id);
+  AppReply rankings = user.get("/export/download/" + id + "/analysis_vulnerability_rankings.csv");
+  check.expectSuccess(rankings);
+  requireNone(check);
+
+  AppReply health = user.get("/system-health");
+  REQUIRE(health.status() == 200);
+  const std::string victim = health.text("worker");
+  const auto victim_pid = static_cast<pid_t>(health.number("pid").value_or(0));
+  INFO("the session " << id.substr(0, 8) << "... is on " << victim << ", pid " << victim_pid);
+  REQUIRE(victim == upload.worker());
+  REQUIRE(health.worker() == victim);
+  REQUIRE(victim_pid > 0);
+  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
+  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + victim + " is down") != std::string::npos; }, 10s));
+
+  // The first request after the move: another worker, which adopted the session's files.
+  AppReply status = user.get("/session_status");
+  INFO(status.describe() << "\nproxy log:\n" << fileTail(proxy.logPath(), 3000));
+  REQUIRE(status.status() == 200);
+  const std::string heir = status.worker();
+  CHECK(heir != victim);
+  CHECK(status.text("session_id") == id);
+  CHECK(status.flag("csv_loaded"));
+  CHECK(status.flag("shapefile_loaded"));
+  CHECK(status.flag("analysis_complete"));
+  CHECK(status.texts("variables_used") == analysis.texts("variables_used"));
+  std::vector<AccessLogLine> lines = accessLinesFor(proxy, "/session_status", 1);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.back().repin);
+  CHECK(lines.back().worker == heir);
+  namespace fs = std::filesystem;
+  const std::string state = proxy.dir().file("state");
+  CHECK(fs::is_directory(state + "/" + heir + "/uploads/" + id));
+  CHECK_FALSE(fs::exists(state + "/" + victim + "/uploads/" + id));
+
+  // Everything made before the kill is still there, and new work succeeds.
+  checkMapPage(user, check, map.text("web_path"));
+  AppReply again = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+  if (checkMapAnswer(check, again, id)) checkMapPage(user, check, again.text("web_path"));
+  AppReply list = user.get("/export/list/" + id);
+  const std::vector<std::string> files = listedFiles(check, list, id);
+  for (const std::string& csv : kResultCsvs) check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  AppReply rankings_after = user.get("/export/download/" + id + "/analysis_vulnerability_rankings.csv");
+  check.expect(rankings_after.status() == 200 && rankings_after.http.body == rankings.http.body,
+               "the rankings are byte for byte those from before the kill: " + rankings_after.describe());
+  AppReply rerun = user.postJson("/run_analysis", "{}");
+  checkAnalysisAnswer(check, rerun, data.wards);
+  for (const char* list_name : {"high_risk_wards", "medium_risk_wards", "low_risk_wards"}) {
+    check.expect(rerun.texts(list_name) == analysis.texts(list_name), std::string(list_name) + " unchanged by the move");
+  }
+  checkResultsZip(check, generateAndFetchReport(user, check, "export"));
+  requireNone(check);
+
+  // The victim comes back; the session stays where it moved.
+  REQUIRE(waitUntil([&] { return countOccurrences(proxy.logText(), "worker " + victim + " is ready") >= 2; }, 10s));
+  AppReply later = user.get("/session_status");
+  CHECK(later.worker() == heir);
+  CHECK(later.flag("analysis_complete"));
+  const std::vector<std::string>& seen = user.workersSeen();
+  const auto first_after = static_cast<std::ptrdiff_t>(std::find(seen.begin(), seen.end(), heir) - seen.begin());
+  CHECK(std::all_of(seen.begin(), seen.begin() + first_after, [&](const std::string& w) { return w == victim; }));
+  CHECK(std::all_of(seen.begin() + first_after, seen.end(), [&](const std::string& w) { return w == heir; }));
+}
+
+TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave the session working",
+          "[integration][app]") {
+  const WardDataset& data = dataset(1);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xbad1).front());
+  Expectations check("user");
+
+  // Every upload starts a new session id; the old one is gone.
+  AppReply first = uploadDataset(user, check, data, false, "");
+  AppReply second = uploadDataset(user, check, data, false, "");
+  requireNone(check);
+  const std::string id = second.text("session_id");
+  CHECK(id != first.text("session_id"));
+  CHECK(user.appSession() == id);
+  AppReply old_list = user.get("/export/list/" + first.text("session_id"));
+  CHECK(old_list.status() == 404);
+
+  // A few hand-made inputs.
+  const std::string header = data.csv.substr(0, data.csv.find('\n') + 1);
+  std::string no_ward_name = data.csv;
+  no_ward_name.replace(no_ward_name.find("WardName"), 8, "WardLabel");
+  const size_t second_line = data.csv.find('\n') + 1;
+  std::string not_utf8 = data.csv;
+  not_utf8.insert(second_line, "\xff\xfe");
+  std::mt19937_64 random(0xc0ffee);
+  std::string noise(4096, '\0');
+  for (char& c : noise) c = static_cast<char>(random() & 0xff);
+  noise[0] = 'P';  // looks like a zip at first glance
+  noise[1] = 'K';
+  const std::string no_dbf = storedZip({{"wards.shp", std::string(200, 's')}, {"wards.shx", std::string(100, 'x')},
+                                        {"wards.prj", "GEOGCS[\"WGS 84\"]"}});
+  const std::string zip_slip = storedZip({{"wards.shp", std::string(200, 's')}, {"wards.shx", std::string(100, 'x')},
+                                          {"wards.dbf", std::string(100, 'd')}, {"../evil.shp", "evil"}});
+  const std::string oversize_chunk((17u << 20), 'c');
+
+  struct BadRequest {
+    std::string what;
+    std::function<AppReply()> send;
+    int expected_status;
+  };
+  const std::vector<BadRequest> uploads = {
+      {"a .txt as csv_file", [&] { return user.uploadBothFiles("wards.txt", data.csv, "wards_shapefile.zip", data.zip); }, 400},
+      {"a .csv as shapefile", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards.csv", data.csv); }, 400},
+      {"an empty CSV", [&] { return user.uploadBothFiles("wards.csv", "", "wards_shapefile.zip", data.zip); }, 400},
+      {"a CSV of blank lines", [&] { return user.uploadBothFiles("wards.csv", "\r\n\r\n", "wards_shapefile.zip", data.zip); }, 400},
+      {"a header-only CSV", [&] { return user.uploadBothFiles("wards.csv", header, "wards_shapefile.zip", data.zip); }, 400},
+      {"a CSV without WardName", [&] { return user.uploadBothFiles("wards.csv", no_ward_name, "wards_shapefile.zip", data.zip); }, 400},
+      {"a ragged row", [&] { return user.uploadBothFiles("wards.csv", data.csv + "Lonely Ward,NIXXX01\n", "wards_shapefile.zip", data.zip); }, 400},
+      {"bytes that are not UTF-8", [&] { return user.uploadBothFiles("wards.csv", not_utf8, "wards_shapefile.zip", data.zip); }, 400},
+      {"random bytes as a .zip", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", noise); }, 400},
+      {"a zip without .dbf", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", no_dbf); }, 400},
+      {"a zip with ../evil.shp", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", zip_slip); }, 400},
+      {"a 17 MiB chunk", [&] { return user.uploadChunk("oversize-chunk", "csv", 0, 1, oversize_chunk); }, 413},
+      {"a chunk with upload_id ../../x", [&] { return user.uploadChunk("../../xxxxxxxx", "csv", 0, 1, "a,b\n"); }, 400},
+      {"a chunk of file_type exe", [&] { return user.uploadChunk("good-upload-id", "exe", 0, 1, "MZ"); }, 400},
+      {"finalize of chunks never sent", [&] { return user.finalizeUpload("never-sent-id", "wards.csv", "wards_shapefile.zip", 2, 3); }, 400},
+      {"a JSON upload_both_files", [&] { return user.postJson("/upload_both_files", "{}"); }, 400},
+      {"a text/plain chunk", [&] { return user.send("POST", "/upload/chunk", {{"Content-Type", "text/plain"}}, "chunk"); }, 400},
+      {"run_analysis with a broken body", [&] { return user.postJson("/run_analysis", "{not json"); }, 400},
+      {"get_visualization with an array", [&] { return user.postJson("/get_visualization", "[1,2]"); }, 400},
+      {"finalize with a broken body", [&] { return user.postJson("/upload/finalize", "nope"); }, 400},
+      {"send_message with a broken body", [&] { return user.postJson("/send_message", "{\"message\":"); }, 400},
+  };
+  auto sendAll = [&](const std::vector<BadRequest>& requests) {
+    for (const BadRequest& request : requests) {
+      AppReply reply = request.send();
+      INFO(request.what << ": " << reply.describe());
+      CHECK(reply.status() == request.expected_status);
+      CHECK(reply.isJsonError());
+      CHECK(reply.worker() == second.worker());
+    }
+  };
+  sendAll(uploads);
+
+  // The session is as the last good upload left it, and the analysis runs.
+  AppReply status = user.get("/session_status");
+  INFO(status.describe());
+  CHECK(status.text("session_id") == id);
+  CHECK(status.flag("csv_loaded"));
+  CHECK(status.flag("shapefile_loaded"));
+  CHECK(user.appSession() == id);
+  AppReply analysis = user.postJson("/run_analysis", "{}");
+  checkAnalysisAnswer(check, analysis, data.wards);
+  AppReply map = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+  checkMapAnswer(check, map, id);
+  generateAndFetchReport(user, check, "export");
+  requireNone(check);
+
+  // Paths that try to leave the session's results, or name someone else's session.
+  const std::string other = seededSessionKeys(1, 0x07e4).front();  // shaped like an id, not ours
+  auto get = [&](std::string path) { return [&user, path] { return user.get(path); }; };
+  const std::vector<BadRequest> paths = {
+      {"serve_viz_file ..%2f..%2fsession.json", get("/serve_viz_file/" + id + "/..%2f..%2fsession.json"), 400},
+      {"serve_viz_file ....", get("/serve_viz_file/" + id + "/...."), 400},
+      {"serve_viz_file of session.json", get("/serve_viz_file/" + id + "/session.json"), 400},
+      {"serve_viz_file with ../ segments", get("/serve_viz_file/" + id + "/../../session.json"), 400},
+      {"serve_viz_file with a bad sid", get("/serve_viz_file/..%2f..%2fw1/vulnerability_map.html"), 400},
+      {"serve_viz_file of another session", get("/serve_viz_file/" + other + "/vulnerability_map.html"), 404},
+      {"export/download ..%2fdata%2fraw_data.csv", get("/export/download/" + id + "/..%2fdata%2fraw_data.csv"), 400},
+      {"export/download ....", get("/export/download/" + id + "/...."), 400},
+      {"export/download of session.json", get("/export/download/" + id + "/session.json"), 400},
+      {"export/download of another session", get("/export/download/" + other + "/unified_dataset.csv"), 404},
+      {"export/list of a bad sid", get("/export/list/..%2f..%2fstate"), 400},
+      {"export/list of another session", get("/export/list/" + other), 404},
+      {"download_report ..%2f..%2fsession.json", get("/download_report/..%2f..%2fsession.json"), 400},
+      {"download_report ....", get("/download_report/...."), 400},
+      {"download_report with ../ segments", get("/download_report/../data/raw_data.csv"), 400},
+      {"download_report of a missing report", get("/download_report/no_such_report.zip"), 404},
+  };
+  sendAll(paths);
+  AppReply not_ours = user.get("/serve_viz_file/" + other + "/vulnerability_map.html");
+  CHECK(not_ours.text("message") == kVizNotFound);
+
+  // Still the same session, still working.
+  status = user.get("/session_status");
+  CHECK(status.text("session_id") == id);
+  CHECK(status.flag("analysis_complete"));
+  checkMapPage(user, check, map.text("web_path"));
+  AppReply rerun = user.postJson("/run_analysis", "{}");
+  checkAnalysisAnswer(check, rerun, data.wards);
+  requireNone(check);
+}
