@@ -14,6 +14,7 @@
 #include <zip.h>
 
 #include "backend/data/text_util.h"
+#include "proxy/net/file_util.h"
 #include "proxy/http/http_message.h"
 
 namespace stickyproxy::backend {
@@ -109,19 +110,6 @@ class TempFiles {
   std::vector<std::string> paths_;
 };
 
-bool writeAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    const ssize_t written = ::write(fd, data, size);
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    data += written;
-    size -= static_cast<size_t>(written);
-  }
-  return true;
-}
-
 // Inflates entry `part` into a new temporary file in `dest_dir` and returns its path in `temp_path`.
 // Counts bytes as they come: libzip trusts the declared size, we do not.
 DataStatus extractPart(zip_t* archive, const Part& part, const std::string& dest_dir,
@@ -165,7 +153,7 @@ DataStatus extractPart(zip_t* archive, const Part& part, const std::string& dest
                                    "' expands beyond its declared size or the size limit "
                                    "(a zip bomb?); the upload was rejected");
     }
-    if (!writeAll(fd, buffer.data(), static_cast<size_t>(got))) {
+    if (!writeAllTo(fd, std::string_view(buffer.data(), static_cast<size_t>(got)))) {
       return DataStatus::error(DataError::kIo, "Writing the extracted shapefile failed");
     }
   }
