@@ -61,6 +61,9 @@ void BackendApp::handle(const ServerExchangePtr& exchange) {
   const std::string_view path = request.path();
   const bool get = request.method == "GET" || request.method == "HEAD";
   const bool post = request.method == "POST";
+  // The proxy announces a re-pin on one request only, whatever its route (often the page
+  // itself): adopt the session now, so the routes after it find it here.
+  if (request.headers.find(kPreviousWorkerHeader) != nullptr) app_.sessionOf(request);
   auto only = [&](bool allowed, const char* allow) {
     if (allowed) return true;
     HeaderList headers = app_.baseHeaders();
@@ -185,16 +188,23 @@ void BackendApp::runAnalysis(const ServerExchangePtr& exchange) {
 }
 
 void BackendApp::clearSession(const ServerExchangePtr& exchange) {
-  SessionState* session = app_.sessionOf(exchange->request());
-  if (session != nullptr) {
-    app_.log("cleared session " + shortKeyHash(session->id));
-    app_.sessions().remove(session->id);
-  }
-  HeaderList headers = app_.baseHeaders();
-  headers.add("Set-Cookie", app_.sessionCookie(""));
-  exchange->respond(200, "application/json",
-                    R"({"status":"success","message":"Session cleared: uploads, results and maps removed"})",
-                    std::move(headers));
+  // The body carries nothing we need, but it is read first: an answer sent before the request
+  // is complete would cost the connection.
+  std::weak_ptr<ServerExchange> weak = exchange;
+  readJsonBody(app_, exchange, [this, weak](picojson::object) {
+    auto live = weak.lock();
+    if (!live) return;
+    SessionState* session = app_.sessionOf(live->request());
+    if (session != nullptr) {
+      app_.log("cleared session " + shortKeyHash(session->id));
+      app_.sessions().remove(session->id);
+    }
+    HeaderList headers = app_.baseHeaders();
+    headers.add("Set-Cookie", app_.sessionCookie(""));
+    live->respond(200, "application/json",
+                  R"({"status":"success","message":"Session cleared: uploads, results and maps removed"})",
+                  std::move(headers));
+  });
 }
 
 }  // namespace stickyproxy::backend

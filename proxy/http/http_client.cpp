@@ -241,6 +241,10 @@ void ClientConnection::onMessageComplete() {
   response_complete_ = true;
   in_exchange_ = false;
   if (!request_complete_) broken_ = true;  // the server answered before the whole body arrived
+  // A pause was for this response (its reader was slow); the rest of it may have been parsed
+  // from bytes already read. An idle connection must read again, or the next response and a
+  // close by the server would go unseen.
+  if (response_paused_) resumeResponse();
   idle_since_ = std::chrono::steady_clock::now();
   ClientExchangeHandler* handler = handler_;
   handler_ = nullptr;

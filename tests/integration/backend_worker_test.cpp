@@ -12,14 +12,15 @@ using namespace stickyproxy::integration;
 
 namespace {
 
-// stickyproxy-backend w1 on a Unix socket in `dir`, keeping sessions for `idle_seconds`.
+// stickyproxy-backend `name` on the Unix socket <dir>/<name>.sock with the state directory
+// <dir>/state, keeping sessions for `idle_seconds`.
 class BackendWorker {
  public:
-  BackendWorker(const TempDir& dir, int idle_seconds)
-      : socket_(dir.file("w1.sock")),
-        process_({binaryPath("stickyproxy-backend"), "--name", "w1", "--listen", "unix:" + socket_, "--state-dir",
+  BackendWorker(const TempDir& dir, int idle_seconds, const std::string& name = "w1")
+      : socket_(dir.file(name + ".sock")),
+        process_({binaryPath("stickyproxy-backend"), "--name", name, "--listen", "unix:" + socket_, "--state-dir",
                   dir.file("state"), "--session-idle-timeout-s", std::to_string(idle_seconds)},
-                 dir.file("w1.log")) {
+                 dir.file(name + ".log")) {
     bool up = waitUntil(
         [&] {
           try {
@@ -89,4 +90,33 @@ TEST_CASE("sessions idle past the configured time expire and their files go", "[
   AppReply analysis = user.postJson("/run_analysis", "{}");
   CHECK(analysis.status() == 400);
   CHECK(analysis.text("message") == "Please upload both CSV and shapefile data before running analysis");
+}
+
+TEST_CASE("a re-pin announced on any request, even the page, makes the new worker adopt the session",
+          "[integration][app]") {
+  TempDir dir("stickyproxy-worker");
+  WardDataset data = generateWardDataset(dir.path(), 13, 200);
+  BackendWorker w1(dir, 3600, "w1");
+  BackendWorker w2(dir, 3600, "w2");
+  std::vector<HttpClient> connections;
+  connections.push_back(HttpClient::unixSocket(dir.file("w1.sock")));
+  connections.push_back(HttpClient::unixSocket(dir.file("w2.sock")));
+  AppClient user(std::move(connections));
+  REQUIRE(user.uploadBothFiles("wards.csv", data.csv, "wards.zip", data.zip).status() == 200);
+  REQUIRE(user.postJson("/run_analysis", "{}").status() == 200);
+  const std::string session = user.appSession();
+
+  user.use(1);
+  // Unannounced, w2 does not know the session: the real app's failure.
+  CHECK(user.postJson("/run_analysis", "{}").status() == 400);
+  // The proxy's announcement rides on whatever request comes first after the move.
+  AppReply page = user.send("GET", "/", {{"X-Sticky-Previous-Worker", "w1"}}, "");
+  CHECK(page.status() == 200);
+  CHECK(std::filesystem::is_directory(dir.file("state") + "/w2/uploads/" + session));
+  CHECK_FALSE(std::filesystem::exists(dir.file("state") + "/w1/uploads/" + session));
+  AppReply status = user.get("/session_status");
+  CHECK(status.text("session_id") == session);
+  CHECK(status.flag("analysis_complete"));
+  AppReply files = user.get("/export/list/" + session);
+  CHECK(files.number("count").value_or(0) >= 5);
 }
