@@ -110,7 +110,11 @@ bool checkUploadAnswer(Expectations& check, const AppReply& upload, const WardDa
   const std::vector<std::string> columns = upload.texts("data_summary.column_names");
   check.expect(contains(columns, "WardName") && contains(columns, "WardCode"),
                "column_names has WardName and WardCode: " + upload.describe());
-  check.expect(upload.at("data_summary.preview_rows") != nullptr, "data_summary.preview_rows: " + upload.describe());
+  check.expect(upload.number("data_summary.total_columns") == static_cast<double>(columns.size()),
+               "total_columns counts column_names: " + upload.describe());
+  for (const char* field : {"data_summary.preview_rows", "data_summary.column_types", "data_summary.data_completeness"}) {
+    check.expect(upload.at(field) != nullptr, std::string(field) + ": " + upload.describe());
+  }
   check.expect(!upload.text("message").empty(), "a message: " + upload.describe());
   return check.failures().empty();
 }
@@ -204,6 +208,11 @@ void showEveryMap(AppClient& user, Expectations& check, const std::string& sessi
     check.expect(previous.number("current_page") == 1.0 && previous.text("web_path") == composite.text("web_path"),
                  "prev goes back to page 1: " + previous.describe());
     checkMapPage(user, check, previous.text("web_path"));
+  }
+  // Without current_page the session's own page counts.
+  AppReply onwards = user.postJson("/navigate_composite_map", R"({"direction":"next"})");
+  if (checkMapAnswer(check, onwards, session_id)) {
+    check.expect(onwards.number("current_page") == 2.0, "next from the session's page 1 is page 2: " + onwards.describe());
   }
 }
 
@@ -351,6 +360,12 @@ void wholeFlow(AppClient& user, Expectations& check, const WardDataset& data, bo
                    html.http.body.find(high_risk.front()) != std::string::npos,
                "the HTML report names the highest-risk ward: " + html.describe());
   checkResultsZip(check, generateAndFetchReport(user, check, "export"));
+  AppReply with_reports = user.get("/export/list/" + id);
+  const std::vector<std::string> listed = listedFiles(check, with_reports, id);
+  for (const std::string& made : {std::string("analysis_report.html"), std::string("chatmrpt_results.zip"),
+                                  std::string("box_plot.html"), std::string("pca_map.html")}) {
+    check.expect(contains(listed, made), "export list has " + made + " once made: " + with_reports.describe());
+  }
 
   ChatStreamReply download = user.chat("download the results");
   if (checkChatStream(check, download)) {
@@ -609,6 +624,79 @@ TEST_CASE("a worker killed after upload and analysis: its user continues on anot
   CHECK(std::all_of(seen.begin() + first_after, seen.end(), [&](const std::string& w) { return w == heir; }));
 }
 
+TEST_CASE("after a worker's death the session moves with its files whatever the user's first request is",
+          "[integration][app]") {
+  // A user whose worker died typically reloads the page: GET / is then the request that carries
+  // X-Sticky-Previous-Worker, once.
+  const std::string first_request = GENERATE(as<std::string>{}, "/", "/favicon.ico", "/system-health", "/session_status");
+  const WardDataset& data = dataset(1);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xf1257).front());
+  Expectations check("user");
+  AppReply upload = uploadDataset(user, check, data, false, "");
+  checkAnalysisAnswer(check, user.postJson("/run_analysis", "{}"), data.wards);
+  requireNone(check);
+  const std::string id = upload.text("session_id");
+  AppReply health = user.get("/system-health");
+  const auto victim_pid = static_cast<pid_t>(health.number("pid").value_or(0));
+  REQUIRE(victim_pid > 0);
+  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
+  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + health.worker() + " is down") != std::string::npos; },
+                    10s));
+
+  AppReply first = user.get(first_request);
+  INFO("first request after the move: " << first.describe());
+  REQUIRE(first.status() < 500);
+  CHECK(first.worker() != health.worker());
+  AppReply status = user.get("/session_status");
+  INFO(status.describe() << "\nproxy log:\n" << fileTail(proxy.logPath(), 2000));
+  CHECK(status.text("session_id") == id);
+  CHECK(status.flag("analysis_complete"));
+  AppReply list = user.get("/export/list/" + id);
+  CHECK(list.status() == 200);
+}
+
+TEST_CASE("a chunked upload cut by its worker's death finishes on the next worker with the chunks already sent",
+          "[integration][app]") {
+  const WardDataset& data = dataset(1);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xc0ffee).front());
+  Expectations check("uploader");
+  const std::string upload_id = "interrupted-upload";
+  const size_t csv_chunks = chunkCount(data.csv.size(), kChunkBytes);
+  const size_t zip_chunks = chunkCount(data.zip.size(), kChunkBytes);
+  REQUIRE(csv_chunks >= 2);
+  auto sendChunk = [&](const std::string& file_type, const std::string& bytes, size_t index, size_t total) {
+    AppReply reply = user.uploadChunk(upload_id, file_type, index, total, std::string_view(bytes).substr(index * kChunkBytes, kChunkBytes));
+    check.expectSuccess(reply);
+    check.expect(reply.number("received_chunks") == static_cast<double>(index + 1),
+                 "every chunk sent so far is counted: " + reply.describe());
+    return reply;
+  };
+
+  const size_t before_kill = csv_chunks / 2;
+  for (size_t index = 0; index < before_kill; ++index) sendChunk("csv", data.csv, index, csv_chunks);
+  requireNone(check);
+  AppReply health = user.get("/system-health");
+  const std::string victim = health.text("worker");
+  const auto victim_pid = static_cast<pid_t>(health.number("pid").value_or(0));
+  REQUIRE(victim == user.workersSeen().front());
+  REQUIRE(victim_pid > 0);
+  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
+  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + victim + " is down") != std::string::npos; }, 10s));
+
+  for (size_t index = before_kill; index < csv_chunks; ++index) sendChunk("csv", data.csv, index, csv_chunks);
+  for (size_t index = 0; index < zip_chunks; ++index) sendChunk("shapefile", data.zip, index, zip_chunks);
+  AppReply upload = user.finalizeUpload(upload_id, "wards.csv", "wards_shapefile.zip", csv_chunks, zip_chunks);
+  checkUploadAnswer(check, upload, data);
+  INFO(upload.describe() << "\nproxy log:\n" << fileTail(proxy.logPath(), 3000));
+  CHECK(upload.worker() != victim);
+  checkAnalysisAnswer(check, user.postJson("/run_analysis", "{}"), data.wards);
+  requireNone(check);
+}
+
 TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave the session working",
           "[integration][app]") {
   const WardDataset& data = dataset(1);
@@ -617,15 +705,46 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xbad1).front());
   Expectations check("user");
 
+  // A CSV alone is taken, but there is nothing to map: no analysis, no maps.
+  AppReply csv_only = user.uploadBothFiles("wards.csv", data.csv, "", "");
+  INFO(csv_only.describe());
+  REQUIRE(csv_only.status() == 200);
+  CHECK(csv_only.text("upload_type") == "csv_only");
+  CHECK(csv_only.number("data_summary.total_rows") == static_cast<double>(data.wards));
+  const std::vector<std::pair<std::string, std::function<AppReply()>>> too_early = {
+      {"/run_analysis", [&] { return user.postJson("/run_analysis", "{}"); }},
+      {"/get_visualization", [&] { return user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}})); }},
+      {"/navigate_composite_map", [&] { return user.postJson("/navigate_composite_map", R"({"direction":"next"})"); }},
+      {"/generate_report", [&] { return user.postJson("/generate_report", jsonBody({{"format", "html"}})); }},
+  };
+  for (const auto& [route, send] : too_early) {
+    AppReply reply = send();
+    INFO(route << " before an analysis: " << reply.describe());
+    CHECK(reply.status() == 400);
+    CHECK(reply.isJsonError());
+  }
+  CHECK(user.postJson("/run_analysis", "{}").text("message") == kUploadBothFirst);
+
   // Every upload starts a new session id; the old one is gone.
   AppReply first = uploadDataset(user, check, data, false, "");
   AppReply second = uploadDataset(user, check, data, false, "");
   requireNone(check);
   const std::string id = second.text("session_id");
+  CHECK(first.text("session_id") != csv_only.text("session_id"));
   CHECK(id != first.text("session_id"));
   CHECK(user.appSession() == id);
   AppReply old_list = user.get("/export/list/" + first.text("session_id"));
   CHECK(old_list.status() == 404);
+  AppReply empty_list = user.get("/export/list/" + id);
+  CHECK(empty_list.status() == 200);
+  CHECK(empty_list.number("count") == 0.0);
+  ChatStreamReply map_too_early = user.chat("show the vulnerability map");
+  CHECK(map_too_early.endedDone());
+  CHECK(map_too_early.lastText("web_path").empty());
+  CHECK(map_too_early.text().find("run the analysis") != std::string::npos);
+  AppReply not_drawn = user.get("/serve_viz_file/" + id + "/vulnerability_map.html");
+  CHECK(not_drawn.status() == 404);
+  CHECK(not_drawn.text("message") == kVizNotFound);
 
   // A few hand-made inputs.
   const std::string header = data.csv.substr(0, data.csv.find('\n') + 1);
@@ -672,6 +791,10 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
       {"get_visualization with an array", [&] { return user.postJson("/get_visualization", "[1,2]"); }, 400},
       {"finalize with a broken body", [&] { return user.postJson("/upload/finalize", "nope"); }, 400},
       {"send_message with a broken body", [&] { return user.postJson("/send_message", "{\"message\":"); }, 400},
+      {"send_message of blanks", [&] { return user.postJson("/send_message", jsonBody({{"message", "  \n "}})); }, 400},
+      {"selected_variables not a list", [&] { return user.postJson("/run_analysis", R"({"selected_variables":"pfpr"})"); }, 400},
+      {"an unknown selected variable", [&] { return user.postJson("/run_analysis", R"({"selected_variables":["pfpr","no_such_column"]})"); }, 400},
+      {"a single selected variable", [&] { return user.postJson("/run_analysis", R"({"selected_variables":["pfpr"]})"); }, 400},
   };
   auto sendAll = [&](const std::vector<BadRequest>& requests) {
     for (const BadRequest& request : requests) {
@@ -698,6 +821,30 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   generateAndFetchReport(user, check, "export");
   requireNone(check);
 
+  // Requests a finished analysis refuses.
+  const std::vector<BadRequest> views = {
+      {"an unknown map type", [&] { return user.postJson("/get_visualization", jsonBody({{"type", "pie_chart"}})); }, 400},
+      {"a map without a type", [&] { return user.postJson("/get_visualization", "{}"); }, 400},
+      {"a variable map of no column", [&] { return user.postJson("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", "no_such_column"}})); }, 400},
+      {"a composite page direction sideways", [&] { return user.postJson("/navigate_composite_map", R"({"direction":"up"})"); }, 400},
+      {"a report in PDF", [&] { return user.postJson("/generate_report", jsonBody({{"format", "pdf"}})); }, 400},
+  };
+  sendAll(views);
+
+  // A chosen subset of variables: three make 3 + 1 models.
+  const std::vector<std::string> defaults = analysis.texts("variables_used");
+  REQUIRE(defaults.size() == kDefaultVariableCount);
+  picojson::array three;
+  for (size_t i = 0; i < 3; ++i) three.emplace_back(defaults[i]);
+  picojson::object selection;
+  selection["selected_variables"] = picojson::value(three);
+  AppReply chosen = user.postJson("/run_analysis", picojson::value(selection).serialize());
+  INFO(chosen.describe());
+  CHECK(chosen.status() == 200);
+  CHECK(chosen.number("model_count") == 4.0);
+  CHECK(chosen.texts("variables_used") == std::vector<std::string>(defaults.begin(), defaults.begin() + 3));
+  CHECK(user.get("/session_status").texts("variables_used") == chosen.texts("variables_used"));
+
   // Paths that try to leave the session's results, or name someone else's session.
   const std::string other = seededSessionKeys(1, 0x07e4).front();  // shaped like an id, not ours
   auto get = [&](std::string path) { return [&user, path] { return user.get(path); }; };
@@ -723,12 +870,37 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   AppReply not_ours = user.get("/serve_viz_file/" + other + "/vulnerability_map.html");
   CHECK(not_ours.text("message") == kVizNotFound);
 
-  // Still the same session, still working.
+  // Someone who knows the session id, routed to another worker, cannot pull the session over
+  // by claiming it was moved: only the proxy says where a session was.
+  std::optional<AppClient> intruder;
+  for (const std::string& key : seededSessionKeys(16, 0x1a7e)) {
+    AppClient candidate = userWithKey(proxy, key);
+    if (candidate.get("/session_status").worker() != second.worker()) {
+      intruder.emplace(std::move(candidate));
+      break;
+    }
+  }
+  REQUIRE(intruder);
+  intruder->setCookie(kAppCookieName, id);
+  AppReply claimed = intruder->send("GET", "/session_status", {{"X-Sticky-Previous-Worker", second.worker()}}, {});
+  INFO(claimed.describe());
+  CHECK(claimed.worker() != second.worker());
+  CHECK(claimed.isNull("session_id"));
+  CHECK_FALSE(claimed.flag("csv_loaded"));
+
+  // Still the same session, still working; the chat can run the analysis too.
   status = user.get("/session_status");
   CHECK(status.text("session_id") == id);
   CHECK(status.flag("analysis_complete"));
-  checkMapPage(user, check, map.text("web_path"));
-  AppReply rerun = user.postJson("/run_analysis", "{}");
-  checkAnalysisAnswer(check, rerun, data.wards);
+  CHECK(status.text("worker") == status.worker());
+  ChatStreamReply run = user.chat("run the analysis");
+  if (checkChatStream(check, run)) {
+    check.expect(run.text().find("Analysis complete") != std::string::npos, "the chat ran the analysis: " + run.text());
+  }
+  status = user.get("/session_status");
+  CHECK(status.flag("analysis_complete"));
+  CHECK(status.texts("variables_used") == defaults);
+  AppReply redrawn = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+  if (checkMapAnswer(check, redrawn, id)) checkMapPage(user, check, redrawn.text("web_path"));
   requireNone(check);
 }
