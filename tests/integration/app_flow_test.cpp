@@ -112,7 +112,8 @@ bool checkUploadAnswer(Expectations& check, const AppReply& upload, const WardDa
                "column_names has WardName and WardCode: " + upload.describe());
   check.expect(upload.number("data_summary.total_columns") == static_cast<double>(columns.size()),
                "total_columns counts column_names: " + upload.describe());
-  for (const char* field : {"data_summary.preview_rows", "data_summary.column_types", "data_summary.data_completeness"}) {
+  for (const char* field :
+       {"data_summary.preview_rows", "data_summary.column_types", "data_summary.data_completeness"}) {
     check.expect(upload.at(field) != nullptr, std::string(field) + ": " + upload.describe());
   }
   check.expect(!upload.text("message").empty(), "a message: " + upload.describe());
@@ -133,7 +134,8 @@ AppReply uploadDataset(AppClient& user, Expectations& check, const WardDataset& 
     const auto& [file_type, bytes] = files[file];
     std::vector<AppReply> replies = user.uploadChunks(upload_id, file_type, *bytes, kChunkBytes);
     counts[file] = replies.size();
-    check.expect(replies.size() >= 2, file_type + " makes several chunks (" + std::to_string(bytes->size()) + " bytes)");
+    check.expect(replies.size() >= 2,
+                 file_type + " makes several chunks (" + std::to_string(bytes->size()) + " bytes)");
     for (size_t index = 0; index < replies.size(); ++index) {
       const AppReply& reply = replies[index];
       if (!check.expectSuccess(reply)) continue;
@@ -185,7 +187,8 @@ void showEveryMap(AppClient& user, Expectations& check, const std::string& sessi
     AppReply map = user.postJson("/get_visualization", jsonBody({{"type", type}}));
     if (checkMapAnswer(check, map, session_id)) checkMapPage(user, check, map.text("web_path"));
   }
-  AppReply variable_map = user.postJson("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", variable}}));
+  AppReply variable_map =
+      user.postJson("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", variable}}));
   if (checkMapAnswer(check, variable_map, session_id)) checkMapPage(user, check, variable_map.text("web_path"));
 
   AppReply composite = user.postJson("/get_visualization", jsonBody({{"type", "composite_map"}}));
@@ -212,7 +215,8 @@ void showEveryMap(AppClient& user, Expectations& check, const std::string& sessi
   // Without current_page the session's own page counts.
   AppReply onwards = user.postJson("/navigate_composite_map", R"({"direction":"next"})");
   if (checkMapAnswer(check, onwards, session_id)) {
-    check.expect(onwards.number("current_page") == 2.0, "next from the session's page 1 is page 2: " + onwards.describe());
+    check.expect(onwards.number("current_page") == 2.0,
+                 "next from the session's page 1 is page 2: " + onwards.describe());
   }
 }
 
@@ -243,9 +247,12 @@ bool checkChatStream(Expectations& check, const ChatStreamReply& chat) {
 std::vector<std::string> listedFiles(Expectations& check, const AppReply& list, const std::string& session_id) {
   std::vector<std::string> names;
   if (!check.expectSuccess(list)) return names;
-  check.expect(list.flag("success") && list.text("session_id") == session_id, "success and the session: " + list.describe());
+  check.expect(list.flag("success") && list.text("session_id") == session_id,
+               "success and the session: " + list.describe());
   const picojson::value* files = list.at("files");
-  if (!check.expect(files != nullptr && files->is<picojson::array>(), "a files array: " + list.describe())) return names;
+  if (!check.expect(files != nullptr && files->is<picojson::array>(), "a files array: " + list.describe())) {
+    return names;
+  }
   for (const picojson::value& file : files->get<picojson::array>()) {
     if (!file.is<picojson::object>()) continue;
     picojson::object entry = file.get<picojson::object>();
@@ -302,7 +309,9 @@ void checkResultsZip(Expectations& check, const AppReply& download) {
   for (const std::string& expected : {std::string("summary.txt"), std::string("vulnerability_map.html")}) {
     check.expect(contains(*names, expected), "the zip holds " + expected + ": " + listing);
   }
-  for (const std::string& csv : kResultCsvs) check.expect(contains(*names, csv), "the zip holds " + csv + ": " + listing);
+  for (const std::string& csv : kResultCsvs) {
+    check.expect(contains(*names, csv), "the zip holds " + csv + ": " + listing);
+  }
 }
 
 // The whole flow of one user, start to finish, through the proxy.
@@ -351,7 +360,9 @@ void wholeFlow(AppClient& user, Expectations& check, const WardDataset& data, bo
 
   AppReply list = user.get("/export/list/" + id);
   const std::vector<std::string> files = listedFiles(check, list, id);
-  for (const std::string& csv : kResultCsvs) check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  for (const std::string& csv : kResultCsvs) {
+    check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  }
   check.expect(contains(files, "vulnerability_map.html"), "export list has the map made: " + list.describe());
   checkUnifiedDataset(check, user.get("/export/download/" + id + "/unified_dataset.csv"), data);
 
@@ -399,7 +410,6 @@ TEST_CASE("eight users upload, analyse, map, chat, export and clear at once, eac
   struct Run {
     std::vector<std::string> failures;
     std::vector<std::string> workers;
-    size_t requests = 0;
   };
   std::vector<Run> runs(kUsers);
   std::vector<std::thread> threads;
@@ -520,7 +530,8 @@ TEST_CASE("without stickiness the flow breaks: analysis, chunked uploads and map
     const std::string upload_id = "spread-upload-1";
     auto round_robin = [](size_t index) { return index % 4; };
     const std::vector<AppReply> csv_chunks = user.uploadChunks(upload_id, "csv", data.csv, kChunkBytes, round_robin);
-    const std::vector<AppReply> zip_chunks = user.uploadChunks(upload_id, "shapefile", data.zip, kChunkBytes, round_robin);
+    const std::vector<AppReply> zip_chunks =
+        user.uploadChunks(upload_id, "shapefile", data.zip, kChunkBytes, round_robin);
     REQUIRE(csv_chunks.size() >= 2);
     REQUIRE(zip_chunks.size() >= 2);
     std::set<std::string> chunk_workers;
@@ -601,14 +612,17 @@ TEST_CASE("a worker killed after upload and analysis: its user continues on anot
   if (checkMapAnswer(check, again, id)) checkMapPage(user, check, again.text("web_path"));
   AppReply list = user.get("/export/list/" + id);
   const std::vector<std::string> files = listedFiles(check, list, id);
-  for (const std::string& csv : kResultCsvs) check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  for (const std::string& csv : kResultCsvs) {
+    check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  }
   AppReply rankings_after = user.get("/export/download/" + id + "/analysis_vulnerability_rankings.csv");
   check.expect(rankings_after.status() == 200 && rankings_after.http.body == rankings.http.body,
                "the rankings are byte for byte those from before the kill: " + rankings_after.describe());
   AppReply rerun = user.postJson("/run_analysis", "{}");
   checkAnalysisAnswer(check, rerun, data.wards);
   for (const char* list_name : {"high_risk_wards", "medium_risk_wards", "low_risk_wards"}) {
-    check.expect(rerun.texts(list_name) == analysis.texts(list_name), std::string(list_name) + " unchanged by the move");
+    check.expect(rerun.texts(list_name) == analysis.texts(list_name),
+                 std::string(list_name) + " unchanged by the move");
   }
   checkResultsZip(check, generateAndFetchReport(user, check, "export"));
   requireNone(check);
@@ -628,7 +642,8 @@ TEST_CASE("after a worker's death the session moves with its files whatever the 
           "[integration][app]") {
   // A user whose worker died typically reloads the page: GET / is then the request that carries
   // X-Sticky-Previous-Worker, once.
-  const std::string first_request = GENERATE(as<std::string>{}, "/", "/favicon.ico", "/system-health", "/session_status");
+  const std::string first_request =
+      GENERATE(as<std::string>{}, "/", "/favicon.ico", "/system-health", "/session_status");
   const WardDataset& data = dataset(1);
   ProxyUnderTest proxy(appConfig());
   proxy.start();
@@ -669,7 +684,8 @@ TEST_CASE("a chunked upload cut by its worker's death finishes on the next worke
   const size_t zip_chunks = chunkCount(data.zip.size(), kChunkBytes);
   REQUIRE(csv_chunks >= 2);
   auto sendChunk = [&](const std::string& file_type, const std::string& bytes, size_t index, size_t total) {
-    AppReply reply = user.uploadChunk(upload_id, file_type, index, total, std::string_view(bytes).substr(index * kChunkBytes, kChunkBytes));
+    const std::string_view piece = std::string_view(bytes).substr(index * kChunkBytes, kChunkBytes);
+    AppReply reply = user.uploadChunk(upload_id, file_type, index, total, piece);
     check.expectSuccess(reply);
     check.expect(reply.number("received_chunks") == static_cast<double>(index + 1),
                  "every chunk sent so far is counted: " + reply.describe());
@@ -697,6 +713,27 @@ TEST_CASE("a chunked upload cut by its worker's death finishes on the next worke
   requireNone(check);
 }
 
+TEST_CASE("a shapefile of over 5 MB arrives in 64 KiB chunks and is mapped", "[integration][app]") {
+  TempDir dir("stickyproxy-large");
+  const WardDataset large = generateWardDataset(dir.path(), 21, 500, 256);
+  REQUIRE(large.zip.size() > (5u << 20));
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0x1a26e).front());
+  Expectations check("user");
+  constexpr size_t kLargeChunkBytes = 64 * 1024;
+  const std::vector<AppReply> csv = user.uploadChunks("large-upload-1", "csv", large.csv, kLargeChunkBytes);
+  const std::vector<AppReply> zip = user.uploadChunks("large-upload-1", "shapefile", large.zip, kLargeChunkBytes);
+  for (const AppReply& reply : zip) check.expectSuccess(reply);
+  check.expect(zip.back().number("received_chunks") == static_cast<double>(zip.size()), "every chunk counted");
+  AppReply upload = user.finalizeUpload("large-upload-1", "wards.csv", "wards_shapefile.zip", csv.size(), zip.size());
+  checkUploadAnswer(check, upload, large);
+  checkAnalysisAnswer(check, user.postJson("/run_analysis", "{}"), large.wards);
+  AppReply map = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+  if (checkMapAnswer(check, map, upload.text("session_id"))) checkMapPage(user, check, map.text("web_path"));
+  requireNone(check);
+}
+
 TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave the session working",
           "[integration][app]") {
   const WardDataset& data = dataset(1);
@@ -711,15 +748,15 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   REQUIRE(csv_only.status() == 200);
   CHECK(csv_only.text("upload_type") == "csv_only");
   CHECK(csv_only.number("data_summary.total_rows") == static_cast<double>(data.wards));
-  const std::vector<std::pair<std::string, std::function<AppReply()>>> too_early = {
-      {"/run_analysis", [&] { return user.postJson("/run_analysis", "{}"); }},
-      {"/get_visualization", [&] { return user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}})); }},
-      {"/navigate_composite_map", [&] { return user.postJson("/navigate_composite_map", R"({"direction":"next"})"); }},
-      {"/generate_report", [&] { return user.postJson("/generate_report", jsonBody({{"format", "html"}})); }},
+  const std::vector<std::pair<std::string, std::string>> too_early = {
+      {"/run_analysis", "{}"},
+      {"/get_visualization", jsonBody({{"type", "vulnerability_map"}})},
+      {"/navigate_composite_map", R"({"direction":"next"})"},
+      {"/generate_report", jsonBody({{"format", "html"}})},
   };
-  for (const auto& [route, send] : too_early) {
-    AppReply reply = send();
-    INFO(route << " before an analysis: " << reply.describe());
+  for (const auto& [route, body] : too_early) {
+    AppReply reply = user.postJson(route, body);
+    INFO("before an analysis: " << reply.describe());
     CHECK(reply.status() == 400);
     CHECK(reply.isJsonError());
   }
@@ -769,32 +806,39 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
     std::function<AppReply()> send;
     int expected_status;
   };
+  auto upload = [&](std::string csv_name, std::string csv, std::string zip_name, std::string zip) {
+    return [&user, csv_name, csv, zip_name, zip] { return user.uploadBothFiles(csv_name, csv, zip_name, zip); };
+  };
+  auto post = [&](std::string path, std::string body) {
+    return [&user, path, body] { return user.postJson(path, body); };
+  };
+  const std::string zip_name = "wards_shapefile.zip";
   const std::vector<BadRequest> uploads = {
-      {"a .txt as csv_file", [&] { return user.uploadBothFiles("wards.txt", data.csv, "wards_shapefile.zip", data.zip); }, 400},
-      {"a .csv as shapefile", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards.csv", data.csv); }, 400},
-      {"an empty CSV", [&] { return user.uploadBothFiles("wards.csv", "", "wards_shapefile.zip", data.zip); }, 400},
-      {"a CSV of blank lines", [&] { return user.uploadBothFiles("wards.csv", "\r\n\r\n", "wards_shapefile.zip", data.zip); }, 400},
-      {"a header-only CSV", [&] { return user.uploadBothFiles("wards.csv", header, "wards_shapefile.zip", data.zip); }, 400},
-      {"a CSV without WardName", [&] { return user.uploadBothFiles("wards.csv", no_ward_name, "wards_shapefile.zip", data.zip); }, 400},
-      {"a ragged row", [&] { return user.uploadBothFiles("wards.csv", data.csv + "Lonely Ward,NIXXX01\n", "wards_shapefile.zip", data.zip); }, 400},
-      {"bytes that are not UTF-8", [&] { return user.uploadBothFiles("wards.csv", not_utf8, "wards_shapefile.zip", data.zip); }, 400},
-      {"random bytes as a .zip", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", noise); }, 400},
-      {"a zip without .dbf", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", no_dbf); }, 400},
-      {"a zip with ../evil.shp", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", zip_slip); }, 400},
+      {"a .txt as csv_file", upload("wards.txt", data.csv, zip_name, data.zip), 400},
+      {"a .csv as shapefile", upload("wards.csv", data.csv, "wards.csv", data.csv), 400},
+      {"an empty CSV", upload("wards.csv", "", zip_name, data.zip), 400},
+      {"a CSV of blank lines", upload("wards.csv", "\r\n\r\n", zip_name, data.zip), 400},
+      {"a header-only CSV", upload("wards.csv", header, zip_name, data.zip), 400},
+      {"a CSV without WardName", upload("wards.csv", no_ward_name, zip_name, data.zip), 400},
+      {"a ragged row", upload("wards.csv", data.csv + "Lonely Ward,NIXXX01\n", zip_name, data.zip), 400},
+      {"bytes that are not UTF-8", upload("wards.csv", not_utf8, zip_name, data.zip), 400},
+      {"random bytes as a .zip", upload("wards.csv", data.csv, zip_name, noise), 400},
+      {"a zip without .dbf", upload("wards.csv", data.csv, zip_name, no_dbf), 400},
+      {"a zip with ../evil.shp", upload("wards.csv", data.csv, zip_name, zip_slip), 400},
       {"a 17 MiB chunk", [&] { return user.uploadChunk("oversize-chunk", "csv", 0, 1, oversize_chunk); }, 413},
       {"a chunk with upload_id ../../x", [&] { return user.uploadChunk("../../xxxxxxxx", "csv", 0, 1, "a,b\n"); }, 400},
       {"a chunk of file_type exe", [&] { return user.uploadChunk("good-upload-id", "exe", 0, 1, "MZ"); }, 400},
-      {"finalize of chunks never sent", [&] { return user.finalizeUpload("never-sent-id", "wards.csv", "wards_shapefile.zip", 2, 3); }, 400},
-      {"a JSON upload_both_files", [&] { return user.postJson("/upload_both_files", "{}"); }, 400},
-      {"a text/plain chunk", [&] { return user.send("POST", "/upload/chunk", {{"Content-Type", "text/plain"}}, "chunk"); }, 400},
-      {"run_analysis with a broken body", [&] { return user.postJson("/run_analysis", "{not json"); }, 400},
-      {"get_visualization with an array", [&] { return user.postJson("/get_visualization", "[1,2]"); }, 400},
-      {"finalize with a broken body", [&] { return user.postJson("/upload/finalize", "nope"); }, 400},
-      {"send_message with a broken body", [&] { return user.postJson("/send_message", "{\"message\":"); }, 400},
-      {"send_message of blanks", [&] { return user.postJson("/send_message", jsonBody({{"message", "  \n "}})); }, 400},
-      {"selected_variables not a list", [&] { return user.postJson("/run_analysis", R"({"selected_variables":"pfpr"})"); }, 400},
-      {"an unknown selected variable", [&] { return user.postJson("/run_analysis", R"({"selected_variables":["pfpr","no_such_column"]})"); }, 400},
-      {"a single selected variable", [&] { return user.postJson("/run_analysis", R"({"selected_variables":["pfpr"]})"); }, 400},
+      {"finalize of chunks never sent",
+       [&] { return user.finalizeUpload("never-sent-id", "wards.csv", zip_name, 2, 3); }, 400},
+      {"a JSON upload_both_files", post("/upload_both_files", "{}"), 400},
+      {"a text/plain chunk",
+       [&] { return user.send("POST", "/upload/chunk", {{"Content-Type", "text/plain"}}, "chunk"); }, 400},
+      {"run_analysis with a broken body", post("/run_analysis", "{not json"), 400},
+      {"get_visualization with an array", post("/get_visualization", "[1,2]"), 400},
+      {"finalize with a broken body", post("/upload/finalize", "nope"), 400},
+      {"send_message with a broken body", post("/send_message", "{\"message\":"), 400},
+      {"send_message of blanks", post("/send_message", jsonBody({{"message", "  \n "}})), 400},
+      {"selected_variables not a list", post("/run_analysis", R"({"selected_variables":"WardName"})"), 400},
   };
   auto sendAll = [&](const std::vector<BadRequest>& requests) {
     for (const BadRequest& request : requests) {
@@ -822,28 +866,36 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   requireNone(check);
 
   // Requests a finished analysis refuses.
+  const std::vector<std::string> defaults = analysis.texts("variables_used");
+  REQUIRE(defaults.size() == kDefaultVariableCount);
+  auto selecting = [](const std::vector<std::string>& variables) {
+    picojson::array names;
+    for (const std::string& variable : variables) names.emplace_back(variable);
+    picojson::object body;
+    body["selected_variables"] = picojson::value(names);
+    return picojson::value(body).serialize();
+  };
   const std::vector<BadRequest> views = {
-      {"an unknown map type", [&] { return user.postJson("/get_visualization", jsonBody({{"type", "pie_chart"}})); }, 400},
-      {"a map without a type", [&] { return user.postJson("/get_visualization", "{}"); }, 400},
-      {"a variable map of no column", [&] { return user.postJson("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", "no_such_column"}})); }, 400},
-      {"a composite page direction sideways", [&] { return user.postJson("/navigate_composite_map", R"({"direction":"up"})"); }, 400},
-      {"a report in PDF", [&] { return user.postJson("/generate_report", jsonBody({{"format", "pdf"}})); }, 400},
+      {"an unknown map type", post("/get_visualization", jsonBody({{"type", "pie_chart"}})), 400},
+      {"a map without a type", post("/get_visualization", "{}"), 400},
+      {"a variable map of no column",
+       post("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", "no_such_column"}})), 400},
+      {"a composite page direction sideways", post("/navigate_composite_map", R"({"direction":"up"})"), 400},
+      {"a report in PDF", post("/generate_report", jsonBody({{"format", "pdf"}})), 400},
+      {"an unknown selected variable", post("/run_analysis", selecting({defaults[0], "no_such_column"})), 400},
+      {"a single selected variable", post("/run_analysis", selecting({defaults[0]})), 400},
+      {"the ward names as a variable", post("/run_analysis", selecting({defaults[0], "WardName"})), 400},
   };
   sendAll(views);
 
   // A chosen subset of variables: three make 3 + 1 models.
-  const std::vector<std::string> defaults = analysis.texts("variables_used");
-  REQUIRE(defaults.size() == kDefaultVariableCount);
-  picojson::array three;
-  for (size_t i = 0; i < 3; ++i) three.emplace_back(defaults[i]);
-  picojson::object selection;
-  selection["selected_variables"] = picojson::value(three);
-  AppReply chosen = user.postJson("/run_analysis", picojson::value(selection).serialize());
+  const std::vector<std::string> three(defaults.begin(), defaults.begin() + 3);
+  AppReply chosen = user.postJson("/run_analysis", selecting(three));
   INFO(chosen.describe());
   CHECK(chosen.status() == 200);
   CHECK(chosen.number("model_count") == 4.0);
-  CHECK(chosen.texts("variables_used") == std::vector<std::string>(defaults.begin(), defaults.begin() + 3));
-  CHECK(user.get("/session_status").texts("variables_used") == chosen.texts("variables_used"));
+  CHECK(chosen.texts("variables_used") == three);
+  CHECK(user.get("/session_status").texts("variables_used") == three);
 
   // Paths that try to leave the session's results, or name someone else's session.
   const std::string other = seededSessionKeys(1, 0x07e4).front();  // shaped like an id, not ours
