@@ -113,10 +113,14 @@ std::string jsonBody(const std::vector<std::pair<std::string, std::string>>& mem
 
 size_t chunkCount(size_t bytes, size_t chunk_bytes) { return bytes == 0 ? 1 : (bytes + chunk_bytes - 1) / chunk_bytes; }
 
-AppClient::AppClient(HttpClient connection) { connections_.push_back(std::move(connection)); }
+AppClient::AppClient(HttpClient connection) {
+  jar_ = connection.cookies();
+  connections_.push_back(std::move(connection));
+}
 
 AppClient::AppClient(std::vector<HttpClient> connections) : connections_(std::move(connections)) {
   if (connections_.empty()) throw HarnessError("AppClient needs a connection");
+  jar_ = connections_.front().cookies();
 }
 
 void AppClient::use(size_t connection) {

@@ -73,6 +73,8 @@ std::string jsonBody(const std::vector<std::pair<std::string, std::string>>& mem
 // or several workers' sockets to show what goes wrong without stickiness).
 class AppClient {
  public:
+  // The jar starts with the cookies `connection` (or connections[0]) already holds, e.g. a
+  // routing cookie the test chose.
   explicit AppClient(HttpClient connection);
   // Requests go through connections[0] until use() picks another; the jar goes with them.
   explicit AppClient(std::vector<HttpClient> connections);
@@ -108,6 +110,7 @@ class AppClient {
   // The app's session id as the jar holds it; "" when none.
   std::string appSession() const;
   const std::map<std::string, std::string>& cookies() const { return jar_; }
+  void setCookie(const std::string& name, std::string value) { jar_[name] = std::move(value); }
   // X-Worker of every response so far, in order ("" for a response without one).
   const std::vector<std::string>& workersSeen() const { return workers_seen_; }
 

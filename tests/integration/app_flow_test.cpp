@@ -43,17 +43,17 @@ const WardDataset& dataset(size_t which) {
   return datasets.at(which);
 }
 
-// The bundled app behind the proxy, as in production: four workers w1..w4.
+// The bundled app behind the proxy, as in production: four workers w1..w4. Every step of these
+// tests takes a second or two at most, so a request that waits 20 s for its worker has failed.
 std::string appConfig() {
-  return ProxyUnderTest::standardConfig(4, "stickyproxy-backend", {{"timeouts.upstream_response", "60s"}});
+  return ProxyUnderTest::standardConfig(4, "stickyproxy-backend", {{"timeouts.upstream_response", "20s"}});
 }
 
 // A user whose routing cookie is fixed by the test, so which worker it lands on is the same on
 // every run.
 AppClient userWithKey(const ProxyUnderTest& proxy, const std::string& routing_key) {
-  HttpClient connection = proxy.client(60s);
-  connection.setCookie(kCookieName, routing_key);
-  AppClient user(std::move(connection));
+  AppClient user(proxy.client(30s));
+  user.setCookie(kCookieName, routing_key);
   return user;
 }
 
@@ -110,7 +110,12 @@ bool checkUploadAnswer(Expectations& check, const AppReply& upload, const WardDa
   const std::vector<std::string> columns = upload.texts("data_summary.column_names");
   check.expect(contains(columns, "WardName") && contains(columns, "WardCode"),
                "column_names has WardName and WardCode: " + upload.describe());
-  check.expect(upload.at("data_summary.preview_rows") != nullptr, "data_summary.preview_rows: " + upload.describe());
+  check.expect(upload.number("data_summary.total_columns") == static_cast<double>(columns.size()),
+               "total_columns counts column_names: " + upload.describe());
+  for (const char* field :
+       {"data_summary.preview_rows", "data_summary.column_types", "data_summary.data_completeness"}) {
+    check.expect(upload.at(field) != nullptr, std::string(field) + ": " + upload.describe());
+  }
   check.expect(!upload.text("message").empty(), "a message: " + upload.describe());
   return check.failures().empty();
 }
@@ -129,7 +134,8 @@ AppReply uploadDataset(AppClient& user, Expectations& check, const WardDataset& 
     const auto& [file_type, bytes] = files[file];
     std::vector<AppReply> replies = user.uploadChunks(upload_id, file_type, *bytes, kChunkBytes);
     counts[file] = replies.size();
-    check.expect(replies.size() >= 2, file_type + " makes several chunks (" + std::to_string(bytes->size()) + " bytes)");
+    check.expect(replies.size() >= 2,
+                 file_type + " makes several chunks (" + std::to_string(bytes->size()) + " bytes)");
     for (size_t index = 0; index < replies.size(); ++index) {
       const AppReply& reply = replies[index];
       if (!check.expectSuccess(reply)) continue;
@@ -181,7 +187,8 @@ void showEveryMap(AppClient& user, Expectations& check, const std::string& sessi
     AppReply map = user.postJson("/get_visualization", jsonBody({{"type", type}}));
     if (checkMapAnswer(check, map, session_id)) checkMapPage(user, check, map.text("web_path"));
   }
-  AppReply variable_map = user.postJson("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", variable}}));
+  AppReply variable_map =
+      user.postJson("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", variable}}));
   if (checkMapAnswer(check, variable_map, session_id)) checkMapPage(user, check, variable_map.text("web_path"));
 
   AppReply composite = user.postJson("/get_visualization", jsonBody({{"type", "composite_map"}}));
@@ -204,6 +211,12 @@ void showEveryMap(AppClient& user, Expectations& check, const std::string& sessi
     check.expect(previous.number("current_page") == 1.0 && previous.text("web_path") == composite.text("web_path"),
                  "prev goes back to page 1: " + previous.describe());
     checkMapPage(user, check, previous.text("web_path"));
+  }
+  // Without current_page the session's own page counts.
+  AppReply onwards = user.postJson("/navigate_composite_map", R"({"direction":"next"})");
+  if (checkMapAnswer(check, onwards, session_id)) {
+    check.expect(onwards.number("current_page") == 2.0,
+                 "next from the session's page 1 is page 2: " + onwards.describe());
   }
 }
 
@@ -234,9 +247,12 @@ bool checkChatStream(Expectations& check, const ChatStreamReply& chat) {
 std::vector<std::string> listedFiles(Expectations& check, const AppReply& list, const std::string& session_id) {
   std::vector<std::string> names;
   if (!check.expectSuccess(list)) return names;
-  check.expect(list.flag("success") && list.text("session_id") == session_id, "success and the session: " + list.describe());
+  check.expect(list.flag("success") && list.text("session_id") == session_id,
+               "success and the session: " + list.describe());
   const picojson::value* files = list.at("files");
-  if (!check.expect(files != nullptr && files->is<picojson::array>(), "a files array: " + list.describe())) return names;
+  if (!check.expect(files != nullptr && files->is<picojson::array>(), "a files array: " + list.describe())) {
+    return names;
+  }
   for (const picojson::value& file : files->get<picojson::array>()) {
     if (!file.is<picojson::object>()) continue;
     picojson::object entry = file.get<picojson::object>();
@@ -293,7 +309,9 @@ void checkResultsZip(Expectations& check, const AppReply& download) {
   for (const std::string& expected : {std::string("summary.txt"), std::string("vulnerability_map.html")}) {
     check.expect(contains(*names, expected), "the zip holds " + expected + ": " + listing);
   }
-  for (const std::string& csv : kResultCsvs) check.expect(contains(*names, csv), "the zip holds " + csv + ": " + listing);
+  for (const std::string& csv : kResultCsvs) {
+    check.expect(contains(*names, csv), "the zip holds " + csv + ": " + listing);
+  }
 }
 
 // The whole flow of one user, start to finish, through the proxy.
@@ -342,7 +360,9 @@ void wholeFlow(AppClient& user, Expectations& check, const WardDataset& data, bo
 
   AppReply list = user.get("/export/list/" + id);
   const std::vector<std::string> files = listedFiles(check, list, id);
-  for (const std::string& csv : kResultCsvs) check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  for (const std::string& csv : kResultCsvs) {
+    check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  }
   check.expect(contains(files, "vulnerability_map.html"), "export list has the map made: " + list.describe());
   checkUnifiedDataset(check, user.get("/export/download/" + id + "/unified_dataset.csv"), data);
 
@@ -351,6 +371,12 @@ void wholeFlow(AppClient& user, Expectations& check, const WardDataset& data, bo
                    html.http.body.find(high_risk.front()) != std::string::npos,
                "the HTML report names the highest-risk ward: " + html.describe());
   checkResultsZip(check, generateAndFetchReport(user, check, "export"));
+  AppReply with_reports = user.get("/export/list/" + id);
+  const std::vector<std::string> listed = listedFiles(check, with_reports, id);
+  for (const std::string& made : {std::string("analysis_report.html"), std::string("chatmrpt_results.zip"),
+                                  std::string("box_plot.html"), std::string("pca_map.html")}) {
+    check.expect(contains(listed, made), "export list has " + made + " once made: " + with_reports.describe());
+  }
 
   ChatStreamReply download = user.chat("download the results");
   if (checkChatStream(check, download)) {
@@ -384,7 +410,6 @@ TEST_CASE("eight users upload, analyse, map, chat, export and clear at once, eac
   struct Run {
     std::vector<std::string> failures;
     std::vector<std::string> workers;
-    size_t requests = 0;
   };
   std::vector<Run> runs(kUsers);
   std::vector<std::thread> threads;
@@ -404,7 +429,8 @@ TEST_CASE("eight users upload, analyse, map, chat, export and clear at once, eac
   }
   for (std::thread& thread : threads) thread.join();
 
-  INFO("proxy log:\n" << fileTail(proxy.logPath(), 3000));
+  const bool any_failed = std::any_of(runs.begin(), runs.end(), [](const Run& run) { return !run.failures.empty(); });
+  if (any_failed) UNSCOPED_INFO("proxy log:\n" << fileTail(proxy.logPath(), 3000));
   std::set<std::string> workers_used;
   for (size_t i = 0; i < kUsers; ++i) {
     for (const std::string& failure : runs[i].failures) UNSCOPED_INFO(failure);
@@ -419,7 +445,14 @@ TEST_CASE("eight users upload, analyse, map, chat, export and clear at once, eac
   CHECK(workers_used.size() >= 2);  // the seeded keys spread the users
 
   // Nothing failed on the way as the proxy saw it either: the only errors are each user's
-  // deliberate look at its cleared session's file list.
+  // deliberate look at its cleared session's file list (the proxy may log a request just after
+  // its answer went out).
+  auto lookedAtCleared = [&] {
+    size_t lines = 0;
+    for (const AccessLogLine& line : parseAccessLog(proxy.logText())) lines += line.status == 404 ? 1 : 0;
+    return lines >= kUsers;
+  };
+  waitUntil(lookedAtCleared, 3s);
   size_t errors = 0;
   for (const AccessLogLine& line : parseAccessLog(proxy.logText())) {
     INFO(line.raw);
@@ -439,7 +472,9 @@ TEST_CASE("without stickiness the flow breaks: analysis, chunked uploads and map
   proxy.start();
   auto workerSockets = [&] {
     std::vector<HttpClient> connections;
-    for (int i = 1; i <= 4; ++i) connections.push_back(HttpClient::unixSocket(proxy.dir().file("w" + std::to_string(i) + ".sock"), 60s));
+    for (int i = 1; i <= 4; ++i) {
+      connections.push_back(HttpClient::unixSocket(proxy.dir().file("w" + std::to_string(i) + ".sock"), 30s));
+    }
     return connections;
   };
 
@@ -495,7 +530,8 @@ TEST_CASE("without stickiness the flow breaks: analysis, chunked uploads and map
     const std::string upload_id = "spread-upload-1";
     auto round_robin = [](size_t index) { return index % 4; };
     const std::vector<AppReply> csv_chunks = user.uploadChunks(upload_id, "csv", data.csv, kChunkBytes, round_robin);
-    const std::vector<AppReply> zip_chunks = user.uploadChunks(upload_id, "shapefile", data.zip, kChunkBytes, round_robin);
+    const std::vector<AppReply> zip_chunks =
+        user.uploadChunks(upload_id, "shapefile", data.zip, kChunkBytes, round_robin);
     REQUIRE(csv_chunks.size() >= 2);
     REQUIRE(zip_chunks.size() >= 2);
     std::set<std::string> chunk_workers;
@@ -576,14 +612,17 @@ TEST_CASE("a worker killed after upload and analysis: its user continues on anot
   if (checkMapAnswer(check, again, id)) checkMapPage(user, check, again.text("web_path"));
   AppReply list = user.get("/export/list/" + id);
   const std::vector<std::string> files = listedFiles(check, list, id);
-  for (const std::string& csv : kResultCsvs) check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  for (const std::string& csv : kResultCsvs) {
+    check.expect(contains(files, csv), "export list has " + csv + ": " + list.describe());
+  }
   AppReply rankings_after = user.get("/export/download/" + id + "/analysis_vulnerability_rankings.csv");
   check.expect(rankings_after.status() == 200 && rankings_after.http.body == rankings.http.body,
                "the rankings are byte for byte those from before the kill: " + rankings_after.describe());
   AppReply rerun = user.postJson("/run_analysis", "{}");
   checkAnalysisAnswer(check, rerun, data.wards);
   for (const char* list_name : {"high_risk_wards", "medium_risk_wards", "low_risk_wards"}) {
-    check.expect(rerun.texts(list_name) == analysis.texts(list_name), std::string(list_name) + " unchanged by the move");
+    check.expect(rerun.texts(list_name) == analysis.texts(list_name),
+                 std::string(list_name) + " unchanged by the move");
   }
   checkResultsZip(check, generateAndFetchReport(user, check, "export"));
   requireNone(check);
@@ -599,6 +638,102 @@ TEST_CASE("a worker killed after upload and analysis: its user continues on anot
   CHECK(std::all_of(seen.begin() + first_after, seen.end(), [&](const std::string& w) { return w == heir; }));
 }
 
+TEST_CASE("after a worker's death the session moves with its files whatever the user's first request is",
+          "[integration][app]") {
+  // A user whose worker died typically reloads the page: GET / is then the request that carries
+  // X-Sticky-Previous-Worker, once.
+  const std::string first_request =
+      GENERATE(as<std::string>{}, "/", "/favicon.ico", "/system-health", "/session_status");
+  const WardDataset& data = dataset(1);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xf1257).front());
+  Expectations check("user");
+  AppReply upload = uploadDataset(user, check, data, false, "");
+  checkAnalysisAnswer(check, user.postJson("/run_analysis", "{}"), data.wards);
+  requireNone(check);
+  const std::string id = upload.text("session_id");
+  AppReply health = user.get("/system-health");
+  const auto victim_pid = static_cast<pid_t>(health.number("pid").value_or(0));
+  REQUIRE(victim_pid > 0);
+  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
+  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + health.worker() + " is down") != std::string::npos; },
+                    10s));
+
+  AppReply first = user.get(first_request);
+  INFO("first request after the move: " << first.describe());
+  REQUIRE(first.status() < 500);
+  CHECK(first.worker() != health.worker());
+  AppReply status = user.get("/session_status");
+  INFO(status.describe() << "\nproxy log:\n" << fileTail(proxy.logPath(), 2000));
+  CHECK(status.text("session_id") == id);
+  CHECK(status.flag("analysis_complete"));
+  AppReply list = user.get("/export/list/" + id);
+  CHECK(list.status() == 200);
+}
+
+TEST_CASE("a chunked upload cut by its worker's death finishes on the next worker with the chunks already sent",
+          "[integration][app]") {
+  const WardDataset& data = dataset(1);
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xc0ffee).front());
+  Expectations check("uploader");
+  const std::string upload_id = "interrupted-upload";
+  const size_t csv_chunks = chunkCount(data.csv.size(), kChunkBytes);
+  const size_t zip_chunks = chunkCount(data.zip.size(), kChunkBytes);
+  REQUIRE(csv_chunks >= 2);
+  auto sendChunk = [&](const std::string& file_type, const std::string& bytes, size_t index, size_t total) {
+    const std::string_view piece = std::string_view(bytes).substr(index * kChunkBytes, kChunkBytes);
+    AppReply reply = user.uploadChunk(upload_id, file_type, index, total, piece);
+    check.expectSuccess(reply);
+    check.expect(reply.number("received_chunks") == static_cast<double>(index + 1),
+                 "every chunk sent so far is counted: " + reply.describe());
+    return reply;
+  };
+
+  const size_t before_kill = csv_chunks / 2;
+  for (size_t index = 0; index < before_kill; ++index) sendChunk("csv", data.csv, index, csv_chunks);
+  requireNone(check);
+  AppReply health = user.get("/system-health");
+  const std::string victim = health.text("worker");
+  const auto victim_pid = static_cast<pid_t>(health.number("pid").value_or(0));
+  REQUIRE(victim == user.workersSeen().front());
+  REQUIRE(victim_pid > 0);
+  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
+  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + victim + " is down") != std::string::npos; }, 10s));
+
+  for (size_t index = before_kill; index < csv_chunks; ++index) sendChunk("csv", data.csv, index, csv_chunks);
+  for (size_t index = 0; index < zip_chunks; ++index) sendChunk("shapefile", data.zip, index, zip_chunks);
+  AppReply upload = user.finalizeUpload(upload_id, "wards.csv", "wards_shapefile.zip", csv_chunks, zip_chunks);
+  checkUploadAnswer(check, upload, data);
+  INFO(upload.describe() << "\nproxy log:\n" << fileTail(proxy.logPath(), 3000));
+  CHECK(upload.worker() != victim);
+  checkAnalysisAnswer(check, user.postJson("/run_analysis", "{}"), data.wards);
+  requireNone(check);
+}
+
+TEST_CASE("a shapefile of over 5 MB arrives in 64 KiB chunks and is mapped", "[integration][app]") {
+  TempDir dir("stickyproxy-large");
+  const WardDataset large = generateWardDataset(dir.path(), 21, 500, 256);
+  REQUIRE(large.zip.size() > (5u << 20));
+  ProxyUnderTest proxy(appConfig());
+  proxy.start();
+  AppClient user = userWithKey(proxy, seededSessionKeys(1, 0x1a26e).front());
+  Expectations check("user");
+  constexpr size_t kLargeChunkBytes = 64 * 1024;
+  const std::vector<AppReply> csv = user.uploadChunks("large-upload-1", "csv", large.csv, kLargeChunkBytes);
+  const std::vector<AppReply> zip = user.uploadChunks("large-upload-1", "shapefile", large.zip, kLargeChunkBytes);
+  for (const AppReply& reply : zip) check.expectSuccess(reply);
+  check.expect(zip.back().number("received_chunks") == static_cast<double>(zip.size()), "every chunk counted");
+  AppReply upload = user.finalizeUpload("large-upload-1", "wards.csv", "wards_shapefile.zip", csv.size(), zip.size());
+  checkUploadAnswer(check, upload, large);
+  checkAnalysisAnswer(check, user.postJson("/run_analysis", "{}"), large.wards);
+  AppReply map = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+  if (checkMapAnswer(check, map, upload.text("session_id"))) checkMapPage(user, check, map.text("web_path"));
+  requireNone(check);
+}
+
 TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave the session working",
           "[integration][app]") {
   const WardDataset& data = dataset(1);
@@ -607,15 +742,46 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   AppClient user = userWithKey(proxy, seededSessionKeys(1, 0xbad1).front());
   Expectations check("user");
 
+  // A CSV alone is taken, but there is nothing to map: no analysis, no maps.
+  AppReply csv_only = user.uploadBothFiles("wards.csv", data.csv, "", "");
+  INFO(csv_only.describe());
+  REQUIRE(csv_only.status() == 200);
+  CHECK(csv_only.text("upload_type") == "csv_only");
+  CHECK(csv_only.number("data_summary.total_rows") == static_cast<double>(data.wards));
+  const std::vector<std::pair<std::string, std::string>> too_early = {
+      {"/run_analysis", "{}"},
+      {"/get_visualization", jsonBody({{"type", "vulnerability_map"}})},
+      {"/navigate_composite_map", R"({"direction":"next"})"},
+      {"/generate_report", jsonBody({{"format", "html"}})},
+  };
+  for (const auto& [route, body] : too_early) {
+    AppReply reply = user.postJson(route, body);
+    INFO("before an analysis: " << reply.describe());
+    CHECK(reply.status() == 400);
+    CHECK(reply.isJsonError());
+  }
+  CHECK(user.postJson("/run_analysis", "{}").text("message") == kUploadBothFirst);
+
   // Every upload starts a new session id; the old one is gone.
   AppReply first = uploadDataset(user, check, data, false, "");
   AppReply second = uploadDataset(user, check, data, false, "");
   requireNone(check);
   const std::string id = second.text("session_id");
+  CHECK(first.text("session_id") != csv_only.text("session_id"));
   CHECK(id != first.text("session_id"));
   CHECK(user.appSession() == id);
   AppReply old_list = user.get("/export/list/" + first.text("session_id"));
   CHECK(old_list.status() == 404);
+  AppReply empty_list = user.get("/export/list/" + id);
+  CHECK(empty_list.status() == 200);
+  CHECK(empty_list.number("count") == 0.0);
+  ChatStreamReply map_too_early = user.chat("show the vulnerability map");
+  CHECK(map_too_early.endedDone());
+  CHECK(map_too_early.lastText("web_path").empty());
+  CHECK(map_too_early.text().find("run the analysis") != std::string::npos);
+  AppReply not_drawn = user.get("/serve_viz_file/" + id + "/vulnerability_map.html");
+  CHECK(not_drawn.status() == 404);
+  CHECK(not_drawn.text("message") == kVizNotFound);
 
   // A few hand-made inputs.
   const std::string header = data.csv.substr(0, data.csv.find('\n') + 1);
@@ -640,28 +806,39 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
     std::function<AppReply()> send;
     int expected_status;
   };
+  auto upload = [&](std::string csv_name, std::string csv, std::string zip_name, std::string zip) {
+    return [&user, csv_name, csv, zip_name, zip] { return user.uploadBothFiles(csv_name, csv, zip_name, zip); };
+  };
+  auto post = [&](std::string path, std::string body) {
+    return [&user, path, body] { return user.postJson(path, body); };
+  };
+  const std::string zip_name = "wards_shapefile.zip";
   const std::vector<BadRequest> uploads = {
-      {"a .txt as csv_file", [&] { return user.uploadBothFiles("wards.txt", data.csv, "wards_shapefile.zip", data.zip); }, 400},
-      {"a .csv as shapefile", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards.csv", data.csv); }, 400},
-      {"an empty CSV", [&] { return user.uploadBothFiles("wards.csv", "", "wards_shapefile.zip", data.zip); }, 400},
-      {"a CSV of blank lines", [&] { return user.uploadBothFiles("wards.csv", "\r\n\r\n", "wards_shapefile.zip", data.zip); }, 400},
-      {"a header-only CSV", [&] { return user.uploadBothFiles("wards.csv", header, "wards_shapefile.zip", data.zip); }, 400},
-      {"a CSV without WardName", [&] { return user.uploadBothFiles("wards.csv", no_ward_name, "wards_shapefile.zip", data.zip); }, 400},
-      {"a ragged row", [&] { return user.uploadBothFiles("wards.csv", data.csv + "Lonely Ward,NIXXX01\n", "wards_shapefile.zip", data.zip); }, 400},
-      {"bytes that are not UTF-8", [&] { return user.uploadBothFiles("wards.csv", not_utf8, "wards_shapefile.zip", data.zip); }, 400},
-      {"random bytes as a .zip", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", noise); }, 400},
-      {"a zip without .dbf", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", no_dbf); }, 400},
-      {"a zip with ../evil.shp", [&] { return user.uploadBothFiles("wards.csv", data.csv, "wards_shapefile.zip", zip_slip); }, 400},
+      {"a .txt as csv_file", upload("wards.txt", data.csv, zip_name, data.zip), 400},
+      {"a .csv as shapefile", upload("wards.csv", data.csv, "wards.csv", data.csv), 400},
+      {"an empty CSV", upload("wards.csv", "", zip_name, data.zip), 400},
+      {"a CSV of blank lines", upload("wards.csv", "\r\n\r\n", zip_name, data.zip), 400},
+      {"a header-only CSV", upload("wards.csv", header, zip_name, data.zip), 400},
+      {"a CSV without WardName", upload("wards.csv", no_ward_name, zip_name, data.zip), 400},
+      {"a ragged row", upload("wards.csv", data.csv + "Lonely Ward,NIXXX01\n", zip_name, data.zip), 400},
+      {"bytes that are not UTF-8", upload("wards.csv", not_utf8, zip_name, data.zip), 400},
+      {"random bytes as a .zip", upload("wards.csv", data.csv, zip_name, noise), 400},
+      {"a zip without .dbf", upload("wards.csv", data.csv, zip_name, no_dbf), 400},
+      {"a zip with ../evil.shp", upload("wards.csv", data.csv, zip_name, zip_slip), 400},
       {"a 17 MiB chunk", [&] { return user.uploadChunk("oversize-chunk", "csv", 0, 1, oversize_chunk); }, 413},
       {"a chunk with upload_id ../../x", [&] { return user.uploadChunk("../../xxxxxxxx", "csv", 0, 1, "a,b\n"); }, 400},
       {"a chunk of file_type exe", [&] { return user.uploadChunk("good-upload-id", "exe", 0, 1, "MZ"); }, 400},
-      {"finalize of chunks never sent", [&] { return user.finalizeUpload("never-sent-id", "wards.csv", "wards_shapefile.zip", 2, 3); }, 400},
-      {"a JSON upload_both_files", [&] { return user.postJson("/upload_both_files", "{}"); }, 400},
-      {"a text/plain chunk", [&] { return user.send("POST", "/upload/chunk", {{"Content-Type", "text/plain"}}, "chunk"); }, 400},
-      {"run_analysis with a broken body", [&] { return user.postJson("/run_analysis", "{not json"); }, 400},
-      {"get_visualization with an array", [&] { return user.postJson("/get_visualization", "[1,2]"); }, 400},
-      {"finalize with a broken body", [&] { return user.postJson("/upload/finalize", "nope"); }, 400},
-      {"send_message with a broken body", [&] { return user.postJson("/send_message", "{\"message\":"); }, 400},
+      {"finalize of chunks never sent",
+       [&] { return user.finalizeUpload("never-sent-id", "wards.csv", zip_name, 2, 3); }, 400},
+      {"a JSON upload_both_files", post("/upload_both_files", "{}"), 400},
+      {"a text/plain chunk",
+       [&] { return user.send("POST", "/upload/chunk", {{"Content-Type", "text/plain"}}, "chunk"); }, 400},
+      {"run_analysis with a broken body", post("/run_analysis", "{not json"), 400},
+      {"get_visualization with an array", post("/get_visualization", "[1,2]"), 400},
+      {"finalize with a broken body", post("/upload/finalize", "nope"), 400},
+      {"send_message with a broken body", post("/send_message", "{\"message\":"), 400},
+      {"send_message of blanks", post("/send_message", jsonBody({{"message", "  \n "}})), 400},
+      {"selected_variables not a list", post("/run_analysis", R"({"selected_variables":"WardName"})"), 400},
   };
   auto sendAll = [&](const std::vector<BadRequest>& requests) {
     for (const BadRequest& request : requests) {
@@ -688,6 +865,38 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   generateAndFetchReport(user, check, "export");
   requireNone(check);
 
+  // Requests a finished analysis refuses.
+  const std::vector<std::string> defaults = analysis.texts("variables_used");
+  REQUIRE(defaults.size() == kDefaultVariableCount);
+  auto selecting = [](const std::vector<std::string>& variables) {
+    picojson::array names;
+    for (const std::string& variable : variables) names.emplace_back(variable);
+    picojson::object body;
+    body["selected_variables"] = picojson::value(names);
+    return picojson::value(body).serialize();
+  };
+  const std::vector<BadRequest> views = {
+      {"an unknown map type", post("/get_visualization", jsonBody({{"type", "pie_chart"}})), 400},
+      {"a map without a type", post("/get_visualization", "{}"), 400},
+      {"a variable map of no column",
+       post("/get_visualization", jsonBody({{"type", "variable_map"}, {"variable", "no_such_column"}})), 400},
+      {"a composite page direction sideways", post("/navigate_composite_map", R"({"direction":"up"})"), 400},
+      {"a report in PDF", post("/generate_report", jsonBody({{"format", "pdf"}})), 400},
+      {"an unknown selected variable", post("/run_analysis", selecting({defaults[0], "no_such_column"})), 400},
+      {"a single selected variable", post("/run_analysis", selecting({defaults[0]})), 400},
+      {"the ward names as a variable", post("/run_analysis", selecting({defaults[0], "WardName"})), 400},
+  };
+  sendAll(views);
+
+  // A chosen subset of variables: three make 3 + 1 models.
+  const std::vector<std::string> three(defaults.begin(), defaults.begin() + 3);
+  AppReply chosen = user.postJson("/run_analysis", selecting(three));
+  INFO(chosen.describe());
+  CHECK(chosen.status() == 200);
+  CHECK(chosen.number("model_count") == 4.0);
+  CHECK(chosen.texts("variables_used") == three);
+  CHECK(user.get("/session_status").texts("variables_used") == three);
+
   // Paths that try to leave the session's results, or name someone else's session.
   const std::string other = seededSessionKeys(1, 0x07e4).front();  // shaped like an id, not ours
   auto get = [&](std::string path) { return [&user, path] { return user.get(path); }; };
@@ -713,12 +922,37 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   AppReply not_ours = user.get("/serve_viz_file/" + other + "/vulnerability_map.html");
   CHECK(not_ours.text("message") == kVizNotFound);
 
-  // Still the same session, still working.
+  // Someone who knows the session id, routed to another worker, cannot pull the session over
+  // by claiming it was moved: only the proxy says where a session was.
+  std::optional<AppClient> intruder;
+  for (const std::string& key : seededSessionKeys(16, 0x1a7e)) {
+    AppClient candidate = userWithKey(proxy, key);
+    if (candidate.get("/session_status").worker() != second.worker()) {
+      intruder.emplace(std::move(candidate));
+      break;
+    }
+  }
+  REQUIRE(intruder);
+  intruder->setCookie(kAppCookieName, id);
+  AppReply claimed = intruder->send("GET", "/session_status", {{"X-Sticky-Previous-Worker", second.worker()}}, {});
+  INFO(claimed.describe());
+  CHECK(claimed.worker() != second.worker());
+  CHECK(claimed.isNull("session_id"));
+  CHECK_FALSE(claimed.flag("csv_loaded"));
+
+  // Still the same session, still working; the chat can run the analysis too.
   status = user.get("/session_status");
   CHECK(status.text("session_id") == id);
   CHECK(status.flag("analysis_complete"));
-  checkMapPage(user, check, map.text("web_path"));
-  AppReply rerun = user.postJson("/run_analysis", "{}");
-  checkAnalysisAnswer(check, rerun, data.wards);
+  CHECK(status.text("worker") == status.worker());
+  ChatStreamReply run = user.chat("run the analysis");
+  if (checkChatStream(check, run)) {
+    check.expect(run.text().find("Analysis complete") != std::string::npos, "the chat ran the analysis: " + run.text());
+  }
+  status = user.get("/session_status");
+  CHECK(status.flag("analysis_complete"));
+  CHECK(status.texts("variables_used") == defaults);
+  AppReply redrawn = user.postJson("/get_visualization", jsonBody({{"type", "vulnerability_map"}}));
+  if (checkMapAnswer(check, redrawn, id)) checkMapPage(user, check, redrawn.text("web_path"));
   requireNone(check);
 }
