@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -650,6 +651,7 @@ void HttpClient::connect() {
   bool unix_socket = !unix_path_.empty();
   int fd = ::socket(unix_socket ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw HarnessError(errnoText("socket"));
+  if (receive_buffer_ > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer_, sizeof receive_buffer_);
   int result;
   if (unix_socket) {
     sockaddr_un address{};
@@ -852,6 +854,12 @@ Response HttpClient::uploadPattern(std::string_view method, std::string_view pat
   }
   if (ok && chunked) transmit("0\r\n\r\n");
   return finishResponse();
+}
+
+size_t HttpClient::bytesWaiting() const {
+  int waiting = 0;
+  if (fd_ < 0 || ::ioctl(fd_, FIONREAD, &waiting) != 0) return 0;
+  return static_cast<size_t>(waiting);
 }
 
 void HttpClient::sendRaw(std::string_view bytes) {

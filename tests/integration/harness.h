@@ -212,6 +212,11 @@ class HttpClient {
 
   // Closes the connection; the next request opens a new one.
   void close();
+  // SO_RCVBUF for the connections opened from now on (0: the system's default). A small buffer
+  // makes the server see a slow reader.
+  void setReceiveBuffer(int bytes) { receive_buffer_ = bytes; }
+  // Bytes received on the connection and not yet read (FIONREAD); 0 when not connected.
+  size_t bytesWaiting() const;
   bool connected() const { return fd_ >= 0; }
   // How many connections this client has opened: 1 after any number of kept-alive requests.
   int connectionsOpened() const { return connections_opened_; }
@@ -236,6 +241,7 @@ class HttpClient {
   uint16_t port_ = 0;
   std::chrono::milliseconds timeout_;
   int fd_ = -1;
+  int receive_buffer_ = 0;
   int connections_opened_ = 0;
   bool reuse_ok_ = false;  // the last response allows another request on this connection
   bool send_failed_ = false;

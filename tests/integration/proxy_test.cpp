@@ -376,3 +376,26 @@ TEST_CASE("SIGTERM stops the proxy and every worker it started", "[integration][
   CHECK(proxy.leftoverWorkers().empty());
   for (pid_t worker : workers) CHECK_FALSE(processExists(worker));
 }
+
+TEST_CASE("a worker connection paused for a slow client serves the next request once the response is done",
+          "[integration]") {
+  // The proxy stops reading a worker while its client lags (backpressure). When the rest of the
+  // response was already read, the response completes while paused: the connection must read
+  // again before it goes back to the pool, or the next request's answer is never seen (504).
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(
+      1, "test-worker", {{"timeouts.upstream_response", "5s"}, {"limits.write_buffer_high", "16k"}}));
+  proxy.start();
+  HttpClient client = proxy.client(10s);
+  client.setReceiveBuffer(4096);
+  for (size_t size = 256 * 1024; size <= 2 * 1024 * 1024; size += 97 * 1024) {
+    INFO("response of " << size << " bytes");
+    client.sendRaw("GET /big?bytes=" + std::to_string(size) + " HTTP/1.1\r\nHost: t\r\n\r\n");
+    // The client reads nothing until its buffer is full: the proxy is then pausing the worker.
+    CHECK(waitUntil([&] { return client.bytesWaiting() >= 2048; }, 5s));
+    Response big = client.readResponse();
+    REQUIRE(big.status == 200);
+    CHECK(big.body_bytes == size);
+    Response next = client.get("/whoami");
+    CHECK(next.status == 200);
+  }
+}
