@@ -25,6 +25,20 @@ std::vector<std::string> workerNames(const Config& config) {
   return names;
 }
 
+// Every name workerStateName() gives, for stickyproxy_worker_state: walks the enumerators from 0
+// until the name is "unknown", so that states added to WorkerState appear without a change here
+// (the enumerators must stay contiguous from 0).
+std::vector<std::string> workerStateNames() {
+  constexpr int kMaxStates = 64;
+  std::vector<std::string> names;
+  for (int value = 0; value < kMaxStates; ++value) {
+    std::string name = workerStateName(static_cast<WorkerState>(value));
+    if (name == "unknown") break;
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
 std::string describeExit(int64_t status, int signal) {
   if (signal != 0) return "signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
   return "exit status " + std::to_string(status);
@@ -38,7 +52,8 @@ Proxy::Proxy(uv_loop_t* loop, Config config)
       health_timer_(loop),
       startup_timer_(loop),
       save_timer_(loop),
-      expire_timer_(loop) {
+      expire_timer_(loop),
+      metrics_(std::make_unique<ProxyMetrics>(workerStateNames())) {
   for (const WorkerConfig& worker : config_.workers) {
     workers_[worker.name] = std::make_unique<Worker>(loop_, worker, config_);
   }
@@ -64,7 +79,8 @@ ServerOptions Proxy::serverOptions() const {
   options.keepalive_timeout = config_.timeouts.keepalive_idle;
   options.write_high_water = config_.limits.write_buffer_high;
   options.max_connections = config_.limits.max_client_connections;
-  options.on_protocol_error = [](const Endpoint& peer, int status, const std::string& reason) {
+  options.on_protocol_error = [this](const Endpoint& peer, int status, const std::string& reason) {
+    metrics_->requestRefused(status);
     AccessRecord record;
     record.time = std::chrono::system_clock::now();
     record.client = peer.host().empty() ? "unix" : peer.host();
@@ -94,6 +110,8 @@ void Proxy::start(std::function<void(int status)> listening) {
     logInfo("loaded " + std::to_string(sessions_.movedCount()) + " moved session keys from " + stateFilePath());
   }
 
+  startMetrics();
+
   Supervisor::Callbacks callbacks;
   callbacks.on_spawned = [this](const std::string& name, int pid) { onWorkerSpawned(name, pid); };
   callbacks.on_exited = [this](const std::string& name, int64_t status, int signal) {
@@ -121,6 +139,41 @@ void Proxy::start(std::function<void(int status)> listening) {
       if (on_listening_) on_listening_(status);
     }
   });
+}
+
+void Proxy::startMetrics() {
+  metrics_server_ = std::make_unique<MetricsServer>(loop_, [this] { return metrics_->exposition(metricsSnapshot()); });
+  int status = metrics_server_->listen(endpointFor(config_.metrics_listen));
+  if (status != 0) {
+    logError("cannot listen for metrics on " + config_.metrics_listen.toString() + ": " + uvErrorText(status) +
+             " (running without /metrics)");
+    metrics_server_.reset();
+    return;
+  }
+  logInfo("metrics on http://" + metrics_server_->boundEndpoint().toString() + "/metrics");
+}
+
+ProxySnapshot Proxy::metricsSnapshot() const {
+  ProxySnapshot snapshot;
+  std::map<std::string, size_t> active = sessions_.activeSessionsPerWorker(std::chrono::system_clock::now());
+  for (const auto& [name, worker] : workers_) {
+    WorkerSnapshot entry;
+    entry.name = name;
+    entry.state = workerStateName(worker->state());
+    entry.pid = worker->pid();
+    entry.restarts = worker->counters().restarts;
+    auto sessions = active.find(name);
+    entry.sessions = sessions == active.end() ? 0 : sessions->second;
+    entry.in_flight = worker->admission().inFlight();
+    entry.queued = worker->admission().queued();
+    snapshot.workers.push_back(std::move(entry));
+  }
+  if (server_) {
+    snapshot.client_connections = server_->connectionCount();
+    snapshot.received_bytes = server_->bytesReceived();
+    snapshot.sent_bytes = server_->bytesSent();
+  }
+  return snapshot;
 }
 
 void Proxy::maybeStartListening() {
@@ -164,16 +217,19 @@ void Proxy::onWorkerExited(const std::string& name, int64_t status, int signal) 
   if (worker == nullptr) return;
   worker->setPid(0);
   if (!shutting_down_) worker->counters().restarts++;
-  markDown(*worker, "process exited: " + describeExit(status, signal));
+  markDown(*worker, "process exited: " + describeExit(status, signal), "death");
 }
 
-void Proxy::markDown(Worker& worker, const std::string& reason) {
+void Proxy::markDown(Worker& worker, const std::string& reason, const char* repin_reason) {
   worker.setState(WorkerState::kDown);
   if (shutting_down_) return;
   size_t moved = router_->repinSessionsOf(worker.name(), std::chrono::system_clock::now());
   // Requests waiting for this worker go to their sessions' new pins now, not after a timeout.
   worker.admission().abandonQueue();
-  if (moved > 0) sessionsChanged();
+  if (moved > 0) {
+    metrics_->sessionsRepinned(repin_reason, moved);
+    sessionsChanged();
+  }
   logError("worker " + worker.name() + " is down (" + reason + "); " + std::to_string(moved) +
            " sessions re-pinned");
 }
@@ -186,6 +242,7 @@ void Proxy::markReady(Worker& worker) {
 
 void Proxy::noteConnectFailure(Worker& worker, const std::string& reason) {
   worker.counters().connect_failures++;
+  metrics_->upstreamConnectError(worker.name());
   if (worker.observeFailure(config_.health_check.fall)) {
     markDown(worker, reason + " (" + std::to_string(config_.health_check.fall) + " failures in a row)");
   }
@@ -235,6 +292,7 @@ void Proxy::shutdown(std::function<void()> done) {
   health_timer_.stop();
   startup_timer_.stop();
   expire_timer_.stop();
+  if (metrics_server_) metrics_server_->shutdown(std::chrono::seconds(1), [] {});
   auto stop_workers = [this, done = std::move(done)]() mutable {
     save_timer_.stop();
     saveSessions();

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "metrics/metrics_server.h"
+#include "metrics/proxy_metrics.h"
 #include "proxy/config/config.h"
 #include "proxy/core/router.h"
 #include "proxy/core/worker.h"
@@ -50,12 +52,14 @@ class Proxy {
   void noteConnectFailure(Worker& worker, const std::string& reason);
   // The moved-keys table changed: persist it soon.
   void sessionsChanged();
+  ProxyMetrics& metrics() { return *metrics_; }
 
  private:
   void handleRequest(const ServerExchangePtr& exchange);
   void onWorkerSpawned(const std::string& name, int pid);
   void onWorkerExited(const std::string& name, int64_t status, int signal);
-  void markDown(Worker& worker, const std::string& reason);
+  // `repin_reason` labels the sessions it moves in stickyproxy_repins_total.
+  void markDown(Worker& worker, const std::string& reason, const char* repin_reason = "unhealthy");
   void markReady(Worker& worker);
   void healthTick();
   void maybeStartListening();
@@ -63,6 +67,10 @@ class Proxy {
   std::string stateFilePath() const;
   ServerOptions serverOptions() const;
   void rebuildWorkers(const Config& next);
+  // Opens the metrics listener; a failure is logged, and the proxy runs without metrics.
+  void startMetrics();
+  // The live state the metrics mirror, for one scrape.
+  ProxySnapshot metricsSnapshot() const;
 
   uv_loop_t* loop_;
   Config config_;
@@ -82,6 +90,9 @@ class Proxy {
   bool listening_ = false;
   bool shutting_down_ = false;
   uint64_t tickets_ = 0;
+  // Last: the metrics server reads the members above while it exists.
+  std::unique_ptr<ProxyMetrics> metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
 };
 
 }  // namespace stickyproxy

@@ -106,6 +106,7 @@ void ProxyRequest::attempt() {
   ++attempts_;
   route_ = proxy_.router().route(key_hash_, std::chrono::system_clock::now(), new_key_ && key_ == proxy_key_value_);
   if (route_.repinned) proxy_.sessionsChanged();
+  if (route_.moved_now) proxy_.metrics().sessionsRepinned("unavailable", 1);
   worker_ = route_.worker.empty() ? nullptr : proxy_.findWorker(route_.worker);
   if (worker_ == nullptr) {
     respondError(503, "No worker is available", "no_ready_worker");
@@ -120,6 +121,7 @@ void ProxyRequest::attempt() {
       return;
     }
     // The worker went down while we waited: find the session's new pin.
+    self->proxy_.metrics().retried("worker_down");
     self->queued_ = false;
     self->timer_.stop();
     self->attempt();
@@ -172,7 +174,9 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
     releaseSlot();
     proxy_.noteConnectFailure(*worker_, "connect: " + uvErrorText(status));
     // Nothing reached the worker: the request may go again, to the new pin if it moved.
-    if (retryAfterFailure(true, false, kRetryDelayMs)) return;
+    if (retryAfterFailure(true, false, kRetryDelayMs, status == UV_ETIMEDOUT ? "connect_timeout" : "connect_failed")) {
+      return;
+    }
     if (status == UV_ETIMEDOUT) {
       respondError(504, "The worker did not accept the connection in time", "upstream_connect_timeout");
     } else {
@@ -233,7 +237,7 @@ RequestHead ProxyRequest::upstreamHead() const {
   return head;
 }
 
-bool ProxyRequest::retryAfterFailure(bool nothing_sent, bool reused_connection, int delay_ms) {
+bool ProxyRequest::retryAfterFailure(bool nothing_sent, bool reused_connection, int delay_ms, const char* cause) {
   const RequestHead& request = exchange_->request();
   bool replayable_body = !body_sent_;
   bool allowed = false;
@@ -247,6 +251,7 @@ bool ProxyRequest::retryAfterFailure(bool nothing_sent, bool reused_connection, 
   if (!allowed) return false;
   auto elapsed = std::chrono::steady_clock::now() - first_attempt_;
   if (elapsed > proxy_.config().timeouts.upstream_connect) return false;
+  proxy_.metrics().retried(cause);
   std::weak_ptr<ProxyRequest> weak = shared_from_this();
   timer_.start(std::chrono::milliseconds(delay_ms), [weak] {
     if (auto self = weak.lock()) self->attempt();
@@ -362,16 +367,21 @@ void ProxyRequest::onFailure(ClientFailure failure, int status) {
     respondError(504, "The worker did not answer in time", "upstream_response_timeout");
     return;
   }
-  if (failure == ClientFailure::kConnectionLost && retryAfterFailure(false, false, kRetryDelayMs)) return;
+  if (failure == ClientFailure::kConnectionLost && retryAfterFailure(false, false, kRetryDelayMs, "connection_lost")) {
+    return;
+  }
   if (failure == ClientFailure::kBadResponse) {
     respondError(502, "The worker sent an invalid response", "upstream_bad_response");
     return;
   }
-  respondError(502, "The worker failed while handling the request", "upstream_" + reason);
+  respondError(502, "The worker failed while handling the request", "upstream_" + reason,
+               "upstream_" + std::string(clientFailureName(failure)));
 }
 
-void ProxyRequest::respondError(int status, const std::string& message, const std::string& note) {
+void ProxyRequest::respondError(int status, const std::string& message, const std::string& note,
+                                std::string_view cause) {
   if (finished_) return;
+  proxy_.metrics().proxyError(status, cause.empty() ? std::string_view(note) : cause);
   if (worker_ != nullptr && status >= 500) worker_->counters().errors++;
   finishLog(status, note);
   detachUpstream(false);
@@ -411,6 +421,8 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
   record.bytes_sent = exchange_->bodyBytesSent();
   record.bytes_received = exchange_->requestBodyBytes();
   record.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  proxy_.metrics().requestFinished(worker_ != nullptr ? std::string_view(worker_->name()) : std::string_view(), status,
+                                   record.duration_s);
   record.worker = worker_ != nullptr ? std::string_view(worker_->name()) : std::string_view();
   record.repinned = route_.repinned;
   record.key_hash = key_short_;

@@ -49,11 +49,13 @@ class ProxyRequest : public ExchangeHandler,
   void connected(ClientConnectionPtr connection, int status, bool reused);
   RequestHead upstreamHead() const;
   // The attempt failed before the upstream saw anything: try again (the route may have moved).
-  bool retryAfterFailure(bool nothing_sent, bool reused_connection, int delay_ms);
+  // `cause` labels the retry in stickyproxy_retries_total.
+  bool retryAfterFailure(bool nothing_sent, bool reused_connection, int delay_ms, const char* cause);
   void releaseSlot();
   void detachUpstream(bool reusable);
-  // The proxy answers by itself (502, 503, 504); logs `note`.
-  void respondError(int status, const std::string& message, const std::string& note);
+  // The proxy answers by itself (502, 503, 504); logs `note`. `cause` labels the error in
+  // stickyproxy_proxy_errors_total: a fixed identifier, `note` when empty.
+  void respondError(int status, const std::string& message, const std::string& note, std::string_view cause = {});
   void finishLog(int status, const std::string& note);
 
   Proxy& proxy_;

@@ -38,6 +38,7 @@ RouteDecision Router::route(uint64_t key_hash, WallTime now, bool fresh_key) {
       sessions_->pin(key_hash, target, now);
     } else {
       sessions_->move(key_hash, pinned, target, now);
+      decision.moved_now = true;
     }
     decision.worker = target;
   }

@@ -75,9 +75,18 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     reading_wanted_ = true;
     if (!closed_ && pending_.empty()) stream_->startReading();
   }
-  void write(Bytes data) { stream_->write(std::move(data)); }
-  void write(std::string text) { stream_->write(std::move(text)); }
-  void write(std::vector<Bytes> pieces) { stream_->write(std::move(pieces)); }
+  void write(Bytes data) {
+    server_->bytes_sent_ += data.size;
+    stream_->write(std::move(data));
+  }
+  void write(std::string text) {
+    server_->bytes_sent_ += text.size();
+    stream_->write(std::move(text));
+  }
+  void write(std::vector<Bytes> pieces) {
+    for (const Bytes& piece : pieces) server_->bytes_sent_ += piece.size;
+    stream_->write(std::move(pieces));
+  }
 
   void exchangeDone(ServerExchange* exchange) {
     if (!exchange_ || exchange_.get() != exchange) return;
@@ -103,6 +112,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   // --- Stream::Handler ---
   void onStreamRead(const Bytes& data) override {
     auto keep = shared_from_this();
+    server_->bytes_received_ += data.size;
     if (lingering_) return;  // discard
     consume(data);
   }
@@ -211,7 +221,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     head.headers.add("Content-Type", "text/plain; charset=utf-8");
     head.headers.add("Content-Length", std::to_string(body.size()));
     head.headers.add("Connection", "close");
-    stream_->write(serializeResponseHead(head) + body);
+    write(serializeResponseHead(head) + body);
     lingerThenClose();
   }
 

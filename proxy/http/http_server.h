@@ -152,6 +152,9 @@ class HttpServer {
   // exchange. `done` runs when none is left, or after `grace` when the rest are cut.
   void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
   size_t connectionCount() const { return connections_.size(); }
+  // Bytes read from and queued to client sockets since the server started, heads included.
+  uint64_t bytesReceived() const { return bytes_received_; }
+  uint64_t bytesSent() const { return bytes_sent_; }
 
  private:
   friend class ServerConnection;
@@ -167,6 +170,8 @@ class HttpServer {
   std::function<void()> shutdown_done_;
   std::unique_ptr<Timer> shutdown_timer_;
   bool accepting_paused_ = false;
+  uint64_t bytes_received_ = 0;
+  uint64_t bytes_sent_ = 0;
   // Connections hold a weak reference: a close deferred past the server's life must not call it.
   std::shared_ptr<void> alive_ = std::make_shared<int>(0);
 };

@@ -1,0 +1,48 @@
+#include "metrics/metrics_server.h"
+
+#include "metrics/proxy_metrics.h"
+
+namespace stickyproxy {
+
+namespace {
+
+// Scrapers send small requests without bodies; keep each connection cheap and short-lived.
+ServerOptions metricsServerOptions() {
+  ServerOptions options;
+  options.limits.max_body = 1024;
+  options.header_timeout = std::chrono::seconds(5);
+  options.body_idle_timeout = std::chrono::seconds(5);
+  options.keepalive_timeout = std::chrono::seconds(30);
+  options.max_connections = 64;
+  return options;
+}
+
+}  // namespace
+
+MetricsServer::MetricsServer(uv_loop_t* loop, Exposition exposition)
+    : exposition_(std::move(exposition)),
+      server_(loop, metricsServerOptions(), [this](const ServerExchangePtr& exchange) { handle(exchange); }) {}
+
+int MetricsServer::listen(const Endpoint& endpoint) { return server_.listen(endpoint); }
+
+void MetricsServer::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
+  server_.shutdown(grace, std::move(done));
+}
+
+void MetricsServer::handle(const ServerExchangePtr& exchange) {
+  const RequestHead& request = exchange->request();
+  HeaderList headers;
+  headers.add("Cache-Control", "no-store");
+  if (request.path() != "/metrics") {
+    exchange->respond(404, "text/plain; charset=utf-8", "not found: try /metrics\n", std::move(headers));
+    return;
+  }
+  if (request.method != "GET" && request.method != "HEAD") {
+    headers.add("Allow", "GET, HEAD");
+    exchange->respond(405, "text/plain; charset=utf-8", "method not allowed\n", std::move(headers));
+    return;
+  }
+  exchange->respond(200, ProxyMetrics::kContentType, exposition_(), std::move(headers));
+}
+
+}  // namespace stickyproxy

@@ -1,0 +1,206 @@
+#include "metrics/proxy_metrics.h"
+
+#include <prometheus/text_serializer.h>
+
+#include "metrics/process_stats.h"
+
+namespace stickyproxy {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+// From a cached static file (1 ms) to a slow analysis that still succeeds (2 min, the
+// upstream response timeout's order): the alert on p99 > 3 s needs buckets on both sides of 3.
+const prometheus::Histogram::BucketBoundaries& durationBuckets() {
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+  return kBuckets;
+}
+
+// A family built from live state for one scrape.
+struct Built {
+  MetricFamily family;
+
+  Built(std::string name, std::string help, MetricType type) {
+    family.name = std::move(name);
+    family.help = std::move(help);
+    family.type = type;
+  }
+  void add(std::vector<ClientMetric::Label> labels, double value) {
+    ClientMetric metric;
+    metric.label = std::move(labels);
+    if (family.type == MetricType::Counter) {
+      metric.counter.value = value;
+    } else {
+      metric.gauge.value = value;
+    }
+    family.metric.push_back(std::move(metric));
+  }
+};
+
+bool stateIsUp(std::string_view state) { return state == "ready" || state == "draining"; }
+
+}  // namespace
+
+ProxyMetrics::ProxyMetrics(std::vector<std::string> worker_states)
+    : worker_states_(std::move(worker_states)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("stickyproxy_requests_total")
+                    .Help("Client requests finished, by worker (\"\" when the proxy answered alone) and status code "
+                          "(499: the client went away)")
+                    .Register(*registry_)),
+      durations_(prometheus::BuildHistogram()
+                     .Name("stickyproxy_request_duration_seconds")
+                     .Help("Time from a request's head to the end of its response, by worker")
+                     .Register(*registry_)),
+      proxy_errors_(prometheus::BuildCounter()
+                        .Name("stickyproxy_proxy_errors_total")
+                        .Help("Error responses the proxy sent by itself, by status code and cause")
+                        .Register(*registry_)),
+      retries_(prometheus::BuildCounter()
+                   .Name("stickyproxy_retries_total")
+                   .Help("Requests sent again (to the same or the session's new worker), by cause")
+                   .Register(*registry_)),
+      connect_errors_(prometheus::BuildCounter()
+                          .Name("stickyproxy_upstream_connect_errors_total")
+                          .Help("Failed connections to a worker")
+                          .Register(*registry_)),
+      repins_(prometheus::BuildCounter()
+                  .Name("stickyproxy_repins_total")
+                  .Help("Sessions moved to another worker, by reason")
+                  .Register(*registry_)) {}
+
+prometheus::Counter& ProxyMetrics::counterFor(prometheus::Family<prometheus::Counter>& family,
+                                              std::map<std::string, prometheus::Counter*>& cache,
+                                              std::string_view label_name, std::string_view label_value) {
+  std::string key(label_value);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    it = cache.emplace(key, &family.Add({{std::string(label_name), key}})).first;
+  }
+  return *it->second;
+}
+
+void ProxyMetrics::requestFinished(std::string_view worker, int status, double duration_s) {
+  auto key = std::make_pair(std::string(worker), status);
+  auto it = request_series_.find(key);
+  if (it == request_series_.end()) {
+    it = request_series_.emplace(key, &requests_.Add({{"worker", key.first}, {"code", std::to_string(status)}})).first;
+  }
+  it->second->Increment();
+  auto histogram = duration_series_.find(key.first);
+  if (histogram == duration_series_.end()) {
+    histogram = duration_series_.emplace(key.first, &durations_.Add({{"worker", key.first}}, durationBuckets())).first;
+  }
+  histogram->second->Observe(duration_s);
+}
+
+void ProxyMetrics::requestRefused(int status) {
+  auto key = std::make_pair(std::string(), status);
+  auto it = request_series_.find(key);
+  if (it == request_series_.end()) {
+    it = request_series_.emplace(key, &requests_.Add({{"worker", ""}, {"code", std::to_string(status)}})).first;
+  }
+  it->second->Increment();
+}
+
+void ProxyMetrics::proxyError(int status, std::string_view cause) {
+  auto key = std::make_pair(status, std::string(cause));
+  auto it = error_series_.find(key);
+  if (it == error_series_.end()) {
+    it = error_series_.emplace(key, &proxy_errors_.Add({{"code", std::to_string(status)}, {"cause", key.second}}))
+             .first;
+  }
+  it->second->Increment();
+}
+
+void ProxyMetrics::retried(std::string_view cause) { counterFor(retries_, retry_series_, "cause", cause).Increment(); }
+
+void ProxyMetrics::upstreamConnectError(std::string_view worker) {
+  counterFor(connect_errors_, connect_error_series_, "worker", worker).Increment();
+}
+
+void ProxyMetrics::sessionsRepinned(std::string_view reason, uint64_t count) {
+  counterFor(repins_, repin_series_, "reason", reason).Increment(static_cast<double>(count));
+}
+
+std::string ProxyMetrics::exposition(const ProxySnapshot& snapshot) {
+  std::vector<MetricFamily> families = registry_->Collect();
+
+  Built up("stickyproxy_worker_up", "1 when the worker takes requests (ready or draining), 0 otherwise",
+           MetricType::Gauge);
+  Built state("stickyproxy_worker_state", "1 for the worker's current state, 0 for the others", MetricType::Gauge);
+  Built restarts("stickyproxy_worker_restarts_total", "Times the worker's process exited and was started again",
+                 MetricType::Counter);
+  Built sessions("stickyproxy_sessions", "Distinct session keys pinned to the worker and active within the session "
+                 "idle window", MetricType::Gauge);
+  Built in_flight("stickyproxy_in_flight_requests", "Requests being forwarded to the worker", MetricType::Gauge);
+  Built queued("stickyproxy_queued_requests", "Requests waiting for a free slot on the worker", MetricType::Gauge);
+  Built cpu("stickyproxy_worker_cpu_seconds_total", "User and system CPU time of the worker's current process",
+            MetricType::Counter);
+  Built memory("stickyproxy_worker_resident_memory_bytes", "Resident memory of the worker's current process",
+               MetricType::Gauge);
+  for (const WorkerSnapshot& worker : snapshot.workers) {
+    up.add({{"worker", worker.name}}, stateIsUp(worker.state) ? 1 : 0);
+    for (const std::string& name : worker_states_) {
+      state.add({{"worker", worker.name}, {"state", name}}, name == worker.state ? 1 : 0);
+    }
+    restarts.add({{"worker", worker.name}}, static_cast<double>(worker.restarts));
+    sessions.add({{"worker", worker.name}}, static_cast<double>(worker.sessions));
+    in_flight.add({{"worker", worker.name}}, worker.in_flight);
+    queued.add({{"worker", worker.name}}, static_cast<double>(worker.queued));
+    // A worker without a process has no series: a counter of 0 would read as a reset.
+    if (worker.pid > 0) {
+      if (auto stats = readProcessStats(worker.pid)) {
+        cpu.add({{"worker", worker.name}}, stats->cpu_seconds);
+        memory.add({{"worker", worker.name}}, static_cast<double>(stats->resident_bytes));
+      }
+    }
+  }
+  Built connections("stickyproxy_client_connections", "Open client connections", MetricType::Gauge);
+  connections.add({}, static_cast<double>(snapshot.client_connections));
+  Built received("stickyproxy_received_bytes_total", "Bytes received from clients", MetricType::Counter);
+  received.add({}, static_cast<double>(snapshot.received_bytes));
+  Built sent("stickyproxy_sent_bytes_total", "Bytes sent to clients", MetricType::Counter);
+  sent.add({}, static_cast<double>(snapshot.sent_bytes));
+
+  for (Built* built : {&up, &state, &restarts, &sessions, &in_flight, &queued, &cpu, &memory, &connections, &received,
+                       &sent}) {
+    families.push_back(std::move(built->family));
+  }
+
+  if (auto self = readProcessStats(0)) {
+    Built process_cpu("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                      MetricType::Counter);
+    process_cpu.add({}, self->cpu_seconds);
+    families.push_back(std::move(process_cpu.family));
+    Built resident("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge);
+    resident.add({}, static_cast<double>(self->resident_bytes));
+    families.push_back(std::move(resident.family));
+  }
+  if (auto fds = countOpenFds()) {
+    Built open_fds("process_open_fds", "Number of open file descriptors.", MetricType::Gauge);
+    open_fds.add({}, static_cast<double>(*fds));
+    families.push_back(std::move(open_fds.family));
+  }
+  if (auto limit = maxOpenFds()) {
+    Built max_fds("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge);
+    max_fds.add({}, static_cast<double>(*limit));
+    families.push_back(std::move(max_fds.family));
+  }
+  // The start time never changes: read it once.
+  static const std::optional<double> kStartTime = readProcessStartTime();
+  if (const auto& start = kStartTime) {
+    Built start_time("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                     MetricType::Gauge);
+    start_time.add({}, *start);
+    families.push_back(std::move(start_time.family));
+  }
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace stickyproxy

@@ -1,0 +1,103 @@
+// The proxy's Prometheus metrics: counters and histograms updated where events happen, and
+// gauges that mirror live state, built from a snapshot at scrape time.
+//
+// Label values are bounded by the number of workers and by fixed sets of codes and causes:
+// never a session, a path or a peer. Requests the proxy answers without a worker (no worker
+// ready, a bad request) carry worker="" — worker names cannot be empty (conf/README.md), and
+// Prometheus treats an empty label like an absent one.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace stickyproxy {
+
+// One worker's live state at scrape time.
+struct WorkerSnapshot {
+  std::string name;
+  std::string state;  // workerStateName()
+  pid_t pid = 0;      // 0: no process known (external worker, or down)
+  uint64_t restarts = 0;
+  uint64_t sessions = 0;  // distinct keys active within the session idle window
+  uint32_t in_flight = 0;
+  uint64_t queued = 0;
+};
+
+// The proxy's live state at scrape time.
+struct ProxySnapshot {
+  std::vector<WorkerSnapshot> workers;
+  uint64_t client_connections = 0;
+  uint64_t received_bytes = 0;  // from clients, since start
+  uint64_t sent_bytes = 0;      // to clients, since start
+};
+
+// Not thread-safe: the proxy's loop thread only (prometheus-cpp's own locks are then
+// uncontended).
+class ProxyMetrics {
+ public:
+  // `worker_states`: every name workerStateName() can return, so that each worker exports one
+  // stickyproxy_worker_state series per state (1 for the current one).
+  explicit ProxyMetrics(std::vector<std::string> worker_states);
+  ProxyMetrics(const ProxyMetrics&) = delete;
+  ProxyMetrics& operator=(const ProxyMetrics&) = delete;
+
+  // A request finished with `status` (499: the client went away) after `duration_s`.
+  // `worker`: the worker of its last attempt, "" when none.
+  void requestFinished(std::string_view worker, int status, double duration_s);
+  // The HTTP layer refused a request before it was whole (400, 408, 413, 414, 431, 501): counted
+  // in stickyproxy_requests_total with worker="", not timed.
+  void requestRefused(int status);
+  // The proxy answered `status` by itself (502, 503, 504, ...) because of `cause`, a fixed
+  // identifier such as "queue_full" or "upstream_response_timeout".
+  void proxyError(int status, std::string_view cause);
+  // A request goes to another attempt after `cause` ("connect_failed", "connection_lost", ...).
+  void retried(std::string_view cause);
+  // A connection to `worker` failed (refused, reset, timed out).
+  void upstreamConnectError(std::string_view worker);
+  // `count` sessions moved to another worker because of `reason` ("death", "unhealthy",
+  // "unavailable", "evict", ...).
+  void sessionsRepinned(std::string_view reason, uint64_t count);
+
+  // The Prometheus text format (version 0.0.4) of every family: the counters and histograms
+  // above, the gauges from `snapshot`, each worker's CPU and memory from /proc/<pid>, and this
+  // process's process_* metrics. Reads a few small /proc files per worker; never blocks
+  // otherwise.
+  std::string exposition(const ProxySnapshot& snapshot);
+
+  static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
+
+ private:
+  prometheus::Counter& counterFor(prometheus::Family<prometheus::Counter>& family,
+                                  std::map<std::string, prometheus::Counter*>& cache, std::string_view label_name,
+                                  std::string_view label_value);
+
+  std::vector<std::string> worker_states_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+  prometheus::Family<prometheus::Counter>& proxy_errors_;
+  prometheus::Family<prometheus::Counter>& retries_;
+  prometheus::Family<prometheus::Counter>& connect_errors_;
+  prometheus::Family<prometheus::Counter>& repins_;
+  // Series looked up once: Family::Add hashes the label set under a lock on every call.
+  std::map<std::pair<std::string, int>, prometheus::Counter*> request_series_;
+  std::map<std::string, prometheus::Histogram*> duration_series_;
+  std::map<std::pair<int, std::string>, prometheus::Counter*> error_series_;
+  std::map<std::string, prometheus::Counter*> retry_series_;
+  std::map<std::string, prometheus::Counter*> connect_error_series_;
+  std::map<std::string, prometheus::Counter*> repin_series_;
+};
+
+}  // namespace stickyproxy
