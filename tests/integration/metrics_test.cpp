@@ -1,0 +1,159 @@
+// /metrics through the real binaries: the families are there, their counts follow the traffic
+// sent, and promtool accepts the exposition.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "tests/integration/harness.h"
+
+using namespace stickyproxy::integration;
+
+namespace {
+
+// Series (name with labels, as exposed) -> value.
+using Samples = std::map<std::string, double>;
+
+Samples parseExposition(const std::string& text) {
+  Samples samples;
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t space = line.rfind(' ');
+    if (space == std::string::npos) continue;
+    samples[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
+  }
+  return samples;
+}
+
+double valueOr(const Samples& samples, const std::string& series, double fallback = 0) {
+  auto it = samples.find(series);
+  return it == samples.end() ? fallback : it->second;
+}
+
+struct Scrape {
+  Response response;
+  Samples samples;
+};
+
+Scrape scrape(uint16_t port) {
+  HttpClient client(port, 10s);
+  Scrape result;
+  result.response = client.get("/metrics");
+  result.samples = parseExposition(result.response.body);
+  return result;
+}
+
+std::string requests(const std::string& worker, int code) {
+  return "stickyproxy_requests_total{code=\"" + std::to_string(code) + "\",worker=\"" + worker + "\"}";
+}
+
+}  // namespace
+
+TEST_CASE("metrics count the traffic sent, per worker and code, and promtool accepts them",
+          "[integration][metrics]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(4, "test-worker", {{"timeouts.upstream_response", "1s"}}));
+  proxy.start();
+  INFO("proxy log:\n" << fileTail(proxy.logPath()));
+
+  Scrape before = scrape(proxy.metricsPort());
+  REQUIRE(before.response.status == 200);
+  CHECK(before.response.headerOr("Content-Type") == "text/plain; version=0.0.4; charset=utf-8");
+
+  // One session (the cookie jar keeps its key), so every request reaches the same worker.
+  HttpClient client = proxy.client(10s);
+  client.useCookieJar();
+  Response first = client.get("/whoami");
+  REQUIRE(first.status == 200);
+  const std::string worker = first.body;
+  const pid_t worker_pid = std::stoi(first.headerOr("X-Worker-Pid", "0"));
+  REQUIRE(worker_pid > 0);
+  for (int i = 0; i < 9; ++i) REQUIRE(client.get("/whoami").body == worker);
+  CHECK(client.get("/no-such-page").status == 404);
+  // Slower than timeouts.upstream_response: the proxy answers 504 itself.
+  CHECK(client.get("/delay?ms=3000").status == 504);
+
+  Scrape after = scrape(proxy.metricsPort());
+  REQUIRE(after.response.status == 200);
+  const Samples& a = after.samples;
+  const Samples& b = before.samples;
+  INFO("worker " << worker << "; scrape:\n" << after.response.body);
+
+  CHECK(valueOr(a, requests(worker, 200)) - valueOr(b, requests(worker, 200)) == 10);
+  CHECK(valueOr(a, requests(worker, 404)) - valueOr(b, requests(worker, 404)) == 1);
+  CHECK(valueOr(a, requests(worker, 504)) - valueOr(b, requests(worker, 504)) == 1);
+  CHECK(valueOr(a, "stickyproxy_proxy_errors_total{cause=\"upstream_response_timeout\",code=\"504\"}") == 1);
+  const std::string count = "stickyproxy_request_duration_seconds_count{worker=\"" + worker + "\"}";
+  CHECK(valueOr(a, count) - valueOr(b, count) == 12);
+  const std::string fast = "stickyproxy_request_duration_seconds_bucket{worker=\"" + worker + "\",le=\"0.5\"}";
+  const std::string slow = "stickyproxy_request_duration_seconds_bucket{worker=\"" + worker + "\",le=\"2.5\"}";
+  CHECK(valueOr(a, fast) - valueOr(b, fast) == 11);
+  CHECK(valueOr(a, slow) - valueOr(b, slow) == 12);
+
+  for (const std::string name : {"w1", "w2", "w3", "w4"}) {
+    const std::string label = "{worker=\"" + name + "\"}";
+    CHECK(valueOr(a, "stickyproxy_worker_up" + label, -1) == 1);
+    CHECK(valueOr(a, "stickyproxy_worker_state{worker=\"" + name + "\",state=\"ready\"}", -1) == 1);
+    CHECK(valueOr(a, "stickyproxy_worker_state{worker=\"" + name + "\",state=\"down\"}", -1) == 0);
+    CHECK(valueOr(a, "stickyproxy_worker_restarts_total" + label, -1) == 0);
+    CHECK(valueOr(a, "stickyproxy_queued_requests" + label, -1) == 0);
+    CHECK(valueOr(a, "stickyproxy_worker_resident_memory_bytes" + label) > 0);
+    CHECK(a.count("stickyproxy_worker_cpu_seconds_total" + label) == 1);
+  }
+  // The /delay request may still hold its slot for a moment after the 504.
+  CHECK(valueOr(a, "stickyproxy_in_flight_requests{worker=\"" + worker + "\"}", -1) <= 1);
+  CHECK(valueOr(a, "stickyproxy_sessions{worker=\"" + worker + "\"}") >= 1);
+  CHECK(valueOr(a, "stickyproxy_client_connections") >= 1);
+  CHECK(valueOr(a, "stickyproxy_received_bytes_total") - valueOr(b, "stickyproxy_received_bytes_total") > 12 * 20);
+  CHECK(valueOr(a, "stickyproxy_sent_bytes_total") - valueOr(b, "stickyproxy_sent_bytes_total") > 12 * 50);
+  CHECK(valueOr(a, "process_resident_memory_bytes") > 0);
+  CHECK(valueOr(a, "process_open_fds") > 0);
+  CHECK(valueOr(a, "process_start_time_seconds") > 1.7e9);
+  CHECK(a.count("process_cpu_seconds_total") == 1);
+
+  SECTION("promtool check metrics finds nothing to complain about") {
+    if (std::system("command -v promtool >/dev/null 2>&1") != 0) {
+      WARN("promtool not found (Debian package prometheus): the exposition was not linted");
+      return;
+    }
+    const std::string path = proxy.dir().file("scrape.txt");
+    writeFile(path, after.response.body);
+    const std::string output = proxy.dir().file("promtool.txt");
+    int status = std::system(("promtool check metrics < " + path + " > " + output + " 2>&1").c_str());
+    INFO("promtool:\n" << readFile(output));
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+  }
+
+  SECTION("other paths on the metrics listener are 404") {
+    HttpClient metrics_client(proxy.metricsPort(), 10s);
+    CHECK(metrics_client.get("/").status == 404);
+    CHECK(metrics_client.get("/metrics/extra").status == 404);
+  }
+
+  SECTION("a killed worker counts a restart and its sessions count as re-pinned by death") {
+    REQUIRE(::kill(worker_pid, SIGKILL) == 0);
+    const std::string label = "{worker=\"" + worker + "\"}";
+    Samples last;
+    bool back = waitUntil(
+        [&] {
+          last = scrape(proxy.metricsPort()).samples;
+          return valueOr(last, "stickyproxy_worker_restarts_total" + label) == 1 &&
+                 valueOr(last, "stickyproxy_worker_up" + label) == 1;
+        },
+        10s, 100ms);
+    CHECK(back);
+    CHECK(valueOr(last, "stickyproxy_repins_total{reason=\"death\"}") >= 1);
+    // The session moved: its requests now count on another worker.
+    Response moved = client.get("/whoami");
+    REQUIRE(moved.status == 200);
+    CHECK(moved.body != worker);
+  }
+}
