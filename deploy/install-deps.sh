@@ -6,7 +6,7 @@ set -eu
 
 packages="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev picojson-dev
 prometheus-cpp-dev catch2 libxxhash-dev libzip-dev libshp-dev libeigen3-dev socat curl ca-certificates
-chromium python3"
+chromium python3 prometheus"
 
 missing=""
 for p in $packages; do
