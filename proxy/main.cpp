@@ -2,10 +2,16 @@
 //
 //   stickyproxy -c FILE        run
 //   stickyproxy -t -c FILE     check the configuration and exit
+//   stickyproxy ctl -c FILE COMMAND...   send one command to a running proxy's admin socket
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -30,12 +36,113 @@ constexpr const char* kUsage =
     "  --version          print the version and exit\n"
     "  --help             print this help and exit\n"
     "\n"
+    "       stickyproxy ctl -c FILE COMMAND...\n"
+    "  sends COMMAND to the admin socket of the proxy running with FILE and prints the\n"
+    "  answer; exits 1 when the command failed (an \"error:\" or \"timeout:\" answer),\n"
+    "  2 on bad usage. \"stickyproxy ctl -c FILE help\" lists the commands.\n"
+    "\n"
     "Signals: SIGTERM/SIGINT stop gracefully (requests in flight finish, workers get\n"
     "SIGTERM, then SIGKILL after supervisor.stop_grace); SIGHUP reloads the configuration.\n";
+
+// Longest an admin answer may take: the longest wait a command may ask for, plus a restart.
+constexpr int kCtlTimeoutMs = (3600 + 300) * 1000;
+
+// `stickyproxy ctl -c FILE COMMAND...`: one command over the admin socket.
+int runCtl(int argc, char** argv) {
+  std::string config_path;
+  std::string command;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if ((arg == "-c" || arg == "--config") && command.empty()) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "stickyproxy ctl: %s needs a file\n", arg.c_str());
+        return 2;
+      }
+      config_path = argv[++i];
+    } else {
+      command += (command.empty() ? "" : " ") + arg;
+    }
+  }
+  if (config_path.empty() || command.empty()) {
+    std::fprintf(stderr, "usage: stickyproxy ctl -c FILE COMMAND...   (try COMMAND = help)\n");
+    return 2;
+  }
+  if (command.find('\n') != std::string::npos || command.find('\r') != std::string::npos) {
+    std::fprintf(stderr, "stickyproxy ctl: a command is one line\n");
+    return 2;
+  }
+  ConfigLoadResult loaded = loadConfig(config_path);
+  if (!loaded.config) {
+    for (const ConfigError& error : loaded.errors) std::fprintf(stderr, "%s\n", error.toString().c_str());
+    return 1;
+  }
+  const std::string& path = loaded.config->admin_socket;
+  sockaddr_un address{};
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    std::fprintf(stderr, "stickyproxy ctl: %s: no usable proxy.admin_socket\n", config_path.c_str());
+    return 1;
+  }
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, path.c_str(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    std::fprintf(stderr, "stickyproxy ctl: cannot connect to %s: %s (is the proxy running?)\n", path.c_str(),
+                 std::strerror(errno));
+    if (fd >= 0) ::close(fd);
+    return 1;
+  }
+  std::string line = command + "\n";
+  size_t sent = 0;
+  while (sent < line.size()) {
+    ssize_t n = ::send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      std::fprintf(stderr, "stickyproxy ctl: cannot send to %s: %s\n", path.c_str(), std::strerror(errno));
+      ::close(fd);
+      return 1;
+    }
+    sent += static_cast<size_t>(n);
+  }
+  // The proxy answers what it got, then closes: the end of the answer is EOF.
+  ::shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buffer[4096];
+  for (;;) {
+    pollfd waiting{fd, POLLIN, 0};
+    int ready = ::poll(&waiting, 1, kCtlTimeoutMs);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) {
+      std::fprintf(stderr, "stickyproxy ctl: no answer from %s\n", path.c_str());
+      ::close(fd);
+      return 1;
+    }
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      std::fprintf(stderr, "stickyproxy ctl: reading from %s: %s\n", path.c_str(), std::strerror(errno));
+      ::close(fd);
+      return 1;
+    }
+    if (n == 0) break;
+    answer.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  // Every answer ends with an empty line (for interactive clients): print it without.
+  while (answer.size() >= 2 && answer.compare(answer.size() - 2, 2, "\n\n") == 0) answer.pop_back();
+  if (answer.empty()) {
+    std::fprintf(stderr, "stickyproxy ctl: the proxy closed the connection without an answer\n");
+    return 1;
+  }
+  std::fputs(answer.c_str(), stdout);
+  bool failed = answer.rfind("error", 0) == 0 || answer.rfind("timeout", 0) == 0 ||
+                (answer.front() == '{' && answer.find("\"ok\":false") != std::string::npos);
+  return failed ? 1 : 0;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string(argv[1]) == "ctl") return runCtl(argc, argv);
   std::string config_path;
   bool test_only = false;
   for (int i = 1; i < argc; ++i) {

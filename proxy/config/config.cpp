@@ -293,6 +293,7 @@ const KeySpec kRoutingKeys[] = {
     {"virtual_nodes", integerKey<1, 10000, &Config::routing, &RoutingConfig::virtual_nodes>},
     {"moved_key_idle", durationKey<&Config::routing, &RoutingConfig::moved_key_idle>},
     {"session_idle", durationKey<&Config::routing, &RoutingConfig::session_idle>},
+    {"drain_idle", durationKey<&Config::routing, &RoutingConfig::drain_idle>},
 };
 
 // ---- [supervisor] ----

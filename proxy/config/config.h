@@ -82,6 +82,8 @@ struct RoutingConfig {
   uint32_t virtual_nodes = 1024;                 // ring points per worker
   Duration moved_key_idle{std::chrono::hours(24 * 7)};  // moved keys unused this long expire
   Duration session_idle{std::chrono::minutes(30)};      // a session counts as active this long
+  // A draining worker is drained once no session pinned to it was seen for this long.
+  Duration drain_idle{std::chrono::seconds(60)};
   bool operator==(const RoutingConfig&) const = default;
 };
 

@@ -6,9 +6,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include <picojson.h>
+
+#include "proxy/admin/admin_commands.h"
+#include "proxy/admin/admin_server.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/health_checker.h"
 #include "proxy/core/proxy_request.h"
+#include "proxy/net/file_util.h"
 
 namespace stickyproxy {
 
@@ -18,6 +23,8 @@ constexpr std::chrono::milliseconds kStartingProbeInterval{100};
 constexpr std::chrono::milliseconds kHealthTick{50};
 constexpr std::chrono::milliseconds kSaveDelay{500};
 constexpr std::chrono::seconds kExpireInterval{60};
+constexpr std::chrono::milliseconds kDrainTick{100};
+constexpr const char* kWorkerStatesFormat = "stickyproxy-worker-states";
 
 std::vector<std::string> workerNames(const Config& config) {
   std::vector<std::string> names;
@@ -53,11 +60,16 @@ Proxy::Proxy(uv_loop_t* loop, Config config)
       startup_timer_(loop),
       save_timer_(loop),
       expire_timer_(loop),
+      drain_timer_(loop),
       metrics_(std::make_unique<ProxyMetrics>(workerStateNames())) {
   for (const WorkerConfig& worker : config_.workers) {
     workers_[worker.name] = std::make_unique<Worker>(loop_, worker, config_);
   }
   router_ = std::make_unique<Router>(Ring::build(workerNames(config_), config_.routing.virtual_nodes), &sessions_,
+                                     [this](const std::string& name) {
+                                       auto it = workers_.find(name);
+                                       return it != workers_.end() && it->second->up();
+                                     },
                                      [this](const std::string& name) {
                                        auto it = workers_.find(name);
                                        return it != workers_.end() && it->second->ready();
@@ -110,6 +122,7 @@ void Proxy::start(std::function<void(int status)> listening) {
     logInfo("loaded " + std::to_string(sessions_.movedCount()) + " moved session keys from " + stateFilePath());
   }
 
+  loadWorkerStates();
   startMetrics();
 
   Supervisor::Callbacks callbacks;
@@ -124,12 +137,14 @@ void Proxy::start(std::function<void(int status)> listening) {
   supervisor_->startAll();
 
   health_timer_.startRepeating(kHealthTick, [this] { healthTick(); });
+  drain_timer_.startRepeating(kDrainTick, [this] { drainTick(); });
+  startAdmin();
   expire_timer_.startRepeating(kExpireInterval, [this] {
     if (sessions_.expire(std::chrono::system_clock::now()) > 0) sessionsChanged();
   });
   startup_timer_.start(config_.supervisor.startup_timeout, [this] {
     for (auto& [name, worker] : workers_) {
-      if (!worker->ready()) logError("worker " + name + " not ready after the startup timeout; starting without it");
+      if (!worker->up()) logError("worker " + name + " not ready after the startup timeout; starting without it");
     }
     if (!listening_) {
       listening_ = true;
@@ -179,7 +194,7 @@ ProxySnapshot Proxy::metricsSnapshot() const {
 void Proxy::maybeStartListening() {
   if (listening_ || shutting_down_) return;
   for (auto& [name, worker] : workers_) {
-    if (!worker->ready()) return;
+    if (!worker->up()) return;
   }
   listening_ = true;
   startup_timer_.stop();
@@ -235,8 +250,10 @@ void Proxy::markDown(Worker& worker, const std::string& reason, const char* repi
 }
 
 void Proxy::markReady(Worker& worker) {
-  worker.setState(WorkerState::kReady);
-  logInfo("worker " + worker.name() + " is ready" + (worker.pid() != 0 ? " (pid " + std::to_string(worker.pid()) + ")" : ""));
+  bool drain = adminDraining(worker.name());
+  worker.setState(drain ? WorkerState::kDraining : WorkerState::kReady);
+  logInfo("worker " + worker.name() + " is ready" + (worker.pid() != 0 ? " (pid " + std::to_string(worker.pid()) + ")" : "") +
+          (drain ? "; draining, as the admin asked" : ""));
   maybeStartListening();
 }
 
@@ -293,6 +310,11 @@ void Proxy::shutdown(std::function<void()> done) {
   startup_timer_.stop();
   expire_timer_.stop();
   if (metrics_server_) metrics_server_->shutdown(std::chrono::seconds(1), [] {});
+  drain_timer_.stop();
+  if (admin_) admin_->close();  // removes the socket file
+  std::vector<Waiter> waiters = std::move(waiters_);
+  waiters_.clear();
+  for (Waiter& waiter : waiters) waiter.done("shutting down");
   auto stop_workers = [this, done = std::move(done)]() mutable {
     save_timer_.stop();
     saveSessions();
@@ -365,6 +387,214 @@ void Proxy::rebuildWorkers(const Config& next) {
     retired_workers_.push_back(std::move(worker));
   }
   workers_ = std::move(rebuilt);
+}
+
+
+// ---- admin: drain, ready, evict, restart ----
+
+void Proxy::startAdmin() {
+  if (config_.admin_socket.empty()) return;
+  admin_commands_ = std::make_unique<AdminCommands>(*this);
+  admin_ = std::make_unique<AdminServer>(loop_, AdminServerOptions{},
+                                         [this](const std::string& line, AdminServer::Reply reply) {
+                                           admin_commands_->execute(line, std::move(reply));
+                                         });
+  std::string error;
+  if (!admin_->listen(config_.admin_socket, &error)) {
+    logError("admin socket disabled: " + error);
+    admin_.reset();
+  } else {
+    logInfo("admin socket at " + config_.admin_socket);
+  }
+}
+
+void Proxy::drainWorker(Worker& worker) {
+  if (admin_draining_.insert(worker.name()).second) saveWorkerStates();
+  if (worker.ready()) {
+    worker.setState(WorkerState::kDraining);
+    logInfo("worker " + worker.name() + " is draining (admin): no new sessions");
+  }
+}
+
+void Proxy::readyWorker(Worker& worker) {
+  if (admin_draining_.erase(worker.name()) > 0) saveWorkerStates();
+  if (worker.state() == WorkerState::kDraining || worker.state() == WorkerState::kDrained) {
+    worker.setState(WorkerState::kReady);
+    logInfo("worker " + worker.name() + " is back in rotation (admin)");
+  }
+}
+
+size_t Proxy::evictWorker(Worker& worker) {
+  drainWorker(worker);
+  size_t moved = router_->repinSessionsOf(worker.name(), std::chrono::system_clock::now());
+  if (moved > 0) sessionsChanged();
+  metrics_->sessionsRepinned("evict", moved);
+  logInfo("worker " + worker.name() + " evicted (admin): " + std::to_string(moved) + " sessions re-pinned");
+  return moved;
+}
+
+void Proxy::waitFor(std::function<std::string()> check, Duration timeout,
+                    std::function<void(const std::string& outcome)> done) {
+  if (shutting_down_) {
+    done("shutting down");
+    return;
+  }
+  std::string outcome = check();
+  if (!outcome.empty()) {
+    done(outcome);
+    return;
+  }
+  waiters_.push_back(Waiter{std::move(check), std::chrono::steady_clock::now() + timeout, std::move(done)});
+}
+
+void Proxy::waitDrained(const std::string& name, Duration timeout,
+                        std::function<void(const std::string& outcome)> done) {
+  waitFor(
+      [this, name]() -> std::string {
+        Worker* worker = findWorker(name);
+        if (worker == nullptr || !adminDraining(name)) return "not draining";
+        return worker->state() == WorkerState::kDrained ? "drained" : "";
+      },
+      timeout, std::move(done));
+}
+
+void Proxy::restartWorker(const std::string& name, Duration drain_timeout,
+                          std::function<void(bool ok, const std::string& message)> done) {
+  Worker* worker = findWorker(name);
+  if (worker == nullptr || supervisor_ == nullptr || supervisor_->find(name) == nullptr) {
+    done(false, "worker " + name + " is not supervised by this proxy");
+    return;
+  }
+  drainWorker(*worker);
+  logInfo("restarting worker " + name + " (admin): draining first");
+  waitDrained(name, drain_timeout, [this, name, done](const std::string& drain_outcome) {
+    Worker* current = findWorker(name);
+    if (drain_outcome == "shutting down" || current == nullptr || supervisor_->find(name) == nullptr) {
+      done(false, "restart of " + name + " abandoned: " + (current == nullptr ? "worker removed" : drain_outcome));
+      return;
+    }
+    if (drain_outcome == "not draining") {
+      done(false, "restart of " + name + " abandoned: it was put back in rotation meanwhile");
+      return;
+    }
+    // Whatever still uses it moves now, announced, so nothing is sent to a process about to stop.
+    size_t moved = evictWorker(*current);
+    waitFor(
+        [this, name]() -> std::string {
+          Worker* w = findWorker(name);
+          if (w == nullptr) return "gone";
+          return w->admission().inFlight() == 0 && w->admission().queued() == 0 ? "idle" : "";
+        },
+        config_.supervisor.stop_grace,
+        [this, name, done, drain_outcome, moved](const std::string&) {
+          Worker* w = findWorker(name);
+          WorkerProcess* process = supervisor_ != nullptr ? supervisor_->find(name) : nullptr;
+          if (w == nullptr || process == nullptr || shutting_down_) {
+            done(false, "restart of " + name + " abandoned: worker removed or proxy stopping");
+            return;
+          }
+          // Back in rotation once the new process answers its health check.
+          if (admin_draining_.erase(name) > 0) saveWorkerStates();
+          int old_pid = w->pid();
+          process->restart();
+          std::string account = std::string(drain_outcome == "drained" ? "drained" : "drain timed out") + ", " +
+                                std::to_string(moved) + " sessions moved, pid " + std::to_string(old_pid);
+          waitFor(
+              [this, name, old_pid]() -> std::string {
+                Worker* again = findWorker(name);
+                if (again == nullptr) return "gone";
+                return again->ready() && again->pid() != 0 && again->pid() != old_pid ? "ready" : "";
+              },
+              config_.supervisor.stop_grace + config_.supervisor.startup_timeout,
+              [this, name, done, account](const std::string& outcome) {
+                Worker* again = findWorker(name);
+                if (outcome == "ready" && again != nullptr) {
+                  done(true, "restarted " + name + " (" + account + " -> " + std::to_string(again->pid()) + "): ready");
+                } else {
+                  done(false, "restart of " + name + " did not finish (" + account + "): " + outcome);
+                }
+              });
+        });
+  });
+}
+
+void Proxy::drainTick() {
+  auto now = std::chrono::system_clock::now();
+  for (auto& [name, worker] : workers_) {
+    if (worker->state() != WorkerState::kDraining && worker->state() != WorkerState::kDrained) continue;
+    bool idle = worker->admission().inFlight() == 0 && worker->admission().queued() == 0 &&
+                sessions_.activeSessionsOf(name, now, config_.routing.drain_idle) == 0;
+    WorkerState next = idle ? WorkerState::kDrained : WorkerState::kDraining;
+    if (next == worker->state()) continue;
+    worker->setState(next);
+    logInfo("worker " + name + " is " + workerStateName(next) +
+            (idle ? " (nothing in flight, no session active within routing.drain_idle)" : " (a session is active again)"));
+  }
+  auto steady_now = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < waiters_.size();) {
+    std::string outcome = waiters_[i].check();
+    if (outcome.empty() && steady_now >= waiters_[i].deadline) outcome = "timeout";
+    if (outcome.empty()) {
+      ++i;
+      continue;
+    }
+    auto done = std::move(waiters_[i].done);
+    waiters_.erase(waiters_.begin() + static_cast<std::ptrdiff_t>(i));
+    done(outcome);  // may add waiters: they are checked from the next tick
+  }
+}
+
+std::string Proxy::workerStatesPath() const { return config_.state_dir + "/worker-states.json"; }
+
+void Proxy::saveWorkerStates() {
+  // {"format": "stickyproxy-worker-states", "version": 1, "draining": ["w2"]}
+  picojson::array draining;
+  for (const std::string& name : admin_draining_) draining.emplace_back(name);
+  picojson::object root;
+  root["format"] = picojson::value(kWorkerStatesFormat);
+  root["version"] = picojson::value(1.0);
+  root["draining"] = picojson::value(draining);
+  std::string error;
+  if (!writeFileAtomically(workerStatesPath(), picojson::value(root).serialize() + "\n", &error)) {
+    logError("cannot save the admin's worker states: " + error);
+  }
+}
+
+void Proxy::loadWorkerStates() {
+  std::string text;
+  if (!readWholeFile(workerStatesPath(), &text)) {
+    if (errno != ENOENT) logError("cannot read " + workerStatesPath() + ": " + errnoText(errno));
+    return;
+  }
+  picojson::value root;
+  std::string parse_error;
+  try {
+    picojson::parse(root, text.begin(), text.end(), &parse_error);
+  } catch (const std::exception& e) {
+    parse_error = e.what();
+  }
+  const picojson::value* draining = nullptr;
+  if (parse_error.empty() && root.is<picojson::object>()) {
+    const picojson::object& top = root.get<picojson::object>();
+    auto format = top.find("format");
+    auto list = top.find("draining");
+    if (format != top.end() && format->second.is<std::string>() &&
+        format->second.get<std::string>() == kWorkerStatesFormat && list != top.end() &&
+        list->second.is<picojson::array>()) {
+      draining = &list->second;
+    }
+  }
+  if (draining == nullptr) {
+    logError("ignoring " + workerStatesPath() + ": not a worker-states file" +
+             (parse_error.empty() ? "" : " (" + parse_error + ")") + "; every worker starts in rotation");
+    return;
+  }
+  for (const picojson::value& name : draining->get<picojson::array>()) {
+    if (name.is<std::string>() && config_.findWorker(name.get<std::string>()) != nullptr) {
+      admin_draining_.insert(name.get<std::string>());
+      logInfo("worker " + name.get<std::string>() + " stays out of rotation (drained by the admin before)");
+    }
+  }
 }
 
 }  // namespace stickyproxy

@@ -7,7 +7,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "metrics/metrics_server.h"
 #include "metrics/proxy_metrics.h"
@@ -21,6 +23,9 @@
 #include "proxy/supervisor/supervisor.h"
 
 namespace stickyproxy {
+
+class AdminServer;
+class AdminCommands;
 
 // Not thread-safe: everything runs on `loop`'s thread. `loop` (with a LoopContext) must
 // outlive the Proxy.
@@ -54,6 +59,31 @@ class Proxy {
   void sessionsChanged();
   ProxyMetrics& metrics() { return *metrics_; }
 
+  // --- for the admin socket (proxy/admin) ---
+  const std::map<std::string, std::unique_ptr<Worker>>& workers() const { return workers_; }
+  // Null before start().
+  Supervisor* supervisor() { return supervisor_.get(); }
+  // True when the admin has taken `name` out of rotation (drain or evict) and not put it back.
+  bool adminDraining(const std::string& name) const { return admin_draining_.count(name) > 0; }
+  // Takes `worker` out of rotation for new sessions: draining now if it is up, else as soon as it
+  // is. Its active sessions keep reaching it. Persisted in the state directory, so it survives a
+  // reload and a proxy restart, until readyWorker().
+  void drainWorker(Worker& worker);
+  // Puts `worker` back in rotation (ready now if it is up).
+  void readyWorker(Worker& worker);
+  // drainWorker(), then every session pinned to `worker` moves now, announced with
+  // X-Sticky-Previous-Worker. Returns how many moved.
+  size_t evictWorker(Worker& worker);
+  // Calls `done` once: "drained" when `name` is drained, "not draining" when it was put back in
+  // rotation (or is gone), "timeout" after `timeout`, "shutting down" when the proxy stops.
+  void waitDrained(const std::string& name, Duration timeout, std::function<void(const std::string& outcome)> done);
+  // Graceful recycle of a supervised worker: drain (waiting up to `drain_timeout`), move its
+  // remaining sessions, wait for its requests in flight, SIGTERM (SIGKILL after stop_grace),
+  // respawn, and back in rotation once healthy. `done` gets whether it is ready again with a new
+  // process, and a one-line account.
+  void restartWorker(const std::string& name, Duration drain_timeout,
+                     std::function<void(bool ok, const std::string& message)> done);
+
  private:
   void handleRequest(const ServerExchangePtr& exchange);
   void onWorkerSpawned(const std::string& name, int pid);
@@ -71,6 +101,15 @@ class Proxy {
   void startMetrics();
   // The live state the metrics mirror, for one scrape.
   ProxySnapshot metricsSnapshot() const;
+  // Every 100 ms: draining <-> drained, and the admin's waits.
+  void drainTick();
+  // Calls `done(outcome)` once `check()` returns a non-empty outcome, or "timeout" at `timeout`.
+  void waitFor(std::function<std::string()> check, Duration timeout,
+               std::function<void(const std::string& outcome)> done);
+  std::string workerStatesPath() const;
+  void saveWorkerStates();
+  void loadWorkerStates();
+  void startAdmin();
 
   uv_loop_t* loop_;
   Config config_;
@@ -90,6 +129,17 @@ class Proxy {
   bool listening_ = false;
   bool shutting_down_ = false;
   uint64_t tickets_ = 0;
+
+  struct Waiter {
+    std::function<std::string()> check;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(const std::string& outcome)> done;
+  };
+  std::set<std::string> admin_draining_;  // persisted in workerStatesPath()
+  std::vector<Waiter> waiters_;
+  Timer drain_timer_;
+  std::unique_ptr<AdminCommands> admin_commands_;
+  std::unique_ptr<AdminServer> admin_;
   // Last: the metrics server reads the members above while it exists.
   std::unique_ptr<ProxyMetrics> metrics_;
   std::unique_ptr<MetricsServer> metrics_server_;

@@ -269,7 +269,7 @@ void ProxyRequest::detachUpstream(bool reusable) {
   if (!upstream_) return;
   ClientConnectionPtr connection = std::move(upstream_);
   connection->detachHandler();
-  if (reusable && worker_ != nullptr && worker_->ready()) {
+  if (reusable && worker_ != nullptr && worker_->up()) {
     worker_->pool().release(std::move(connection));
   } else {
     connection->close();

@@ -9,12 +9,18 @@ namespace {
 constexpr size_t kMaxTrackedSessions = 500'000;
 }  // namespace
 
-Router::Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready)
-    : ring_(std::move(ring)), sessions_(sessions), is_ready_(std::move(is_ready)) {}
+Router::Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready, ReadyPredicate takes_new)
+    : ring_(std::move(ring)),
+      sessions_(sessions),
+      is_ready_(std::move(is_ready)),
+      takes_new_(takes_new ? std::move(takes_new) : is_ready_) {}
 
 std::string Router::nextReady(uint64_t key_hash) const {
   const auto& names = ring_->workerNames();
-  auto index = ring_->firstEligible(key_hash, [&](size_t candidate) { return is_ready_(names[candidate]); });
+  auto index = ring_->firstEligible(key_hash, [&](size_t candidate) {
+    return is_ready_(names[candidate]) && takes_new_(names[candidate]);
+  });
+  if (!index) index = ring_->firstEligible(key_hash, [&](size_t candidate) { return is_ready_(names[candidate]); });
   return index ? names[*index] : std::string();
 }
 
@@ -26,7 +32,28 @@ RouteDecision Router::route(uint64_t key_hash, WallTime now, bool fresh_key) {
   // A moved key whose worker has left the ring (config reload) moves on like any other key
   // whose worker cannot take it.
   bool pinned_usable = ring_->indexOf(pinned).has_value() && is_ready_(pinned);
-  if (pinned_usable) {
+  if (pinned_usable && !takes_new_(pinned)) {
+    // Draining: only a session active on it stays. Anything else (a fresh key, one the table
+    // has forgotten, one idle past the window) would be a new session there.
+    const bool active_here = entry != nullptr && entry->worker == pinned &&
+                             now - entry->last_seen <= sessions_->sessionIdle();
+    if (!active_here) {
+      std::string target = nextReady(key_hash);
+      if (!target.empty() && target != pinned) {
+        if (entry != nullptr && entry->moved && entry->announce_previous) {
+          // Its move to `pinned` was never announced: the state is still on the worker before,
+          // which the next request must name. move() keeps that name.
+          sessions_->move(key_hash, pinned, target, now);
+        } else {
+          sessions_->pin(key_hash, target, now);
+        }
+        decision.worker = target;
+      }
+    }
+  }
+  if (!decision.worker.empty()) {
+    // Moved off a draining worker above.
+  } else if (pinned_usable) {
     decision.worker = pinned;
     if (entry != nullptr || sessions_->size() < kMaxTrackedSessions) sessions_->touch(key_hash, pinned, now);
   } else {

@@ -26,7 +26,12 @@ class Router {
   // `is_ready(name)` tells whether a worker may take requests now.
   using ReadyPredicate = std::function<bool(const std::string& name)>;
 
-  Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready);
+  // `takes_new(name)` tells whether a worker may get new sessions; empty: same as `is_ready`.
+  // A worker that is ready but takes no new sessions is draining: sessions active on it (seen
+  // within the session table's idle window) keep reaching it; any other key whose ring owner
+  // (or pin) it is moves to the next worker clockwise that takes new sessions, and is pinned
+  // there without an announcement (its state, if any, is stale).
+  Router(RingPtr ring, SessionTable* sessions, ReadyPredicate is_ready, ReadyPredicate takes_new = nullptr);
 
   // Routes one request of `key_hash` at `now` and records it in the session table (from its
   // first request: a session must stay where it moved even if its worker dies and returns
@@ -36,8 +41,8 @@ class Router {
   // stays there (until it idles out), even after its first worker returns.
   RouteDecision route(uint64_t key_hash, WallTime now, bool fresh_key = false);
 
-  // A worker went down: every session pinned to it moves now (not on its next request), so that
-  // it stays moved when the worker returns. Returns how many moved.
+  // A worker went down (or is evicted): every session pinned to it moves now (not on its next
+  // request), so that it stays moved when the worker returns. Returns how many moved.
   size_t repinSessionsOf(const std::string& worker, WallTime now);
 
   // Swaps in a ring for a changed set of workers. Sessions seen within the idle window whose
@@ -47,12 +52,14 @@ class Router {
   const RingPtr& ring() const { return ring_; }
 
  private:
-  // The next ready worker clockwise from `key_hash`, or "" when none is.
+  // The next worker clockwise from `key_hash` that takes new sessions; failing that the next
+  // ready one (a draining worker beats no worker); "" when none is ready.
   std::string nextReady(uint64_t key_hash) const;
 
   RingPtr ring_;
   SessionTable* sessions_;
   ReadyPredicate is_ready_;
+  ReadyPredicate takes_new_;
 };
 
 }  // namespace stickyproxy

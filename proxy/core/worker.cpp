@@ -6,6 +6,8 @@ const char* workerStateName(WorkerState state) {
   switch (state) {
     case WorkerState::kStarting: return "starting";
     case WorkerState::kReady: return "ready";
+    case WorkerState::kDraining: return "draining";
+    case WorkerState::kDrained: return "drained";
     case WorkerState::kDown: return "down";
   }
   return "unknown";
@@ -39,13 +41,13 @@ void Worker::setState(WorkerState state) {
   state_since_ = std::chrono::steady_clock::now();
   consecutive_successes_ = 0;
   consecutive_failures_ = 0;
-  if (state != WorkerState::kReady) pool_.closeIdle();
+  if (!up()) pool_.closeIdle();
 }
 
 bool Worker::observeSuccess(uint32_t rise) {
   consecutive_failures_ = 0;
   ++consecutive_successes_;
-  if (state_ == WorkerState::kReady) return false;
+  if (up()) return false;
   // A worker we just started needs one good answer; one that fell needs `rise` in a row.
   uint32_t needed = state_ == WorkerState::kStarting ? 1 : rise;
   if (consecutive_successes_ < needed) return false;
@@ -56,7 +58,7 @@ bool Worker::observeSuccess(uint32_t rise) {
 bool Worker::observeFailure(uint32_t fall) {
   consecutive_successes_ = 0;
   ++consecutive_failures_;
-  if (state_ != WorkerState::kReady || consecutive_failures_ < fall) return false;
+  if (!up() || consecutive_failures_ < fall) return false;
   setState(WorkerState::kDown);
   return true;
 }

@@ -19,6 +19,8 @@ namespace stickyproxy {
 enum class WorkerState {
   kStarting,  // spawned (or configured), not yet answering health checks
   kReady,     // takes requests
+  kDraining,  // set by the admin: serves its active sessions, gets no new ones
+  kDrained,   // draining, and nothing in flight nor any session active within routing.drain_idle
   kDown,      // dead, unreachable or failing health checks: its sessions move
 };
 const char* workerStateName(WorkerState state);
@@ -41,7 +43,12 @@ class Worker {
   bool supervised() const { return config_.supervised(); }
 
   WorkerState state() const { return state_; }
+  // Takes new sessions.
   bool ready() const { return state_ == WorkerState::kReady; }
+  // Answers requests: ready, draining or drained (a draining worker still serves its sessions).
+  bool up() const {
+    return state_ == WorkerState::kReady || state_ == WorkerState::kDraining || state_ == WorkerState::kDrained;
+  }
   std::chrono::steady_clock::time_point stateSince() const { return state_since_; }
   void setState(WorkerState state);
 

@@ -238,6 +238,22 @@ std::map<std::string, size_t> SessionTable::activeSessionsPerWorker(WallTime now
   return counts;
 }
 
+size_t SessionTable::activeSessionsOf(const std::string& worker, WallTime now, milliseconds window) const {
+  size_t count = 0;
+  for (const auto& [key_hash, entry] : entries_) {
+    if (entry.worker == worker && idleFor(entry.last_seen, now) <= window) ++count;
+  }
+  return count;
+}
+
+std::map<std::string, size_t> SessionTable::movedPerWorker() const {
+  std::map<std::string, size_t> counts;
+  for (const auto& [key_hash, entry] : entries_) {
+    if (entry.moved) ++counts[entry.worker];
+  }
+  return counts;
+}
+
 size_t SessionTable::expire(WallTime now) {
   size_t dropped = 0;
   for (auto it = entries_.begin(); it != entries_.end();) {

@@ -66,6 +66,16 @@ class SessionTable {
   // are absent.
   std::map<std::string, size_t> activeSessionsPerWorker(WallTime now) const;
 
+  // Sessions pinned to `worker` (moved or not) seen within `window` before `now`: what keeps a
+  // draining worker from being drained.
+  size_t activeSessionsOf(const std::string& worker, WallTime now, std::chrono::milliseconds window) const;
+
+  // Moved entries per worker they are pinned to now. Workers with none are absent.
+  std::map<std::string, size_t> movedPerWorker() const;
+
+  // The window within which a session counts as active.
+  std::chrono::milliseconds sessionIdle() const { return session_idle_; }
+
   // Number of moved entries.
   size_t movedCount() const { return moved_count_; }
   // Number of entries, moved or not.

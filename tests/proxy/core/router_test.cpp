@@ -136,3 +136,107 @@ TEST_CASE("a fresh key whose ring owner is down is pinned where it starts, with 
   CHECK(second.worker == first.worker);
   CHECK(second.announce_previous.empty());
 }
+
+namespace {
+
+// Four workers; `draining` ones are ready but take no new sessions.
+struct DrainFixture {
+  std::set<std::string> down;
+  std::set<std::string> draining;
+  SessionTable sessions{std::chrono::minutes(30), std::chrono::hours(24)};
+  Router router{Ring::build({"w1", "w2", "w3", "w4"}, 1024), &sessions,
+                [this](const std::string& name) { return down.count(name) == 0; },
+                [this](const std::string& name) { return draining.count(name) == 0; }};
+  WallTime now = WallTime(std::chrono::hours(1000000));
+
+  std::string owner(uint64_t key_hash) const {
+    const Ring& ring = *router.ring();
+    return ring.workerNames()[ring.ownerOf(key_hash)];
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a draining worker keeps its active sessions and gets no new ones", "[router][drain]") {
+  DrainFixture f;
+  std::map<uint64_t, std::string> before;
+  for (int i = 0; i < 2000; ++i) before[keyHash(i)] = f.router.route(keyHash(i), f.now).worker;
+  f.draining.insert("w2");
+
+  WallTime later = f.now + std::chrono::minutes(5);
+  for (auto& [hash, worker] : before) {
+    RouteDecision decision = f.router.route(hash, later);
+    CHECK(decision.worker == worker);  // active sessions stay, on w2 too
+    CHECK(decision.announce_previous.empty());
+  }
+  size_t fresh_owned_by_w2 = 0;
+  for (int i = 10000; i < 12000; ++i) {
+    uint64_t hash = keyHash(i);
+    RouteDecision decision = f.router.route(hash, later, /*fresh_key=*/i % 2 == 0);
+    CHECK(decision.worker != "w2");
+    CHECK(decision.announce_previous.empty());
+    if (f.owner(hash) == "w2") {
+      ++fresh_owned_by_w2;
+      CHECK(decision.repinned);
+      // Pinned where it started: stays there after w2 is ready again.
+      f.draining.clear();
+      CHECK(f.router.route(hash, later).worker == decision.worker);
+      f.draining.insert("w2");
+    } else {
+      CHECK(decision.worker == f.owner(hash));  // keys of other workers do not move
+    }
+  }
+  CHECK(fresh_owned_by_w2 > 300);
+}
+
+TEST_CASE("a session idle past the window on a draining worker starts again elsewhere", "[router][drain]") {
+  DrainFixture f;
+  uint64_t hash = 0;
+  for (int i = 0; f.owner(hash = keyHash(i)) != "w3"; ++i) {
+  }
+  CHECK(f.router.route(hash, f.now).worker == "w3");
+  f.draining.insert("w3");
+  CHECK(f.router.route(hash, f.now + std::chrono::minutes(29)).worker == "w3");
+  RouteDecision decision = f.router.route(hash, f.now + std::chrono::minutes(29) + std::chrono::minutes(31));
+  CHECK(decision.worker != "w3");
+  CHECK(decision.announce_previous.empty());
+  CHECK(decision.repinned);
+}
+
+TEST_CASE("a key moved to a draining worker but not yet announced keeps naming its state's worker",
+          "[router][drain]") {
+  DrainFixture f;
+  uint64_t hash = 0;
+  for (int i = 0; f.owner(hash = keyHash(i)) != "w1"; ++i) {
+  }
+  f.router.route(hash, f.now);
+  f.sessions.move(hash, "w1", "w4", f.now);  // e.g. w1 died; not yet announced to w4
+  f.draining.insert("w4");
+  // Idle past the window, then w4 drains: the key must move on and still announce w1.
+  RouteDecision decision = f.router.route(hash, f.now + std::chrono::hours(1));
+  CHECK(decision.worker != "w4");
+  if (decision.worker != "w1") CHECK(decision.announce_previous == "w1");
+}
+
+TEST_CASE("evicting a draining worker moves its sessions to workers that take new ones, announced",
+          "[router][drain]") {
+  DrainFixture f;
+  std::vector<uint64_t> on_w2;
+  for (int i = 0; i < 2000; ++i) {
+    if (f.router.route(keyHash(i), f.now).worker == "w2") on_w2.push_back(keyHash(i));
+  }
+  f.draining.insert("w2");
+  CHECK(f.router.repinSessionsOf("w2", f.now) == on_w2.size());
+  for (uint64_t hash : on_w2) {
+    RouteDecision decision = f.router.route(hash, f.now);
+    CHECK(decision.worker != "w2");
+    CHECK(decision.announce_previous == "w2");
+  }
+}
+
+TEST_CASE("when only a draining worker is left it still takes new sessions rather than none", "[router][drain]") {
+  DrainFixture f;
+  f.down = {"w1", "w3", "w4"};
+  f.draining.insert("w2");
+  for (int i = 0; i < 50; ++i) CHECK(f.router.route(keyHash(i), f.now, true).worker == "w2");
+}

@@ -1,0 +1,41 @@
+// The admin socket's commands: what an operator can ask the running proxy.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "proxy/admin/admin_server.h"
+
+namespace stickyproxy {
+
+class Proxy;
+
+// Parses one admin line and runs it against `proxy`. Grammar (words separated by blanks):
+//
+//   help | show workers | show sessions [WORKER] | drain WORKER [wait [SECONDS]] |
+//   ready WORKER | evict WORKER | restart WORKER [SECONDS] | reload
+//
+// A final word `json` asks for the answer as one JSON object: {"ok": true, ...} or
+// {"ok": false, "error": "..."}. Human answers that report a failure start with "error:" (bad
+// command, unknown worker) or "timeout:" (a wait that ran out); `stickyproxy ctl` exits non-zero
+// on those. Every answer is produced once, possibly later (drain wait, restart).
+// `proxy` must outlive this object. Loop thread only.
+class AdminCommands {
+ public:
+  explicit AdminCommands(Proxy& proxy) : proxy_(proxy) {}
+
+  void execute(const std::string& line, AdminServer::Reply reply);
+
+  // The longest wait a client may ask for (drain wait, restart), in seconds.
+  static constexpr int kMaxWaitSeconds = 3600;
+  // The wait when none is given.
+  static constexpr int kDefaultWaitSeconds = 60;
+
+ private:
+  Proxy& proxy_;
+};
+
+// Splits `line` on blanks (spaces and tabs).
+std::vector<std::string> splitAdminWords(const std::string& line);
+
+}  // namespace stickyproxy
