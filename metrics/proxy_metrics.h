@@ -30,13 +30,13 @@ struct WorkerSnapshot {
   std::string name;
   std::string state;  // workerStateName()
   pid_t pid = 0;      // 0: no process known (external worker, or down)
-  // Seconds since its process started (or since it came up, for an external worker); negative
-  // while it is not up.
-  double uptime_seconds = -1;
   uint64_t restarts = 0;
   uint64_t sessions = 0;  // distinct keys active within the session idle window
   uint32_t in_flight = 0;
   uint64_t queued = 0;
+  // Seconds since its process started (or since it came up, for an external worker); negative
+  // while it is not up.
+  double uptime_seconds = -1;
 };
 
 // The proxy's live state at scrape time.
