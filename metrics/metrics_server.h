@@ -1,5 +1,8 @@
-// The metrics listener: GET /metrics answers the Prometheus text format; every other path is
-// 404 (GET / is reserved for the status page).
+// The metrics listener, read-only:
+//   GET /metrics      the Prometheus text format;
+//   GET /status.json  the live state per worker the status page polls (ProxyMetrics::statusJson);
+//   GET /             the status page (metrics/web/status.html, compiled in);
+// every other path is 404.
 #pragma once
 
 #include <uv.h>
@@ -17,9 +20,11 @@ class MetricsServer {
  public:
   // Builds the exposition text for one scrape. Runs on the loop thread, so it must be quick.
   using Exposition = std::function<std::string()>;
+  // Builds the JSON document of GET /status.json, under the same constraint.
+  using StatusDocument = std::function<std::string()>;
 
   // `loop` (with a LoopContext) must outlive the server. Loop thread only.
-  MetricsServer(uv_loop_t* loop, Exposition exposition);
+  MetricsServer(uv_loop_t* loop, Exposition exposition, StatusDocument status);
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
 
@@ -33,6 +38,7 @@ class MetricsServer {
   void handle(const ServerExchangePtr& exchange);
 
   Exposition exposition_;
+  StatusDocument status_;
   HttpServer server_;
 };
 

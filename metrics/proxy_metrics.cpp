@@ -1,6 +1,10 @@
 #include "metrics/proxy_metrics.h"
 
+#include <picojson.h>
 #include <prometheus/text_serializer.h>
+
+#include <cassert>
+#include <cmath>
 
 #include "metrics/process_stats.h"
 
@@ -42,6 +46,8 @@ struct Built {
 };
 
 bool stateIsUp(std::string_view state) { return state == "ready" || state == "draining"; }
+
+picojson::value number(double value) { return picojson::value(value); }
 
 }  // namespace
 
@@ -126,6 +132,80 @@ void ProxyMetrics::upstreamConnectError(std::string_view worker) {
 
 void ProxyMetrics::sessionsRepinned(std::string_view reason, uint64_t count) {
   counterFor(repins_, repin_series_, "reason", reason).Increment(static_cast<double>(count));
+}
+
+std::optional<double> histogramQuantile(double quantile, const std::vector<double>& bounds,
+                                        const std::vector<uint64_t>& cumulative) {
+  if (cumulative.empty() || cumulative.back() == 0) return std::nullopt;
+  assert(cumulative.size() == bounds.size() + 1);
+  double rank = quantile * static_cast<double>(cumulative.back());
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    if (static_cast<double>(cumulative[i]) < rank) continue;
+    double lower = i == 0 ? 0.0 : bounds[i - 1];
+    uint64_t below = i == 0 ? 0 : cumulative[i - 1];
+    uint64_t inside = cumulative[i] - below;
+    if (inside == 0) return lower;
+    return lower + (bounds[i] - lower) * (rank - static_cast<double>(below)) / static_cast<double>(inside);
+  }
+  return bounds.empty() ? std::nullopt : std::optional<double>(bounds.back());
+}
+
+std::string ProxyMetrics::statusJson(const ProxySnapshot& snapshot) {
+  const std::vector<double>& bounds = durationBuckets();
+  picojson::array bucket_bounds;
+  for (double bound : bounds) bucket_bounds.push_back(number(bound));
+  bucket_bounds.push_back(picojson::value("+Inf"));
+
+  picojson::array workers;
+  for (const WorkerSnapshot& worker : snapshot.workers) {
+    picojson::object item;
+    item["name"] = picojson::value(worker.name);
+    item["state"] = picojson::value(worker.state);
+    item["up"] = picojson::value(stateIsUp(worker.state));
+    item["pid"] = number(worker.pid);
+    item["uptime_seconds"] = worker.uptime_seconds >= 0 ? number(std::floor(worker.uptime_seconds)) : picojson::value();
+    item["sessions"] = number(static_cast<double>(worker.sessions));
+    item["in_flight"] = number(worker.in_flight);
+    item["queued"] = number(static_cast<double>(worker.queued));
+    item["restarts"] = number(static_cast<double>(worker.restarts));
+
+    // The same series /metrics exports: requests by code, summed here.
+    double requests = 0;
+    double errors = 0;
+    for (const auto& [key, counter] : request_series_) {
+      if (key.first != worker.name) continue;
+      requests += counter->Value();
+      if (key.second >= 500 && key.second <= 599) errors += counter->Value();
+    }
+    item["requests"] = number(requests);
+    item["errors_5xx"] = number(errors);
+
+    std::vector<uint64_t> cumulative(bounds.size() + 1, 0);
+    auto histogram = duration_series_.find(worker.name);
+    if (histogram != duration_series_.end()) {
+      const auto collected = histogram->second->Collect().histogram;
+      for (size_t i = 0; i < collected.bucket.size() && i < cumulative.size(); ++i) {
+        cumulative[i] = collected.bucket[i].cumulative_count;
+      }
+    }
+    picojson::array counts;
+    for (uint64_t count : cumulative) counts.push_back(number(static_cast<double>(count)));
+    item["duration_counts"] = picojson::value(counts);
+    auto p99 = histogramQuantile(0.99, bounds, cumulative);
+    item["p99_seconds"] = p99 ? number(*p99) : picojson::value();
+
+    std::optional<ProcessStats> stats;
+    if (worker.pid > 0) stats = readProcessStats(worker.pid);
+    item["cpu_seconds"] = stats ? number(stats->cpu_seconds) : picojson::value();
+    item["resident_memory_bytes"] = stats ? number(static_cast<double>(stats->resident_bytes)) : picojson::value();
+    workers.emplace_back(std::move(item));
+  }
+
+  picojson::object document;
+  document["duration_buckets"] = picojson::value(bucket_bounds);
+  document["workers"] = picojson::value(workers);
+  document["client_connections"] = number(static_cast<double>(snapshot.client_connections));
+  return picojson::value(document).serialize() + "\n";
 }
 
 std::string ProxyMetrics::exposition(const ProxySnapshot& snapshot) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +34,9 @@ struct WorkerSnapshot {
   uint64_t sessions = 0;  // distinct keys active within the session idle window
   uint32_t in_flight = 0;
   uint64_t queued = 0;
+  // Seconds since its process started (or since it came up, for an external worker); negative
+  // while it is not up.
+  double uptime_seconds = -1;
 };
 
 // The proxy's live state at scrape time.
@@ -42,6 +46,13 @@ struct ProxySnapshot {
   uint64_t received_bytes = 0;  // from clients, since start
   uint64_t sent_bytes = 0;      // to clients, since start
 };
+
+// The `quantile` (0..1) of a Prometheus histogram, interpolated linearly inside the bucket it
+// falls in, as PromQL's histogram_quantile() does: `bounds` are the finite upper bounds in
+// increasing order and `cumulative` the counts of each bucket plus one for +Inf. Returns the
+// highest finite bound when the quantile falls in +Inf, and nullopt for an empty histogram.
+std::optional<double> histogramQuantile(double quantile, const std::vector<double>& bounds,
+                                        const std::vector<uint64_t>& cumulative);
 
 // Not thread-safe: the proxy's loop thread only (prometheus-cpp's own locks are then
 // uncontended).
@@ -75,6 +86,14 @@ class ProxyMetrics {
   // process's process_* metrics. Reads a few small /proc files per worker; never blocks
   // otherwise.
   std::string exposition(const ProxySnapshot& snapshot);
+
+  // The status page's document (GET /status.json), from the same series and snapshot as
+  // exposition(): one object per worker with its state, pid, uptime, sessions, in flight,
+  // queued, requests and 5xx answers (stickyproxy_requests_total summed over codes), restarts,
+  // CPU seconds and resident memory (null without a process), the cumulative counts of its
+  // request-duration histogram (bounds in "duration_buckets", the last one +Inf) and the p99
+  // over its whole life. Rates and recent percentiles are the reader's deltas between polls.
+  std::string statusJson(const ProxySnapshot& snapshot);
 
   static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 

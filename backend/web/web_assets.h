@@ -1,7 +1,7 @@
 // The backend's web UI, compiled into the binary.
 //
-// backend/web/index.html is turned into a C++ array at build time (embed_web_asset.cmake), so a
-// worker serves the page without reading files at run time and an edit to the page rebuilds it.
+// backend/web/index.html is turned into a C++ array at build time (cmake/embed_web_asset.cmake),
+// so a worker serves the page without reading files at run time and an edit to the page rebuilds it.
 #pragma once
 
 #include <string_view>

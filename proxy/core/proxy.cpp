@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include <picojson.h>
 
@@ -157,7 +158,9 @@ void Proxy::start(std::function<void(int status)> listening) {
 }
 
 void Proxy::startMetrics() {
-  metrics_server_ = std::make_unique<MetricsServer>(loop_, [this] { return metrics_->exposition(metricsSnapshot()); });
+  metrics_server_ = std::make_unique<MetricsServer>(
+      loop_, [this] { return metrics_->exposition(metricsSnapshot()); },
+      [this] { return metrics_->statusJson(metricsSnapshot()); });
   int status = metrics_server_->listen(endpointFor(config_.metrics_listen));
   if (status != 0) {
     logError("cannot listen for metrics on " + config_.metrics_listen.toString() + ": " + uvErrorText(status) +
@@ -171,11 +174,17 @@ void Proxy::startMetrics() {
 ProxySnapshot Proxy::metricsSnapshot() const {
   ProxySnapshot snapshot;
   std::map<std::string, size_t> active = sessions_.activeSessionsPerWorker(std::chrono::system_clock::now());
+  auto steady_now = std::chrono::steady_clock::now();
   for (const auto& [name, worker] : workers_) {
     WorkerSnapshot entry;
     entry.name = name;
     entry.state = workerStateName(worker->state());
     entry.pid = worker->pid();
+    if (worker->up()) {
+      const WorkerProcess* process = supervisor_ ? std::as_const(*supervisor_).find(name) : nullptr;
+      auto since = process != nullptr && process->running() ? process->startedAt() : worker->stateSince();
+      entry.uptime_seconds = std::chrono::duration<double>(steady_now - since).count();
+    }
     entry.restarts = worker->counters().restarts;
     auto sessions = active.find(name);
     entry.sessions = sessions == active.end() ? 0 : sessions->second;

@@ -132,10 +132,20 @@ TEST_CASE("metrics count the traffic sent, per worker and code, and promtool acc
     CHECK(WEXITSTATUS(status) == 0);
   }
 
-  SECTION("other paths on the metrics listener are 404") {
+  SECTION("the listener serves the status page and its JSON, read-only, and 404 elsewhere") {
     HttpClient metrics_client(proxy.metricsPort(), 10s);
-    CHECK(metrics_client.get("/").status == 404);
+    Response page = metrics_client.get("/");
+    CHECK(page.status == 200);
+    CHECK(page.header("Content-Type").value_or("").rfind("text/html", 0) == 0);
+    CHECK(page.body.find("status.json") != std::string::npos);
+    CHECK(page.body.find("<link rel=\"icon\" href=\"data:,\">") != std::string::npos);
+    Response status = metrics_client.get("/status.json");
+    CHECK(status.status == 200);
+    CHECK(status.header("Content-Type").value_or("") == "application/json");
+    CHECK(status.body.find("\"name\":\"" + worker + "\"") != std::string::npos);
+    CHECK(metrics_client.request("POST", "/status.json").status == 405);
     CHECK(metrics_client.get("/metrics/extra").status == 404);
+    CHECK(metrics_client.get("/index.html").status == 404);
   }
 
   SECTION("a killed worker counts a restart and its sessions count as re-pinned by death") {
