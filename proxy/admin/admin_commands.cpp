@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "metrics/process_stats.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/proxy.h"
 
@@ -139,7 +140,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
     Answer answer;
     auto sessions = proxy_.sessions().activeSessionsPerWorker(std::chrono::system_clock::now());
     answer.text = pad("NAME", 10) + pad("STATE", 10) + pad("PID", 9) + pad("UPTIME", 9) + pad("SESSIONS", 10) +
-                  pad("INFLIGHT", 10) + pad("QUEUED", 8) + pad("REQUESTS", 10) + pad("ERRORS", 8) + "RESTARTS";
+                  pad("INFLIGHT", 10) + pad("QUEUED", 8) + pad("REQUESTS", 10) + pad("ERRORS", 8) + pad("RESTARTS", 10) + pad("CPU", 10) + "MEMORY";
     picojson::array list;
     auto steady_now = std::chrono::steady_clock::now();
     for (const auto& [name, worker] : proxy_.workers()) {
@@ -152,12 +153,28 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       }
       size_t live = sessions.count(name) ? sessions[name] : 0;
       Worker& w = *worker;
+      // The same /proc figures the metrics export: CPU seconds used and resident memory.
+      ProcessStats usage;
+      bool has_usage = false;
+      if (w.pid() != 0) {
+        if (std::optional<ProcessStats> read = readProcessStats(w.pid())) {
+          usage = *read;
+          has_usage = true;
+        }
+      }
+      char cpu_text[32] = "-";
+      char memory_text[32] = "-";
+      if (has_usage) {
+        std::snprintf(cpu_text, sizeof cpu_text, "%.1fs", usage.cpu_seconds);
+        std::snprintf(memory_text, sizeof memory_text, "%.1fMiB", static_cast<double>(usage.resident_bytes) / (1 << 20));
+      }
       std::string state = workerStateName(w.state());
       answer.text += "\n" + pad(name, 10) + pad(state, 10) + pad(w.pid() != 0 ? std::to_string(w.pid()) : "-", 9) +
                      pad(has_uptime ? formatUptime(uptime) : "-", 9) + pad(std::to_string(live), 10) +
                      pad(std::to_string(w.admission().inFlight()), 10) +
                      pad(std::to_string(w.admission().queued()), 8) + pad(std::to_string(w.counters().requests), 10) +
-                     pad(std::to_string(w.counters().errors), 8) + std::to_string(w.counters().restarts);
+                     pad(std::to_string(w.counters().errors), 8) + pad(std::to_string(w.counters().restarts), 10) +
+                     pad(cpu_text, 10) + memory_text;
       picojson::object item;
       item["name"] = picojson::value(name);
       item["state"] = picojson::value(state);
@@ -170,6 +187,9 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       item["requests"] = picojson::value(static_cast<double>(w.counters().requests));
       item["errors"] = picojson::value(static_cast<double>(w.counters().errors));
       item["restarts"] = picojson::value(static_cast<double>(w.counters().restarts));
+      item["cpu_seconds"] = has_usage ? picojson::value(usage.cpu_seconds) : picojson::value();
+      item["resident_memory_bytes"] =
+          has_usage ? picojson::value(static_cast<double>(usage.resident_bytes)) : picojson::value();
       list.emplace_back(item);
     }
     answer.json["workers"] = picojson::value(list);

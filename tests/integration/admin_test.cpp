@@ -166,9 +166,14 @@ TEST_CASE("the admin socket is private, answers help, and names bad commands and
   CHECK(json.rfind("{", 0) == 0);
   CHECK(json.find("\"ok\":true") != std::string::npos);
   CHECK(json.find("\"name\":\"w4\"") != std::string::npos);
+  // Each running worker's CPU and memory, read from /proc.
+  CHECK(json.find("\"resident_memory_bytes\":null") == std::string::npos);
+  CHECK(json.find("\"cpu_seconds\":") != std::string::npos);
   CHECK(admin.command("drain w9 json").find("\"ok\":false") != std::string::npos);
   std::string table = admin.command("show workers");
   for (const char* name : {"w1", "w2", "w3", "w4"}) CHECK(table.find(std::string("\n") + name + " ") != std::string::npos);
+  CHECK(table.find("CPU") != std::string::npos);
+  CHECK(table.find("MiB") != std::string::npos);
   CHECK(admin.command("show sessions").find("total:") != std::string::npos);
 
   SECTION("a line over 4 KiB gets an error and the connection closes; the socket still serves others") {
