@@ -1,5 +1,7 @@
 #include "proxy/config/config.h"
 
+#include <grp.h>
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -236,10 +238,30 @@ void setAdminSocket(Target& target, std::string_view value, Problems& problems) 
   if (!path.empty() && checkUnixPathLength(path, problems)) target.config.admin_socket = path;
 }
 
+// A group that exists on this host: the admin socket is handed to it (mode 0660).
+void setAdminGroup(Target& target, std::string_view value, Problems& problems) {
+  std::string name(value);
+  bool valid = !name.empty() && name.size() <= 32 && name.front() != '-';
+  for (char c : name) {
+    valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '-' || c == '.');
+  }
+  if (!valid) {
+    problems.push_back(inQuotes(name) + " is not a group name");
+    return;
+  }
+  if (::getgrnam(name.c_str()) == nullptr) {
+    problems.push_back("no group " + inQuotes(name) + " on this host");
+    return;
+  }
+  target.config.admin_group = name;
+}
+
 const KeySpec kProxyKeys[] = {
     {"listen", listenKey<&Config::listen>},
     {"metrics_listen", listenKey<&Config::metrics_listen>},
     {"admin_socket", setAdminSocket},
+    {"admin_group", setAdminGroup},
     {"state_dir", pathKey<&Config::state_dir>},
     {"trusted_proxies", setTrustedProxies},
 };

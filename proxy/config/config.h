@@ -124,6 +124,7 @@ struct Config {
   Address listen;
   Address metrics_listen;
   std::string admin_socket;  // absolute path
+  std::string admin_group;   // empty: the socket is the proxy user's alone (0600); else 0660 for this group
   std::string state_dir;     // absolute path
   std::vector<Cidr> trusted_proxies;  // X-Forwarded-* is believed only from these peers
 

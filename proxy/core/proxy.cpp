@@ -354,10 +354,12 @@ bool Proxy::reload() {
   warnRestart("proxy.listen", !(next.listen == config_.listen));
   warnRestart("proxy.metrics_listen", !(next.metrics_listen == config_.metrics_listen));
   warnRestart("proxy.admin_socket", next.admin_socket != config_.admin_socket);
+  warnRestart("proxy.admin_group", next.admin_group != config_.admin_group);
   warnRestart("proxy.state_dir", next.state_dir != config_.state_dir);
   next.listen = config_.listen;
   next.metrics_listen = config_.metrics_listen;
   next.admin_socket = config_.admin_socket;
+  next.admin_group = config_.admin_group;
   next.state_dir = config_.state_dir;
 
   bool members_changed = workerNames(next) != workerNames(config_);
@@ -404,7 +406,9 @@ void Proxy::rebuildWorkers(const Config& next) {
 void Proxy::startAdmin() {
   if (config_.admin_socket.empty()) return;
   admin_commands_ = std::make_unique<AdminCommands>(*this);
-  admin_ = std::make_unique<AdminServer>(loop_, AdminServerOptions{},
+  AdminServerOptions admin_options;
+  admin_options.group = config_.admin_group;
+  admin_ = std::make_unique<AdminServer>(loop_, admin_options,
                                          [this](const std::string& line, AdminServer::Reply reply) {
                                            admin_commands_->execute(line, std::move(reply));
                                          });

@@ -1,6 +1,7 @@
 // The admin socket end to end: permissions, commands and their errors, session-aware drain,
 // ready, evict with adoption, restart under traffic, `stickyproxy ctl`, and admin drains that
 // survive a reload and a proxy restart.
+#include <grp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -145,6 +146,20 @@ std::string drainConfig() {
 }
 
 }  // namespace
+
+TEST_CASE("admin_group hands the socket to that group with mode 0660", "[integration][admin]") {
+  // This process's own group: it exists everywhere the test runs.
+  struct group* own = ::getgrgid(::getgid());
+  REQUIRE(own != nullptr);
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2, "test-worker", {{"proxy.admin_group", own->gr_name}}));
+  proxy.start();
+  struct stat info {};
+  REQUIRE(::stat(adminPath(proxy).c_str(), &info) == 0);
+  CHECK((info.st_mode & 0777) == 0660);
+  CHECK(info.st_gid == own->gr_gid);
+  AdminClient admin(adminPath(proxy));
+  CHECK(admin.command("help").find("drain") != std::string::npos);
+}
 
 TEST_CASE("the admin socket is private, answers help, and names bad commands and workers", "[integration][admin]") {
   ProxyUnderTest proxy(drainConfig());

@@ -392,6 +392,8 @@ TEST_CASE("bad values name the key and quote the value", "[config]") {
       {"routing", "virtual_nodes = 10001",
        "routing.virtual_nodes: \"10001\" is out of range (1..10000)"},
       {"health_check", "path = ping", "health_check.path: \"ping\" must start with '/'"},
+      {"proxy", "admin_group = no-such-group-stickyproxy", "proxy.admin_group: no group \"no-such-group-stickyproxy\" on this host"},
+      {"proxy", "admin_group = a b", "proxy.admin_group: \"a b\" is not a group name"},
       {"health_check", "path = /a\tb",
        "health_check.path: \"/a\tb\" must not contain spaces or control characters"},
       {"health_check", "rise = 0", "health_check.rise: \"0\" is out of range (1..4294967295)"},
