@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import queue
+import shutil
 import signal
 import socket
 import subprocess
@@ -525,6 +526,29 @@ class Page:
             raise TestFailure("the page has no #%s" % element_id)
         self.devtools.call("DOM.setFileInputFiles", {"files": paths, "nodeId": node["nodeId"]},
                            session_id=self.session_id)
+
+
+def tear_down(processes, browser, devtools, work_dir, keep):
+    """Closes Chromium over DevTools (so it exits cleanly), stops every process started by pid,
+    reaps orphans, closes the pipe, and removes `work_dir` unless `keep`."""
+    if devtools is not None and not devtools.closed:
+        try:
+            devtools.send("Browser.close")
+            browser.wait(timeout=5.0)
+        except (TestFailure, subprocess.TimeoutExpired):
+            pass  # stop_all() below signals it
+    processes.stop_all()
+    reap_orphans()
+    if devtools is not None:
+        for fd in (devtools.write_fd, devtools.read_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    if keep:
+        log("kept %s" % work_dir)
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def save_screenshot(page, path):

@@ -30,13 +30,12 @@ import argparse
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
 from browser_support import (Deadline, ErrorRecorder, Page, ProcessSet, TestFailure, become_subreaper,
-                             find_chromium, free_tcp_port, log, reap_orphans, save_screenshot, start_chromium, tail,
+                             find_chromium, free_tcp_port, log, save_screenshot, start_chromium, tail, tear_down,
                              wait_for_proxy, write_proxy_config)
 
 RESULT_CSVS = [
@@ -439,24 +438,8 @@ def main():
         log("FAIL: %s timed out" % " ".join(error.cmd))
         return 1
     finally:
-        if devtools is not None and not devtools.closed:
-            try:
-                devtools.send("Browser.close")
-                browser.wait(timeout=5.0)
-            except (TestFailure, subprocess.TimeoutExpired):
-                pass  # stop_all() below signals it
-        processes.stop_all()
-        reap_orphans()
-        if devtools is not None:
-            for fd in (devtools.write_fd, devtools.read_fd):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        if args.keep_temp or (failed and os.environ.get("UI_FLOW_KEEP_TEMP")):
-            log("kept %s" % work_dir)
-        else:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        tear_down(processes, browser, devtools, work_dir,
+                  args.keep_temp or (failed and os.environ.get("UI_FLOW_KEEP_TEMP")))
 
 
 if __name__ == "__main__":
