@@ -175,12 +175,9 @@ void ExportRoutes::generateReport(const ServerExchangePtr& exchange) {
 
 void ExportRoutes::buildReport(const std::string& session_id, const std::string& format, AnswerCallback done) {
   if (format != "html" && format != "export") return done(Answer::error(400, "format must be html or export"));
-  operations_.withLoadedSession(session_id, true, [this, session_id, format, done = std::move(done)](
-                                                      SessionState* session, std::optional<Answer> failure) {
-    if (failure) return done(*failure);
-    if (session == nullptr || !session->analysis) return done(Answer::error(400, std::string(kAnalysisFirstMessage)));
-    auto data = session->data;
-    auto analysis = session->analysis;
+  operations_.withAnalysedSession(session_id, done, [this, session_id, format, done](
+                                                       std::shared_ptr<const UploadedData> data,
+                                                       std::shared_ptr<const AnalysisResult> analysis) {
     const std::string results = operations_.resultsDir(session_id);
     const size_t per_page = app_.options().composite_maps_per_page;
     auto error = std::make_shared<std::string>();

@@ -166,6 +166,16 @@ void SessionOperations::withLoadedSession(const std::string& session_id, bool ne
   next(session, std::nullopt);
 }
 
+void SessionOperations::withAnalysedSession(const std::string& session_id, const AnswerCallback& done,
+                                            AnalysedCallback next) {
+  withLoadedSession(session_id, true, [done, next = std::move(next)](SessionState* session,
+                                                                     std::optional<Answer> failure) {
+    if (failure) return done(*failure);
+    if (session == nullptr || !session->analysis) return done(Answer::error(400, std::string(kAnalysisFirstMessage)));
+    next(session->data, session->analysis);
+  });
+}
+
 void SessionOperations::runAnalysis(const std::string& session_id, std::vector<std::string> variables,
                                     AnswerCallback done) {
   withLoadedSession(session_id, false, [this, session_id, variables = std::move(variables),

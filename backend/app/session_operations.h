@@ -47,6 +47,13 @@ class SessionOperations {
   // memory, rebuilding them from its files after a restart or an adoption, then calls `next`.
   void withLoadedSession(const std::string& session_id, bool need_analysis, SessionCallback next);
 
+  // withLoadedSession() for operations that need an analysis: calls `next` with the session's
+  // data and last analysis, or answers `done` itself (a load failure, or 400
+  // kAnalysisFirstMessage when the session is gone or has no analysis yet).
+  using AnalysedCallback = std::function<void(std::shared_ptr<const UploadedData> data,
+                                              std::shared_ptr<const AnalysisResult> analysis)>;
+  void withAnalysedSession(const std::string& session_id, const AnswerCallback& done, AnalysedCallback next);
+
   // Runs the analysis on the session's data with `variables` (empty: the default set), writes
   // the result CSVs into results/ (replacing earlier results, maps and reports) and answers
   // {message, variables_used, high_risk_wards, medium_risk_wards, low_risk_wards, ward_count,

@@ -143,12 +143,9 @@ Expected<RenderedView> renderView(const UploadedData& data, const AnalysisResult
 }
 
 void VisualizationRoutes::render(const std::string& session_id, ViewRequest request, AnswerCallback done) {
-  operations_.withLoadedSession(session_id, true, [this, session_id, request = std::move(request), done = std::move(done)](
-                                                      SessionState* session, std::optional<Answer> failure) {
-    if (failure) return done(*failure);
-    if (session == nullptr || !session->analysis) return done(Answer::error(400, std::string(kAnalysisFirstMessage)));
-    auto data = session->data;
-    auto analysis = session->analysis;
+  operations_.withAnalysedSession(session_id, done, [this, session_id, request = std::move(request), done](
+                                                       std::shared_ptr<const UploadedData> data,
+                                                       std::shared_ptr<const AnalysisResult> analysis) {
     const std::string results = operations_.resultsDir(session_id);
     const size_t per_page = app_.options().composite_maps_per_page;
     auto view = std::make_shared<std::optional<Expected<RenderedView>>>();
