@@ -167,9 +167,14 @@ def free_tcp_port():
         return probe.getsockname()[1]
 
 
-def write_proxy_config(work_dir, worker_binary, port, metrics_port, workers=4):
+def write_proxy_config(work_dir, worker_binary, port, metrics_port, workers=4, overrides=None, worker_args=""):
     """The shape of conf/prod.conf, on loopback: `workers` processes of `worker_binary` (which takes
-    --name, --listen and --state-dir like stickyproxy-backend) on Unix sockets in work_dir."""
+    --name, --listen and --state-dir like stickyproxy-backend) on Unix sockets in work_dir.
+
+    `overrides` maps "section.key" to a value, e.g. {"routing.drain_idle": "2s"}: it replaces the
+    key where this config sets it and is added to the section otherwise. `worker_args` is appended
+    to every worker's args."""
+    overrides = dict(overrides or {})
     lines = [
         "# Written by tests/browser/%s" % os.path.basename(sys.argv[0]),
         "[proxy]",
@@ -211,12 +216,44 @@ def write_proxy_config(work_dir, worker_binary, port, metrics_port, workers=4):
             "[worker w%d]" % index,
             "address = unix:%s" % os.path.join(work_dir, "run", "w%d.sock" % index),
             "command = %s" % worker_binary,
-            "args = --name {name} --listen {address} --state-dir {state_dir}",
+            ("args = --name {name} --listen {address} --state-dir {state_dir} " + worker_args).rstrip(),
         ]
+    lines = _apply_overrides(lines, overrides)
     path = os.path.join(work_dir, "proxy.conf")
     with open(path, "w") as config:
         config.write("\n".join(lines) + "\n")
     return path
+
+
+def _apply_overrides(lines, overrides):
+    """`lines` of a config with each "section.key" of `overrides` set (replaced or appended to its
+    section, the section created at the end when missing)."""
+    pending = dict(overrides)
+    result = []
+    section = None
+
+    def flush_section():
+        at = len(result)
+        while at > 0 and not result[at - 1].strip():
+            at -= 1  # before the blank lines that end the section
+        for dotted in [name for name in pending if name.rsplit(".", 1)[0] == section]:
+            result.insert(at, "%s = %s" % (dotted.rsplit(".", 1)[1], pending.pop(dotted)))
+            at += 1
+
+    for line in lines:
+        if line.startswith("["):
+            flush_section()
+            section = line.strip("[]")
+        elif section is not None and "=" in line:
+            dotted = "%s.%s" % (section, line.split("=", 1)[0].strip())
+            if dotted in pending:
+                line = "%s = %s" % (dotted.rsplit(".", 1)[1], pending.pop(dotted))
+        result.append(line)
+    flush_section()
+    for dotted, value in pending.items():
+        name, key = dotted.rsplit(".", 1)
+        result += ["", "[%s]" % name, "%s = %s" % (key, value)]
+    return result
 
 
 def http_get(port, path, timeout):
