@@ -19,6 +19,9 @@ namespace stickyproxy {
 
 namespace {
 
+// A client cut off with an error line gets this long to read it before the connection closes.
+constexpr std::chrono::seconds kFlushLimit{5};
+
 // True when a process accepts connections on the Unix socket `path` (a live proxy owns it).
 bool someoneListens(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -52,8 +55,7 @@ class AdminServer::Connection : public Stream::Handler, public std::enable_share
     stream_->setHandler(this);
     stream_->setWriteHighWater(0);
     stream_->write(text + "\n\n");
-    closing_ = true;
-    if (stream_->queuedBytes() == 0) close();
+    closeAfterFlush();
   }
 
   void close() {
@@ -89,18 +91,28 @@ class AdminServer::Connection : public Stream::Handler, public std::enable_share
   void armIdleTimer() {
     if (server_ == nullptr) return;
     std::weak_ptr<Connection> weak = weak_from_this();
-    idle_timer_.start(server_->options_.idle_timeout, [weak] {
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(server_->options_.idle_timeout).count();
+    idle_timer_.start(server_->options_.idle_timeout, [weak, seconds] {
       if (auto self = weak.lock()) {
-        logInfo("admin: closing a client idle for too long");
-        self->close();
+        logInfo("admin: a client sent no command for " + std::to_string(seconds) + "s; closing it");
+        self->stream_->write("error: no command for " + std::to_string(seconds) + "s; closing\n\n");
+        self->closeAfterFlush();
       }
     });
   }
 
+  // Closes once everything queued reached the kernel, or after kFlushLimit for a client that
+  // does not read.
   void closeAfterFlush() {
     closing_ = true;
-    idle_timer_.stop();
-    if (stream_->queuedBytes() == 0) close();
+    if (stream_->queuedBytes() == 0) {
+      close();
+      return;
+    }
+    std::weak_ptr<Connection> weak = weak_from_this();
+    idle_timer_.start(kFlushLimit, [weak] {
+      if (auto self = weak.lock()) self->close();
+    });
   }
 
   void fail(const std::string& message) {

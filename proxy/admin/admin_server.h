@@ -52,6 +52,8 @@ class AdminServer {
   bool listen(const std::string& path, std::string* error);
   // Closes the listener (removing the socket file) and every client connection. Idempotent.
   void close();
+  // Applies to each client's idle wait from its next command on.
+  void setIdleTimeout(std::chrono::milliseconds timeout) { options_.idle_timeout = timeout; }
   size_t connectionCount() const { return connections_.size(); }
 
  private:

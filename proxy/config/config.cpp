@@ -276,6 +276,7 @@ const KeySpec kTimeoutKeys[] = {
     {"upstream_response", durationKey<&Config::timeouts, &TimeoutsConfig::upstream_response>},
     {"upstream_idle", durationKey<&Config::timeouts, &TimeoutsConfig::upstream_idle>},
     {"queue", durationKey<&Config::timeouts, &TimeoutsConfig::queue>},
+    {"admin_idle", durationKey<&Config::timeouts, &TimeoutsConfig::admin_idle>},
 };
 
 // ---- [limits] ----

@@ -53,6 +53,7 @@ struct TimeoutsConfig {
   Duration upstream_response{std::chrono::seconds(120)}; // response head (and each body gap) -> 504
   Duration upstream_idle{std::chrono::seconds(30)};      // pooled idle upstream connection -> close
   Duration queue{std::chrono::seconds(30)};              // wait for an admission slot -> 503
+  Duration admin_idle{std::chrono::seconds(60)};         // admin-socket client sends no command -> close
   bool operator==(const TimeoutsConfig&) const = default;
 };
 

@@ -374,6 +374,7 @@ bool Proxy::reload() {
     logInfo("reload: worker set changed; " + std::to_string(pinned) + " live sessions kept on their workers");
   }
   if (server_) server_->setOptions(serverOptions());
+  if (admin_) admin_->setIdleTimeout(config_.timeouts.admin_idle);
   supervisor_->applyConfig(config_);
   logInfo("configuration reloaded from " + config_.source_path);
   return true;
@@ -408,6 +409,7 @@ void Proxy::startAdmin() {
   admin_commands_ = std::make_unique<AdminCommands>(*this);
   AdminServerOptions admin_options;
   admin_options.group = config_.admin_group;
+  admin_options.idle_timeout = config_.timeouts.admin_idle;
   admin_ = std::make_unique<AdminServer>(loop_, admin_options,
                                          [this](const std::string& line, AdminServer::Reply reply) {
                                            admin_commands_->execute(line, std::move(reply));

@@ -78,6 +78,8 @@ class AdminClient {
     return eof_;
   }
   const std::string& input() const { return input_; }
+  // Shrinks the kernel's receive buffer, so unread answers pile up on the server.
+  void setReceiveBuffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
 
  private:
   // Reads once; false at EOF or when `until` has passed.
@@ -217,6 +219,44 @@ TEST_CASE("the admin socket is private, answers help, and names bad commands and
   }
   proxy.stop();
   CHECK(::access(adminPath(proxy).c_str(), F_OK) != 0);  // removed on shutdown
+}
+
+TEST_CASE("admin clients that go quiet or leave their answers unread are cut off while others are served",
+          "[integration][admin]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(4, "test-worker", {{"timeouts.admin_idle", "1s"}}));
+  proxy.start();
+  INFO("proxy log:\n" << fileTail(proxy.logPath()));
+
+  SECTION("a client that sends no command for timeouts.admin_idle is told so and disconnected") {
+    AdminClient quiet(adminPath(proxy));
+    CHECK(quiet.command("help").find("drain") != std::string::npos);
+    CHECK(quiet.waitForClose(10s));
+    CHECK(quiet.input() == "error: no command for 1s; closing\n\n");
+  }
+  SECTION("a client that never reads is disconnected once its unread answers pass 256 KiB") {
+    constexpr int kCommands = 4000;  // about 2.5 MB of answers
+    AdminClient hoarder(adminPath(proxy));
+    hoarder.setReceiveBuffer(4096);
+    std::string lines;
+    for (int i = 0; i < kCommands; ++i) lines += "show workers\n";
+    try {
+      hoarder.sendRaw(lines);
+    } catch (const HarnessError&) {
+      // The server may close before it has read every line.
+    }
+    CHECK(waitUntil([&] { return readFile(proxy.logPath()).find("does not read its answers") != std::string::npos; },
+                    20s));
+    AdminClient other(adminPath(proxy));
+    CHECK(other.command("show workers").find("\nw4 ") != std::string::npos);
+    // The hoarder finds the whole answers that reached its socket, then the end.
+    CHECK(hoarder.waitForClose(10s));
+    size_t answers = 0;
+    for (size_t at = hoarder.input().find("\n\n"); at != std::string::npos; at = hoarder.input().find("\n\n", at + 2)) {
+      ++answers;
+    }
+    CHECK(answers > 0);
+    CHECK(answers < kCommands);
+  }
 }
 
 TEST_CASE("a draining worker gets no new sessions while its existing ones still reach it, drains, and returns",

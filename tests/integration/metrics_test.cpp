@@ -79,6 +79,8 @@ TEST_CASE("metrics count the traffic sent, per worker and code, and promtool acc
   CHECK(client.get("/no-such-page").status == 404);
   // Slower than timeouts.upstream_response: the proxy answers 504 itself.
   CHECK(client.get("/delay?ms=3000").status == 504);
+  // The worker drops the connection without an answer: a GET is retried once, then 502.
+  CHECK(client.get("/abort").status == 502);
 
   Scrape after = scrape(proxy.metricsPort());
   REQUIRE(after.response.status == 200);
@@ -89,13 +91,16 @@ TEST_CASE("metrics count the traffic sent, per worker and code, and promtool acc
   CHECK(valueOr(a, requests(worker, 200)) - valueOr(b, requests(worker, 200)) == 10);
   CHECK(valueOr(a, requests(worker, 404)) - valueOr(b, requests(worker, 404)) == 1);
   CHECK(valueOr(a, requests(worker, 504)) - valueOr(b, requests(worker, 504)) == 1);
+  CHECK(valueOr(a, requests(worker, 502)) - valueOr(b, requests(worker, 502)) == 1);
   CHECK(valueOr(a, "stickyproxy_proxy_errors_total{cause=\"upstream_response_timeout\",code=\"504\"}") == 1);
+  CHECK(valueOr(a, "stickyproxy_proxy_errors_total{cause=\"upstream_connection_lost\",code=\"502\"}") == 1);
+  CHECK(valueOr(a, "stickyproxy_retries_total{cause=\"connection_lost\"}") == 1);
   const std::string count = "stickyproxy_request_duration_seconds_count{worker=\"" + worker + "\"}";
-  CHECK(valueOr(a, count) - valueOr(b, count) == 12);
+  CHECK(valueOr(a, count) - valueOr(b, count) == 13);
   const std::string fast = "stickyproxy_request_duration_seconds_bucket{worker=\"" + worker + "\",le=\"0.5\"}";
   const std::string slow = "stickyproxy_request_duration_seconds_bucket{worker=\"" + worker + "\",le=\"2.5\"}";
-  CHECK(valueOr(a, fast) - valueOr(b, fast) == 11);
-  CHECK(valueOr(a, slow) - valueOr(b, slow) == 12);
+  CHECK(valueOr(a, fast) - valueOr(b, fast) == 12);
+  CHECK(valueOr(a, slow) - valueOr(b, slow) == 13);
 
   for (const std::string name : {"w1", "w2", "w3", "w4"}) {
     const std::string label = "{worker=\"" + name + "\"}";
@@ -111,8 +116,8 @@ TEST_CASE("metrics count the traffic sent, per worker and code, and promtool acc
   CHECK(valueOr(a, "stickyproxy_in_flight_requests{worker=\"" + worker + "\"}", -1) <= 1);
   CHECK(valueOr(a, "stickyproxy_sessions{worker=\"" + worker + "\"}") >= 1);
   CHECK(valueOr(a, "stickyproxy_client_connections") >= 1);
-  CHECK(valueOr(a, "stickyproxy_received_bytes_total") - valueOr(b, "stickyproxy_received_bytes_total") > 12 * 20);
-  CHECK(valueOr(a, "stickyproxy_sent_bytes_total") - valueOr(b, "stickyproxy_sent_bytes_total") > 12 * 50);
+  CHECK(valueOr(a, "stickyproxy_received_bytes_total") - valueOr(b, "stickyproxy_received_bytes_total") > 13 * 20);
+  CHECK(valueOr(a, "stickyproxy_sent_bytes_total") - valueOr(b, "stickyproxy_sent_bytes_total") > 13 * 50);
   CHECK(valueOr(a, "process_resident_memory_bytes") > 0);
   CHECK(valueOr(a, "process_open_fds") > 0);
   CHECK(valueOr(a, "process_start_time_seconds") > 1.7e9);

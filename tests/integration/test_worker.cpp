@@ -13,6 +13,7 @@
 //   GET  /sse?events=N&interval_ms=M  text/event-stream, "data: event i\n\n" every M ms
 //   GET  /delay?ms=N                200 after N ms
 //   GET  /big?bytes=N               N bytes of the shared pattern, streamed with backpressure
+//   GET  /abort                     the connection is closed with no answer; the process stays up
 //   GET  /crash                     the process exits at once with status 3, no answer
 //   GET  /exit-after?ms=N           200, then the process exits with status 0 after N ms
 #include <uv.h>
@@ -232,6 +233,9 @@ class WorkerApp {
       auto handler = std::make_shared<BigHandler>(exchange, pattern_block_, total);
       exchange->setHandler(handler);
       handler->pump();
+    } else if (path == "/abort") {
+      // Drops the connection without an answer and stays up: the proxy's 502 path.
+      exchange->abort();
     } else if (path == "/crash") {
       std::fprintf(stderr, "test-worker %s: /crash requested, exiting with status 3\n", name_.c_str());
       _exit(3);

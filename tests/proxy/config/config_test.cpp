@@ -117,6 +117,7 @@ TEST_CASE("a config with every key set parses into every field", "[config]") {
       "upstream_response = 2h\n"
       "upstream_idle = 45s\n"
       "queue = 3s\n"
+      "admin_idle = 20s\n"
       "[limits]\n"
       "max_request_line = 4k\n"
       "max_header_bytes = 16K\n"
@@ -177,6 +178,7 @@ TEST_CASE("a config with every key set parses into every field", "[config]") {
   CHECK(config.timeouts.upstream_response == hours(2));
   CHECK(config.timeouts.upstream_idle == seconds(45));
   CHECK(config.timeouts.queue == seconds(3));
+  CHECK(config.timeouts.admin_idle == seconds(20));
 
   CHECK(config.limits.max_request_line == 4096);
   CHECK(config.limits.max_header_bytes == 16384);
