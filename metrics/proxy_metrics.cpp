@@ -78,7 +78,11 @@ ProxyMetrics::ProxyMetrics(std::vector<std::string> worker_states)
       repins_(prometheus::BuildCounter()
                   .Name("stickyproxy_repins_total")
                   .Help("Sessions moved to another worker, by reason")
-                  .Register(*registry_)) {}
+                  .Register(*registry_)) {
+  for (std::string_view reason : kRepinReasons) counterFor(repins_, repin_series_, "reason", reason);
+  for (std::string_view cause : kRetryCauses) counterFor(retries_, retry_series_, "cause", cause);
+  for (const auto& [status, cause] : kProxyErrorCauses) errorCounter(status, cause);
+}
 
 prometheus::Counter& ProxyMetrics::counterFor(prometheus::Family<prometheus::Counter>& family,
                                               std::map<std::string, prometheus::Counter*>& cache,
@@ -114,15 +118,17 @@ void ProxyMetrics::requestRefused(int status) {
   it->second->Increment();
 }
 
-void ProxyMetrics::proxyError(int status, std::string_view cause) {
+prometheus::Counter& ProxyMetrics::errorCounter(int status, std::string_view cause) {
   auto key = std::make_pair(status, std::string(cause));
   auto it = error_series_.find(key);
   if (it == error_series_.end()) {
     it = error_series_.emplace(key, &proxy_errors_.Add({{"code", std::to_string(status)}, {"cause", key.second}}))
              .first;
   }
-  it->second->Increment();
+  return *it->second;
 }
+
+void ProxyMetrics::proxyError(int status, std::string_view cause) { errorCounter(status, cause).Increment(); }
 
 void ProxyMetrics::retried(std::string_view cause) { counterFor(retries_, retry_series_, "cause", cause).Increment(); }
 
@@ -209,6 +215,10 @@ std::string ProxyMetrics::statusJson(const ProxySnapshot& snapshot) {
 }
 
 std::string ProxyMetrics::exposition(const ProxySnapshot& snapshot) {
+  // Each worker's connect-error series exists from its first scrape, at 0.
+  for (const WorkerSnapshot& worker : snapshot.workers) {
+    counterFor(connect_errors_, connect_error_series_, "worker", worker.name);
+  }
   std::vector<MetricFamily> families = registry_->Collect();
 
   Built up("stickyproxy_worker_up", "1 when the worker takes requests (ready or draining), 0 otherwise",

@@ -97,7 +97,18 @@ class ProxyMetrics {
 
   static constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
 
+  // Label values whose series exist (at 0) from the start, so that rate() and alert rules see 0
+  // rather than no data before the first event. Other values still get a series when they occur.
+  static constexpr std::string_view kRepinReasons[] = {"death", "unhealthy", "unavailable", "evict"};
+  static constexpr std::string_view kRetryCauses[] = {"connect_failed", "connect_timeout", "connection_lost",
+                                                      "worker_down"};
+  static constexpr std::pair<int, std::string_view> kProxyErrorCauses[] = {
+      {502, "upstream_connect_failed"},   {502, "upstream_connection_lost"}, {502, "upstream_bad_response"},
+      {503, "no_ready_worker"},           {503, "queue_full"},               {503, "queue_timeout"},
+      {504, "upstream_connect_timeout"},  {504, "upstream_response_timeout"}};
+
  private:
+  prometheus::Counter& errorCounter(int status, std::string_view cause);
   prometheus::Counter& counterFor(prometheus::Family<prometheus::Counter>& family,
                                   std::map<std::string, prometheus::Counter*>& cache, std::string_view label_name,
                                   std::string_view label_value);

@@ -61,6 +61,22 @@ TEST_CASE("errors, retries, connect errors and re-pins count by their bounded la
   CHECK(hasLine(text, "stickyproxy_repins_total{reason=\"unavailable\"} 1"));
 }
 
+TEST_CASE("the error, retry and re-pin series an alert reads exist at 0 before their first event", "[metrics]") {
+  ProxyMetrics metrics({"starting", "ready", "down"});
+  ProxySnapshot snapshot;
+  snapshot.workers.push_back(WorkerSnapshot{});
+  snapshot.workers.back().name = "w1";
+  snapshot.workers.back().state = "ready";
+  std::string text = metrics.exposition(snapshot);
+  CHECK(hasLine(text, "stickyproxy_repins_total{reason=\"death\"} 0"));
+  CHECK(hasLine(text, "stickyproxy_repins_total{reason=\"evict\"} 0"));
+  CHECK(hasLine(text, "stickyproxy_retries_total{cause=\"connection_lost\"} 0"));
+  CHECK(hasLine(text, "stickyproxy_proxy_errors_total{cause=\"queue_full\",code=\"503\"} 0"));
+  CHECK(hasLine(text, "stickyproxy_proxy_errors_total{cause=\"upstream_connect_failed\",code=\"502\"} 0"));
+  CHECK(hasLine(text, "stickyproxy_proxy_errors_total{cause=\"upstream_response_timeout\",code=\"504\"} 0"));
+  CHECK(hasLine(text, "stickyproxy_upstream_connect_errors_total{worker=\"w1\"} 0"));
+}
+
 TEST_CASE("worker gauges mirror the snapshot, one state series per known state", "[metrics]") {
   ProxyMetrics metrics({"starting", "ready", "draining", "down"});
   ProxySnapshot snapshot;
