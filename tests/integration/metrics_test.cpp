@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 #include <map>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -49,6 +51,16 @@ Scrape scrape(uint16_t port) {
   result.response = client.get("/metrics");
   result.samples = parseExposition(result.response.body);
   return result;
+}
+
+// The metric names (stickyproxy_* and process_*) that `text` (a rules file, a dashboard) reads.
+std::set<std::string> metricNamesIn(const std::string& text) {
+  static const std::regex kName("\\b(stickyproxy|process)_[a-z_]+");
+  std::set<std::string> names;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kName); it != std::sregex_iterator(); ++it) {
+    names.insert(it->str());
+  }
+  return names;
 }
 
 std::string requests(const std::string& worker, int code) {
@@ -135,6 +147,19 @@ TEST_CASE("metrics count the traffic sent, per worker and code, and promtool acc
     INFO("promtool:\n" << readFile(output));
     CHECK(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+  }
+
+  SECTION("every series the shipped alert rules and Grafana dashboard read is exposed") {
+    std::set<std::string> exposed;
+    for (const auto& [series, value] : a) exposed.insert(series.substr(0, series.find('{')));
+    for (const std::string file : {"metrics/alerts.yml", "metrics/grafana-dashboard.json"}) {
+      std::set<std::string> read = metricNamesIn(readFile(std::string(STICKYPROXY_SOURCE_DIR) + "/" + file));
+      CHECK(read.size() >= 5);
+      for (const std::string& name : read) {
+        INFO(file << " reads " << name);
+        CHECK(exposed.count(name) == 1);
+      }
+    }
   }
 
   SECTION("the listener serves the status page and its JSON, read-only, and 404 elsewhere") {
