@@ -6,7 +6,7 @@
 #include <memory>
 
 #include "backend/analysis/analysis_csv.h"
-#include "backend/app/background_job.h"
+#include "proxy/net/background_job.h"
 #include "backend/app/exchange_io.h"
 #include "backend/app/session_layout.h"
 #include "backend/export/report.h"

@@ -5,7 +5,7 @@
 
 #include "backend/analysis/analysis_csv.h"
 #include "backend/analysis/vulnerability_analysis.h"
-#include "backend/app/background_job.h"
+#include "proxy/net/background_job.h"
 #include "backend/app/session_layout.h"
 #include "backend/app/uploaded_data.h"
 #include "proxy/net/file_util.h"

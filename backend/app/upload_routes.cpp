@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "backend/app/background_job.h"
+#include "proxy/net/background_job.h"
 #include "backend/app/exchange_io.h"
 #include "backend/app/multipart_receiver.h"
 #include "backend/app/session_layout.h"

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <memory>
 
-#include "backend/app/background_job.h"
+#include "proxy/net/background_job.h"
 #include "backend/app/exchange_io.h"
 #include "backend/app/session_layout.h"
 #include "backend/viz/box_plot_page.h"

@@ -22,7 +22,6 @@ namespace {
 // How often starting workers are probed: readiness should be noticed quickly.
 constexpr std::chrono::milliseconds kStartingProbeInterval{100};
 constexpr std::chrono::milliseconds kHealthTick{50};
-constexpr std::chrono::milliseconds kSaveDelay{500};
 constexpr std::chrono::seconds kExpireInterval{60};
 constexpr std::chrono::milliseconds kDrainTick{100};
 constexpr const char* kWorkerStatesFormat = "stickyproxy-worker-states";
@@ -59,7 +58,7 @@ Proxy::Proxy(uv_loop_t* loop, Config config)
       sessions_(config_.routing.session_idle, config_.routing.moved_key_idle),
       health_timer_(loop),
       startup_timer_(loop),
-      save_timer_(loop),
+      session_saver_(std::make_unique<SessionSaver>(loop, &sessions_, stateFilePath())),
       expire_timer_(loop),
       drain_timer_(loop),
       metrics_(std::make_unique<ProxyMetrics>(workerStateNames())) {
@@ -301,15 +300,9 @@ void Proxy::healthTick() {
   }
 }
 
-void Proxy::sessionsChanged() {
-  if (save_timer_.armed()) return;
-  save_timer_.start(kSaveDelay, [this] { saveSessions(); });
-}
+void Proxy::sessionsChanged() { session_saver_->changed(); }
 
-void Proxy::saveSessions() {
-  std::string error;
-  if (!sessions_.save(stateFilePath(), &error)) logError("cannot save " + stateFilePath() + ": " + error);
-}
+void Proxy::movedSessionUsed() { session_saver_->touched(); }
 
 void Proxy::shutdown(std::function<void()> done) {
   if (shutting_down_) return;
@@ -325,12 +318,12 @@ void Proxy::shutdown(std::function<void()> done) {
   waiters_.clear();
   for (Waiter& waiter : waiters) waiter.done("shutting down");
   auto stop_workers = [this, done = std::move(done)]() mutable {
-    save_timer_.stop();
-    saveSessions();
-    supervisor_->stopAll([this, done = std::move(done)] {
-      for (auto& [name, worker] : workers_) worker->pool().closeIdle();
-      logInfo("stopped");
-      done();
+    session_saver_->flush([this, done = std::move(done)]() mutable {
+      supervisor_->stopAll([this, done = std::move(done)] {
+        for (auto& [name, worker] : workers_) worker->pool().closeIdle();
+        logInfo("stopped");
+        done();
+      });
     });
   };
   if (server_) {

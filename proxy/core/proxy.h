@@ -15,6 +15,7 @@
 #include "metrics/proxy_metrics.h"
 #include "proxy/config/config.h"
 #include "proxy/core/router.h"
+#include "proxy/core/session_saver.h"
 #include "proxy/core/worker.h"
 #include "proxy/http/http_server.h"
 #include "proxy/net/timer.h"
@@ -55,8 +56,11 @@ class Proxy {
   uint64_t nextTicket() { return ++tickets_; }
   // A connection to `worker` failed (refused, reset before any byte, timed out).
   void noteConnectFailure(Worker& worker, const std::string& reason);
-  // The moved-keys table changed: persist it soon.
+  // A key was moved, pinned, announced or expired: the state file follows within a second.
   void sessionsChanged();
+  // A moved key's session made a request (its last_seen moved on): the state file follows
+  // within half a minute.
+  void movedSessionUsed();
   ProxyMetrics& metrics() { return *metrics_; }
 
   // --- for the admin socket (proxy/admin) ---
@@ -93,7 +97,6 @@ class Proxy {
   void markReady(Worker& worker);
   void healthTick();
   void maybeStartListening();
-  void saveSessions();
   std::string stateFilePath() const;
   ServerOptions serverOptions() const;
   void rebuildWorkers(const Config& next);
@@ -121,7 +124,7 @@ class Proxy {
   std::unique_ptr<HttpServer> server_;
   Timer health_timer_;
   Timer startup_timer_;
-  Timer save_timer_;
+  std::unique_ptr<SessionSaver> session_saver_;
   Timer expire_timer_;
   std::map<std::string, std::chrono::steady_clock::time_point> next_probe_;
   std::map<std::string, bool> probing_;

@@ -105,7 +105,11 @@ void ProxyRequest::attempt() {
   if (finished_) return;
   ++attempts_;
   route_ = proxy_.router().route(key_hash_, std::chrono::system_clock::now(), new_key_ && key_ == proxy_key_value_);
-  if (route_.repinned) proxy_.sessionsChanged();
+  if (route_.pinned_now) {
+    proxy_.sessionsChanged();
+  } else if (route_.repinned) {
+    proxy_.movedSessionUsed();
+  }
   if (route_.moved_now) proxy_.metrics().sessionsRepinned("unavailable", 1);
   worker_ = route_.worker.empty() ? nullptr : proxy_.findWorker(route_.worker);
   if (worker_ == nullptr) {

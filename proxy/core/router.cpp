@@ -4,8 +4,9 @@ namespace stickyproxy {
 
 namespace {
 // Ceiling on tracked sessions: each costs about 120 bytes, and clients choose their keys (or
-// come without one). Beyond it new sessions still route by the ring, but are not counted and,
-// should their worker die and return, are not kept where they moved. Moved keys are always kept.
+// come without one). Beyond it new sessions still route (by the ring, or past a draining or
+// down owner), but are not counted and not pinned: should their worker die and return, or a
+// drain end, they follow the ring again. Sessions already tracked are always moved and kept.
 constexpr size_t kMaxTrackedSessions = 500'000;
 }  // namespace
 
@@ -44,8 +45,10 @@ RouteDecision Router::route(uint64_t key_hash, WallTime now, bool fresh_key) {
           // Its move to `pinned` was never announced: the state is still on the worker before,
           // which the next request must name. move() keeps that name.
           sessions_->move(key_hash, pinned, target, now);
-        } else {
+          decision.pinned_now = true;
+        } else if (entry != nullptr || sessions_->size() < kMaxTrackedSessions) {
           sessions_->pin(key_hash, target, now);
+          decision.pinned_now = true;
         }
         decision.worker = target;
       }
@@ -62,10 +65,14 @@ RouteDecision Router::route(uint64_t key_hash, WallTime now, bool fresh_key) {
     if (fresh_key) {
       // Its ring owner is down, so the session starts elsewhere; it must stay there when the
       // owner returns. Nothing to adopt: no worker has seen it yet.
-      sessions_->pin(key_hash, target, now);
+      if (sessions_->size() < kMaxTrackedSessions) {
+        sessions_->pin(key_hash, target, now);
+        decision.pinned_now = true;
+      }
     } else {
       sessions_->move(key_hash, pinned, target, now);
       decision.moved_now = true;
+      decision.pinned_now = true;
     }
     decision.worker = target;
   }

@@ -17,6 +17,7 @@ struct RouteDecision {
   std::string announce_previous; // non-empty: send X-Sticky-Previous-Worker with this name
   bool repinned = false;         // the key was moved by this or an earlier re-pin
   bool moved_now = false;        // this request moved the key: its worker could not take it
+  bool pinned_now = false;       // this request moved or pinned the key (the state file must follow)
 };
 
 // Decides where each key goes. Owns the ring (immutable, swapped on membership change) and the

@@ -25,6 +25,10 @@ class Timer {
   void startRepeating(std::chrono::milliseconds interval, std::function<void()> callback);
   void stop();
   bool armed() const { return armed_; }
+  // Time until an armed timer fires, from the loop's cached "now" (0 when it is due or unarmed).
+  std::chrono::milliseconds dueIn() const {
+    return std::chrono::milliseconds(armed_ ? uv_timer_get_due_in(handle_) : 0);
+  }
   // Lets the loop end while this timer is armed (for housekeeping that must not keep a
   // stopping process alive).
   void unref() { uv_unref(reinterpret_cast<uv_handle_t*>(handle_)); }

@@ -269,25 +269,30 @@ size_t SessionTable::expire(WallTime now) {
   return dropped;
 }
 
-bool SessionTable::save(const std::string& path, std::string* error) const {
-  // Sorted by key hash so the same table always produces the same bytes.
-  std::vector<std::pair<uint64_t, const SessionEntry*>> moved;
+MovedEntries SessionTable::movedEntries() const {
+  MovedEntries moved;
   moved.reserve(moved_count_);
   for (const auto& [key_hash, entry] : entries_) {
-    if (entry.moved) moved.emplace_back(key_hash, &entry);
+    if (entry.moved) moved.emplace_back(key_hash, entry);
   }
-  std::sort(moved.begin(), moved.end(),
-            [](const auto& a, const auto& b) { return a.first < b.first; });
+  return moved;
+}
 
+bool SessionTable::save(const std::string& path, std::string* error) const {
+  return writeMovedEntries(movedEntries(), path, error);
+}
+
+bool writeMovedEntries(MovedEntries moved, const std::string& path, std::string* error) {
+  std::sort(moved.begin(), moved.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   picojson::array entries;
   entries.reserve(moved.size());
   for (const auto& [key_hash, entry] : moved) {
     picojson::object object;
     object["key_hash"] = picojson::value(keyHashToHex(key_hash));
-    object["worker"] = picojson::value(entry->worker);
-    object["previous_worker"] = picojson::value(entry->previous_worker);
-    object["announce_previous"] = picojson::value(entry->announce_previous);
-    object["last_seen_ms"] = picojson::value(wallTimeToMs(entry->last_seen));
+    object["worker"] = picojson::value(entry.worker);
+    object["previous_worker"] = picojson::value(entry.previous_worker);
+    object["announce_previous"] = picojson::value(entry.announce_previous);
+    object["last_seen_ms"] = picojson::value(wallTimeToMs(entry.last_seen));
     entries.emplace_back(std::move(object));
   }
   picojson::object top;

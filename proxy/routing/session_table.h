@@ -23,6 +23,18 @@ struct SessionEntry {
   WallTime last_seen;              // wall clock, so it can be persisted
 };
 
+// The moved entries of a SessionTable at one moment, detached from it: what its state file holds.
+// Made on the table's thread by SessionTable::movedEntries(), written on any thread by
+// writeMovedEntries().
+using MovedEntries = std::vector<std::pair<uint64_t, SessionEntry>>;
+
+// Writes `moved` to the JSON file `path`, atomically: "<path>.tmp" is written, fsynced and
+// renamed over `path`, then the directory is fsynced, so a crash leaves either the old or the
+// new file. Keys appear only as 16-hex-char hashes; entries are sorted by key hash, so the same
+// entries always produce the same bytes. Returns false and sets `*error` (if non-null) on
+// failure; `path` is then unchanged. Two writes to the same `path` must not overlap.
+bool writeMovedEntries(MovedEntries moved, const std::string& path, std::string* error);
+
 // Sessions keyed by `key_hash = stableHash(key)`: no raw key is ever stored here or written to
 // disk. Entries pinned by the ring only count sessions; moved entries override the ring.
 // Times are wall-clock because moved entries outlive the process; a clock step only shortens
@@ -85,10 +97,10 @@ class SessionTable {
   // moved_idle; returns how many were dropped.
   size_t expire(WallTime now);
 
-  // Writes the moved entries only to the JSON file `path`, atomically: "<path>.tmp" is written,
-  // fsynced and renamed over `path`, then the directory is fsynced, so a crash leaves either
-  // the old or the new file. Keys appear only as 16-hex-char hashes. Returns false and sets
-  // `*error` (if non-null) on failure; `path` is then unchanged.
+  // A copy of the moved entries, for writeMovedEntries() (which may run on another thread).
+  MovedEntries movedEntries() const;
+
+  // writeMovedEntries(movedEntries(), path, error), on this thread.
   bool save(const std::string& path, std::string* error) const;
 
   // Loads moved entries written by save(), skipping those already idle longer than moved_idle

@@ -29,6 +29,7 @@ TEST_CASE("a key goes to its ring owner while that worker is ready", "[router]")
     RouteDecision decision = f.router.route(keyHash(i), f.now);
     CHECK(decision.worker == ring.workerNames()[ring.ownerOf(keyHash(i))]);
     CHECK_FALSE(decision.repinned);
+    CHECK_FALSE(decision.pinned_now);
     CHECK(decision.announce_previous.empty());
   }
 }
@@ -85,8 +86,11 @@ TEST_CASE("a key first seen while its worker is down moves lazily to the next re
     if (owner == "w3") {
       CHECK(decision.worker != "w3");
       CHECK(decision.announce_previous == "w3");
+      CHECK(decision.moved_now);
+      CHECK(decision.pinned_now);
     } else {
       CHECK(decision.worker == owner);
+      CHECK_FALSE(decision.pinned_now);
     }
   }
 }
@@ -131,10 +135,13 @@ TEST_CASE("a fresh key whose ring owner is down is pinned where it starts, with 
   RouteDecision first = f.router.route(hash, f.now, /*fresh_key=*/true);
   CHECK(first.worker != "w2");
   CHECK(first.announce_previous.empty());
+  CHECK(first.pinned_now);  // the state file must learn it
   f.down.clear();  // w2 returns before the browser's second request
   RouteDecision second = f.router.route(hash, f.now);
   CHECK(second.worker == first.worker);
   CHECK(second.announce_previous.empty());
+  CHECK(second.repinned);
+  CHECK_FALSE(second.pinned_now);  // only its last_seen moved on
 }
 
 namespace {
@@ -178,12 +185,14 @@ TEST_CASE("a draining worker keeps its active sessions and gets no new ones", "[
     if (f.owner(hash) == "w2") {
       ++fresh_owned_by_w2;
       CHECK(decision.repinned);
+      CHECK(decision.pinned_now);
       // Pinned where it started: stays there after w2 is ready again.
       f.draining.clear();
       CHECK(f.router.route(hash, later).worker == decision.worker);
       f.draining.insert("w2");
     } else {
       CHECK(decision.worker == f.owner(hash));  // keys of other workers do not move
+      CHECK_FALSE(decision.pinned_now);
     }
   }
   CHECK(fresh_owned_by_w2 > 300);

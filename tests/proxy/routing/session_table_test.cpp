@@ -13,6 +13,7 @@
 #include <string>
 
 #include "proxy/routing/stable_hash.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy {
 namespace {
@@ -26,36 +27,9 @@ constexpr milliseconds kMovedIdle = hours(24);
 // A whole millisecond, as the state file stores times.
 const WallTime kT0{milliseconds(1'700'000'000'000)};
 
-// A scratch directory removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "session_table_test.XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
+using testing::readFile;
+using testing::TempDir;
+using testing::writeFile;
 
 // What a test expects of the entry for one key; fields left empty are not checked.
 struct Expected {

@@ -1,8 +1,8 @@
-#include "backend/app/background_job.h"
+#include "proxy/net/background_job.h"
 
 #include <memory>
 
-namespace stickyproxy::backend {
+namespace stickyproxy {
 
 namespace {
 
@@ -33,4 +33,4 @@ void runInBackground(uv_loop_t* loop, std::function<void()> work, std::function<
   job->done();
 }
 
-}  // namespace stickyproxy::backend
+}  // namespace stickyproxy
