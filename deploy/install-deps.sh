@@ -1,5 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages stickyproxy builds and tests with.
+#   sh deploy/install-deps.sh           what the build and the test suite need
+#   sh deploy/install-deps.sh --bench   also wrk, haproxy and nginx, for the on-demand checks in tests/load
+#                                       (Debian's nginx and haproxy packages start their own services)
 # Idempotent: asks apt only for what is missing, so a second run takes well under a second.
 # Runs apt-get directly as root, through sudo otherwise.
 set -eu
@@ -7,6 +10,12 @@ set -eu
 packages="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev picojson-dev
 prometheus-cpp-dev catch2 libxxhash-dev libzip-dev libshp-dev libeigen3-dev socat curl ca-certificates
 chromium python3 prometheus"
+
+case "${1:-}" in
+  "") ;;
+  --bench) packages="$packages wrk haproxy nginx" ;;
+  *) echo "usage: sh deploy/install-deps.sh [--bench]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $packages; do
