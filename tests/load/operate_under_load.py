@@ -43,7 +43,6 @@ import http.client
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 
 from browser_support import (Deadline, ProcessSet, TestFailure, become_subreaper, free_tcp_port,  # noqa: E402
                              http_get, log, tail, tear_down, wait_for_proxy, write_proxy_config)
+from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
 DRAINED = "w2"
@@ -122,80 +122,6 @@ class Checks:
     def raise_if_failed(self):
         if self.failed:
             raise TestFailure("%s:\n  %s" % (self.phase, "\n  ".join(self.failed)))
-
-
-def print_table(title, header, rows, notes=()):
-    cells = [list(header)] + [[str(cell) for cell in row] for row in rows]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
-    print("\n" + title)
-    for row in cells:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
-    for note in notes:
-        print("  " + note)
-    sys.stdout.flush()
-
-
-def ms(seconds):
-    return "%.2f ms" % (seconds * 1000.0)
-
-
-# ---- wrk ----
-
-WrkResult = collections.namedtuple("WrkResult", "requests rps p50 p99 max non_2xx socket_errors")
-TIME_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-TIME = r"([\d.]+)(us|ms|s|m|h)"
-
-
-def parse_wrk(text):
-    """wrk's summary: --latency percentiles, Requests/sec, non-2xx answers and socket errors."""
-    percentiles = {int(p): float(v) * TIME_UNITS[u]
-                   for p, v, u in re.findall(r"^\s+(\d+)%\s+" + TIME + r"\s*$", text, re.M)}
-    latency = re.search(r"^\s+Latency\s+\S+\s+\S+\s+" + TIME, text, re.M)
-    total = re.search(r"^\s+(\d+) requests in", text, re.M)
-    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
-    if not (latency and total and rps and 50 in percentiles and 99 in percentiles):
-        raise TestFailure("could not read wrk's summary:\n%s" % text)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    return WrkResult(requests=int(total.group(1)), rps=float(rps.group(1)), p50=percentiles[50],
-                     p99=percentiles[99], max=float(latency.group(1)) * TIME_UNITS[latency.group(2)],
-                     non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
-                     socket_errors=sum(map(int, socket_errors.groups())) if socket_errors else 0)
-
-
-def wrk_failures(result):
-    return result.non_2xx + result.socket_errors
-
-
-class WrkRun:
-    """One wrk process writing its summary into the temp dir: waited for, or interrupted (SIGINT
-    makes wrk stop and print its summary)."""
-
-    def __init__(self, rig, name, seconds, script_args):
-        self.name = name
-        self.log_path = os.path.join(rig.work_dir, "wrk-%s.out" % name)
-        # wrk counts an answer slower than --timeout (default 2 s) as a socket error: a slow answer
-        # is a latency figure here, a failed request is one that never comes.
-        argv = ["wrk", "-t%d" % WRK_THREADS, "-c%d" % rig.connections, "-d%ds" % seconds, "--latency",
-                "--timeout", "10s"]
-        if script_args:
-            argv += ["-s", rig.wrk_script, rig.url("/ping"), "--"] + script_args
-        else:
-            argv.append(rig.url("/ping"))
-        self.process = rig.processes.start("wrk " + name, argv, self.log_path)
-
-    def finish(self, timeout):
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise TestFailure("wrk %s (pid %d) did not finish within %.0f s" % (self.name, self.process.pid, timeout))
-        with open(self.log_path) as output:
-            return parse_wrk(output.read())
-
-    def interrupt(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        return self.finish(timeout=10.0)
 
 
 # ---- /metrics ----
@@ -439,11 +365,12 @@ class Rig:
 
     def fixed_session_wrk(self, name, seconds):
         """wrk on /ping over connections/threads fixed sessions per thread (WRK_SCRIPT)."""
-        return WrkRun(self, name, seconds, [str(self.sessions_per_thread())])
+        return WrkRun(self.processes, self.work_dir, name, self.url("/ping"), WRK_THREADS, self.connections, seconds,
+                      script=self.wrk_script, script_args=[str(self.sessions_per_thread())])
 
     def new_session_wrk(self, name, seconds):
         """wrk on /ping without a cookie: every request is a new session, placed by the proxy."""
-        return WrkRun(self, name, seconds, None)
+        return WrkRun(self.processes, self.work_dir, name, self.url("/ping"), WRK_THREADS, self.connections, seconds)
 
     def sessions_per_thread(self):
         return max(1, self.connections // WRK_THREADS)

@@ -1,0 +1,740 @@
+#!/usr/bin/env python3
+"""stickyproxy side by side with HAProxy and nginx, each set up for cookie stickiness, on the same
+four workers: req/s, latency, CPU and memory per proxy, as ratios to stickyproxy.
+
+    python3 tests/load/peer_benchmark.py --build-dir build [--seconds 10] [--rounds 3]
+        [--scenario small|large|new-sessions ...] [--timeout 900] [--keep-temp]
+
+An on-demand benchmark, not part of ctest: it needs Debian's `haproxy`, `nginx` and `wrk`, and takes
+about five minutes with the defaults. In a temp dir it starts build/stickyproxy (config written by
+write_proxy_config: four build/test-worker workers on Unix sockets, started and supervised by the
+proxy, its listener on a kernel-chosen 127.0.0.1 port, health checks every 2 s), then HAProxy and
+nginx in the foreground with configs written there, on other free 127.0.0.1 ports, proxying to the
+SAME four Unix sockets. Each peer is set up for stickiness as its users would do it:
+
+  - HAProxy (-W, master and one worker): nbthread 1 (stickyproxy runs one event loop),
+    `balance roundrobin` + `cookie SERVERID insert indirect nocache`, http-reuse safe, keep-alive on
+    both sides, HTTP health checks every 2 s, no logging.
+  - nginx (master and one worker): worker_processes 1, `hash $cookie_stickyproxy consistent`,
+    `keepalive 32` to the workers, proxy_http_version 1.1 with an empty Connection header,
+    access_log off, error log and pid file in the temp dir; responses are buffered in memory only
+    (proxy_max_temp_file_size 0: the others stream with bounded buffers and write no temp files),
+    in its default proxy buffers (8 x one memory page).
+  - stickyproxy: one access-log line per request on stdout, which goes to /dev/null (it has no
+    switch to turn the log off; the peers keep none); its stderr goes to the temp dir.
+
+All three add X-Forwarded-For/-Proto/-Host. Before measuring, it checks that each proxy sticks:
+eight cookie-jar sessions make 20 GET /whoami each and every one stays on one worker (stickyproxy
+and HAProxy set their cookie on the first answer; nginx's sessions send a fixed
+`stickyproxy=<32 hex>`), and that the 50 cookies of the wrk script are honoured (no new cookie
+set; HAProxy answers from the worker its SERVERID names).
+
+Scenarios, each run for every proxy in turn (stickyproxy, haproxy, nginx, then again) for --rounds
+rounds of --seconds each, all with wrk -t2 and keep-alive:
+
+  small          GET /ping, -c50, every request with one of 50 fixed sessions
+                 (Cookie: stickyproxy=<32 hex>; SERVERID=wN, the same bytes to every proxy)
+  large          GET /big?bytes=1048576 (1 MiB bodies), -c16, the same 50 sessions
+  new-sessions   GET /ping, -c50, no cookie: every request starts a session (nginx has no
+                 sessions to start: the empty cookie hashes every request to one worker)
+
+Per run: wrk's req/s, p50 and p99 (--latency) and failures (non-2xx answers and socket errors);
+the CPU seconds (utime + stime from /proc/PID/stat) the proxy's processes used during the run,
+divided by the requests served; the peak of their resident memory (VmRSS, sampled every 100 ms)
+and how much it grew within the run. The proxy's processes are stickyproxy alone (not its
+workers), HAProxy's master and worker, and nginx's master and worker.
+
+How to read the tables: one per scenario, one line per proxy, the median of its runs (RSS and
++MiB: the peak over them). stickyproxy keeps every session it starts for routing.session_idle,
+so its RSS after a new-sessions run stays up in the runs that follow: +MiB is what one run
+added. The ratio columns divide each proxy's figure by stickyproxy's: req/s ÷ sp above
+1 means the peer served more, p99 ÷ sp and CPU ÷ sp below 1 mean the peer answered faster or
+spent less CPU per request. On a small shared machine wrk, the proxy and the four workers compete
+for the same cores, so every figure moves with whatever else runs, CPU per request less than
+req/s. The lines under each table say how much: the req/s spread over the rounds, and the CPU
+ratio round by round (the proxies of one round ran a few seconds apart, under much the same
+load). Ratios, not absolute numbers, are the result.
+
+Exit status 0 when every run had no failed request and every stickiness check held, 1 otherwise
+(printed), 2 when a binary is missing (stickyproxy, test-worker, haproxy, nginx or wrk). Every
+process started here is stopped by its pid and the temp dir removed. Loopback only. Python
+standard library only, plus the haproxy, nginx and wrk binaries.
+"""
+
+import argparse
+import collections
+import grp
+import http.client
+import os
+import pwd
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
+
+from browser_support import (Deadline, ProcessSet, TestFailure, become_subreaper, free_tcp_port,  # noqa: E402
+                             log, tail, tear_down, write_proxy_config)
+from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
+
+WORKERS = ["w1", "w2", "w3", "w4"]
+COOKIE = "stickyproxy"  # write_proxy_config's routing.cookie_name; nginx hashes the same cookie
+HAPROXY_COOKIE = "SERVERID"
+PROXIES = ["stickyproxy", "haproxy", "nginx"]
+BASELINE = "stickyproxy"
+WRK_THREADS = 2
+SESSIONS = 50  # the fixed sessions of the wrk script, SESSIONS // WRK_THREADS per wrk thread
+WARMUP_SECONDS = 2
+PAUSE_BETWEEN_RUNS = 0.5
+STICKY_SESSIONS = 8
+STICKY_REQUESTS = 20
+RSS_SAMPLE_INTERVAL = 0.1
+HEALTH_CHECK_INTERVAL = "2s"  # stickyproxy's default; HAProxy checks as often
+SEARCH_PATH = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
+
+Scenario = collections.namedtuple("Scenario", "name path connections sessions what")
+SCENARIOS = collections.OrderedDict((s.name, s) for s in [
+    Scenario("small", "/ping", 50, True, "GET /ping, keep-alive, 50 fixed sessions"),
+    Scenario("large", "/big?bytes=1048576", 16, True, "GET /big?bytes=1048576 (1 MiB bodies), 50 fixed sessions"),
+    Scenario("new-sessions", "/ping", 50, False, "GET /ping without a cookie: every request a new session"),
+])
+
+# The fixed sessions: wrk's Lua sees threads, not connections, so each thread takes its share of
+# the keys in turn. Keys are 32 lowercase hex digits (stickyproxy replaces any other value with a
+# fresh key); SERVERID spreads them over the workers as HAProxy's roundrobin would have.
+WRK_SCRIPT = """-- Written by tests/load/peer_benchmark.py: fixed sessions, session_cookie() there.
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
+
+function init(args)
+  local per_thread = tonumber(args[1])
+  cookies = {}
+  for n = 1, per_thread do
+    local session = (thread_number - 1) * per_thread + n
+    cookies[n] = string.format("stickyproxy=be9c%028x; SERVERID=w%d", session, (session - 1) % 4 + 1)
+  end
+  turn = 0
+end
+
+function request()
+  turn = turn % #cookies + 1
+  return wrk.format("GET", nil, {Cookie = cookies[turn]})
+end
+"""
+
+
+def session_cookie(session):
+    """The Cookie header WRK_SCRIPT sends for fixed session `session` (from 1)."""
+    return "%s=be9c%028x; %s=%s" % (COOKIE, session, HAPROXY_COOKIE, WORKERS[(session - 1) % len(WORKERS)])
+
+
+# ---- the proxies ----
+
+class RunningProxy:
+    """One proxy under test: its listener, the process we started, and the processes whose CPU and
+    memory count (the one we started, plus its children for HAProxy's and nginx's workers)."""
+
+    def __init__(self, name, port, process, log_path, with_children):
+        self.name = name
+        self.port = port
+        self.process = process
+        self.log_path = log_path
+        self.with_children = with_children
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def pids(self):
+        if not self.with_children:
+            return [self.process.pid]
+        return [self.process.pid] + child_pids(self.process.pid)
+
+
+class Bench:
+    """The temp dir, the processes started in it, and where each piece lives."""
+
+    def __init__(self, build_dir, work_dir, processes):
+        self.build_dir = build_dir
+        self.work_dir = work_dir
+        self.processes = processes
+        self.run_dir = os.path.join(work_dir, "run")
+        self.wrk_script = os.path.join(work_dir, "fixed_sessions.lua")
+        self.proxies = collections.OrderedDict()
+        self.ports = set()
+
+    def worker_socket(self, worker):
+        return os.path.join(self.run_dir, "%s.sock" % worker)  # write_proxy_config's worker addresses
+
+    def path(self, name):
+        return os.path.join(self.work_dir, name)
+
+    def new_port(self):
+        port = free_tcp_port()
+        while port in self.ports:
+            port = free_tcp_port()
+        self.ports.add(port)
+        return port
+
+    def write(self, name, text):
+        with open(self.path(name), "w") as out:
+            out.write(text)
+        return self.path(name)
+
+
+def start_stickyproxy(bench, deadline):
+    """stickyproxy and its four workers; stdout (the access log) to /dev/null, stderr to the temp dir."""
+    port, metrics_port = bench.new_port(), bench.new_port()
+    for folder in ("run", "state"):
+        os.makedirs(bench.path(folder))
+    config = write_proxy_config(bench.work_dir, os.path.join(bench.build_dir, "test-worker"), port, metrics_port,
+                                len(WORKERS), overrides={"health_check.interval": HEALTH_CHECK_INTERVAL})
+    binary = os.path.join(bench.build_dir, "stickyproxy")
+    # The shell only redirects stdout and execs: the pid we get is stickyproxy's.
+    argv = ["/bin/sh", "-c", 'exec "$0" "$@" >/dev/null', binary, "-c", config]
+    process = bench.processes.start("stickyproxy", argv, bench.path("stickyproxy.stderr.log"))
+    return started(bench, RunningProxy("stickyproxy", port, process, bench.path("stickyproxy.stderr.log"), False),
+                   deadline)
+
+
+def haproxy_config(bench, port):
+    servers = ["    server %s unix@%s cookie %s check inter %s" % (worker, bench.worker_socket(worker), worker,
+                                                                    HEALTH_CHECK_INTERVAL) for worker in WORKERS]
+    return "\n".join([
+        "# Written by tests/load/peer_benchmark.py",
+        "global",
+        "    nbthread 1",
+        "    maxconn 4096",
+        "",
+        "defaults",
+        "    mode http",
+        "    option http-keep-alive",
+        "    http-reuse safe",
+        "    timeout connect 5s",
+        "    timeout client 75s",
+        "    timeout server 120s",
+        "    timeout http-request 10s",
+        "    timeout http-keep-alive 75s",
+        "    timeout queue 30s",
+        "",
+        "frontend web",
+        "    bind 127.0.0.1:%d" % port,
+        "    option forwardfor",
+        "    http-request set-header X-Forwarded-Proto http",
+        "    http-request set-header X-Forwarded-Host %[req.hdr(host)]",
+        "    default_backend workers",
+        "",
+        "backend workers",
+        "    balance roundrobin",
+        "    cookie %s insert indirect nocache" % HAPROXY_COOKIE,
+        "    option httpchk GET /ping",
+    ] + servers) + "\n"
+
+
+def start_haproxy(bench, deadline):
+    port = bench.new_port()
+    config = bench.write("haproxy.cfg", haproxy_config(bench, port))
+    check_config("haproxy", [find_binary("haproxy"), "-c", "-q", "-f", config])
+    argv = [find_binary("haproxy"), "-W", "-f", config, "-p", bench.path("haproxy.pid")]
+    process = bench.processes.start("haproxy", argv, bench.path("haproxy.log"))
+    return started(bench, RunningProxy("haproxy", port, process, bench.path("haproxy.log"), True), deadline)
+
+
+def nginx_user_line():
+    """nginx run by root would switch its worker to `nobody`, who cannot reach the sockets in our
+    0700 temp dir: it stays the current user. For any other user nginx ignores `user`."""
+    if os.geteuid() != 0:
+        return ""
+    return "user %s %s;" % (pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name)
+
+
+def nginx_config(bench, port):
+    servers = ["        server unix:%s;" % bench.worker_socket(worker) for worker in WORKERS]
+    temp = bench.path("nginx-temp")
+    return "\n".join([
+        "# Written by tests/load/peer_benchmark.py",
+        nginx_user_line(),
+        "daemon off;",
+        "master_process on;",
+        "worker_processes 1;",
+        "pid %s;" % bench.path("nginx.pid"),
+        "error_log %s warn;" % bench.path("nginx-error.log"),
+        "events { worker_connections 1024; }",
+        "http {",
+        "    access_log off;",
+        "    client_body_temp_path %s/client_body;" % temp,
+        "    proxy_temp_path %s/proxy;" % temp,
+        "    fastcgi_temp_path %s/fastcgi;" % temp,
+        "    uwsgi_temp_path %s/uwsgi;" % temp,
+        "    scgi_temp_path %s/scgi;" % temp,
+        "    upstream workers {",
+        "        hash $cookie_%s consistent;" % COOKIE,
+    ] + servers + [
+        "        keepalive 32;",
+        "        keepalive_requests 1000000;",  # the other two cap no connection's requests
+        "    }",
+        "    server {",
+        "        listen 127.0.0.1:%d;" % port,
+        "        keepalive_timeout 75s;",
+        "        keepalive_requests 1000000;",
+        "        location / {",
+        "            proxy_pass http://workers;",
+        "            proxy_http_version 1.1;",
+        '            proxy_set_header Connection "";',
+        "            proxy_set_header Host $host;",
+        "            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        "            proxy_set_header X-Forwarded-Proto $scheme;",
+        "            proxy_set_header X-Forwarded-Host $host;",
+        "            proxy_read_timeout 120s;",
+        "            proxy_max_temp_file_size 0;",
+        "        }",
+        "    }",
+        "}",
+    ]) + "\n"
+
+
+def start_nginx(bench, deadline):
+    port = bench.new_port()
+    os.makedirs(bench.path("nginx-temp"))
+    config = bench.write("nginx.conf", nginx_config(bench, port))
+    base = [find_binary("nginx"), "-p", bench.work_dir, "-e", bench.path("nginx-error.log"), "-c", config]
+    check_config("nginx", base + ["-t", "-q"])
+    process = bench.processes.start("nginx", base, bench.path("nginx.log"))
+    return started(bench, RunningProxy("nginx", port, process, bench.path("nginx-error.log"), True), deadline)
+
+
+def check_config(name, argv):
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+    if done.returncode != 0:
+        raise TestFailure("%s refused its config:\n%s" % (name, (done.stdout + done.stderr).strip()))
+
+
+def started(bench, proxy, deadline):
+    """Waits until `proxy` answers GET /ping with 200 and checks that the pid we measure is it."""
+    last_error = "no answer yet"
+    while deadline.remaining() > 0:
+        if proxy.process.poll() is not None:
+            raise TestFailure("%s exited with status %s before answering /ping\n%s"
+                              % (proxy.name, proxy.process.returncode, tail(proxy.log_path)))
+        try:
+            status, _, _ = one_request(proxy.port, "/ping", {}, timeout=deadline.cap(2.0))
+            if status == 200:
+                break
+            last_error = "GET /ping answered %d" % status
+        except (OSError, http.client.HTTPException) as error:
+            last_error = str(error)
+        time.sleep(0.1)
+    else:
+        raise TestFailure("%s did not answer GET /ping in time (%s)\n%s" % (proxy.name, last_error,
+                                                                           tail(proxy.log_path)))
+    names = [process_name(pid) for pid in proxy.pids()]
+    if set(names) != {proxy.name}:
+        raise TestFailure("%s: the processes measured are %s" % (proxy.name, names))
+    log("%s on 127.0.0.1:%d (pids %s)" % (proxy.name, proxy.port, " ".join(map(str, proxy.pids()))))
+    bench.proxies[proxy.name] = proxy
+    return proxy
+
+
+def find_binary(name):
+    return shutil.which(name, path=SEARCH_PATH)
+
+
+def binary_version(argv):
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    return (done.stdout + done.stderr).strip().splitlines()[0]
+
+
+# ---- /proc ----
+
+def child_pids(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as children:
+            return [int(token) for token in children.read().split()]
+    except OSError:
+        return []
+
+
+def process_name(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as comm:
+            return comm.read().strip()
+    except OSError:
+        return "?"
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    """utime + stime of `pids` (their own, not their children's), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+    return total / CLOCK_TICKS
+
+
+def rss_bytes(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid) as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return total
+
+
+class ResourceWatch(threading.Thread):
+    """The CPU seconds a proxy's processes use between start() and stop(), and the peak of their
+    summed VmRSS, sampled every RSS_SAMPLE_INTERVAL, with its growth over what it was at start."""
+
+    def __init__(self, proxy):
+        super().__init__(name="watch-" + proxy.name, daemon=True)
+        self.proxy = proxy
+        self.stopping = threading.Event()
+        self.peak_rss = 0
+        self.cpu_at_start = cpu_seconds(proxy.pids())
+        self.rss_at_start = rss_bytes(proxy.pids())
+
+    def run(self):
+        while True:
+            self.peak_rss = max(self.peak_rss, rss_bytes(self.proxy.pids()))
+            if self.stopping.wait(RSS_SAMPLE_INTERVAL):
+                return
+
+    def stop(self):
+        """(CPU seconds used, peak RSS in bytes, peak RSS minus RSS at start)."""
+        cpu = cpu_seconds(self.proxy.pids()) - self.cpu_at_start
+        self.stopping.set()
+        self.join(timeout=5.0)
+        peak = max(self.peak_rss, rss_bytes(self.proxy.pids()))
+        return cpu, peak, max(0, peak - self.rss_at_start)
+
+
+# ---- stickiness ----
+
+def one_request(port, path, cookies, timeout=10.0, connection=None):
+    """GET `path` with `cookies` (a dict): (status, X-Worker, {cookie name: value} set by the answer)."""
+    own = connection is None
+    connection = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Cookie": "; ".join("%s=%s" % item for item in cookies.items())} if cookies else {}
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        set_cookies = dict(header.split(";", 1)[0].strip().split("=", 1)
+                           for header in response.msg.get_all("Set-Cookie") or [] if "=" in header)
+        return response.status, response.getheader("X-Worker"), set_cookies
+    finally:
+        if own:
+            connection.close()
+
+
+def browse(proxy, jar):
+    """STICKY_REQUESTS GET /whoami on one keep-alive connection with a cookie jar: the workers that
+    answered, in order, and the problems seen."""
+    workers, problems = [], []
+    connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10.0)
+    try:
+        for number in range(STICKY_REQUESTS):
+            status, worker, set_cookies = one_request(proxy.port, "/whoami", jar, connection=connection)
+            if status != 200 or not worker:
+                problems.append("request %d answered %d (X-Worker %r)" % (number + 1, status, worker))
+            if number == 0 and proxy.name != "nginx" and proxy_cookie(proxy) not in set_cookies:
+                problems.append("the first answer set no %s cookie (it set %s)" % (proxy_cookie(proxy), set_cookies))
+            jar.update(set_cookies)
+            workers.append(worker)
+    finally:
+        connection.close()
+    return workers, problems
+
+
+def proxy_cookie(proxy):
+    return HAPROXY_COOKIE if proxy.name == "haproxy" else COOKIE
+
+
+def check_sessions_stick(proxy):
+    """STICKY_SESSIONS cookie-jar sessions, each on one worker for all its requests. stickyproxy and
+    HAProxy start with an empty jar; nginx, which sets no cookie, with a fixed 32-hex key."""
+    failures, placed = [], []
+    for session in range(1, STICKY_SESSIONS + 1):
+        jar = {COOKIE: "5714c%027x" % session} if proxy.name == "nginx" else {}
+        workers, problems = browse(proxy, jar)
+        if len(set(workers)) != 1:
+            problems.append("answered by %s" % " ".join(str(worker) for worker in workers))
+        failures += ["%s session %d: %s" % (proxy.name, session, problem) for problem in problems]
+        placed.append(workers[0])
+    return failures, placed
+
+
+def check_wrk_sessions_honoured(proxy):
+    """Each of WRK_SCRIPT's Cookie headers keeps its session: no routing cookie set in the answer,
+    and for HAProxy the worker its SERVERID names."""
+    failures, placed = [], []
+    for session in range(1, SESSIONS + 1):
+        cookies = dict(pair.split("=", 1) for pair in session_cookie(session).split("; "))
+        status, worker, set_cookies = one_request(proxy.port, "/whoami", cookies)
+        if status != 200 or proxy_cookie(proxy) in set_cookies:
+            failures.append("%s: wrk session %d answered %d, set %s" % (proxy.name, session, status, set_cookies))
+        if proxy.name == "haproxy" and worker != cookies[HAPROXY_COOKIE]:
+            failures.append("haproxy: wrk session %d with %s=%s answered by %s"
+                            % (session, HAPROXY_COOKIE, cookies[HAPROXY_COOKIE], worker))
+        placed.append(worker)
+    return failures, placed
+
+
+def spread(workers):
+    counts = collections.Counter(workers)
+    return " ".join("%s:%d" % (worker, counts.get(worker, 0)) for worker in WORKERS)
+
+
+def check_stickiness(bench):
+    failures, rows = [], []
+    for proxy in bench.proxies.values():
+        sticky_failures, sticky_placed = check_sessions_stick(proxy)
+        cookie_failures, wrk_placed = check_wrk_sessions_honoured(proxy)
+        failures += sticky_failures + cookie_failures
+        rows.append([proxy.name, "ok" if not sticky_failures else "FAILED", spread(sticky_placed),
+                     "ok" if not cookie_failures else "FAILED", spread(wrk_placed)])
+    print_table("stickiness (%d cookie-jar sessions x %d GET /whoami; the %d sessions of the wrk script)"
+                % (STICKY_SESSIONS, STICKY_REQUESTS, SESSIONS),
+                ["proxy", "sessions stick", "their workers", "wrk cookies kept", "wrk sessions per worker"], rows)
+    return failures
+
+
+# ---- runs ----
+
+Run = collections.namedtuple("Run", "proxy scenario round wrk cpu_seconds peak_rss rss_growth")
+
+
+def measure(bench, proxy, scenario, seconds, label, deadline):
+    """One wrk run of `scenario` against `proxy`, with the proxy's CPU and memory around it."""
+    if deadline.remaining() < seconds + 5:
+        raise TestFailure("out of time (--timeout) before %s" % label)
+    script = dict(script=bench.wrk_script, script_args=[str(SESSIONS // WRK_THREADS)]) if scenario.sessions else {}
+    watch = ResourceWatch(proxy)
+    watch.start()
+    try:
+        wrk = WrkRun(bench.processes, bench.work_dir, label, proxy.url(scenario.path), WRK_THREADS,
+                     scenario.connections, seconds, **script).finish(timeout=deadline.cap(seconds + 15))
+    finally:
+        resources = watch.stop()
+    return (wrk,) + resources
+
+
+def cpu_us_per_request(run):
+    return run.cpu_seconds * 1e6 / run.wrk.requests if run.wrk.requests else float("inf")
+
+
+def run_round(bench, round_number, scenarios, seconds, deadline):
+    runs = []
+    for scenario in scenarios:
+        for proxy in bench.proxies.values():
+            label = "%s-%s-%d" % (scenario.name, proxy.name, round_number)
+            run = Run(proxy.name, scenario.name, round_number,
+                      *measure(bench, proxy, scenario, seconds, label, deadline))
+            log("round %d %-12s %-11s %7.0f req/s  p50 %s  p99 %s  %5.1f us/req CPU  %5.1f MiB (+%.1f)  %d failed"
+                % (round_number, scenario.name, proxy.name, run.wrk.rps, ms(run.wrk.p50), ms(run.wrk.p99),
+                   cpu_us_per_request(run), mib(run.peak_rss), mib(run.rss_growth), wrk_failures(run.wrk)))
+            runs.append(run)
+            time.sleep(PAUSE_BETWEEN_RUNS)
+    return runs
+
+
+def warm_up(bench, deadline):
+    """A short small-scenario run per proxy, not counted: pools filled, caches warm."""
+    failures = []
+    for proxy in bench.proxies.values():
+        wrk = measure(bench, proxy, SCENARIOS["small"], WARMUP_SECONDS, "warm-up-" + proxy.name, deadline)[0]
+        if wrk_failures(wrk):
+            failures.append("warm-up %s: %d non-2xx, %d socket errors" % (proxy.name, wrk.non_2xx, wrk.socket_errors))
+    return failures
+
+
+def run_failures(runs):
+    return ["%s %s round %d: %d non-2xx answers, %d socket errors"
+            % (run.scenario, run.proxy, run.round, run.wrk.non_2xx, run.wrk.socket_errors)
+            for run in runs if wrk_failures(run.wrk)]
+
+
+# ---- report ----
+
+Summary = collections.namedtuple("Summary", "rps p50 p99 cpu_us rss rss_growth failures rps_low rps_high")
+
+
+def summarize(runs):
+    """The median of each figure over a proxy's runs of one scenario (RSS and its growth: the peak)."""
+    return Summary(rps=statistics.median(run.wrk.rps for run in runs),
+                   p50=statistics.median(run.wrk.p50 for run in runs),
+                   p99=statistics.median(run.wrk.p99 for run in runs),
+                   cpu_us=statistics.median(cpu_us_per_request(run) for run in runs),
+                   rss=max(run.peak_rss for run in runs), rss_growth=max(run.rss_growth for run in runs),
+                   failures=sum(wrk_failures(run.wrk) for run in runs),
+                   rps_low=min(run.wrk.rps for run in runs), rps_high=max(run.wrk.rps for run in runs))
+
+
+def mib(size):
+    return size / 2.0 ** 20
+
+
+def ratio(value, baseline):
+    return "%.2f" % (value / baseline) if baseline else "-"
+
+
+def cpu_ratio_by_round(scenario, runs):
+    """"CPU ÷ sp round by round: haproxy 0.65 0.56 ..., nginx ...": each run's CPU per request over
+    stickyproxy's in the same round."""
+    mine = {(run.proxy, run.round): cpu_us_per_request(run) for run in runs if run.scenario == scenario.name}
+    rounds = sorted({number for _, number in mine})
+    parts = []
+    for name in PROXIES[1:]:
+        ratios = [ratio(mine[(name, number)], mine[(BASELINE, number)]) for number in rounds
+                  if (name, number) in mine and (BASELINE, number) in mine]
+        parts.append("%s %s" % (name, " ".join(ratios)))
+    return "CPU ÷ sp round by round: " + ", ".join(parts)
+
+
+def print_scenario(scenario, runs, seconds, rounds):
+    summaries = collections.OrderedDict()
+    for name in PROXIES:
+        mine = [run for run in runs if run.proxy == name and run.scenario == scenario.name]
+        if mine:
+            summaries[name] = summarize(mine)
+    base = summaries[BASELINE]
+    rows = [[name, "%.0f" % s.rps, ms(s.p50), ms(s.p99), "%.1f" % s.cpu_us, "%.1f" % mib(s.rss),
+             "+%.1f" % mib(s.rss_growth), s.failures, ratio(s.rps, base.rps), ratio(s.p99, base.p99),
+             ratio(s.cpu_us, base.cpu_us)]
+            for name, s in summaries.items()]
+    notes = ["median of %d run(s) of %d s each; RSS MiB: peak of the proxy's processes over the runs, "
+             "+MiB: the most it grew within one run" % (rounds, seconds),
+             "req/s spread over the rounds: %s" % ", ".join(
+                 "%s %.0f..%.0f (%+.0f%%..%+.0f%%)" % (name, s.rps_low, s.rps_high, 100 * (s.rps_low / s.rps - 1),
+                                                     100 * (s.rps_high / s.rps - 1)) for name, s in summaries.items())]
+    notes.append(cpu_ratio_by_round(scenario, runs))
+    if scenario.name == "large":
+        notes.append("nginx keeps its default proxy buffers (8 x one memory page) and writes no temp file: "
+                     "larger proxy_buffers lower its CPU per request here")
+    if scenario.name == "new-sessions":
+        notes.append("nginx starts no sessions: without a cookie every request hashes to the same worker")
+    if any(run.scenario == "new-sessions" for run in runs):
+        notes.append("stickyproxy keeps an entry (about 120 bytes) per session for routing.session_idle (30 min), "
+                     "up to 500k: each new-sessions run grows its RSS, which later runs start from")
+    print_table("scenario %s: %s (wrk -t%d -c%d)" % (scenario.name, scenario.what, WRK_THREADS, scenario.connections),
+                ["proxy", "req/s", "p50", "p99", "CPU us/req", "RSS MiB", "+MiB", "failures", "req/s ÷ sp",
+                 "p99 ÷ sp", "CPU ÷ sp"], rows, notes)
+
+
+def print_setup(bench):
+    haproxy_version = binary_version([find_binary("haproxy"), "-v"])
+    nginx_version = binary_version([find_binary("nginx"), "-v"])
+    print_table("set-up", ["what", "value"], [
+        ["machine", "%d cores (os.cpu_count), load average %.2f %.2f %.2f at start" % ((os.cpu_count(),)
+                                                                                       + os.getloadavg())],
+        ["stickyproxy", "%s, one event loop, access log (stdout) to /dev/null, stderr to %s"
+         % (os.path.join(bench.build_dir, "stickyproxy"), os.path.basename(bench.proxies["stickyproxy"].log_path))],
+        ["haproxy", "%s; -W (master + 1 worker), nbthread 1, no log" % haproxy_version],
+        ["nginx", "%s; master + worker_processes 1, access_log off" % nginx_version],
+        ["workers", "4 x %s on Unix sockets, supervised by stickyproxy, shared by all three"
+         % os.path.join(bench.build_dir, "test-worker")],
+        ["CPU and RSS of", "stickyproxy's process (not its workers); haproxy master + worker; nginx master + worker"],
+    ])
+
+
+def stickyproxy_log_notes(bench):
+    """What stickyproxy wrote on stderr during the benchmark: error lines are worth a look."""
+    try:
+        with open(bench.proxies["stickyproxy"].log_path, errors="replace") as stderr_log:
+            lines = stderr_log.read().splitlines()
+    except (OSError, KeyError):
+        return
+    errors = [line for line in lines if " error: " in line]
+    log("stickyproxy wrote %d line(s) on stderr, %d error line(s)" % (len(lines), len(errors)))
+    for line in errors[:10]:
+        log("  " + line)
+
+
+# ---- main ----
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", required=True, help="the directory with stickyproxy and test-worker")
+    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each scenario per proxy (default 3)")
+    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
+                        help="a scenario to run (repeatable; default: all)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="bound on the whole run, seconds (default 900)")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (configs, logs, wrk output)")
+    args = parser.parse_args()
+    if args.seconds < 1 or args.rounds < 1:
+        parser.error("--seconds and --rounds must be at least 1")
+    args.scenarios = [SCENARIOS[name] for name in SCENARIOS if name in (args.scenario or list(SCENARIOS))]
+    return args
+
+
+def missing_binaries(build_dir):
+    missing = [os.path.join(build_dir, binary) for binary in ("stickyproxy", "test-worker")
+               if not os.access(os.path.join(build_dir, binary), os.X_OK)]
+    return missing + [name for name in ("haproxy", "nginx", "wrk") if find_binary(name) is None]
+
+
+def benchmark(bench, args, deadline):
+    """Starts the three proxies, checks stickiness, runs the rounds, prints the tables; returns
+    every failure seen."""
+    bench.write(os.path.basename(bench.wrk_script), WRK_SCRIPT)
+    start_stickyproxy(bench, deadline)
+    start_haproxy(bench, deadline)
+    start_nginx(bench, deadline)
+    print_setup(bench)
+    failures = check_stickiness(bench)
+    failures += warm_up(bench, deadline)
+    runs = []
+    for round_number in range(1, args.rounds + 1):
+        runs += run_round(bench, round_number, args.scenarios, args.seconds, deadline)
+    for scenario in args.scenarios:
+        print_scenario(scenario, runs, args.seconds, args.rounds)
+    print("\n  load average at the end: %.2f %.2f %.2f" % os.getloadavg())
+    stickyproxy_log_notes(bench)
+    return failures + run_failures(runs)
+
+
+def main():
+    args = parse_arguments()
+    build_dir = os.path.abspath(args.build_dir)
+    missing = missing_binaries(build_dir)
+    if missing:
+        print("peer_benchmark: missing: %s (apt-get install haproxy nginx wrk)" % ", ".join(missing), file=sys.stderr)
+        return 2
+
+    become_subreaper()
+    deadline = Deadline(args.timeout)
+    work_dir = tempfile.mkdtemp(prefix="sp-peer-")
+    processes = ProcessSet()
+    bench = Bench(build_dir, work_dir, processes)
+    try:
+        failures = benchmark(bench, args, deadline)
+    except (TestFailure, OSError, http.client.HTTPException, subprocess.SubprocessError) as failure:
+        failures = [str(failure)]
+    finally:
+        tear_down(processes, None, None, work_dir, args.keep_temp)
+    for failure in failures:
+        log("FAIL: %s" % failure)
+    log("%s in %.1f s" % ("FAIL" if failures else "PASS", args.timeout - deadline.remaining()))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
