@@ -119,8 +119,10 @@ void Stream::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
 }
 
 void Stream::end(int status) {
-  if (ended_) return;
+  const bool error = status != UV_EOF;
+  if (failed_ || (ended_ && !error)) return;
   ended_ = true;
+  failed_ = error;
   if (reading_) {
     uv_read_stop(raw());
     reading_ = false;

@@ -26,7 +26,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
    public:
     // `data` views memory kept alive by its slab; keep the Bytes to keep the data.
     virtual void onStreamRead(const Bytes& data) = 0;
-    // The peer closed (UV_EOF) or a read or write failed (a libuv error code). Once per stream.
+    // The peer finished sending (UV_EOF: reading stops, writing may go on), or a read or write
+    // failed (a libuv error code: the stream is of no further use). Each at most once, and an
+    // error may follow UV_EOF: a peer that closed entirely makes the next write fail, and that
+    // failure must reach a handler that went on writing after the EOF.
     virtual void onStreamEnd(int status) = 0;
     // The write queue fell to the low-water mark after having been above the high-water mark.
     virtual void onStreamDrained() {}
@@ -97,7 +100,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool was_over_high_water_ = false;
   bool reading_ = false;
   bool closed_ = false;
-  bool ended_ = false;
+  bool ended_ = false;   // onStreamEnd was called (UV_EOF or an error)
+  bool failed_ = false;  // ... with an error: nothing follows
 };
 
 // Libuv error code as text: "ECONNREFUSED (connection refused)".

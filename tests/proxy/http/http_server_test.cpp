@@ -2,7 +2,11 @@
 #include "proxy/http/http_server.h"
 
 #include <catch2/catch.hpp>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <memory>
 #include <string>
 
 #include "proxy/http/http_client.h"
@@ -159,5 +163,63 @@ TEST_CASE("a server that is shut down closes idle connections and reports done o
     connection->close();
   }
   CHECK(done == 1);
+  CHECK(loop.close() == 0);
+}
+
+namespace {
+
+// Streams an endless response with backpressure until the exchange is aborted.
+struct EndlessBodyHandler : ExchangeHandler {
+  explicit EndlessBodyHandler(ServerExchangePtr exchange) : exchange_(std::move(exchange)) {}
+  void start() {
+    ResponseHead head;
+    head.headers.add("Content-Type", "application/octet-stream");
+    exchange_->sendHead(std::move(head), uint64_t{1} << 40);
+    pump();
+  }
+  void pump() {
+    while (exchange_->active() && !exchange_->overHighWater()) exchange_->sendBody(std::string(64 * 1024, 'x'));
+  }
+  void onWritable() override { pump(); }
+  void onAbort(const std::string&) override { aborted = true; }
+  ServerExchangePtr exchange_;
+  bool aborted = false;
+};
+
+}  // namespace
+
+TEST_CASE("a client that half-closes and then goes away mid-response aborts the exchange", "[http]") {
+  // The EOF of the half-close lets the response go on; the reset that follows must still end
+  // it, or the handler waits for a drain that never comes and the connection is held for ever.
+  testing::TestLoop loop;
+  {
+    std::shared_ptr<EndlessBodyHandler> handler;
+    HttpServer server(loop.get(), ServerOptions{}, [&](const ServerExchangePtr& exchange) {
+      handler = std::make_shared<EndlessBodyHandler>(exchange);
+      exchange->setHandler(handler);
+      handler->start();
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    const Endpoint endpoint = server.boundEndpoint();
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    REQUIRE(fd >= 0);
+    ::connect(fd, endpoint.sockaddrPtr(), sizeof(sockaddr_in));  // EINPROGRESS on loopback
+    REQUIRE(loop.runUntil([&] { return server.connectionCount() == 1; }));
+    const std::string request = "GET /endless HTTP/1.1\r\nHost: test\r\n\r\n";
+    REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    size_t received = 0;
+    char buffer[65536];
+    REQUIRE(loop.runUntil([&] {
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n > 0) received += static_cast<size_t>(n);
+      return received > 256 * 1024;
+    }));
+    ::shutdown(fd, SHUT_WR);
+    loop.runUntil([] { return false; }, std::chrono::milliseconds(100));  // the server reads the EOF
+    REQUIRE(handler != nullptr);
+    CHECK_FALSE(handler->aborted);  // a half-close alone lets the response go on
+    ::close(fd);  // unread data: a reset
+    CHECK(loop.runUntil([&] { return handler->aborted && server.connectionCount() == 0; }));
+  }
   CHECK(loop.close() == 0);
 }
