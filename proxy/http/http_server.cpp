@@ -345,24 +345,38 @@ void ServerExchange::sendHead(ResponseHead head, std::optional<uint64_t> content
   } else if (request_.version_minor == 0) {
     head.headers.add("Connection", "keep-alive");
   }
-  connection_->write(serializeResponseHead(head));
+  pending_head_ = serializeResponseHead(head);
+  std::weak_ptr<ServerExchange> weak = weak_from_this();
+  LoopContext::of(loop_).defer([weak] {
+    if (auto self = weak.lock()) self->flushHead();
+  });
+}
+
+void ServerExchange::flushHead() {
+  if (pending_head_.empty() || connection_ == nullptr) return;
+  connection_->write(std::move(pending_head_));
+  pending_head_.clear();
 }
 
 void ServerExchange::sendBody(Bytes data) {
   if (!active() || !head_sent_ || response_complete_ || data.empty()) return;
   body_bytes_sent_ += data.size;
   if (no_body_) return;
+  std::vector<Bytes> pieces;
+  pieces.reserve(4);
+  if (!pending_head_.empty()) {
+    pieces.push_back(Bytes::copyOf(pending_head_));
+    pending_head_.clear();
+  }
   if (chunked_) {
-    std::vector<Bytes> pieces;
-    pieces.reserve(3);
     pieces.push_back(Bytes::copyOf(chunkHeader(data.size)));
     pieces.push_back(std::move(data));
     static const Bytes kCrlf = Bytes::copyOf("\r\n");
     pieces.push_back(kCrlf);
-    connection_->write(std::move(pieces));
   } else {
-    connection_->write(std::move(data));
+    pieces.push_back(std::move(data));
   }
+  connection_->write(std::move(pieces));
 }
 
 void ServerExchange::sendBody(std::string text) {
@@ -373,7 +387,10 @@ void ServerExchange::sendBody(std::string text) {
 void ServerExchange::finish() {
   if (!active() || !head_sent_ || response_complete_) return;
   response_complete_ = true;
-  if (chunked_ && !no_body_) connection_->write(std::string("0\r\n\r\n"));
+  if (chunked_ && !no_body_) {
+    pending_head_ += "0\r\n\r\n";  // the last chunk, in one write with the head if that is still held
+  }
+  flushHead();
   // Done even when the request body is unread: the handler has answered, and the connection
   // then drains what is left and closes (sendHead announced Connection: close).
   done_ = true;

@@ -108,6 +108,8 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
   void detach(const std::string& why);
   void releaseHandler();
   void maybeSendContinue();
+  // Writes the response head if it is still held back (see pending_head_).
+  void flushHead();
 
   ServerConnection* connection_;
   uv_loop_t* loop_;
@@ -124,6 +126,9 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
   bool continue_sent_ = false;
   bool body_paused_ = false;
   bool done_ = false;
+  // The serialised response head, held back so that it leaves in one write with the first body
+  // bytes or the end of the response; flushed at the latest after this loop iteration.
+  std::string pending_head_;
   int status_ = 0;
   uint64_t body_bytes_sent_ = 0;
   uint64_t request_body_bytes_ = 0;

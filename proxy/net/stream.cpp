@@ -166,6 +166,25 @@ void Stream::write(std::vector<Bytes> pieces) {
 }
 
 void Stream::queue(WriteRequest* request, std::vector<uv_buf_t>& buffers) {
+  // Nothing waiting: hand the bytes to the kernel now. What it takes needs no write request,
+  // no callback and no change to the poll set (libuv would otherwise re-arm the descriptor
+  // after every write); only the rest is queued. Errors show through the queued write.
+  if (raw()->write_queue_size == 0) {
+    int written = uv_try_write(raw(), buffers.data(), static_cast<unsigned>(buffers.size()));
+    if (written > 0) {
+      size_t left = static_cast<size_t>(written);
+      size_t first = 0;
+      while (first < buffers.size() && left >= buffers[first].len) left -= buffers[first++].len;
+      if (first == buffers.size()) {
+        delete request;
+        return;
+      }
+      buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(first));
+      buffers.front().base += left;
+      buffers.front().len -= left;
+      request->size -= static_cast<size_t>(written);
+    }
+  }
   request->request.data = request;
   int status = uv_write(&request->request, raw(), buffers.data(), static_cast<unsigned>(buffers.size()),
                         &Stream::onWrite);
