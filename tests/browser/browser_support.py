@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -131,6 +132,14 @@ def become_subreaper():
         libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
         pass
+
+
+def begin_run(timeout, temp_prefix):
+    """What every test and load script starts with: adopt its orphans (become_subreaper), bound the
+    whole run, and make its temp dir and process set. Returns (deadline, work_dir, processes);
+    tear_down() undoes it."""
+    become_subreaper()
+    return Deadline(timeout), tempfile.mkdtemp(prefix=temp_prefix), ProcessSet()
 
 
 def reap_orphans(grace=3.0):

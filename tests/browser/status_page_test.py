@@ -31,13 +31,11 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-from browser_support import (Deadline, ErrorRecorder, Page, ProcessSet, TestFailure, become_subreaper, find_chromium,
-                             free_tcp_port, log, save_screenshot, start_chromium, tail, tear_down, wait_for_proxy,
-                             write_proxy_config)
+from browser_support import (ErrorRecorder, Page, TestFailure, begin_run, find_chromium, free_tcp_port, log,
+                             save_screenshot, start_chromium, tail, tear_down, wait_for_proxy, write_proxy_config)
 
 WORKERS = 4
 REQUESTS = 200
@@ -320,10 +318,7 @@ def main():
         print("status_page_test: no Chromium found (apt-get install chromium)", file=sys.stderr)
         return 2
 
-    become_subreaper()
-    deadline = Deadline(args.timeout)
-    work_dir = tempfile.mkdtemp(prefix="sp-status-")
-    processes = ProcessSet()
+    deadline, work_dir, processes = begin_run(args.timeout, "sp-status-")
     devtools = None
     browser = None
     page = None

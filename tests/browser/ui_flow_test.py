@@ -32,11 +32,9 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 
-from browser_support import (Deadline, ErrorRecorder, Page, ProcessSet, TestFailure, become_subreaper,
-                             find_chromium, free_tcp_port, log, save_screenshot, start_chromium, tail, tear_down,
-                             wait_for_proxy, write_proxy_config)
+from browser_support import (ErrorRecorder, Page, TestFailure, begin_run, find_chromium, free_tcp_port, log,
+                             save_screenshot, start_chromium, tail, tear_down, wait_for_proxy, write_proxy_config)
 
 RESULT_CSVS = [
     "analysis_vulnerability_rankings.csv",
@@ -374,10 +372,7 @@ def main():
         print("ui_flow_test: no Chromium found (apt-get install chromium)", file=sys.stderr)
         return 2
 
-    become_subreaper()
-    deadline = Deadline(args.timeout)
-    work_dir = tempfile.mkdtemp(prefix="sp-ui-")
-    processes = ProcessSet()
+    deadline, work_dir, processes = begin_run(args.timeout, "sp-ui-")
     devtools = None
     browser = None
     page = None

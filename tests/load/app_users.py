@@ -59,14 +59,13 @@ import random
 import re
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (Deadline, ProcessSet, TestFailure, become_subreaper, free_tcp_port,  # noqa: E402
-                             http_get, log, tail, tear_down, wait_for_proxy, write_proxy_config)
+from browser_support import (TestFailure, begin_run, free_tcp_port, http_get, log, tail, tear_down, wait_for_proxy,  # noqa: E402
+                             write_proxy_config)
 
 WORKERS = ["w1", "w2", "w3", "w4"]
 WORKER_ARGS = "--session-idle-timeout-s 86400"  # the app keeps every user's session for the whole run
@@ -890,10 +889,7 @@ def main():
         print("app_users: needs Linux /proc for the CPU figures", file=sys.stderr)
         return 2
 
-    become_subreaper()
-    deadline = Deadline(args.timeout)
-    work_dir = tempfile.mkdtemp(prefix="sp-app-users-")
-    processes = ProcessSet()
+    deadline, work_dir, processes = begin_run(args.timeout, "sp-app-users-")
     rig = Rig(build_dir, work_dir, processes)
     try:
         return run(args, build_dir, work_dir, rig, deadline)

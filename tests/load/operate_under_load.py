@@ -46,14 +46,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (Deadline, ProcessSet, TestFailure, become_subreaper, free_tcp_port,  # noqa: E402
-                             http_get, log, tail, tear_down, wait_for_proxy, write_proxy_config)
+from browser_support import (TestFailure, begin_run, free_tcp_port, http_get, log, tail, tear_down, wait_for_proxy,  # noqa: E402
+                             write_proxy_config)
 from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
@@ -674,10 +673,7 @@ def main():
         print("operate_under_load: missing: %s" % ", ".join(missing), file=sys.stderr)
         return 2
 
-    become_subreaper()
-    deadline = Deadline(args.timeout)
-    work_dir = tempfile.mkdtemp(prefix="sp-load-")
-    processes = ProcessSet()
+    deadline, work_dir, processes = begin_run(args.timeout, "sp-load-")
     rig = Rig(build_dir, work_dir, processes, args.connections)
     try:
         rig.start(args.drain_idle, deadline)

@@ -71,14 +71,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (Deadline, ProcessSet, TestFailure, become_subreaper, free_tcp_port,  # noqa: E402
-                             log, tail, tear_down, write_proxy_config)
+from browser_support import (TestFailure, begin_run, free_tcp_port, log, tail, tear_down, write_proxy_config)  # noqa: E402
 from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
@@ -719,10 +717,7 @@ def main():
         print("peer_benchmark: missing: %s (apt-get install haproxy nginx wrk)" % ", ".join(missing), file=sys.stderr)
         return 2
 
-    become_subreaper()
-    deadline = Deadline(args.timeout)
-    work_dir = tempfile.mkdtemp(prefix="sp-peer-")
-    processes = ProcessSet()
+    deadline, work_dir, processes = begin_run(args.timeout, "sp-peer-")
     bench = Bench(build_dir, work_dir, processes)
     try:
         failures = benchmark(bench, args, deadline)
