@@ -257,6 +257,14 @@ void setAdminGroup(Target& target, std::string_view value, Problems& problems) {
   target.config.admin_group = name;
 }
 
+void setAccessLog(Target& target, std::string_view value, Problems& problems) {
+  if (value == "all" || value == "errors") {
+    target.config.access_log_all = value == "all";
+  } else {
+    problems.push_back(inQuotes(std::string(value)) + " is not one of: all, errors");
+  }
+}
+
 const KeySpec kProxyKeys[] = {
     {"listen", listenKey<&Config::listen>},
     {"metrics_listen", listenKey<&Config::metrics_listen>},
@@ -264,6 +272,7 @@ const KeySpec kProxyKeys[] = {
     {"admin_group", setAdminGroup},
     {"state_dir", pathKey<&Config::state_dir>},
     {"trusted_proxies", setTrustedProxies},
+    {"access_log", setAccessLog},
 };
 
 // ---- [timeouts] ----

@@ -128,6 +128,9 @@ struct Config {
   std::string admin_group;   // empty: the socket is the proxy user's alone (0600); else 0660 for this group
   std::string state_dir;     // absolute path
   std::vector<Cidr> trusted_proxies;  // X-Forwarded-* is believed only from these peers
+  // false ("access_log = errors"): only the lines of answers the proxy made itself (refused,
+  // timed out, 5xx, client gone: those with a note=) are written, not every request's.
+  bool access_log_all = true;
 
   TimeoutsConfig timeouts;
   LimitsConfig limits;

@@ -431,7 +431,7 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
   record.repinned = route_.repinned;
   record.key_hash = key_short_;
   record.note = note;
-  writeAccessLog(record);
+  if (proxy_.config().access_log_all || !note.empty()) writeAccessLog(record);
 }
 
 }  // namespace stickyproxy

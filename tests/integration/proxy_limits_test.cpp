@@ -114,6 +114,30 @@ TEST_CASE("a worker slower than timeouts.upstream_response costs that request a 
   CHECK(next.status == 200);
   CHECK(next.body == before.body);
   CHECK(next.headerOr("X-Seen-Previous-Worker") == "");
+  // With the default access_log = all, every request has its line.
+  CHECK(accessLinesFor(proxy, "/whoami", 2).size() == 2);
+}
+
+TEST_CASE("access_log = errors logs only the answers the proxy made itself", "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(
+      2, "test-worker", {{"timeouts.upstream_response", "500ms"}, {"proxy.access_log", "errors"}}));
+  proxy.start();
+  const std::string key = seededSessionKeys(1, 0xe770).front();
+  HttpClient client = proxy.client(10s);
+  for (int i = 0; i < 5; ++i) REQUIRE(asSession(client, key).status == 200);
+  REQUIRE(asSession(client, key, "/delay?ms=2000").status == 504);
+  HttpClient bad = proxy.client(10s);
+  bad.sendRaw("GET /no spaces allowed HTTP/1.1\r\nHost: x\r\n\r\n");
+
+  std::vector<AccessLogLine> timed_out = accessLinesFor(proxy, "/delay", 1);
+  REQUIRE(timed_out.size() == 1);
+  CHECK(timed_out[0].status == 504);
+  CHECK(timed_out[0].note.find("upstream") != std::string::npos);
+  std::vector<AccessLogLine> refused = accessLinesFor(proxy, "-", 1);
+  REQUIRE(refused.size() == 1);
+  CHECK(refused[0].status == 400);
+  // The lines above are later than the 200s: had those been written, they would be there.
+  CHECK(accessLinesFor(proxy, "/whoami", 0).empty());
 }
 
 TEST_CASE("an idle keep-alive connection is closed after timeouts.keepalive_idle, a busy one is not",

@@ -108,6 +108,7 @@ TEST_CASE("a config with every key set parses into every field", "[config]") {
       "admin_socket = /run/sp/admin.sock\n"
       "state_dir = /var/lib/sp\n"
       "trusted_proxies = 127.0.0.1/32, 10.0.0.0/8, ::1, fd00::/8\n"
+      "access_log = errors\n"
       "\n"
       "[timeouts]\n"
       "client_header = 7s\n"
@@ -163,6 +164,7 @@ TEST_CASE("a config with every key set parses into every field", "[config]") {
   CHECK(config.metrics_listen == Address{Address::Kind::kTcp, "127.0.0.1", 9100, ""});
   CHECK(config.admin_socket == "/run/sp/admin.sock");
   CHECK(config.state_dir == "/var/lib/sp");
+  CHECK_FALSE(config.access_log_all);
   REQUIRE(config.trusted_proxies.size() == 4);
   CHECK(config.trusted_proxies[0].text == "127.0.0.1/32");
   CHECK(config.trusted_proxies[0].family == AF_INET);
@@ -325,6 +327,13 @@ TEST_CASE("an unknown key is an error, never ignored", "[config]") {
     CHECK(errorsOf(withSection("[worker w2]\naddress = 127.0.0.1:9002\nport = 1\n")) ==
           std::vector<std::string>{"/srv/sp/conf/test.conf:8: worker.w2.port: unknown key"});
   }
+}
+
+TEST_CASE("access_log is all or errors, all by default", "[config]") {
+  CHECK(mustParse(kMinimal).access_log_all);
+  CHECK(errorsOf("[proxy]\nlisten = 0.0.0.0:8080\nstate_dir = /srv/sp/state\naccess_log = off\n"
+                 "[worker w1]\naddress = 127.0.0.1:9001\n") ==
+        std::vector<std::string>{"/srv/sp/conf/test.conf:4: proxy.access_log: \"off\" is not one of: all, errors"});
 }
 
 TEST_CASE("a key set twice in a section is an error, except env", "[config]") {
