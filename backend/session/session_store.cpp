@@ -192,9 +192,11 @@ bool SessionStore::loadFromDisk(std::string_view id, WallClock::time_point now) 
   return true;
 }
 
-void SessionStore::remove(std::string_view id) {
-  if (!isValidId(id)) return;
-  sessions_.erase(std::string(id));
+void SessionStore::remove(std::string_view id_view) {
+  if (!isValidId(id_view)) return;
+  // A copy first: callers pass the session's own id, which the erase below frees.
+  const std::string id(id_view);
+  sessions_.erase(id);
   std::error_code ignored;
   fs::remove_all(directoryOf(id), ignored);
 }

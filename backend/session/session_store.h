@@ -60,7 +60,7 @@ class SessionStore {
   SessionState* adopt(std::string_view id, std::string_view previous, WallClock::time_point now, std::string* error);
   // Writes the session's flags to <dir>/session.json atomically.
   bool save(const SessionState& session, std::string* error) const;
-  // Forgets the session and removes its directory.
+  // Forgets the session and removes its directory. `id` may be the session's own id.
   void remove(std::string_view id);
 
   // Loads the sessions found on disk (a restarted worker keeps its users). Returns how many.
