@@ -1,11 +1,14 @@
 #include "proxy/http/server_process.h"
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "proxy/net/loop_context.h"
@@ -14,6 +17,19 @@
 namespace stickyproxy {
 
 namespace {
+
+// Started by stickyproxy's supervisor (STICKYPROXY_SUPERVISOR_PID set): asks the kernel for
+// SIGTERM when the parent dies, even by SIGKILL, so that no worker outlives its supervisor
+// holding its socket. (Through a wrapper that does not exec, the parent is the wrapper.)
+// Returns false when the supervisor died before the request took effect. Started any other
+// way: nothing to do, true.
+bool endWithSupervisor() {
+  const char* supervisor = std::getenv("STICKYPROXY_SUPERVISOR_PID");
+  if (supervisor == nullptr || *supervisor == '\0') return true;
+  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return true;  // best effort
+  const long pid = std::strtol(supervisor, nullptr, 10);
+  return pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
+}
 
 void printUsage(FILE* out, std::string_view program) {
   std::fprintf(out,
@@ -86,6 +102,10 @@ int runServerProcess(const ServerProcessOptions& options, std::string_view progr
                      std::chrono::milliseconds grace) {
   std::signal(SIGPIPE, SIG_IGN);
   std::string prefix = std::string(program) + " " + options.name;
+  if (!endWithSupervisor()) {
+    std::fprintf(stderr, "%s: its supervisor is already gone; exiting\n", prefix.c_str());
+    return 1;
+  }
   uv_loop_t loop;
   uv_loop_init(&loop);
   int exit_code = 0;

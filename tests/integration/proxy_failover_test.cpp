@@ -319,3 +319,24 @@ TEST_CASE("the access log has one line per request and never the raw cookie, eve
   CHECK(log.find(*minted_key) == std::string::npos);
   CHECK(log.find("t0ps3cret") == std::string::npos);
 }
+
+TEST_CASE("workers end with a proxy killed by SIGKILL instead of holding their sockets", "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2, "test-worker"));
+  proxy.start();
+  const std::vector<pid_t> workers = proxy.childPids();
+  REQUIRE(workers.size() == 2);
+  proxy.process().kill(SIGKILL);
+  // The kernel sends each worker SIGTERM as its parent dies (PR_SET_PDEATHSIG).
+  bool all_gone = waitUntil(
+      [&] {
+        for (pid_t worker : workers) {
+          if (processExists(worker)) return false;
+        }
+        return true;
+      },
+      10s);
+  if (!all_gone) {
+    for (pid_t worker : workers) ::kill(worker, SIGKILL);  // by pid: nothing outlives the test
+  }
+  CHECK(all_gone);
+}
