@@ -265,6 +265,24 @@ def _apply_overrides(lines, overrides):
     return result
 
 
+def start_proxy(build_dir, work_dir, processes, deadline, worker_binary, workers=4, overrides=None, worker_args=""):
+    """stickyproxy from `build_dir` with `workers` processes of `worker_binary` (write_proxy_config),
+    on two free loopback ports, answering /ping; its output goes to <work_dir>/stickyproxy.log.
+    Returns (port, metrics_port, config, process, log)."""
+    for folder in ("run", "state"):
+        os.makedirs(os.path.join(work_dir, folder), exist_ok=True)
+    port = free_tcp_port()
+    metrics_port = free_tcp_port()
+    while metrics_port == port:
+        metrics_port = free_tcp_port()
+    config = write_proxy_config(work_dir, os.path.join(build_dir, worker_binary), port, metrics_port, workers,
+                                overrides=overrides, worker_args=worker_args)
+    proxy_log = os.path.join(work_dir, "stickyproxy.log")
+    proxy = processes.start("stickyproxy", [os.path.join(build_dir, "stickyproxy"), "-c", config], proxy_log)
+    wait_for_proxy(port, proxy, deadline, proxy_log)
+    return port, metrics_port, config, proxy, proxy_log
+
+
 def http_get(port, path, timeout):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -401,6 +419,24 @@ class DevTools:
 
 class DevToolsError(TestFailure):
     """A command the browser rejected (e.g. evaluating in a context a navigation destroyed)."""
+
+
+def open_page(processes, chromium, work_dir, deadline):
+    """Chromium started (start_chromium) with its page attached, errors recorded and the Page
+    domain on. Returns (browser, devtools, recorder, page)."""
+    browser, devtools = start_chromium(processes, chromium, work_dir)
+    recorder = ErrorRecorder(devtools)
+    targets = devtools.call("Target.getTargets", timeout=deadline.cap(20.0))["targetInfos"]
+    pages = [target for target in targets if target.get("type") == "page"]
+    if pages:
+        target_id = pages[0]["targetId"]
+    else:
+        target_id = devtools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session_id = devtools.call("Target.attachToTarget", {"targetId": target_id, "flatten": True})["sessionId"]
+    recorder.watch(session_id, "page")
+    devtools.call("Page.enable", session_id=session_id)
+    log("chromium pid %d, page target %s" % (browser.pid, target_id))
+    return browser, devtools, recorder, Page(devtools, recorder, session_id, deadline)
 
 
 def start_chromium(processes, chromium, work_dir):

@@ -34,8 +34,8 @@ import sys
 import threading
 import time
 
-from browser_support import (ErrorRecorder, Page, TestFailure, begin_run, find_chromium, free_tcp_port, log,
-                             save_screenshot, start_chromium, tail, tear_down, wait_for_proxy, write_proxy_config)
+from browser_support import (TestFailure, begin_run, find_chromium, log, open_page, save_screenshot, start_proxy,
+                             tail, tear_down)
 
 WORKERS = 4
 REQUESTS = 200
@@ -324,33 +324,12 @@ def main():
     page = None
     failed = True
     try:
-        os.makedirs(os.path.join(work_dir, "run"))
-        os.makedirs(os.path.join(work_dir, "state"))
-        port = free_tcp_port()
-        metrics_port = free_tcp_port()
-        while metrics_port == port:
-            metrics_port = free_tcp_port()
-        config = write_proxy_config(work_dir, os.path.join(build_dir, "test-worker"), port, metrics_port, WORKERS,
-                                    overrides={"routing.drain_idle": "%ds" % DRAIN_IDLE_S})
-        proxy_log = os.path.join(work_dir, "stickyproxy.log")
-        proxy = processes.start("stickyproxy", [os.path.join(build_dir, "stickyproxy"), "-c", config], proxy_log)
-        wait_for_proxy(port, proxy, deadline, proxy_log)
+        port, metrics_port, config, proxy, _ = start_proxy(build_dir, work_dir, processes, deadline, "test-worker",
+                                                           WORKERS, {"routing.drain_idle": "%ds" % DRAIN_IDLE_S})
         url = "http://127.0.0.1:%d/" % metrics_port
         log("proxy on 127.0.0.1:%d (pid %d), status page on %s" % (port, proxy.pid, url))
 
-        browser, devtools = start_chromium(processes, chromium, work_dir)
-        recorder = ErrorRecorder(devtools)
-        targets = devtools.call("Target.getTargets", timeout=deadline.cap(20.0))["targetInfos"]
-        pages = [target for target in targets if target.get("type") == "page"]
-        if pages:
-            target_id = pages[0]["targetId"]
-        else:
-            target_id = devtools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session_id = devtools.call("Target.attachToTarget", {"targetId": target_id, "flatten": True})["sessionId"]
-        recorder.watch(session_id, "page")
-        devtools.call("Page.enable", session_id=session_id)
-        log("chromium pid %d, page target %s" % (browser.pid, target_id))
-        page = Page(devtools, recorder, session_id, deadline)
+        browser, devtools, recorder, page = open_page(processes, chromium, work_dir, deadline)
 
         page.navigate(url, "!!window.statusPage", "the status page")
         recorder.check("loading the status page")

@@ -33,8 +33,8 @@ import os
 import subprocess
 import sys
 
-from browser_support import (ErrorRecorder, Page, TestFailure, begin_run, find_chromium, free_tcp_port, log,
-                             save_screenshot, start_chromium, tail, tear_down, wait_for_proxy, write_proxy_config)
+from browser_support import (TestFailure, begin_run, find_chromium, log, open_page, save_screenshot, start_proxy,
+                             tail, tear_down)
 
 RESULT_CSVS = [
     "analysis_vulnerability_rankings.csv",
@@ -378,38 +378,17 @@ def main():
     page = None
     failed = True
     try:
-        os.makedirs(os.path.join(work_dir, "run"))
-        os.makedirs(os.path.join(work_dir, "state"))
         small = generate_data(build_dir, os.path.join(work_dir, "data-small"), args.seed, SMALL_WARDS,
                               timeout=deadline.cap(60.0))
         big = generate_data(build_dir, os.path.join(work_dir, "data-big"), args.seed + 1, BIG_WARDS,
                             detail=BIG_DETAIL, timeout=deadline.cap(60.0))
 
-        port = free_tcp_port()
-        metrics_port = free_tcp_port()
-        while metrics_port == port:
-            metrics_port = free_tcp_port()
-        config = write_proxy_config(work_dir, os.path.join(build_dir, "stickyproxy-backend"), port, metrics_port)
-        proxy_log = os.path.join(work_dir, "stickyproxy.log")
-        proxy = processes.start("stickyproxy", [os.path.join(build_dir, "stickyproxy"), "-c", config], proxy_log)
-        wait_for_proxy(port, proxy, deadline, proxy_log)
+        port, _, _, proxy, _ = start_proxy(build_dir, work_dir, processes, deadline, "stickyproxy-backend")
         url = "http://127.0.0.1:%d/" % port
         log("proxy on %s (pid %d), workers on Unix sockets in %s" % (url, proxy.pid, work_dir))
 
-        browser, devtools = start_chromium(processes, chromium, work_dir)
-        recorder = ErrorRecorder(devtools)
-        targets = devtools.call("Target.getTargets", timeout=deadline.cap(20.0))["targetInfos"]
-        pages = [target for target in targets if target.get("type") == "page"]
-        if pages:
-            target_id = pages[0]["targetId"]
-        else:
-            target_id = devtools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session_id = devtools.call("Target.attachToTarget", {"targetId": target_id, "flatten": True})["sessionId"]
-        recorder.watch(session_id, "page")
-        devtools.call("Page.enable", session_id=session_id)
-        devtools.call("DOM.enable", session_id=session_id)
-        log("chromium pid %d, page target %s" % (browser.pid, target_id))
-        page = Page(devtools, recorder, session_id, deadline)
+        browser, devtools, recorder, page = open_page(processes, chromium, work_dir, deadline)
+        devtools.call("DOM.enable", session_id=page.session_id)
 
         first_run(page, url, small, recorder)
         chunked_run(page, url, big, recorder)

@@ -64,8 +64,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (TestFailure, begin_run, free_tcp_port, http_get, log, tail, tear_down, wait_for_proxy,  # noqa: E402
-                             write_proxy_config)
+from browser_support import (TestFailure, begin_run, http_get, log, start_proxy, tail,  # noqa: E402
+                             tear_down)
 
 WORKERS = ["w1", "w2", "w3", "w4"]
 WORKER_ARGS = "--session-idle-timeout-s 86400"  # the app keeps every user's session for the whole run
@@ -752,22 +752,13 @@ class Rig:
         self.build_dir = build_dir
         self.work_dir = work_dir
         self.processes = processes
-        self.port = free_tcp_port()
-        self.metrics_port = free_tcp_port()
-        while self.metrics_port == self.port:
-            self.metrics_port = free_tcp_port()
-        self.proxy_log = os.path.join(work_dir, "stickyproxy.log")
-        self.proxy = None
-        self.config = None
+        self.proxy_log = os.path.join(work_dir, "stickyproxy.log")  # as start_proxy writes it
+        self.port = self.metrics_port = self.proxy = self.config = None
 
     def start(self, deadline):
-        for folder in ("run", "state"):
-            os.makedirs(os.path.join(self.work_dir, folder), exist_ok=True)
-        self.config = write_proxy_config(self.work_dir, os.path.join(self.build_dir, "stickyproxy-backend"), self.port,
-                                         self.metrics_port, len(WORKERS), worker_args=WORKER_ARGS)
-        self.proxy = self.processes.start("stickyproxy", [os.path.join(self.build_dir, "stickyproxy"), "-c",
-                                                          self.config], self.proxy_log)
-        wait_for_proxy(self.port, self.proxy, deadline, self.proxy_log)
+        self.port, self.metrics_port, self.config, self.proxy, _ = start_proxy(
+            self.build_dir, self.work_dir, self.processes, deadline, "stickyproxy-backend", len(WORKERS),
+            worker_args=WORKER_ARGS)
         log("proxy on 127.0.0.1:%d (pid %d), metrics on 127.0.0.1:%d, temp dir %s"
             % (self.port, self.proxy.pid, self.metrics_port, self.work_dir))
 

@@ -51,8 +51,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (TestFailure, begin_run, free_tcp_port, http_get, log, tail, tear_down, wait_for_proxy,  # noqa: E402
-                             write_proxy_config)
+from browser_support import (TestFailure, begin_run, http_get, log, start_proxy, tail,  # noqa: E402
+                             tear_down)
 from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
@@ -328,25 +328,16 @@ class Rig:
         self.work_dir = work_dir
         self.processes = processes
         self.connections = connections
-        self.port = free_tcp_port()
-        self.metrics_port = free_tcp_port()
-        while self.metrics_port == self.port:
-            self.metrics_port = free_tcp_port()
-        self.config = None
-        self.proxy_log = os.path.join(work_dir, "stickyproxy.log")
+        self.port = self.metrics_port = self.config = None
+        self.proxy_log = os.path.join(work_dir, "stickyproxy.log")  # as start_proxy writes it
         self.wrk_script = os.path.join(work_dir, "fixed_sessions.lua")
 
     def start(self, drain_idle, deadline):
-        for folder in ("run", "state"):
-            os.makedirs(os.path.join(self.work_dir, folder))
         with open(self.wrk_script, "w") as script:
             script.write(WRK_SCRIPT)
-        self.config = write_proxy_config(self.work_dir, os.path.join(self.build_dir, "stickyproxy-backend"), self.port,
-                                         self.metrics_port, len(WORKERS), overrides={"routing.drain_idle": drain_idle},
-                                         worker_args=WORKER_ARGS)
-        proxy = self.processes.start("stickyproxy", [os.path.join(self.build_dir, "stickyproxy"), "-c", self.config],
-                                     self.proxy_log)
-        wait_for_proxy(self.port, proxy, deadline, self.proxy_log)
+        self.port, self.metrics_port, self.config, proxy, _ = start_proxy(
+            self.build_dir, self.work_dir, self.processes, deadline, "stickyproxy-backend", len(WORKERS),
+            overrides={"routing.drain_idle": drain_idle}, worker_args=WORKER_ARGS)
         log("proxy on 127.0.0.1:%d (pid %d), metrics on 127.0.0.1:%d, drain_idle %s"
             % (self.port, proxy.pid, self.metrics_port, drain_idle))
 
