@@ -10,10 +10,13 @@ directory. Python standard library only.
 import base64
 import ctypes
 import fcntl
+import hashlib
+import hmac
 import http.client
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -169,6 +172,59 @@ def reap_orphans(grace=3.0):
         time.sleep(0.05)
 
 
+# ---------------------------------------------------------------------------- the routing cookie
+
+ROUTE_MAC_LABEL = "stickyproxy-route-1"  # the first line of the message the proxy signs
+ROUTING_KEY = re.compile(r"[0-9a-f]{32}")
+
+
+def write_routing_secret(path, label="stickyproxy tests"):
+    """Writes a routing secret file (one line of 64 hex characters, mode 0600) for a proxy config's
+    routing.secret_file, derived from `label` so that a run is repeatable; returns the secret."""
+    secret = hashlib.sha256(label.encode("utf-8")).hexdigest()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(secret + "\n")
+    return secret
+
+
+def routing_mac(secret, key, worker="", pinned_at=""):
+    """The MAC of a routing cookie: the first 16 bytes of HMAC-SHA-256 over the label, the key, the
+    worker and the pin time (empty for an unpinned key), as 32 lowercase hex characters."""
+    message = "%s\n%s\n%s\n%s" % (ROUTE_MAC_LABEL, key, worker, pinned_at)
+    return hmac.new(secret.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+def routing_cookie(secret, key, worker=None, pinned_at=None):
+    """The value of the `stickyproxy` cookie the proxy would issue for session `key` (32 lowercase
+    hex) under `secret`: unpinned `K.M`, or pinned to `worker` since `pinned_at` (Unix seconds)
+    `K.W.T.M`. Every script that makes up sessions uses this one function."""
+    if worker is None:
+        return "%s.%s" % (key, routing_mac(secret, key))
+    stamp = "%x" % int(time.time() if pinned_at is None else pinned_at)
+    return "%s.%s.%s.%s" % (key, worker, stamp, routing_mac(secret, key, worker, stamp))
+
+
+def session_key(label):
+    """A session key (32 lowercase hex digits), the same for the same label."""
+    return hashlib.md5(label.encode("utf-8")).hexdigest()
+
+
+def routing_key(cookie_value):
+    """The session key in a `stickyproxy` cookie value (signed or a bare key of the previous
+    version), or None when it holds none."""
+    key = (cookie_value or "").split(".", 1)[0]
+    return key if ROUTING_KEY.fullmatch(key) else None
+
+
+def routing_pin(cookie_value):
+    """The worker a signed cookie value is pinned to, or None."""
+    parts = (cookie_value or "").split(".")
+    return parts[1] if len(parts) == 4 else None
+
+
+# ---------------------------------------------------------------------------- the proxy
+
 def free_tcp_port():
     """A port the kernel picked for us on 127.0.0.1 (bind to port 0), released for the proxy."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -259,9 +315,13 @@ def _apply_overrides(lines, overrides):
                 line = "%s = %s" % (dotted.rsplit(".", 1)[1], pending.pop(dotted))
         result.append(line)
     flush_section()
+    added = None
     for dotted, value in pending.items():
         name, key = dotted.rsplit(".", 1)
-        result += ["", "[%s]" % name, "%s = %s" % (key, value)]
+        if name != added:
+            result += ["", "[%s]" % name]
+            added = name
+        result.append("%s = %s" % (key, value))
     return result
 
 
@@ -269,18 +329,68 @@ def start_proxy(build_dir, work_dir, processes, deadline, worker_binary, workers
     """stickyproxy from `build_dir` with `workers` processes of `worker_binary` (write_proxy_config),
     on two free loopback ports, answering /ping; its output goes to <work_dir>/stickyproxy.log.
     Returns (port, metrics_port, config, process, log)."""
-    for folder in ("run", "state"):
-        os.makedirs(os.path.join(work_dir, folder), exist_ok=True)
+    port, metrics_port = free_port_pair()
+    config = write_proxy_config(work_dir, os.path.join(build_dir, worker_binary), port, metrics_port, workers,
+                                overrides=overrides, worker_args=worker_args)
+    proxy, proxy_log = run_proxy(build_dir, work_dir, processes, deadline, config, port)
+    return port, metrics_port, config, proxy, proxy_log
+
+
+def free_port_pair():
+    """Two different free loopback ports (free_tcp_port), for a proxy's listen and metrics_listen."""
     port = free_tcp_port()
     metrics_port = free_tcp_port()
     while metrics_port == port:
         metrics_port = free_tcp_port()
-    config = write_proxy_config(work_dir, os.path.join(build_dir, worker_binary), port, metrics_port, workers,
-                                overrides=overrides, worker_args=worker_args)
-    proxy_log = os.path.join(work_dir, "stickyproxy.log")
-    proxy = processes.start("stickyproxy", [os.path.join(build_dir, "stickyproxy"), "-c", config], proxy_log)
+    return port, metrics_port
+
+
+def run_proxy(build_dir, work_dir, processes, deadline, config, port, name="stickyproxy"):
+    """stickyproxy from `build_dir` with `config`, waited for until it answers GET /ping on `port`;
+    its output goes to <work_dir>/<name>.log (appended to, so a restart keeps the earlier lines).
+    Makes <work_dir>/run and <work_dir>/state first. Returns (process, log path)."""
+    for folder in ("run", "state"):
+        os.makedirs(os.path.join(work_dir, folder), exist_ok=True)
+    proxy_log = os.path.join(work_dir, name + ".log")
+    proxy = processes.start(name, [os.path.join(build_dir, "stickyproxy"), "-c", config], proxy_log)
     wait_for_proxy(port, proxy, deadline, proxy_log)
-    return port, metrics_port, config, proxy, proxy_log
+    return proxy, proxy_log
+
+
+def copy_shipped_config(source, work_dir, build_dir, port, metrics_port, overrides=None, name="proxy.conf"):
+    """A copy of a shipped config (conf/prod.conf) that runs on loopback in `work_dir`: listen and
+    metrics_listen on 127.0.0.1 `port` and `metrics_port`, admin_socket, state_dir and every
+    worker's unix: socket in <work_dir>/run and <work_dir>/state, every worker command that names a
+    build output taken from `build_dir`. Everything else stays as shipped. `overrides` as in
+    write_proxy_config ("worker w5.address" adds a worker section). Returns the copy's path."""
+    with open(source) as shipped:
+        lines = shipped.read().splitlines()
+    rewritten = {
+        "proxy.listen": "127.0.0.1:%d" % port,
+        "proxy.metrics_listen": "127.0.0.1:%d" % metrics_port,
+        "proxy.admin_socket": os.path.join(work_dir, "run", "admin.sock"),
+        "proxy.state_dir": os.path.join(work_dir, "state"),
+    }
+    section = None
+    for line in lines:
+        text = line.strip()
+        if text.startswith("[") and text.endswith("]"):
+            section = text.strip("[]").strip()
+        elif section and section.startswith("worker ") and "=" in text and not text.startswith("#"):
+            key, value = [part.strip() for part in text.split("=", 1)]
+            worker = section.split(None, 1)[1]
+            if key == "address" and value.startswith("unix:"):
+                rewritten["%s.address" % section] = "unix:" + os.path.join(work_dir, "run", worker + ".sock")
+            elif key == "command" and "/" in value:
+                rewritten["%s.command" % section] = os.path.join(build_dir, os.path.basename(value.split("#")[0]
+                                                                                             .strip()))
+    rewritten.update(overrides or {})
+    lines = ["# A copy of %s written by %s" % (source, os.path.basename(sys.argv[0]))] + lines
+    path = os.path.join(work_dir, name)
+    with open(path + ".tmp", "w") as config:
+        config.write("\n".join(_apply_overrides(lines, rewritten)) + "\n")
+    os.replace(path + ".tmp", path)  # a reload never reads half a file
+    return path
 
 
 def http_get(port, path, timeout):
