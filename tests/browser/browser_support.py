@@ -210,6 +210,31 @@ def session_key(label):
     return hashlib.md5(label.encode("utf-8")).hexdigest()
 
 
+class RoutingSecret:
+    """A routing secret file a test writes for its proxy (routing.secret_file), and the signed
+    `stickyproxy` cookie values of made-up sessions under it. The one way every test and load
+    script crafts session cookies:
+
+        secret = RoutingSecret(work_dir)
+        start_proxy(..., overrides=secret.overrides())
+        headers = {"Cookie": "stickyproxy=" + secret.cookie("user-1")}
+    """
+
+    def __init__(self, work_dir, label="stickyproxy tests"):
+        self.path = os.path.join(work_dir, "routing-secret")
+        self.secret = write_routing_secret(self.path, label)
+
+    def overrides(self, more=None):
+        """write_proxy_config overrides that point the proxy at this file, plus `more`."""
+        overrides = {"routing.secret_file": self.path}
+        overrides.update(more or {})
+        return overrides
+
+    def cookie(self, label, worker=None, pinned_at=None):
+        """The signed cookie value of the session session_key(label) (routing_cookie)."""
+        return routing_cookie(self.secret, session_key(label), worker, pinned_at)
+
+
 def routing_key(cookie_value):
     """The session key in a `stickyproxy` cookie value (signed or a bare key of the previous
     version), or None when it holds none."""

@@ -25,7 +25,6 @@ failure, 2 on a usage or environment problem. Python standard library only.
 """
 
 import argparse
-import hashlib
 import http.client
 import json
 import os
@@ -34,8 +33,8 @@ import sys
 import threading
 import time
 
-from browser_support import (TestFailure, begin_run, find_chromium, log, open_page, save_screenshot, start_proxy,
-                             tail, tear_down)
+from browser_support import (RoutingSecret, TestFailure, begin_run, find_chromium, log, open_page,
+                             save_screenshot, start_proxy, tail, tear_down)
 
 WORKERS = 4
 REQUESTS = 200
@@ -44,9 +43,12 @@ DRAIN_IDLE_S = 2
 PINNED_KEEP_GOING_S = 1.5  # how long w2's sessions go on using it after the page shows the drain
 
 
-def session_key(label):
-    """A routing key the proxy accepts (32 lowercase hex digits), the same for the same label."""
-    return hashlib.md5(label.encode()).hexdigest()
+SECRET = None  # the RoutingSecret of the proxy under test, set in main()
+
+
+def session_cookie(label):
+    """The signed routing cookie of the made-up session `label`, the same for the same label."""
+    return SECRET.cookie(label)
 
 
 class WhoamiClient:
@@ -57,12 +59,12 @@ class WhoamiClient:
         self.connection = None
 
     def ask(self, label):
-        """(status, worker name) for a request of the session session_key(label); raises OSError or
+        """(status, worker name) for a request of the session session_cookie(label); raises OSError or
         HTTPException."""
         if self.connection is None:
             self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10.0)
         try:
-            self.connection.request("GET", "/whoami", headers={"Cookie": "stickyproxy=" + session_key(label)})
+            self.connection.request("GET", "/whoami", headers={"Cookie": "stickyproxy=" + session_cookie(label)})
             response = self.connection.getresponse()
             body = response.read().decode("utf-8", "replace")
         except (OSError, http.client.HTTPException):
@@ -300,6 +302,7 @@ def check_read_only(page):
 
 
 def main():
+    global SECRET
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", required=True, help="the CMake build tree with the binaries")
     parser.add_argument("--chromium", help="the browser (default: /usr/bin/chromium)")
@@ -324,8 +327,10 @@ def main():
     page = None
     failed = True
     try:
+        SECRET = RoutingSecret(work_dir)
         port, metrics_port, config, proxy, _ = start_proxy(build_dir, work_dir, processes, deadline, "test-worker",
-                                                           WORKERS, {"routing.drain_idle": "%ds" % DRAIN_IDLE_S})
+                                                           WORKERS, SECRET.overrides({"routing.drain_idle": "%ds"
+                                                                                      % DRAIN_IDLE_S}))
         url = "http://127.0.0.1:%d/" % metrics_port
         log("proxy on 127.0.0.1:%d (pid %d), status page on %s" % (port, proxy.pid, url))
 

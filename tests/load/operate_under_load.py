@@ -51,8 +51,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (TestFailure, begin_run, http_get, log, start_proxy, tail,  # noqa: E402
-                             tear_down)
+from browser_support import (RoutingSecret, TestFailure, begin_run, http_get, log, start_proxy,  # noqa: E402
+                             tail, tear_down)
 from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
@@ -71,11 +71,15 @@ CTL_SLACK = 15.0  # ctl's own start and answer, on top of what the proxy waits
 # write_proxy_config's stop_grace and startup_timeout: the most a restart waits past its drain.
 RESTART_STOP_AND_START = 3 + 20
 
-# Every request carries one of a fixed set of routing keys, args[1] per wrk thread, taken in turn
-# (wrk's Lua sees threads, not connections). Keys are 32 lowercase hex digits: the proxy replaces
-# any other value with a fresh key, which would make every request a new session.
-WRK_SCRIPT = """-- Written by tests/load/operate_under_load.py: fixed sessions, wrk_key() there.
+# Every request carries one of a fixed set of signed routing cookies, one list per wrk thread,
+# taken in turn (wrk's Lua sees threads, not connections). Python signs them (wrk_cookie(), under
+# the proxy's routing.secret_file) and writes them into the script: the proxy replaces a value that
+# fails its MAC with a fresh key, which would make every request a new session.
+WRK_SCRIPT = """-- Written by tests/load/operate_under_load.py: fixed sessions, wrk_cookie() there.
 local threads = 0
+local sessions = {
+%s
+}
 
 function setup(thread)
   threads = threads + 1
@@ -83,27 +87,33 @@ function setup(thread)
 end
 
 function init(args)
-  cookies = {}
-  for n = 1, tonumber(args[1]) do
-    cookies[n] = "stickyproxy=" .. string.format("10ad%04x%024x", thread_number, n)
-  end
+  cookies = sessions[thread_number]
   turn = 0
 end
 
 function request()
-  turn = turn % #cookies + 1
+  turn = turn %% #cookies + 1
   return wrk.format("GET", nil, {Cookie = cookies[turn]})
 end
 """
 
 
-def wrk_key(thread, n):
-    """The routing key WRK_SCRIPT gives the n-th session of wrk thread `thread` (both from 1)."""
-    return "10ad%04x%024x" % (thread, n)
+def wrk_cookie(secret, thread, n):
+    """The routing cookie WRK_SCRIPT gives the n-th session of wrk thread `thread` (both from 1)."""
+    return secret.cookie("wrk-%d-%d" % (thread, n))
 
 
-def user_key(n):
-    return "5e55%028x" % n
+def wrk_script(secret, threads, sessions_per_thread):
+    rows = []
+    for thread in range(1, threads + 1):
+        cookies = ", ".join('"%s=%s"' % (COOKIE, wrk_cookie(secret, thread, n))
+                            for n in range(1, sessions_per_thread + 1))
+        rows.append("  {%s}," % cookies)
+    return WRK_SCRIPT % "\n".join(rows)
+
+
+def user_cookie(secret, n):
+    return secret.cookie("user-%d" % n)
 
 
 class Checks:
@@ -280,18 +290,18 @@ class User(threading.Thread):
         self.answers.append((sent, answered, worker))
 
 
-def pick_users(port, first_key):
-    """USERS_PER_WORKER users per worker: keys from user_key(first_key) on, each probed once to
+def pick_users(port, secret, first_key):
+    """USERS_PER_WORKER users per worker: cookies from user_cookie(first_key) on, each probed once to
     learn its worker, kept while that worker still needs users."""
     needed = {worker: USERS_PER_WORKER for worker in WORKERS}
     users = []
     for n in range(first_key, first_key + 400):
-        status, worker, _ = session_get(port, "/system-health", user_key(n))
+        status, worker, _ = session_get(port, "/system-health", user_cookie(secret, n))
         if status != 200:
             raise TestFailure("probing user key %d: GET /system-health answered %d" % (n, status))
         if needed.get(worker, 0) > 0:
             needed[worker] -= 1
-            users.append(User(port, user_key(n), worker))
+            users.append(User(port, user_cookie(secret, n), worker))
         if not any(needed.values()):
             return users
     raise TestFailure("400 user keys did not give %d users per worker (still needed: %s)" % (USERS_PER_WORKER, needed))
@@ -328,16 +338,17 @@ class Rig:
         self.work_dir = work_dir
         self.processes = processes
         self.connections = connections
-        self.port = self.metrics_port = self.config = None
+        self.port = self.metrics_port = self.config = self.secret = None
         self.proxy_log = os.path.join(work_dir, "stickyproxy.log")  # as start_proxy writes it
         self.wrk_script = os.path.join(work_dir, "fixed_sessions.lua")
 
     def start(self, drain_idle, deadline):
+        self.secret = RoutingSecret(self.work_dir)
         with open(self.wrk_script, "w") as script:
-            script.write(WRK_SCRIPT)
+            script.write(wrk_script(self.secret, WRK_THREADS, self.sessions_per_thread()))
         self.port, self.metrics_port, self.config, proxy, _ = start_proxy(
             self.build_dir, self.work_dir, self.processes, deadline, "stickyproxy-backend", len(WORKERS),
-            overrides={"routing.drain_idle": drain_idle}, worker_args=WORKER_ARGS)
+            overrides=self.secret.overrides({"routing.drain_idle": drain_idle}), worker_args=WORKER_ARGS)
         log("proxy on 127.0.0.1:%d (pid %d), metrics on 127.0.0.1:%d, drain_idle %s"
             % (self.port, proxy.pid, self.metrics_port, drain_idle))
 
@@ -356,7 +367,7 @@ class Rig:
     def fixed_session_wrk(self, name, seconds):
         """wrk on /ping over connections/threads fixed sessions per thread (WRK_SCRIPT)."""
         return WrkRun(self.processes, self.work_dir, name, self.url("/ping"), WRK_THREADS, self.connections, seconds,
-                      script=self.wrk_script, script_args=[str(self.sessions_per_thread())])
+                      script=self.wrk_script)
 
     def new_session_wrk(self, name, seconds):
         """wrk on /ping without a cookie: every request is a new session, placed by the proxy."""
@@ -367,15 +378,16 @@ class Rig:
 
 
 def check_cookie_values(rig):
-    """Whether the proxy keeps an arbitrary cookie value and the key shape WRK_SCRIPT sends."""
+    """Whether the proxy keeps an arbitrary cookie value and the signed cookies WRK_SCRIPT sends."""
     _, _, arbitrary = session_get(rig.port, "/ping", "load-1-1")
-    _, _, hex_key = session_get(rig.port, "/ping", wrk_key(1, 1))
+    _, _, hex_key = session_get(rig.port, "/ping", wrk_cookie(rig.secret, 1, 1))
     replaced = bool(arbitrary and arbitrary.startswith(COOKIE + "="))
-    log("a cookie value such as load-1-1 is %s; the 32-hex keys of the wrk script are %s"
+    log("a cookie value such as load-1-1 is %s; the signed cookies of the wrk script are %s"
         % ("replaced by a fresh key (a new session per request)" if replaced else "kept",
            "replaced" if hex_key else "kept"))
     if hex_key:
-        raise TestFailure("the proxy replaced the wrk script's key %s: %s" % (wrk_key(1, 1), hex_key))
+        raise TestFailure("the proxy replaced the wrk script's cookie %s: %s" % (wrk_cookie(rig.secret, 1, 1),
+                                                                                  hex_key))
 
 
 # ---- phase 1 ----
@@ -420,7 +432,7 @@ def scrape_impact(rig, seconds, deadline):
 
 def drain_under_traffic(rig, drain_idle_seconds, deadline):
     checks = Checks("phase 2, drain %s under live traffic" % DRAINED)
-    users = pick_users(rig.port, first_key=0)
+    users = pick_users(rig.port, rig.secret, first_key=0)
     leaving = [user for user in users if user.worker == DRAINED]
     log("users: %s" % ", ".join("%s on %s" % (user.name, user.worker) for user in users))
     wrk = rig.new_session_wrk("drain", int(deadline.remaining()) + 1)
@@ -547,7 +559,7 @@ Restart = collections.namedtuple("Restart", "round worker started answer")
 
 def restart_soak(rig, rounds, restart_wait, deadline):
     checks = Checks("phase 3, restart soak")
-    users = pick_users(rig.port, first_key=1000)
+    users = pick_users(rig.port, rig.secret, first_key=1000)
     before = Scrape(rig.metrics_port).restarts()
     wrk = rig.fixed_session_wrk("soak", int(deadline.remaining()) + 1)
     for user in users:

@@ -26,14 +26,15 @@ SAME four Unix sockets. Each peer is set up for stickiness as its users would do
 All three add X-Forwarded-For/-Proto/-Host. Before measuring, it checks that each proxy sticks:
 eight cookie-jar sessions make 20 GET /whoami each and every one stays on one worker (stickyproxy
 and HAProxy set their cookie on the first answer; nginx's sessions send a fixed
-`stickyproxy=<32 hex>`), and that the 50 cookies of the wrk script are honoured (no new cookie
+signed `stickyproxy` cookie), and that the 50 cookies of the wrk script are honoured (no new cookie
 set; HAProxy answers from the worker its SERVERID names).
 
 Scenarios, each run for every proxy in turn (stickyproxy, haproxy, nginx, then again) for --rounds
 rounds of --seconds each, all with wrk -t2 and keep-alive:
 
   small          GET /ping, -c50, every request with one of 50 fixed sessions
-                 (Cookie: stickyproxy=<32 hex>; SERVERID=wN, the same bytes to every proxy)
+                 (Cookie: stickyproxy=<signed cookie>; SERVERID=wN, the same bytes to every proxy;
+                 signed under the routing.secret_file written for stickyproxy)
   large          GET /big?bytes=1048576 (1 MiB bodies), -c16, the same 50 sessions
   new-sessions   GET /ping, -c50, no cookie: every request starts a session (nginx has no
                  sessions to start: the empty cookie hashes every request to one worker)
@@ -76,7 +77,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (TestFailure, begin_run, free_tcp_port, log, tail, tear_down, write_proxy_config)  # noqa: E402
+from browser_support import (RoutingSecret, TestFailure, begin_run, free_tcp_port, log, tail, tear_down,  # noqa: E402
+                             write_proxy_config)
 from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
@@ -102,10 +104,15 @@ SCENARIOS = collections.OrderedDict((s.name, s) for s in [
 ])
 
 # The fixed sessions: wrk's Lua sees threads, not connections, so each thread takes its share of
-# the keys in turn. Keys are 32 lowercase hex digits (stickyproxy replaces any other value with a
-# fresh key); SERVERID spreads them over the workers as HAProxy's roundrobin would have.
+# the sessions in turn. Python writes the Cookie headers into the script (wrk_script()): the
+# stickyproxy cookie signed under the routing.secret_file stickyproxy runs with (it replaces a
+# value that fails its MAC with a fresh key), the same bytes to every proxy; SERVERID spreads them
+# over the workers as HAProxy's roundrobin would have.
 WRK_SCRIPT = """-- Written by tests/load/peer_benchmark.py: fixed sessions, session_cookie() there.
 local threads = 0
+local sessions = {
+%s
+}
 
 function setup(thread)
   threads = threads + 1
@@ -113,25 +120,30 @@ function setup(thread)
 end
 
 function init(args)
-  local per_thread = tonumber(args[1])
-  cookies = {}
-  for n = 1, per_thread do
-    local session = (thread_number - 1) * per_thread + n
-    cookies[n] = string.format("stickyproxy=be9c%028x; SERVERID=w%d", session, (session - 1) % 4 + 1)
-  end
+  cookies = sessions[thread_number]
   turn = 0
 end
 
 function request()
-  turn = turn % #cookies + 1
+  turn = turn %% #cookies + 1
   return wrk.format("GET", nil, {Cookie = cookies[turn]})
 end
 """
 
 
-def session_cookie(session):
+def session_cookie(secret, session):
     """The Cookie header WRK_SCRIPT sends for fixed session `session` (from 1)."""
-    return "%s=be9c%028x; %s=%s" % (COOKIE, session, HAPROXY_COOKIE, WORKERS[(session - 1) % len(WORKERS)])
+    return "%s=%s; %s=%s" % (COOKIE, secret.cookie("bench-%d" % session), HAPROXY_COOKIE,
+                             WORKERS[(session - 1) % len(WORKERS)])
+
+
+def wrk_script(secret):
+    per_thread = SESSIONS // WRK_THREADS
+    rows = []
+    for thread in range(WRK_THREADS):
+        headers = ", ".join('"%s"' % session_cookie(secret, thread * per_thread + n) for n in range(1, per_thread + 1))
+        rows.append("  {%s}," % headers)
+    return WRK_SCRIPT % "\n".join(rows)
 
 
 # ---- the proxies ----
@@ -165,6 +177,7 @@ class Bench:
         self.processes = processes
         self.run_dir = os.path.join(work_dir, "run")
         self.wrk_script = os.path.join(work_dir, "fixed_sessions.lua")
+        self.secret = RoutingSecret(work_dir)  # stickyproxy's routing.secret_file
         self.proxies = collections.OrderedDict()
         self.ports = set()
 
@@ -193,7 +206,8 @@ def start_stickyproxy(bench, deadline):
     for folder in ("run", "state"):
         os.makedirs(bench.path(folder))
     config = write_proxy_config(bench.work_dir, os.path.join(bench.build_dir, "test-worker"), port, metrics_port,
-                                len(WORKERS), overrides={"health_check.interval": HEALTH_CHECK_INTERVAL})
+                                len(WORKERS), overrides=bench.secret.overrides({"health_check.interval":
+                                                                                HEALTH_CHECK_INTERVAL}))
     binary = os.path.join(bench.build_dir, "stickyproxy")
     # The shell only redirects stdout and execs: the pid we get is stickyproxy's.
     argv = ["/bin/sh", "-c", 'exec "$0" "$@" >/dev/null', binary, "-c", config]
@@ -465,12 +479,12 @@ def proxy_cookie(proxy):
     return HAPROXY_COOKIE if proxy.name == "haproxy" else COOKIE
 
 
-def check_sessions_stick(proxy):
+def check_sessions_stick(proxy, secret):
     """STICKY_SESSIONS cookie-jar sessions, each on one worker for all its requests. stickyproxy and
-    HAProxy start with an empty jar; nginx, which sets no cookie, with a fixed 32-hex key."""
+    HAProxy start with an empty jar; nginx, which sets no cookie, with a fixed signed cookie."""
     failures, placed = [], []
     for session in range(1, STICKY_SESSIONS + 1):
-        jar = {COOKIE: "5714c%027x" % session} if proxy.name == "nginx" else {}
+        jar = {COOKIE: secret.cookie("sticky-%d" % session)} if proxy.name == "nginx" else {}
         workers, problems = browse(proxy, jar)
         if len(set(workers)) != 1:
             problems.append("answered by %s" % " ".join(str(worker) for worker in workers))
@@ -479,12 +493,12 @@ def check_sessions_stick(proxy):
     return failures, placed
 
 
-def check_wrk_sessions_honoured(proxy):
+def check_wrk_sessions_honoured(proxy, secret):
     """Each of WRK_SCRIPT's Cookie headers keeps its session: no routing cookie set in the answer,
     and for HAProxy the worker its SERVERID names."""
     failures, placed = [], []
     for session in range(1, SESSIONS + 1):
-        cookies = dict(pair.split("=", 1) for pair in session_cookie(session).split("; "))
+        cookies = dict(pair.split("=", 1) for pair in session_cookie(secret, session).split("; "))
         status, worker, set_cookies = one_request(proxy.port, "/whoami", cookies)
         if status != 200 or proxy_cookie(proxy) in set_cookies:
             failures.append("%s: wrk session %d answered %d, set %s" % (proxy.name, session, status, set_cookies))
@@ -503,8 +517,8 @@ def spread(workers):
 def check_stickiness(bench):
     failures, rows = [], []
     for proxy in bench.proxies.values():
-        sticky_failures, sticky_placed = check_sessions_stick(proxy)
-        cookie_failures, wrk_placed = check_wrk_sessions_honoured(proxy)
+        sticky_failures, sticky_placed = check_sessions_stick(proxy, bench.secret)
+        cookie_failures, wrk_placed = check_wrk_sessions_honoured(proxy, bench.secret)
         failures += sticky_failures + cookie_failures
         rows.append([proxy.name, "ok" if not sticky_failures else "FAILED", spread(sticky_placed),
                      "ok" if not cookie_failures else "FAILED", spread(wrk_placed)])
@@ -523,7 +537,7 @@ def measure(bench, proxy, scenario, seconds, label, deadline):
     """One wrk run of `scenario` against `proxy`, with the proxy's CPU and memory around it."""
     if deadline.remaining() < seconds + 5:
         raise TestFailure("out of time (--timeout) before %s" % label)
-    script = dict(script=bench.wrk_script, script_args=[str(SESSIONS // WRK_THREADS)]) if scenario.sessions else {}
+    script = dict(script=bench.wrk_script) if scenario.sessions else {}
     watch = ResourceWatch(proxy)
     watch.start()
     try:
@@ -692,7 +706,7 @@ def missing_binaries(build_dir):
 def benchmark(bench, args, deadline):
     """Starts the three proxies, checks stickiness, runs the rounds, prints the tables; returns
     every failure seen."""
-    bench.write(os.path.basename(bench.wrk_script), WRK_SCRIPT)
+    bench.write(os.path.basename(bench.wrk_script), wrk_script(bench.secret))
     start_stickyproxy(bench, deadline)
     start_haproxy(bench, deadline)
     start_nginx(bench, deadline)
