@@ -156,6 +156,7 @@ class Recorder:
         self.uploads = {UPLOAD_WHOLE: 0, UPLOAD_CHUNKED: 0}
         self.other_errors = 0
         self.worker_changes = 0
+        self.resent = 0  # requests sent again after a keep-alive connection turned out closed
         self.flows = {UPLOAD_WHOLE: 0, UPLOAD_CHUNKED: 0}
         self.flows_cut = 0
         self.samples = []  # the first ERROR_SAMPLES failures, in full
@@ -328,16 +329,38 @@ class User(threading.Thread):
             headers["Cookie"] = self.cookie_header()
         if content_type:
             headers["Content-Type"] = content_type
+        reused = self.connection is not None and self.connection.sock is not None
         connection = self.open_connection()
         sent = time.monotonic()
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected) as error:
+            # A keep-alive connection the server closed while it sat idle: a browser sends the request
+            # again on a new connection (it got no answer to act on). Counted, so it shows.
+            self.close()
+            if not reused:
+                raise StepFailure(route, "%s %s: no answer (%s: %s) after %.2f s" % (
+                    method, path, type(error).__name__, error, time.monotonic() - sent))
+            self.recorder.count("resent")
+            return self.send_once(route, method, path, body, headers)
         except (OSError, http.client.HTTPException) as error:
             self.close()
             raise StepFailure(route, "%s %s: no answer (%s: %s) after %.2f s" % (
                 method, path, type(error).__name__, error, time.monotonic() - sent))
         return response, sent
+
+    def send_once(self, route, method, path, body, headers):
+        """The request on a new connection; no answer is a failure."""
+        connection = self.open_connection()
+        sent = time.monotonic()
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            return connection.getresponse(), sent
+        except (OSError, http.client.HTTPException) as error:
+            self.close()
+            raise StepFailure(route, "%s %s: no answer on a new connection either (%s: %s) after %.2f s" % (
+                method, path, type(error).__name__, error, time.monotonic() - sent))
 
     def finish(self, route, method, path, response, sent, record=True):
         try:
@@ -601,6 +624,8 @@ class User(threading.Thread):
             self.close()
         self.recorder.request(route, first if first is not None else whole)
         self.recorder.request(route + STREAM_END, whole, counts_as_request=False)
+        if done is None:
+            self.close()  # a stream cut short: the connection is not reusable
         self.take_cookies(response, route)
         self.note_worker(response.getheader("X-Worker"), route)
         reply = "".join(text)

@@ -745,7 +745,8 @@ class FaultRun:
         rows = [
             ["flows begun / finished", "%d / %d (%d whole-upload, %d chunked finished)" % (
                 flows_begun, flows_done, recorder.flows[UPLOAD_WHOLE], recorder.flows[UPLOAD_CHUNKED])],
-            ["requests", "%d" % recorder.requests],
+            ["requests", "%d (%d sent again on a new connection: the kept-alive one was closed, as a browser "
+                         "does)" % (recorder.requests, recorder.resent)],
             ["failed requests", "%d" % failed_requests],
             ["failed uploads (whole / chunked)", "%d / %d of %d / %d" % (
                 recorder.failed_uploads[UPLOAD_WHOLE], recorder.failed_uploads[UPLOAD_CHUNKED],
