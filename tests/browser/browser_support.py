@@ -235,6 +235,28 @@ class RoutingSecret:
         return routing_cookie(self.secret, session_key(label), worker, pinned_at)
 
 
+def cookie_as_issued(port, value, path="/ping", name="stickyproxy", timeout=10.0):
+    """The routing cookie a browser holding `value` keeps after one request to the proxy on `port`:
+    the value the proxy sets (it pins a session to its worker in the cookie), or `value` when it
+    sets none. Raises TestFailure when the proxy gives the session another key."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path, headers={"Cookie": "%s=%s" % (name, value)})
+        response = connection.getresponse()
+        response.read()
+        set_cookies = response.msg.get_all("Set-Cookie") or []
+    finally:
+        connection.close()
+    for header in set_cookies:
+        pair = header.split(";", 1)[0].strip()
+        if pair.startswith(name + "="):
+            issued = pair[len(name) + 1:]
+            if routing_key(issued) != routing_key(value):
+                raise TestFailure("the proxy replaced the session of cookie %s with %s" % (value, issued))
+            return issued
+    return value
+
+
 def routing_key(cookie_value):
     """The session key in a `stickyproxy` cookie value (signed or a bare key of the previous
     version), or None when it holds none."""

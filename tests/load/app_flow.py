@@ -9,6 +9,8 @@ directory. The flow a User repeats, and what counts as failed, are described in 
 docstring. Python standard library only.
 """
 
+import collections
+import datetime
 import http.client
 import http.cookies
 import json
@@ -810,6 +812,96 @@ def missing_binaries(build_dir):
     """The binaries the app's users need that `build_dir` lacks."""
     return [os.path.join(build_dir, binary) for binary in ("stickyproxy", "stickyproxy-backend", "stickyproxy-gendata")
             if not os.access(os.path.join(build_dir, binary), os.X_OK)]
+
+
+ADOPTED = re.compile(r"adopted session \S+ from (\S+)")  # backend/app/app_context.cpp
+FIELD = re.compile(r' (\w+)=("(?:[^"\\]|\\.)*"|\S+)')  # an access-log field, value quoted or bare
+
+
+# ---------------------------------------------------------------------------- the proxy's log
+
+def parse_time(text):
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def read_log_lines(*paths):
+    """The lines of one or more proxy logs; the access-log lines of several logs merged in time
+    order (their timestamps have milliseconds), the other lines after them."""
+    access, other = [], []
+    for path in paths:
+        with open(path, "rb") as source:
+            for raw in source:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                (access if " method=" in line and " status=" in line else other).append(line)
+    access.sort(key=lambda line: line.split(" ", 1)[0])  # ISO times sort as text
+    return access + other
+
+
+class LogFigures:
+    """What proxy logs say (the access log on stdout, the workers' stderr): moves per session key
+    and whether each was announced (prev=), the app's adoptions, uploads in flight at a kill.
+
+    `lines`: read_log_lines(); `kills`: (Unix time, worker, pid) of each kill -9."""
+
+    def __init__(self, lines, kills=()):
+        self.requests = 0
+        self.server_errors = []
+        self.moves = 0
+        self.announced = 0
+        self.unannounced = []
+        self.wrong_prev = []  # prev= naming another worker than the session's previous one
+        self.prev_without_move = 0
+        self.adopted = collections.Counter()
+        self.uploads_at_kill = 0
+        self.upload_statuses_at_kill = collections.Counter()
+        last_worker = {}
+        for line in lines:
+            if " method=" not in line or " status=" not in line:
+                adoption = ADOPTED.search(line)
+                if adoption:
+                    self.adopted[adoption.group(1)] += 1
+                continue
+            fields = dict(FIELD.findall(line))
+            self.requests += 1
+            status = int(fields.get("status", "0"))
+            if status >= 500:
+                self.server_errors.append(line)
+            worker, key, prev = fields.get("worker", "-"), fields.get("key", "-"), fields.get("prev")
+            if kills and fields.get("path", "").strip('"').startswith("/upload"):
+                self.upload_at_kill(line, fields, status, kills)
+            if worker == "-" or key == "-":
+                continue
+            before = last_worker.get(key)
+            last_worker[key] = worker
+            if before is None or before == worker:
+                if prev is not None:
+                    self.prev_without_move += 1
+                continue
+            self.moves += 1
+            if prev == before:
+                self.announced += 1
+            elif prev is not None:
+                self.wrong_prev.append(line)
+            else:
+                self.unannounced.append(line)
+        self.sessions = len(last_worker)
+
+    def upload_at_kill(self, line, fields, status, kills):
+        end = parse_time(line.split(" ", 1)[0])
+        try:
+            duration = float(fields.get("duration", "0"))
+        except ValueError:
+            duration = 0.0
+        if end is None:
+            return
+        for when, _name, _pid in kills:
+            if end - duration <= when <= end:
+                self.uploads_at_kill += 1
+                self.upload_statuses_at_kill[status] += 1
+                return
 
 
 # ---------------------------------------------------------------------------- output

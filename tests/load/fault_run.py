@@ -44,7 +44,6 @@ Python standard library only.
 
 import argparse
 import collections
-import datetime
 import http.client
 import json
 import os
@@ -63,8 +62,8 @@ sys.path.insert(0, HERE)
 from browser_support import (TestFailure, begin_run, copy_shipped_config, free_port_pair, log,  # noqa: E402
                              tail, tear_down)
 from app_flow import (BIG_DETAIL, BIG_WARDS, CHUNK_THRESHOLD, CHUNKED_EVERY, UPLOAD_CHUNKED,  # noqa: E402
-                      UPLOAD_WHOLE, WORKERS, Dataset, Recorder, Rig, UsageError, User, mib, missing_binaries,
-                      print_table, verdict)
+                      UPLOAD_WHOLE, WORKERS, Dataset, LogFigures, Recorder, Rig, UsageError, User, mib,
+                      missing_binaries, print_table, read_log_lines, verdict)
 
 PROD_CONF = os.path.join(HERE, os.pardir, os.pardir, "conf", "prod.conf")
 CHANGED_WORKER = "w2"
@@ -79,8 +78,6 @@ MOVED_EVERY = 2.0
 HANG_SECONDS = 10.0
 RELOAD_WAIT = 30.0  # a reload's change shows in /status.json within this
 RESTART_DRAIN_SECONDS = 5
-ADOPTED = re.compile(r"adopted session \S+ from (\S+)")
-FIELD = re.compile(r' (\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 
 
 class Settings:
@@ -437,80 +434,6 @@ class Samplers(threading.Thread):
         self.join(timeout=10.0)
 
 
-# ---------------------------------------------------------------------------- the access log
-
-def parse_time(text):
-    try:
-        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-class LogFigures:
-    """What the proxy's log says: moves per session key and whether each was announced, adoptions,
-    uploads in flight at a kill."""
-
-    def __init__(self, path, kills):
-        self.requests = 0
-        self.server_errors = []
-        self.moves = 0
-        self.announced = 0
-        self.unannounced = []
-        self.wrong_prev = []  # prev= naming another worker than the session's previous one
-        self.prev_without_move = 0
-        self.adopted = collections.Counter()
-        self.uploads_at_kill = 0
-        self.upload_statuses_at_kill = collections.Counter()
-        last_worker = {}
-        with open(path, "rb") as source:
-            for raw in source:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                if " method=" not in line or " status=" not in line:
-                    adoption = ADOPTED.search(line)
-                    if adoption:
-                        self.adopted[adoption.group(1)] += 1
-                    continue
-                fields = dict(FIELD.findall(line))
-                self.requests += 1
-                status = int(fields.get("status", "0"))
-                if status >= 500:
-                    self.server_errors.append(line)
-                worker, key, prev = fields.get("worker", "-"), fields.get("key", "-"), fields.get("prev")
-                path_text = fields.get("path", "").strip('"')
-                if kills and path_text.startswith("/upload"):
-                    self.upload_at_kill(line, fields, worker, status, kills)
-                if worker == "-" or key == "-":
-                    continue
-                before = last_worker.get(key)
-                last_worker[key] = worker
-                if before is None or before == worker:
-                    if prev is not None:
-                        self.prev_without_move += 1
-                    continue
-                self.moves += 1
-                if prev == before:
-                    self.announced += 1
-                elif prev is not None:
-                    self.wrong_prev.append(line)
-                else:
-                    self.unannounced.append(line)
-        self.sessions = len(last_worker)
-
-    def upload_at_kill(self, line, fields, worker, status, kills):
-        end = parse_time(line.split(" ", 1)[0])
-        try:
-            duration = float(fields.get("duration", "0"))
-        except ValueError:
-            duration = 0.0
-        if end is None:
-            return
-        for when, _name, _pid in kills:
-            if end - duration <= when <= end:
-                self.uploads_at_kill += 1
-                self.upload_statuses_at_kill[status] += 1
-                return
-
-
 # ---------------------------------------------------------------------------- the run
 
 class FaultRun:
@@ -618,7 +541,7 @@ class FaultRun:
             time.sleep(0.2)
         self.samplers.stop()
         self.window = time.monotonic() - started
-        self.log = LogFigures(self.rig.proxy_log, self.faults.kills)
+        self.log = LogFigures(read_log_lines(self.rig.proxy_log), self.faults.kills)
         return self.report()
 
     # the attributes User reads from its `args`

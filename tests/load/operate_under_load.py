@@ -51,8 +51,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (RoutingSecret, TestFailure, begin_run, http_get, log, start_proxy,  # noqa: E402
-                             tail, tear_down)
+from browser_support import (RoutingSecret, TestFailure, begin_run, cookie_as_issued, http_get, log,  # noqa: E402
+                             routing_key, start_proxy, tail, tear_down)
 from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
@@ -73,8 +73,9 @@ RESTART_STOP_AND_START = 3 + 20
 
 # Every request carries one of a fixed set of signed routing cookies, one list per wrk thread,
 # taken in turn (wrk's Lua sees threads, not connections). Python signs them (wrk_cookie(), under
-# the proxy's routing.secret_file) and writes them into the script: the proxy replaces a value that
-# fails its MAC with a fresh key, which would make every request a new session.
+# the proxy's routing.secret_file), sends each once and writes into the script the value the
+# proxy gave back (pinned to its worker), as a browser would keep it: the proxy replaces a value
+# that fails its MAC with a fresh key, which would make every request a new session.
 WRK_SCRIPT = """-- Written by tests/load/operate_under_load.py: fixed sessions, wrk_cookie() there.
 local threads = 0
 local sessions = {
@@ -103,10 +104,10 @@ def wrk_cookie(secret, thread, n):
     return secret.cookie("wrk-%d-%d" % (thread, n))
 
 
-def wrk_script(secret, threads, sessions_per_thread):
+def wrk_script(port, secret, threads, sessions_per_thread):
     rows = []
     for thread in range(1, threads + 1):
-        cookies = ", ".join('"%s=%s"' % (COOKIE, wrk_cookie(secret, thread, n))
+        cookies = ", ".join('"%s=%s"' % (COOKIE, cookie_as_issued(port, wrk_cookie(secret, thread, n)))
                             for n in range(1, sessions_per_thread + 1))
         rows.append("  {%s}," % cookies)
     return WRK_SCRIPT % "\n".join(rows)
@@ -241,7 +242,8 @@ class User(threading.Thread):
     (sent, answered, worker) of each answer and every change of worker."""
 
     def __init__(self, port, key, worker):
-        super().__init__(name="user-%s" % key[-3:], daemon=True)
+        """`key`: the session's routing cookie value (replaced by the one the proxy re-issues)."""
+        super().__init__(name="user-%s" % key[:4], daemon=True)
         self.port = port
         self.key = key
         self.worker = worker
@@ -281,8 +283,14 @@ class User(threading.Thread):
             self.failures.append("%s: GET /system-health answered %d (X-Worker %r)"
                                  % (self.name, response.status, worker))
             return
-        if response.getheader("Set-Cookie", "").startswith(COOKIE + "="):
-            self.failures.append("%s: the proxy replaced its routing key" % self.name)
+        for header in response.msg.get_all("Set-Cookie") or []:
+            pair = header.split(";", 1)[0].strip()
+            if not pair.startswith(COOKIE + "="):
+                continue
+            if routing_key(pair[len(COOKIE) + 1:]) != routing_key(self.key):
+                self.failures.append("%s: the proxy replaced its routing key" % self.name)
+            else:
+                self.key = pair[len(COOKIE) + 1:]  # re-issued (pinned): kept, as a browser does
         if worker != self.worker:
             previous = self.answers[-1][1] if self.answers else sent
             self.changes.append((previous, answered, self.worker, worker))
@@ -344,8 +352,6 @@ class Rig:
 
     def start(self, drain_idle, deadline):
         self.secret = RoutingSecret(self.work_dir)
-        with open(self.wrk_script, "w") as script:
-            script.write(wrk_script(self.secret, WRK_THREADS, self.sessions_per_thread()))
         self.port, self.metrics_port, self.config, proxy, _ = start_proxy(
             self.build_dir, self.work_dir, self.processes, deadline, "stickyproxy-backend", len(WORKERS),
             overrides=self.secret.overrides({"routing.drain_idle": drain_idle}), worker_args=WORKER_ARGS)
@@ -364,6 +370,12 @@ class Rig:
             raise TestFailure("`ctl %s` did not answer within %.0f s" % (" ".join(words), timeout))
         return CtlAnswer(done.returncode, (done.stdout + done.stderr).strip(), time.monotonic())
 
+    def write_wrk_script(self):
+        """WRK_SCRIPT with the fixed sessions' cookies as the proxy issues them (each sent once: the
+        sessions start here)."""
+        with open(self.wrk_script, "w") as script:
+            script.write(wrk_script(self.port, self.secret, WRK_THREADS, self.sessions_per_thread()))
+
     def fixed_session_wrk(self, name, seconds):
         """wrk on /ping over connections/threads fixed sessions per thread (WRK_SCRIPT)."""
         return WrkRun(self.processes, self.work_dir, name, self.url("/ping"), WRK_THREADS, self.connections, seconds,
@@ -378,16 +390,19 @@ class Rig:
 
 
 def check_cookie_values(rig):
-    """Whether the proxy keeps an arbitrary cookie value and the signed cookies WRK_SCRIPT sends."""
+    """Whether the proxy keeps an arbitrary cookie value, and the session of a signed cookie as the
+    wrk script sends them (it may re-issue the cookie pinned, with the same key)."""
+    sent = wrk_cookie(rig.secret, 1, 1)
     _, _, arbitrary = session_get(rig.port, "/ping", "load-1-1")
-    _, _, hex_key = session_get(rig.port, "/ping", wrk_cookie(rig.secret, 1, 1))
+    _, _, set_cookie = session_get(rig.port, "/ping", sent)
+    issued = set_cookie.split(";", 1)[0].strip()[len(COOKIE) + 1:] if set_cookie else ""
     replaced = bool(arbitrary and arbitrary.startswith(COOKIE + "="))
+    signed_replaced = bool(issued) and routing_key(issued) != routing_key(sent)
     log("a cookie value such as load-1-1 is %s; the signed cookies of the wrk script are %s"
         % ("replaced by a fresh key (a new session per request)" if replaced else "kept",
-           "replaced" if hex_key else "kept"))
-    if hex_key:
-        raise TestFailure("the proxy replaced the wrk script's cookie %s: %s" % (wrk_cookie(rig.secret, 1, 1),
-                                                                                  hex_key))
+           "replaced" if signed_replaced else "kept" + (" (re-issued pinned)" if issued else "")))
+    if signed_replaced:
+        raise TestFailure("the proxy replaced the wrk script's cookie %s: %s" % (sent, set_cookie))
 
 
 # ---- phase 1 ----
@@ -395,6 +410,7 @@ def check_cookie_values(rig):
 def scrape_impact(rig, seconds, deadline):
     checks = Checks("phase 1, scrape impact")
     sessions_before = Scrape(rig.metrics_port).total("stickyproxy_sessions")
+    rig.write_wrk_script()
     warm_up = rig.fixed_session_wrk("warm-up", WARMUP_SECONDS).finish(timeout=deadline.cap(WARMUP_SECONDS + 15))
     alone = rig.fixed_session_wrk("alone", seconds).finish(timeout=deadline.cap(seconds + 15))
     scraper = Scraper(rig.metrics_port)

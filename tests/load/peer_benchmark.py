@@ -77,8 +77,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
 
-from browser_support import (RoutingSecret, TestFailure, begin_run, free_tcp_port, log, tail, tear_down,  # noqa: E402
-                             write_proxy_config)
+from browser_support import (RoutingSecret, TestFailure, begin_run, cookie_as_issued, free_tcp_port, log,  # noqa: E402
+                             tail, tear_down, write_proxy_config)
 from wrk_support import WrkRun, ms, print_table, wrk_failures  # noqa: E402
 
 WORKERS = ["w1", "w2", "w3", "w4"]
@@ -106,8 +106,9 @@ SCENARIOS = collections.OrderedDict((s.name, s) for s in [
 # The fixed sessions: wrk's Lua sees threads, not connections, so each thread takes its share of
 # the sessions in turn. Python writes the Cookie headers into the script (wrk_script()): the
 # stickyproxy cookie signed under the routing.secret_file stickyproxy runs with (it replaces a
-# value that fails its MAC with a fresh key), the same bytes to every proxy; SERVERID spreads them
-# over the workers as HAProxy's roundrobin would have.
+# value that fails its MAC with a fresh key), sent to stickyproxy once and kept as it gave it back
+# (pinned to its worker), the same bytes to every proxy; SERVERID spreads them over the workers as
+# HAProxy's roundrobin would have.
 WRK_SCRIPT = """-- Written by tests/load/peer_benchmark.py: fixed sessions, session_cookie() there.
 local threads = 0
 local sessions = {
@@ -131,17 +132,25 @@ end
 """
 
 
-def session_cookie(secret, session):
-    """The Cookie header WRK_SCRIPT sends for fixed session `session` (from 1)."""
-    return "%s=%s; %s=%s" % (COOKIE, secret.cookie("bench-%d" % session), HAPROXY_COOKIE,
-                             WORKERS[(session - 1) % len(WORKERS)])
+def fixed_sessions(bench):
+    """The routing cookie of each fixed session (from 1) as stickyproxy issues it: signed under its
+    secret, sent once, kept as it came back."""
+    port = bench.proxies["stickyproxy"].port
+    return {session: cookie_as_issued(port, bench.secret.cookie("bench-%d" % session))
+            for session in range(1, SESSIONS + 1)}
 
 
-def wrk_script(secret):
+def session_cookie(sessions, session):
+    """The Cookie header WRK_SCRIPT sends for fixed session `session` (from 1) of fixed_sessions()."""
+    return "%s=%s; %s=%s" % (COOKIE, sessions[session], HAPROXY_COOKIE, WORKERS[(session - 1) % len(WORKERS)])
+
+
+def wrk_script(sessions):
     per_thread = SESSIONS // WRK_THREADS
     rows = []
     for thread in range(WRK_THREADS):
-        headers = ", ".join('"%s"' % session_cookie(secret, thread * per_thread + n) for n in range(1, per_thread + 1))
+        headers = ", ".join('"%s"' % session_cookie(sessions, thread * per_thread + n)
+                            for n in range(1, per_thread + 1))
         rows.append("  {%s}," % headers)
     return WRK_SCRIPT % "\n".join(rows)
 
@@ -178,6 +187,7 @@ class Bench:
         self.run_dir = os.path.join(work_dir, "run")
         self.wrk_script = os.path.join(work_dir, "fixed_sessions.lua")
         self.secret = RoutingSecret(work_dir)  # stickyproxy's routing.secret_file
+        self.sessions = {}  # fixed_sessions()
         self.proxies = collections.OrderedDict()
         self.ports = set()
 
@@ -493,12 +503,12 @@ def check_sessions_stick(proxy, secret):
     return failures, placed
 
 
-def check_wrk_sessions_honoured(proxy, secret):
+def check_wrk_sessions_honoured(proxy, sessions):
     """Each of WRK_SCRIPT's Cookie headers keeps its session: no routing cookie set in the answer,
     and for HAProxy the worker its SERVERID names."""
     failures, placed = [], []
     for session in range(1, SESSIONS + 1):
-        cookies = dict(pair.split("=", 1) for pair in session_cookie(secret, session).split("; "))
+        cookies = dict(pair.split("=", 1) for pair in session_cookie(sessions, session).split("; "))
         status, worker, set_cookies = one_request(proxy.port, "/whoami", cookies)
         if status != 200 or proxy_cookie(proxy) in set_cookies:
             failures.append("%s: wrk session %d answered %d, set %s" % (proxy.name, session, status, set_cookies))
@@ -518,7 +528,7 @@ def check_stickiness(bench):
     failures, rows = [], []
     for proxy in bench.proxies.values():
         sticky_failures, sticky_placed = check_sessions_stick(proxy, bench.secret)
-        cookie_failures, wrk_placed = check_wrk_sessions_honoured(proxy, bench.secret)
+        cookie_failures, wrk_placed = check_wrk_sessions_honoured(proxy, bench.sessions)
         failures += sticky_failures + cookie_failures
         rows.append([proxy.name, "ok" if not sticky_failures else "FAILED", spread(sticky_placed),
                      "ok" if not cookie_failures else "FAILED", spread(wrk_placed)])
@@ -706,8 +716,9 @@ def missing_binaries(build_dir):
 def benchmark(bench, args, deadline):
     """Starts the three proxies, checks stickiness, runs the rounds, prints the tables; returns
     every failure seen."""
-    bench.write(os.path.basename(bench.wrk_script), wrk_script(bench.secret))
     start_stickyproxy(bench, deadline)
+    bench.sessions = fixed_sessions(bench)
+    bench.write(os.path.basename(bench.wrk_script), wrk_script(bench.sessions))
     start_haproxy(bench, deadline)
     start_nginx(bench, deadline)
     print_setup(bench)

@@ -37,7 +37,6 @@ import http.client
 import http.cookies
 import json
 import os
-import re
 import signal
 import sys
 import time
@@ -48,15 +47,14 @@ sys.path.insert(0, HERE)
 
 from browser_support import (TestFailure, begin_run, free_port_pair, http_get, log, routing_key,  # noqa: E402
                              run_proxy, tail, tear_down, write_proxy_config, write_routing_secret)
-from app_flow import (PROXY_COOKIE, Dataset, UsageError, missing_binaries, print_table,  # noqa: E402
-                      verdict)
+from app_flow import (PROXY_COOKIE, Dataset, LogFigures, UsageError, missing_binaries, print_table,  # noqa: E402
+                      read_log_lines, verdict)
 
 WORKERS = ["w1", "w2", "w3", "w4"]
 WORKER_ARGS = "--session-idle-timeout-s 86400"
 ROUND_REQUESTS = 6  # per user and phase: three through each instance
 WARDS = 40
 RESTART_DELAY = "8s"  # instance A's restart_backoff_initial
-ADOPTED = re.compile(r"adopted session \S+ from (\S+)")
 
 
 class Instance:
@@ -260,14 +258,17 @@ class SharedRun:
         self.wait_ready(victim, "instance B's start")
         self.round(people, "instance B restarted", moved_from=None)
 
-        adopted = collections.Counter()
-        with open(self.a.log, "rb") as source:
-            for line in source:
-                match = ADOPTED.search(line.decode("utf-8", "replace"))
-                if match:
-                    adopted[match.group(1)] += 1
-        self.check("the app adopted every moved session (announced moves)", "%d adoptions from %s for %d moved users"
-                   % (adopted[victim], victim, len(moved_users)), adopted[victim] >= len(moved_users))
+        # Both access logs merged in time order: a session's requests alternate between them.
+        figures = LogFigures(read_log_lines(self.a.log, self.b.log))
+        self.check("every move announced (prev= in the access logs of A and B)",
+                   "%d of %d moves (%d unannounced, %d with a wrong prev=)" % (
+                       figures.announced, figures.moves, len(figures.unannounced), len(figures.wrong_prev)),
+                   figures.moves >= len(moved_users) and not figures.unannounced and not figures.wrong_prev)
+        for line in (figures.unannounced + figures.wrong_prev)[:8]:
+            print("    " + line)
+        adopted = figures.adopted[victim]
+        self.check("the app adopted every moved session", "%d adoptions from %s for %d moved users"
+                   % (adopted, victim, len(moved_users)), adopted >= len(moved_users))
         print_table("verdict", ["check", "figure", "verdict"],
                     [[name, figure, verdict(holds)] for name, figure, holds in self.checks], align="lll")
         return all(holds for _, _, holds in self.checks)
