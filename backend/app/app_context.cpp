@@ -46,9 +46,11 @@ SessionState* AppContext::sessionOf(const RequestHead& request) {
   const std::string* previous = request.headers.find(kPreviousWorkerHeader);
   if (previous == nullptr) return nullptr;
   std::string error;
-  SessionState* adopted = sessions_.adopt(id, *previous, now(), &error);
+  std::string source;
+  SessionState* adopted = sessions_.adopt(id, *previous, now(), &error, &source);
   if (adopted != nullptr) {
-    log("adopted session " + shortKeyHash(id) + " from " + *previous);
+    log("adopted session " + shortKeyHash(id) + " from " + source +
+        (source == *previous ? std::string() : " (announced from " + *previous + ")"));
   } else {
     log("could not adopt session " + shortKeyHash(id) + ": " + error);
   }

@@ -57,9 +57,13 @@ class AppContext {
   const SessionStore& sessions() const { return sessions_; }
   WallClock::time_point now() const { return WallClock::now(); }
 
-  // The session named by the request's chatmrpt_session cookie. When this worker does not know
-  // it and the request carries X-Sticky-Previous-Worker, the session is adopted from that
-  // worker's directory first (the proxy re-pinned it here). nullptr when there is no such session.
+  // The session named by the request's chatmrpt_session cookie, when this worker holds it and
+  // its files (SessionStore::find). Otherwise, when the request carries X-Sticky-Previous-Worker
+  // (the proxy re-pinned the session here), it is adopted from whichever worker of this
+  // state_dir holds its files, the named one first (SessionStore::adopt). Without that header
+  // an unknown session stays unknown even when its files sit on another worker: that worker may
+  // be alive and still answering for it. nullptr when there is no such session here: callers
+  // answer as for a new user (an upload starts a fresh session), so no cookie locks a user out.
   SessionState* sessionOf(const RequestHead& request);
   // sessionOf(), or else a new session (nullptr with `error` when it cannot be created).
   SessionState* sessionOrCreate(const RequestHead& request, std::string* error);

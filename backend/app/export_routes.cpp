@@ -187,6 +187,8 @@ void ExportRoutes::buildReport(const std::string& session_id, const std::string&
     runInBackground(
         app_.loop(),
         [data, analysis, results, per_page, error, filename, format, input] {
+          std::error_code mkdir_failure;  // the writes below report it
+          fs::create_directory(results, mkdir_failure);  // as in VisualizationRoutes::render: one level only
           if (format == "html") {
             writeFileAtomically(joinPath(results, filename), renderReportHtml(input), error.get());
             return;

@@ -86,8 +86,19 @@ void SessionOperations::commitUpload(const std::string& session_id, const std::s
         SessionState* session = app_.sessions().find(session_id, app_.now());
         if (session != nullptr) session = app_.sessions().rotate(session_id, app_.now(), &error);
         if (session == nullptr) {
+          // The session went while the upload ran (adopted by another worker, cleared, expired,
+          // rotated by a parallel upload). The data is good and the user sent it: it starts a
+          // fresh session, whose id the answer's cookie carries. Refusing would only ask for
+          // the same upload again, and a cookie that kept naming the lost session would be
+          // refused for ever.
+          app_.log("session " + shortKeyHash(session_id) + " went during an upload" +
+                   (error.empty() ? std::string() : " (" + error + ")") + "; the upload starts a fresh session");
+          error.clear();
+          session = app_.sessions().create(app_.now(), &error);
+        }
+        if (session == nullptr) {
           discardDirectory(staging_dir);
-          return done(Answer::error(409, "This session changed during the upload; please upload again"));
+          return done(Answer::error(500, "Could not store the upload: " + error));
         }
         const std::string directory = app_.sessions().directoryOf(session->id);
         if (!swapDirectory(*this, staging_dir, joinPath(directory, kDataDir), &error)) {

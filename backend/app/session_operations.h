@@ -2,9 +2,10 @@
 // files back into memory, running the analysis. Routes and the chat assistant both call these.
 //
 // Every operation names its session by id and answers through a callback on the loop thread,
-// because slow steps run in the background and the session may be rotated, cleared or expired
-// meanwhile: the callback re-finds it, and an operation whose inputs changed under it refuses
-// (409) rather than store stale results.
+// because slow steps run in the background and the session may be rotated, cleared, expired or
+// adopted by another worker meanwhile: the callback re-finds it, and an operation whose inputs
+// changed under it refuses (409) rather than store stale results. An upload is the exception:
+// its inputs are the user's files, so it is never refused for a session that went.
 #pragma once
 
 #include <functional>
@@ -39,8 +40,10 @@ class SessionOperations {
   // Checks the files in `staging_dir` (raw_data.csv, optional shapefile.zip, upload.json) in
   // the background. Good data replaces the session's data: the session gets a new id (as the
   // real app minted one per upload), its old results go, and the answer is the upload answer
-  // ({upload_type, session_id, data_summary, message}). Bad data gets a 400 with the data
-  // layer's message and leaves the session as it was. `staging_dir` is consumed either way.
+  // ({upload_type, session_id, data_summary, message}). When the session is gone by then (or
+  // cannot be rotated), the data goes into a fresh session instead: the answer is the same,
+  // with the fresh id. Bad data gets a 400 with the data layer's message and leaves the session
+  // as it was. `staging_dir` is consumed either way.
   void commitUpload(const std::string& session_id, const std::string& staging_dir, AnswerCallback done);
 
   // Makes sure the session's parsed data (and, with `need_analysis`, its last analysis) are in

@@ -213,9 +213,18 @@ void UploadRoutes::uploadChunk(const ServerExchangePtr& exchange) {
                 std::to_string(max_chunks);
     }
     if (!reject->empty()) return {};
+    // One level at a time, never the session directory itself: if another worker adopted the
+    // session since the head arrived, a recursive mkdir would recreate its directory here, and
+    // the chunk would land in a copy nobody finalizes.
     std::string dir = joinPath(chunks_root, upload_id);
     std::error_code failure;
-    fs::create_directories(dir, failure);
+    fs::create_directory(chunks_root, failure);
+    if (!failure) fs::create_directory(dir, failure);
+    if (failure == std::errc::no_such_file_or_directory) {
+      *reject_status = 409;
+      *reject = "This session moved to another worker during the upload; please send the chunk again";
+      return {};
+    }
     if (failure) {
       *reject_status = 500;
       *reject = "Could not store the chunk: " + failure.message();

@@ -87,8 +87,9 @@ DataStatus loadUploadedData(const std::string& data_dir, const UploadLimits& lim
   Adjacency row_adjacency;
   if (out->has_shapes) {
     const std::string shape_dir = joinPath(data_dir, kShapefileDir);
+    // Not create_directories: a session adopted away meanwhile must not get its directory back.
     std::error_code ignored;
-    std::filesystem::create_directories(shape_dir, ignored);
+    std::filesystem::create_directory(shape_dir, ignored);
     ShapefileZipOptions zip_options;
     zip_options.limits = limits.zip;
     ExtractedShapefile files;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <memory>
 
 #include "proxy/net/background_job.h"
@@ -154,7 +155,13 @@ void VisualizationRoutes::render(const std::string& session_id, ViewRequest requ
         app_.loop(),
         [data, analysis, request, per_page, results, view, write_error] {
           view->emplace(renderView(*data, *analysis, request, per_page));
-          if ((*view)->ok()) writeFileAtomically(joinPath(results, (*view)->value().filename), (*view)->value().html, write_error.get());
+          if (!(*view)->ok()) return;
+          // results/ can be missing (a worker killed between an upload's swap and its save leaves
+          // flags that promise an analysis): made here, never above it, so a session adopted away
+          // meanwhile does not get its directory back.
+          std::error_code ignored;
+          std::filesystem::create_directory(results, ignored);
+          writeFileAtomically(joinPath(results, (*view)->value().filename), (*view)->value().html, write_error.get());
         },
         [this, session_id, analysis, view, write_error, done] {
           if (!(*view)->ok()) {
@@ -162,9 +169,10 @@ void VisualizationRoutes::render(const std::string& session_id, ViewRequest requ
             return done(Answer::error(400, (*view)->error()));
           }
           SessionState* found = app_.sessions().find(session_id, app_.now());
-          if (found == nullptr || found->analysis != analysis || !write_error->empty()) {
+          if (found == nullptr || found->analysis != analysis) {
             return done(Answer::error(409, "This session changed while the map was drawn; ask for it again"));
           }
+          if (!write_error->empty()) return done(Answer::error(500, "Could not store the map: " + *write_error));
           const RenderedView& rendered = (*view)->value();
           picojson::object fields;
           fields["web_path"] = picojson::value("/serve_viz_file/" + session_id + "/" + rendered.filename);

@@ -2,6 +2,7 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
@@ -95,21 +96,32 @@ SessionState* SessionStore::find(std::string_view id, WallClock::time_point now)
   if (!isValidId(id)) return nullptr;
   auto it = sessions_.find(id);
   if (it == sessions_.end()) return nullptr;
+  const std::string directory = directoryOf(id);  // before the erase below: `id` may view the session's own id
+  if (!holdsSession(directory)) {
+    // Another worker adopted the files while this one held the session in memory. Anything at
+    // the path now was recreated by a late write of ours (a chunk, an extracted shapefile) and
+    // would only block the rename of a later adoption back here.
+    sessions_.erase(it);
+    std::error_code ignored;
+    fs::remove_all(directory, ignored);
+    return nullptr;
+  }
   it->second->last_used = now;
   return it->second.get();
 }
 
 SessionState* SessionStore::rotate(std::string_view id, WallClock::time_point now, std::string* error) {
-  if (!isValidId(id)) return nullptr;
-  auto it = sessions_.find(id);
-  if (it == sessions_.end()) return nullptr;
+  if (find(id, now) == nullptr) return nullptr;
+  const std::string old_id(id);  // a copy: `id` may view the session's own id, which changes below
   std::string fresh = randomId();
   std::error_code failure;
-  fs::rename(directoryOf(id), directoryOf(fresh), failure);
+  fs::rename(directoryOf(old_id), directoryOf(fresh), failure);
   if (failure) {
     if (error != nullptr) *error = "cannot move session files: " + failure.message();
+    if (!holdsSession(directoryOf(old_id))) sessions_.erase(old_id);
     return nullptr;
   }
+  auto it = sessions_.find(old_id);
   std::unique_ptr<SessionState> session = std::move(it->second);
   sessions_.erase(it);
   session->id = fresh;
@@ -120,23 +132,64 @@ SessionState* SessionStore::rotate(std::string_view id, WallClock::time_point no
   return rotated;
 }
 
+bool SessionStore::holdsSession(const std::string& session_dir) {
+  std::error_code failure;
+  return fs::is_directory(fs::symlink_status(session_dir, failure)) &&
+         fs::is_regular_file(fs::symlink_status(session_dir + "/" + kStateFile, failure));
+}
+
+bool SessionStore::takeFrom(std::string_view worker, std::string_view id) {
+  const std::string worker_dir = state_dir_ + "/" + std::string(worker);
+  const std::string uploads = worker_dir + "/uploads";
+  std::error_code failure;
+  if (!fs::is_directory(fs::symlink_status(worker_dir, failure)) || !fs::is_directory(fs::symlink_status(uploads, failure))) {
+    return false;
+  }
+  const std::string source = uploads + "/" + std::string(id);
+  if (!holdsSession(source)) return false;
+  // One rename: the directory is either still there or wholly here, never half copied. It fails
+  // when another worker took it first, and then the session is not ours.
+  fs::rename(source, directoryOf(id), failure);
+  return !failure;
+}
+
 SessionState* SessionStore::adopt(std::string_view id, std::string_view previous, WallClock::time_point now,
-                                  std::string* error) {
+                                  std::string* error, std::string* source) {
   auto refuse = [&](std::string message) -> SessionState* {
     if (error != nullptr) *error = std::move(message);
     return nullptr;
   };
   if (!isValidId(id)) return refuse("not a session id of this app");
-  if (!isValidWorkerName(previous) || previous == worker_) return refuse("invalid previous worker");
+  if (!isValidWorkerName(previous)) return refuse("invalid previous worker");
   if (SessionState* known = find(id, now)) return known;
-  std::string source = state_dir_ + "/" + std::string(previous) + "/uploads/" + std::string(id);
+  const std::string target = directoryOf(id);
+  if (holdsSession(target)) {
+    // Ours on disk but not in memory (its state did not load before): try once more.
+    if (!loadFromDisk(id, now)) return refuse("this worker's files of the session hold no readable session state");
+    if (source != nullptr) *source = worker_;
+    return find(id, now);
+  }
   std::error_code failure;
-  if (!fs::is_directory(source, failure)) return refuse("no files of this session on " + std::string(previous));
-  // One rename: the directory is either still there or wholly here, never half copied.
-  fs::rename(source, directoryOf(id), failure);
-  if (failure) return refuse("cannot adopt session files: " + failure.message());
-  if (!loadFromDisk(id, now)) return refuse("adopted files hold no readable session state");
-  return find(id, now);
+  if (fs::exists(fs::symlink_status(target, failure))) fs::remove_all(target, failure);  // leftovers, see find()
+
+  // The named worker first (it holds the files in the common case), then the others in name
+  // order. Names come from the directory listing and pass isValidWorkerName: no "..", no "/".
+  std::vector<std::string> candidates;
+  if (previous != worker_) candidates.emplace_back(previous);
+  std::vector<std::string> others;
+  for (const auto& entry : fs::directory_iterator(state_dir_, failure)) {
+    std::string name = entry.path().filename().string();
+    if (isValidWorkerName(name) && name != worker_ && name != previous) others.push_back(std::move(name));
+  }
+  std::sort(others.begin(), others.end());
+  candidates.insert(candidates.end(), others.begin(), others.end());
+  for (const std::string& worker : candidates) {
+    if (!takeFrom(worker, id)) continue;
+    if (!loadFromDisk(id, now)) return refuse("adopted files hold no readable session state");
+    if (source != nullptr) *source = worker;
+    return find(id, now);
+  }
+  return refuse("no files of this session on " + std::string(previous) + " or any other worker");
 }
 
 bool SessionStore::save(const SessionState& session, std::string* error) const {

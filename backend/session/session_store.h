@@ -49,15 +49,32 @@ class SessionStore {
   // A new session with a fresh random id and an empty directory. nullptr (with `error`) when
   // the directory cannot be made.
   SessionState* create(WallClock::time_point now, std::string* error);
-  // The session `id` if this worker knows it (validated first); refreshes last_used.
+  // The session `id` if this worker knows it (validated first) and its directory here still
+  // holds its state file; refreshes last_used. A session whose files are gone (another worker
+  // adopted them while this one was hung, stopped or simply kept running) is forgotten here,
+  // with whatever was recreated under its directory since, and is unknown from then on: the
+  // caller adopts it or starts afresh, never serves a copy whose files are elsewhere.
   SessionState* find(std::string_view id, WallClock::time_point now);
   // Gives session `id` a new id, moving its directory (the real app minted a new id on every
-  // upload). The old id is unknown afterwards. nullptr when `id` is unknown or the move fails.
+  // upload). The old id is unknown afterwards. nullptr when `id` is unknown (see find()) or
+  // the move fails; a session whose directory vanished under the move is forgotten.
   SessionState* rotate(std::string_view id, WallClock::time_point now, std::string* error);
-  // Takes over session `id` from worker `previous` after the proxy re-pinned it here: its
-  // directory is renamed (never copied) from the previous worker's root into ours and its
-  // state rebuilt from the files. nullptr with `error` when there is nothing to adopt.
-  SessionState* adopt(std::string_view id, std::string_view previous, WallClock::time_point now, std::string* error);
+  // Takes over session `id` after the proxy announced that it re-pinned the session here from
+  // worker `previous`: its directory is renamed (never copied) into our root and its state
+  // rebuilt from the files. The files are looked for on `previous` first, then on every other
+  // sibling worker under the same state_dir, because the announcement can name a worker that
+  // never held them (a session moved twice before its next request, or back and forth).
+  // Only directories are followed, never symlinks: <state_dir>/<name>/uploads/<id> with
+  // `name` a valid worker name other than ours and <id>/session.json present. A session this
+  // worker already holds (find()) is returned as it is. nullptr with `error` when `id` or
+  // `previous` is malformed or no worker has the files; `source` (optional) gets the worker
+  // they came from.
+  //
+  // Only an announcement may move files between workers: without it, a worker that is alive
+  // and serving the session could lose its directory under a request it is still answering.
+  // The proxy announces only after it stopped routing the session to the old worker.
+  SessionState* adopt(std::string_view id, std::string_view previous, WallClock::time_point now, std::string* error,
+                      std::string* source = nullptr);
   // Writes the session's flags to <dir>/session.json atomically.
   bool save(const SessionState& session, std::string* error) const;
   // Forgets the session and removes its directory. `id` may be the session's own id.
@@ -75,6 +92,12 @@ class SessionStore {
 
  private:
   bool loadFromDisk(std::string_view id, WallClock::time_point now);
+  // True when <root>/<id>/session.json is a regular file and neither <root>/<id> nor it is a
+  // symlink.
+  static bool holdsSession(const std::string& session_dir);
+  // Renames <state_dir>/<worker>/uploads/<id> into our root when it holds a session. False
+  // when it does not, or another worker took it first.
+  bool takeFrom(std::string_view worker, std::string_view id);
 
   std::string state_dir_;
   std::string worker_;

@@ -96,7 +96,7 @@ TEST_CASE("a session re-pinned from another worker is adopted whole, by rename",
   // Adopting again is a no-op; adopting from a worker that has nothing fails cleanly.
   CHECK(new_worker.adopt(id, "w2", kNow, &error) == adopted);
   CHECK(new_worker.adopt("0123456789abcdef0123456789abcdef", "w2", kNow, &error) == nullptr);
-  CHECK(error == "no files of this session on w2");
+  CHECK(error == "no files of this session on w2 or any other worker");
   CHECK(new_worker.adopt(id, "../w2", kNow, &error) == nullptr);
   CHECK(error == "invalid previous worker");
 }
@@ -143,4 +143,128 @@ TEST_CASE("idle sessions expire and their folders are reclaimed", "[backend][ses
   CHECK(store.find(idle, kNow) == nullptr);
   CHECK_FALSE(fs::exists(store.directoryOf(idle)));
   CHECK(store.find(busy, kNow) != nullptr);
+}
+
+TEST_CASE("a session whose files another worker adopted is forgotten, not served stale for ever",
+          "[backend][session]") {
+  // w1 hung (or kept running) while the proxy moved its user to w2, which adopted the files.
+  StateDir dir;
+  SessionStore w1(dir.path(), "w1", std::chrono::minutes(30));
+  SessionStore w2(dir.path(), "w2", std::chrono::minutes(30));
+  std::string error;
+  SessionState* session = w1.create(kNow, &error);
+  REQUIRE(session != nullptr);
+  session->csv_loaded = true;
+  REQUIRE(w1.save(*session, &error));
+  const std::string id = session->id;
+  REQUIRE(w2.adopt(id, "w1", kNow, &error) != nullptr);
+
+  // Before, w1 still answered from memory and every upload's rotate() failed: 409 for ever.
+  CHECK(w1.find(id, kNow) == nullptr);
+  CHECK(w1.size() == 0);
+  CHECK(w1.rotate(id, kNow, &error) == nullptr);
+  CHECK(fs::is_directory(w2.directoryOf(id)));  // the holder's files are untouched
+
+  // The session moves back, announced: w1 takes the files back and sees w2's state.
+  SessionState* on_w2 = w2.find(id, kNow);
+  REQUIRE(on_w2 != nullptr);
+  on_w2->analysis_complete = true;
+  REQUIRE(w2.save(*on_w2, &error));
+  SessionState* back = w1.adopt(id, "w2", kNow, &error);
+  REQUIRE(back != nullptr);
+  CHECK(back->analysis_complete);
+  CHECK(w2.find(id, kNow) == nullptr);
+}
+
+TEST_CASE("a stale session is also dropped by rotate(), and a late write's leftovers do not block adoption",
+          "[backend][session]") {
+  StateDir dir;
+  SessionStore w1(dir.path(), "w1", std::chrono::minutes(30));
+  SessionStore w2(dir.path(), "w2", std::chrono::minutes(30));
+  std::string error;
+  const std::string id = w1.create(kNow, &error)->id;
+  REQUIRE(w2.adopt(id, "w1", kNow, &error) != nullptr);
+  // A background job of w1 recreated part of the directory after the files had gone.
+  fs::create_directories(w1.directoryOf(id) + "/data/shapefile");
+  CHECK(w1.rotate(id, kNow, &error) == nullptr);
+  CHECK(w1.size() == 0);
+  CHECK_FALSE(fs::exists(w1.directoryOf(id)));
+
+  // Leftovers of a session w1 no longer holds in memory are cleared by the adoption itself.
+  fs::create_directories(w1.directoryOf(id) + "/chunks/upload-1");
+  std::string source;
+  REQUIRE(w1.adopt(id, "w2", kNow, &error, &source) != nullptr);
+  CHECK(source == "w2");
+  CHECK(fs::exists(w1.directoryOf(id) + "/session.json"));
+  CHECK_FALSE(fs::exists(w1.directoryOf(id) + "/chunks"));
+}
+
+TEST_CASE("an announcement naming the wrong worker still finds the files on a sibling", "[backend][session]") {
+  // Moved twice before its next request (w1 -> w2 -> w3): the proxy names w2, the files are on w1.
+  StateDir dir;
+  SessionStore w1(dir.path(), "w1", std::chrono::minutes(30));
+  SessionStore w2(dir.path(), "w2", std::chrono::minutes(30));
+  SessionStore w3(dir.path(), "w3", std::chrono::minutes(30));
+  std::string error;
+  SessionState* session = w1.create(kNow, &error);
+  session->shapefile_loaded = true;
+  REQUIRE(w1.save(*session, &error));
+  const std::string id = session->id;
+
+  std::string source;
+  SessionState* adopted = w3.adopt(id, "w2", kNow, &error, &source);
+  REQUIRE(adopted != nullptr);
+  CHECK(source == "w1");
+  CHECK(adopted->shapefile_loaded);
+  CHECK_FALSE(fs::exists(w1.directoryOf(id)));
+  CHECK(w1.find(id, kNow) == nullptr);
+
+  // A worker that is gone for good (no store running) is searched too; so is a name announced
+  // for this worker itself.
+  fs::create_directories(dir.path() + "/w4/uploads");
+  fs::rename(w3.directoryOf(id), dir.path() + "/w4/uploads/" + id);
+  CHECK(w3.find(id, kNow) == nullptr);
+  REQUIRE(w3.adopt(id, "w3", kNow, &error, &source) != nullptr);
+  CHECK(source == "w4");
+}
+
+TEST_CASE("the sibling search follows no symlinks and leaves no state_dir", "[backend][session]") {
+  StateDir dir;
+  StateDir elsewhere;
+  const std::string id = "0123456789abcdef0123456789abcdef";
+  auto plant = [&](const std::string& uploads) {
+    fs::create_directories(uploads + "/" + id);
+    writeText(uploads + "/" + id + "/session.json", "{\"csv_loaded\": true}");
+  };
+  // A worker directory that is a symlink out of state_dir, and an uploads dir that is one.
+  plant(elsewhere.path() + "/w9/uploads");
+  fs::create_directory_symlink(elsewhere.path() + "/w9", dir.path() + "/w8");
+  fs::create_directories(dir.path() + "/w7");
+  fs::create_directory_symlink(elsewhere.path() + "/w9/uploads", dir.path() + "/w7/uploads");
+  // A session directory that is a symlink, and one whose state file is.
+  plant(elsewhere.path() + "/real");
+  fs::create_directories(dir.path() + "/w6/uploads");
+  fs::create_directory_symlink(elsewhere.path() + "/real/" + id, dir.path() + "/w6/uploads/" + id);
+  fs::create_directories(dir.path() + "/w4/uploads/" + id);
+  fs::create_symlink(elsewhere.path() + "/real/" + id + "/session.json", dir.path() + "/w4/uploads/" + id + "/session.json");
+
+  SessionStore w1(dir.path(), "w1", std::chrono::minutes(30));
+  std::string error;
+  CHECK(w1.adopt(id, "w8", kNow, &error) == nullptr);
+  CHECK(error == "no files of this session on w8 or any other worker");
+  for (std::string_view bad : {"..", ".", "../w9", "w8/../../x", ""}) {
+    CHECK(w1.adopt(id, bad, kNow, &error) == nullptr);
+    CHECK(error == "invalid previous worker");
+  }
+  CHECK(fs::exists(elsewhere.path() + "/w9/uploads/" + id + "/session.json"));
+  CHECK(fs::exists(elsewhere.path() + "/real/" + id + "/session.json"));
+  CHECK(w1.size() == 0);
+
+  // The same files as a real sibling's are taken.
+  fs::create_directories(dir.path() + "/w5/uploads");
+  fs::rename(elsewhere.path() + "/real/" + id, dir.path() + "/w5/uploads/" + id);
+  fs::remove(dir.path() + "/w6/uploads/" + id);
+  SessionState* adopted = w1.adopt(id, "w8", kNow, &error);
+  REQUIRE(adopted != nullptr);
+  CHECK(adopted->csv_loaded);
 }

@@ -1,0 +1,179 @@
+// SessionOperations and AppContext::sessionOf on a loop of their own, with sessions that go
+// away under them the way they do when the proxy moves a user between workers.
+#include "backend/app/session_operations.h"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <optional>
+
+#include "backend/app/session_layout.h"
+#include "backend/data/synthetic_data.h"
+#include "tests/proxy/net/loop_test_support.h"
+#include "tests/proxy/test_files.h"
+
+using namespace stickyproxy::backend;
+namespace fs = std::filesystem;
+
+namespace {
+
+using stickyproxy::RequestHead;
+using stickyproxy::testing::TempDir;
+using stickyproxy::testing::TestLoop;
+using stickyproxy::testing::writeFile;
+
+BackendOptions optionsFor(const TempDir& state, std::string name) {
+  BackendOptions options;
+  options.name = std::move(name);
+  options.state_dir = state.path();
+  return options;
+}
+
+// An upload as the routes leave it for commitUpload: a staging directory with the files.
+std::string stageUpload(SessionOperations& operations, bool good = true) {
+  std::string error;
+  std::string staging = operations.newStagingDir(&error);
+  REQUIRE_FALSE(staging.empty());
+  if (good) {
+    SyntheticOptions options;
+    options.wards = 40;
+    SyntheticDataset dataset = makeSyntheticDataset(options);
+    REQUIRE(writeSyntheticCsv(dataset, joinPath(staging, kCsvFile)).ok());
+    REQUIRE(writeSyntheticShapefileZip(dataset, joinPath(staging, kShapefileZip)).ok());
+  } else {
+    writeFile(joinPath(staging, kCsvFile), "not,a\n\"table");
+  }
+  writeFile(joinPath(staging, kUploadMetaFile), R"({"csv_filename":"w.csv","shapefile_filename":"w.zip"})");
+  return staging;
+}
+
+Answer commit(TestLoop& loop, SessionOperations& operations, const std::string& session_id,
+              const std::string& staging) {
+  std::optional<Answer> answer;
+  operations.commitUpload(session_id, staging, [&](Answer result) { answer = std::move(result); });
+  REQUIRE(loop.runUntil([&] { return answer.has_value(); }, std::chrono::seconds(30)));
+  return *answer;
+}
+
+std::string sessionIdOf(const Answer& answer) {
+  auto it = answer.body.find("session_id");
+  return it != answer.body.end() && it->second.is<std::string>() ? it->second.get<std::string>() : std::string();
+}
+
+RequestHead requestWith(const std::string& session_id, const char* previous_worker = nullptr) {
+  RequestHead request;
+  request.method = "GET";
+  request.target = "/session_status";
+  request.headers.add("Cookie", std::string(kSessionCookie) + "=" + session_id);
+  if (previous_worker != nullptr) request.headers.add(std::string(kPreviousWorkerHeader), previous_worker);
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("an upload whose session was adopted away meanwhile lands in a fresh session, not a 409", "[app]") {
+  TestLoop loop;
+  TempDir state;
+  {
+    AppContext app(loop.get(), optionsFor(state, "w1"));
+    SessionOperations operations(app);
+    std::string error;
+    const std::string id = app.sessions().create(app.now(), &error)->id;
+    const std::string staging = stageUpload(operations);
+    // While the upload was checked, the proxy moved the user to w2, which adopted the files.
+    SessionStore w2(state.path(), "w2", std::chrono::hours(1));
+    REQUIRE(w2.adopt(id, "w1", app.now(), &error) != nullptr);
+
+    Answer answer = commit(loop, operations, id, staging);
+    INFO(answer.message());
+    REQUIRE(answer.http_status == 200);
+    const std::string fresh = sessionIdOf(answer);
+    CHECK(SessionStore::isValidId(fresh));
+    CHECK(fresh != id);
+    SessionState* session = app.sessions().find(fresh, app.now());
+    REQUIRE(session != nullptr);
+    CHECK(session->csv_loaded);
+    CHECK(session->shapefile_loaded);
+    CHECK(fs::exists(joinPath(joinPath(app.sessions().directoryOf(fresh), kDataDir), kCsvFile)));
+    CHECK(app.sessions().find(id, app.now()) == nullptr);
+    CHECK(fs::is_directory(w2.directoryOf(id)));  // the adopter's files are left alone
+
+    // The user goes on with the fresh session: the next upload rotates it as usual.
+    Answer again = commit(loop, operations, fresh, stageUpload(operations));
+    CHECK(again.http_status == 200);
+    CHECK(sessionIdOf(again) != fresh);
+    CHECK(app.sessions().find(sessionIdOf(again), app.now()) != nullptr);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("an upload whose session was rotated or cleared by another request still succeeds", "[app]") {
+  TestLoop loop;
+  TempDir state;
+  {
+    AppContext app(loop.get(), optionsFor(state, "w1"));
+    SessionOperations operations(app);
+    std::string error;
+    const std::string rotated = app.sessions().create(app.now(), &error)->id;
+    std::string staging = stageUpload(operations);
+    REQUIRE(app.sessions().rotate(rotated, app.now(), &error) != nullptr);  // a parallel upload
+    Answer answer = commit(loop, operations, rotated, staging);
+    CHECK(answer.http_status == 200);
+    CHECK(app.sessions().find(sessionIdOf(answer), app.now()) != nullptr);
+
+    const std::string cleared = app.sessions().create(app.now(), &error)->id;
+    staging = stageUpload(operations);
+    app.sessions().remove(cleared);
+    answer = commit(loop, operations, cleared, staging);
+    CHECK(answer.http_status == 200);
+    CHECK(app.sessions().find(sessionIdOf(answer), app.now()) != nullptr);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("bad data is refused whatever became of the session, and starts no session", "[app]") {
+  TestLoop loop;
+  TempDir state;
+  {
+    AppContext app(loop.get(), optionsFor(state, "w1"));
+    SessionOperations operations(app);
+    std::string error;
+    const std::string id = app.sessions().create(app.now(), &error)->id;
+    const std::string staging = stageUpload(operations, false);
+    app.sessions().remove(id);
+    Answer answer = commit(loop, operations, id, staging);
+    CHECK(answer.http_status == 400);
+    CHECK(app.sessions().size() == 0);
+    CHECK_FALSE(fs::exists(staging));
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("sessionOf adopts from any sibling on an announcement, and from none without one", "[app]") {
+  TestLoop loop;
+  TempDir state;
+  {
+    SessionStore w1(state.path(), "w1", std::chrono::hours(1));
+    std::string error;
+    const std::string id = w1.create(WallClock::now(), &error)->id;
+    AppContext w3(loop.get(), optionsFor(state, "w3"));
+
+    // Unannounced: w1 may still be answering for this session, so its files stay where they are.
+    CHECK(w3.sessionOf(requestWith(id)) == nullptr);
+    CHECK(w1.find(id, WallClock::now()) != nullptr);
+    CHECK_FALSE(fs::exists(w3.sessions().directoryOf(id)));
+
+    // Announced from w2, which never held it (moved twice before its next request).
+    SessionState* adopted = w3.sessionOf(requestWith(id, "w2"));
+    REQUIRE(adopted != nullptr);
+    CHECK(adopted->id == id);
+    CHECK(fs::exists(w3.sessions().directoryOf(id) + "/session.json"));
+    CHECK(w1.find(id, WallClock::now()) == nullptr);  // w1 lets go of what it no longer holds
+
+    // An announcement this app cannot trust as a name adopts nothing.
+    const std::string other = w1.create(WallClock::now(), &error)->id;
+    CHECK(w3.sessionOf(requestWith(other, "../w1")) == nullptr);
+    CHECK(w1.find(other, WallClock::now()) != nullptr);
+  }
+  CHECK(loop.close() == 0);
+}
