@@ -2,17 +2,12 @@
 // ready, evict with adoption, restart under traffic, `stickyproxy ctl`, and admin drains that
 // survive a reload and a proxy restart.
 #include <grp.h>
-#include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <catch2/catch.hpp>
-#include <cerrno>
-#include <cstring>
 #include <map>
 #include <set>
 #include <thread>
@@ -23,97 +18,6 @@
 using namespace stickyproxy::integration;
 
 namespace {
-
-// A blocking client of the admin socket: one command, one answer (ending with an empty line).
-class AdminClient {
- public:
-  explicit AdminClient(const std::string& path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
-    if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      throw HarnessError("cannot connect to the admin socket " + path + ": " + std::strerror(errno));
-    }
-  }
-  ~AdminClient() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  AdminClient(const AdminClient&) = delete;
-  AdminClient& operator=(const AdminClient&) = delete;
-
-  void sendRaw(const std::string& bytes) {
-    size_t sent = 0;
-    while (sent < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n <= 0) throw HarnessError("admin socket send failed");
-      sent += static_cast<size_t>(n);
-    }
-  }
-
-  // The next answer, without its closing empty line.
-  std::string readAnswer(std::chrono::milliseconds deadline = 30s) {
-    auto until = std::chrono::steady_clock::now() + deadline;
-    for (;;) {
-      size_t end = input_.find("\n\n");
-      if (end != std::string::npos) {
-        std::string answer = input_.substr(0, end);
-        input_.erase(0, end + 2);
-        return answer;
-      }
-      if (!readSome(until)) throw HarnessError("admin socket: no complete answer; got \"" + input_ + "\"");
-    }
-  }
-
-  std::string command(const std::string& line, std::chrono::milliseconds deadline = 30s) {
-    sendRaw(line + "\n");
-    return readAnswer(deadline);
-  }
-
-  // True once the server closed the connection (unread data is kept in input()).
-  bool waitForClose(std::chrono::milliseconds deadline) {
-    auto until = std::chrono::steady_clock::now() + deadline;
-    while (readSome(until)) {
-    }
-    return eof_;
-  }
-  const std::string& input() const { return input_; }
-  // Shrinks the kernel's receive buffer, so unread answers pile up on the server.
-  void setReceiveBuffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
-
- private:
-  // Reads once; false at EOF or when `until` has passed.
-  bool readSome(std::chrono::steady_clock::time_point until) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || eof_) return false;
-    pollfd waiting{fd_, POLLIN, 0};
-    if (::poll(&waiting, 1, static_cast<int>(left.count())) <= 0) return false;
-    char buffer[4096];
-    ssize_t n = ::read(fd_, buffer, sizeof buffer);
-    if (n <= 0) {
-      eof_ = true;
-      return false;
-    }
-    input_.append(buffer, static_cast<size_t>(n));
-    return true;
-  }
-
-  int fd_ = -1;
-  std::string input_;
-  bool eof_ = false;
-};
-
-std::string adminPath(const ProxyUnderTest& proxy) { return proxy.dir().file("admin.sock"); }
-
-// The STATE column of `name` in "show workers".
-std::string workerState(const ProxyUnderTest& proxy, const std::string& name) {
-  AdminClient admin(adminPath(proxy));
-  std::string table = admin.command("show workers");
-  size_t at = table.find("\n" + name + " ");
-  if (at == std::string::npos) return "";
-  size_t start = table.find_first_not_of(' ', at + 1 + name.size());
-  return table.substr(start, table.find(' ', start) - start);
-}
 
 // The first of `keys` (fresh, never routed) whose session lands on `worker`, routing as needed.
 std::vector<std::string> keysOn(HttpClient& client, const std::string& worker, size_t count, uint64_t seed) {
@@ -156,10 +60,10 @@ TEST_CASE("admin_group hands the socket to that group with mode 0660", "[integra
   ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2, "test-worker", {{"proxy.admin_group", own->gr_name}}));
   proxy.start();
   struct stat info {};
-  REQUIRE(::stat(adminPath(proxy).c_str(), &info) == 0);
+  REQUIRE(::stat(proxy.adminSocketPath().c_str(), &info) == 0);
   CHECK((info.st_mode & 0777) == 0660);
   CHECK(info.st_gid == own->gr_gid);
-  AdminClient admin(adminPath(proxy));
+  AdminClient admin(proxy.adminSocketPath());
   CHECK(admin.command("help").find("drain") != std::string::npos);
 }
 
@@ -167,11 +71,11 @@ TEST_CASE("the admin socket is private, answers help, and names bad commands and
   ProxyUnderTest proxy(drainConfig());
   proxy.start();
   struct stat info {};
-  REQUIRE(::stat(adminPath(proxy).c_str(), &info) == 0);
+  REQUIRE(::stat(proxy.adminSocketPath().c_str(), &info) == 0);
   CHECK(S_ISSOCK(info.st_mode));
   CHECK((info.st_mode & 0777) == 0600);
 
-  AdminClient admin(adminPath(proxy));
+  AdminClient admin(proxy.adminSocketPath());
   std::string help = admin.command("help");
   CHECK(help.find("drain WORKER wait") != std::string::npos);
   CHECK(admin.command("frobnicate now").rfind("error: unknown command", 0) == 0);
@@ -194,7 +98,7 @@ TEST_CASE("the admin socket is private, answers help, and names bad commands and
   CHECK(admin.command("show sessions").find("total:") != std::string::npos);
 
   SECTION("a line over 4 KiB gets an error and the connection closes; the socket still serves others") {
-    AdminClient flood(adminPath(proxy));
+    AdminClient flood(proxy.adminSocketPath());
     flood.sendRaw(std::string(5000, 'x'));
     CHECK(flood.waitForClose(5s));
     CHECK(flood.input().rfind("error: line longer than 4096 bytes", 0) == 0);
@@ -202,15 +106,15 @@ TEST_CASE("the admin socket is private, answers help, and names bad commands and
   }
   SECTION("more than 16 clients: the 17th is refused with a reason") {
     std::vector<std::unique_ptr<AdminClient>> clients;
-    for (int i = 0; i < 15; ++i) clients.push_back(std::make_unique<AdminClient>(adminPath(proxy)));
+    for (int i = 0; i < 15; ++i) clients.push_back(std::make_unique<AdminClient>(proxy.adminSocketPath()));
     for (auto& client : clients) CHECK(client->command("help").find("drain") != std::string::npos);
-    AdminClient extra(adminPath(proxy));
+    AdminClient extra(proxy.adminSocketPath());
     CHECK(extra.waitForClose(5s));
     CHECK(extra.input().find("too many admin connections") != std::string::npos);
     clients.clear();
     CHECK(waitUntil([&] {
       try {
-        AdminClient again(adminPath(proxy));
+        AdminClient again(proxy.adminSocketPath());
         return again.command("help", 2s).find("drain") != std::string::npos;
       } catch (const HarnessError&) {
         return false;
@@ -218,7 +122,7 @@ TEST_CASE("the admin socket is private, answers help, and names bad commands and
     }, 5s));
   }
   proxy.stop();
-  CHECK(::access(adminPath(proxy).c_str(), F_OK) != 0);  // removed on shutdown
+  CHECK(::access(proxy.adminSocketPath().c_str(), F_OK) != 0);  // removed on shutdown
 }
 
 TEST_CASE("admin clients that go quiet or leave their answers unread are cut off while others are served",
@@ -228,14 +132,14 @@ TEST_CASE("admin clients that go quiet or leave their answers unread are cut off
   INFO("proxy log:\n" << fileTail(proxy.logPath()));
 
   SECTION("a client that sends no command for timeouts.admin_idle is told so and disconnected") {
-    AdminClient quiet(adminPath(proxy));
+    AdminClient quiet(proxy.adminSocketPath());
     CHECK(quiet.command("help").find("drain") != std::string::npos);
     CHECK(quiet.waitForClose(10s));
     CHECK(quiet.input() == "error: no command for 1s; closing\n\n");
   }
   SECTION("a client that never reads is disconnected once its unread answers pass 256 KiB") {
     constexpr int kCommands = 4000;  // about 2.5 MB of answers
-    AdminClient hoarder(adminPath(proxy));
+    AdminClient hoarder(proxy.adminSocketPath());
     hoarder.setReceiveBuffer(4096);
     std::string lines;
     for (int i = 0; i < kCommands; ++i) lines += "show workers\n";
@@ -246,7 +150,7 @@ TEST_CASE("admin clients that go quiet or leave their answers unread are cut off
     }
     CHECK(waitUntil([&] { return readFile(proxy.logPath()).find("does not read its answers") != std::string::npos; },
                     20s));
-    AdminClient other(adminPath(proxy));
+    AdminClient other(proxy.adminSocketPath());
     CHECK(other.command("show workers").find("\nw4 ") != std::string::npos);
     // The hoarder finds the whole answers that reached its socket, then the end.
     CHECK(hoarder.waitForClose(10s));
@@ -267,9 +171,9 @@ TEST_CASE("a draining worker gets no new sessions while its existing ones still 
   std::vector<std::string> on_w2 = keysOn(client, "w2", 3, 0xd7a1);
   REQUIRE(!on_w2.empty());
 
-  AdminClient admin(adminPath(proxy));
+  AdminClient admin(proxy.adminSocketPath());
   CHECK(admin.command("drain w2").rfind("w2 is draining", 0) == 0);
-  CHECK(workerState(proxy, "w2") == "draining");
+  CHECK(proxy.workerStatus("w2").state == "draining");
 
   // Fresh clients (no cookie) and never-seen keys never land on w2.
   for (int i = 0; i < 40; ++i) {
@@ -293,7 +197,7 @@ TEST_CASE("a draining worker gets no new sessions while its existing ones still 
   auto asked = std::chrono::steady_clock::now();
   CHECK(admin.command("drain w2 wait 10", 20s) == "w2 drained");
   CHECK(since(asked) < 5s);
-  CHECK(workerState(proxy, "w2") == "drained");
+  CHECK(proxy.workerStatus("w2").state == "drained");
   CHECK(asSession(client, on_w2.front()).body == "w2");  // still its session's worker
 
   CHECK(admin.command("ready w2").rfind("w2 is ready", 0) == 0);
@@ -309,7 +213,7 @@ TEST_CASE("evict moves a worker's sessions now, announced so the app adopts them
   std::vector<std::string> on_w3 = keysOn(client, "w3", 5, 0xe71c);
   REQUIRE(!on_w3.empty());
 
-  AdminClient admin(adminPath(proxy));
+  AdminClient admin(proxy.adminSocketPath());
   std::string answer = admin.command("evict w3");
   CHECK(answer.rfind("w3 evicted: ", 0) == 0);
   for (const std::string& key : on_w3) {
@@ -320,7 +224,7 @@ TEST_CASE("evict moves a worker's sessions now, announced so the app adopts them
     CHECK(again.body != "w3");
     CHECK(again.headerOr("X-Seen-Previous-Worker").empty());  // announced once
   }
-  CHECK(workerState(proxy, "w3") != "ready");
+  CHECK(proxy.workerStatus("w3").state != "ready");
   CHECK(admin.command("ready w3").rfind("w3 is ready", 0) == 0);
 }
 
@@ -350,7 +254,7 @@ TEST_CASE("restart recycles a worker under traffic without a failed request", "[
     });
   }
   REQUIRE(waitUntil([&] { return done > 50; }, 10s));
-  AdminClient admin(adminPath(proxy));
+  AdminClient admin(proxy.adminSocketPath());
   std::string answer = admin.command("restart w2 2", 60s);
   int after_restart = done;
   REQUIRE(waitUntil([&] { return done > after_restart + 50; }, 10s));
@@ -358,7 +262,7 @@ TEST_CASE("restart recycles a worker under traffic without a failed request", "[
   for (std::thread& thread : traffic) thread.join();
   CHECK(answer.rfind("restarted w2", 0) == 0);
   CHECK(failures == 0);
-  CHECK(workerState(proxy, "w2") == "ready");
+  CHECK(proxy.workerStatus("w2").state == "ready");
   std::vector<pid_t> after = proxy.childPids();
   CHECK(after.size() == before.size());
   INFO(answer);
@@ -390,23 +294,23 @@ TEST_CASE("a worker drained by the admin stays drained across a reload and a pro
   ProxyUnderTest proxy(drainConfig());
   proxy.start();
   {
-    AdminClient admin(adminPath(proxy));
+    AdminClient admin(proxy.adminSocketPath());
     CHECK(admin.command("drain w4").rfind("w4 is draining", 0) == 0);
   }
   proxy.reload();
   CHECK(waitUntil([&] { return proxy.logText().find("configuration reloaded") != std::string::npos; }, 10s));
-  CHECK(workerState(proxy, "w4").rfind("drain", 0) == 0);
+  CHECK(proxy.workerStatus("w4").state.rfind("drain", 0) == 0);
 
   proxy.stop();
   proxy.start();
-  CHECK(waitUntil([&] { return workerState(proxy, "w4").rfind("drain", 0) == 0; }, 10s));
+  CHECK(proxy.waitForWorker("w4", [](const WorkerStatus& w4) { return w4.state.rfind("drain", 0) == 0; }));
   HttpClient client = proxy.client(10s);
   for (const auto& [key, worker] : workerOfEach(client, seededSessionKeys(40, 0x4444))) CHECK(worker != "w4");
   {
-    AdminClient admin(adminPath(proxy));
+    AdminClient admin(proxy.adminSocketPath());
     CHECK(admin.command("ready w4").rfind("w4 is ready", 0) == 0);
   }
   proxy.stop();
   proxy.start();
-  CHECK(waitUntil([&] { return workerState(proxy, "w4") == "ready"; }, 10s));
+  CHECK(proxy.waitForWorkerState("w4", "ready"));
 }

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <picojson.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -137,36 +139,6 @@ bool canConnect(uint16_t port) {
 
 // ---------------------------------------------------------------------------------------------
 // Files
-
-TempDir::TempDir(std::string_view prefix) {
-  std::string pattern = "/tmp/" + std::string(prefix) + "-XXXXXX";
-  if (::mkdtemp(pattern.data()) == nullptr) throw HarnessError(errnoText("mkdtemp " + pattern));
-  path_ = pattern;
-}
-
-TempDir::~TempDir() {
-  // STICKYPROXY_KEEP_TEMP=1 keeps configs and logs for a post-mortem.
-  const char* keep = std::getenv("STICKYPROXY_KEEP_TEMP");
-  if (keep != nullptr && std::string_view(keep) == "1") return;
-  std::error_code ignored;
-  std::filesystem::remove_all(path_, ignored);
-}
-
-std::string TempDir::file(std::string_view name) const { return path_ + "/" + std::string(name); }
-
-std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return {};
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void writeFile(const std::string& path, std::string_view text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  if (!out) throw HarnessError("cannot write " + path);
-}
 
 std::string fileTail(const std::string& path, size_t max_bytes) {
   std::string text = readFile(path);
@@ -978,6 +950,80 @@ WorkerUnderTest::WorkerUnderTest(const TempDir& dir, std::string_view binary, st
 }
 
 // ---------------------------------------------------------------------------------------------
+// AdminClient
+
+AdminClient::AdminClient(const std::string& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(address.sun_path)) throw HarnessError("admin socket path too long: " + path);
+  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    std::string message = errnoText("cannot connect to the admin socket " + path);
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    throw HarnessError(message);
+  }
+}
+
+AdminClient::~AdminClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void AdminClient::sendRaw(const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw HarnessError(errnoText("admin socket send"));
+    sent += static_cast<size_t>(n);
+  }
+}
+
+std::string AdminClient::readAnswer(std::chrono::milliseconds deadline) {
+  auto until = Clock::now() + deadline;
+  while (true) {
+    size_t end = input_.find("\n\n");
+    if (end != std::string::npos) {
+      std::string answer = input_.substr(0, end);
+      input_.erase(0, end + 2);
+      return answer;
+    }
+    if (!readSome(until)) throw HarnessError("admin socket: no complete answer; got \"" + input_ + "\"");
+  }
+}
+
+std::string AdminClient::command(const std::string& line, std::chrono::milliseconds deadline) {
+  sendRaw(line + "\n");
+  return readAnswer(deadline);
+}
+
+bool AdminClient::waitForClose(std::chrono::milliseconds deadline) {
+  auto until = Clock::now() + deadline;
+  while (readSome(until)) {
+  }
+  return eof_;
+}
+
+void AdminClient::setReceiveBuffer(int bytes) { ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes); }
+
+bool AdminClient::readSome(Clock::time_point until) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+  if (left.count() <= 0 || eof_) return false;
+  pollfd waiting{fd_, POLLIN, 0};
+  if (::poll(&waiting, 1, pollMillis(left)) <= 0) return false;
+  char buffer[4096];
+  ssize_t n = ::read(fd_, buffer, sizeof buffer);
+  if (n < 0 && errno == EINTR) return true;
+  if (n <= 0) {
+    eof_ = true;
+    return false;
+  }
+  input_.append(buffer, static_cast<size_t>(n));
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
 // ProxyUnderTest
 
 ProxyUnderTest::ProxyUnderTest(std::string config_template)
@@ -1053,6 +1099,97 @@ int ProxyUnderTest::stop(std::chrono::milliseconds grace) {
     }
   }
   return status;
+}
+
+std::string ProxyUnderTest::adminCommand(const std::string& line, std::chrono::milliseconds deadline) const {
+  AdminClient admin(adminSocketPath());
+  return admin.command(line, deadline);
+}
+
+std::vector<WorkerStatus> ProxyUnderTest::workerStatuses() const {
+  const std::string answer = adminCommand("show workers json");
+  picojson::value parsed;
+  std::string error = picojson::parse(parsed, answer);
+  if (!error.empty() || !parsed.is<picojson::object>() || !parsed.get("workers").is<picojson::array>()) {
+    throw HarnessError("\"show workers json\" answered: " + answer);
+  }
+  auto count = [](const picojson::value& item, const char* key) -> uint64_t {
+    const picojson::value& value = item.get(key);
+    return value.is<double>() ? static_cast<uint64_t>(value.get<double>()) : 0;
+  };
+  std::vector<WorkerStatus> statuses;
+  for (const picojson::value& item : parsed.get("workers").get<picojson::array>()) {
+    WorkerStatus status;
+    status.name = item.get("name").to_str();
+    status.state = item.get("state").to_str();
+    status.pid = static_cast<pid_t>(count(item, "pid"));
+    status.admin_draining = item.get("admin_draining").is<bool>() && item.get("admin_draining").get<bool>();
+    status.sessions = count(item, "sessions");
+    status.in_flight = count(item, "in_flight");
+    status.queued = count(item, "queued");
+    status.requests = count(item, "requests");
+    status.errors = count(item, "errors");
+    status.restarts = count(item, "restarts");
+    statuses.push_back(std::move(status));
+  }
+  return statuses;
+}
+
+WorkerStatus ProxyUnderTest::workerStatus(const std::string& name) const {
+  for (WorkerStatus& status : workerStatuses()) {
+    if (status.name == name) return std::move(status);
+  }
+  throw HarnessError("the proxy reports no worker " + name);
+}
+
+bool ProxyUnderTest::waitForWorker(const std::string& name, const std::function<bool(const WorkerStatus&)>& condition,
+                                   std::chrono::milliseconds deadline) const {
+  return waitUntil(
+      [&] {
+        try {
+          for (const WorkerStatus& status : workerStatuses()) {
+            if (status.name == name) return condition(status);
+          }
+        } catch (const HarnessError&) {
+          // The admin socket is not (yet) there: ask again.
+        }
+        return false;
+      },
+      deadline);
+}
+
+bool ProxyUnderTest::waitForWorkerState(const std::string& name, std::string_view state,
+                                        std::chrono::milliseconds deadline) const {
+  return waitForWorker(name, [&](const WorkerStatus& status) { return status.state == state; }, deadline);
+}
+
+pid_t ProxyUnderTest::killWorker(const std::string& name, std::chrono::milliseconds deadline) {
+  const WorkerStatus before = workerStatus(name);
+  if (before.pid <= 0) throw HarnessError("worker " + name + " runs no process to kill (" + before.state + ")");
+  if (::kill(before.pid, SIGKILL) != 0) throw HarnessError(errnoText("kill -9 " + std::to_string(before.pid)));
+  if (!waitForWorker(name, [&](const WorkerStatus& now) { return now.restarts > before.restarts; }, deadline)) {
+    throw HarnessError("the proxy did not notice within " + std::to_string(deadline.count()) + " ms that worker " +
+                       name + " (pid " + std::to_string(before.pid) + ") was killed; log:\n" + fileTail(log_path_));
+  }
+  return before.pid;
+}
+
+std::string ProxyUnderTest::killSessionWorker(const std::string& key, std::chrono::milliseconds deadline) {
+  HttpClient probe = client(deadline);
+  Response response = probe.get("/whoami", {{"Cookie", kCookieName + "=" + key}});
+  const std::string worker = response.headerOr("X-Worker");
+  if (response.status != 200 || worker.empty()) {
+    throw HarnessError("session " + key + ": GET /whoami answered " + std::to_string(response.status) +
+                       " without X-Worker: " + response.body);
+  }
+  const std::string answered_pid = response.headerOr("X-Worker-Pid");
+  const pid_t reported_pid = workerStatus(worker).pid;
+  if (!answered_pid.empty() && answered_pid != std::to_string(reported_pid)) {
+    throw HarnessError("worker " + worker + " answered from pid " + answered_pid + " but the proxy reports pid " +
+                       std::to_string(reported_pid));
+  }
+  killWorker(worker, deadline);
+  return worker;
 }
 
 std::string ProxyUnderTest::standardConfig(int workers, std::string_view worker_binary,

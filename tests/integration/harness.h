@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "tests/integration/body_pattern.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::integration {
 
@@ -46,25 +47,11 @@ uint16_t freePort();
 // True when something accepts TCP connections on 127.0.0.1:`port`.
 bool canConnect(uint16_t port);
 
-// A directory made with mkdtemp under /tmp, removed with everything in it at destruction.
-class TempDir {
- public:
-  explicit TempDir(std::string_view prefix = "stickyproxy-it");
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  // `path()/name`.
-  std::string file(std::string_view name) const;
-
- private:
-  std::string path_;
-};
-
-// Reads a whole (small) file; empty when it does not exist.
-std::string readFile(const std::string& path);
-void writeFile(const std::string& path, std::string_view text);
+// The temp dir of every test (tests/proxy/test_files.h): configs, logs, sockets and state.
+using testing::TempDir;
+// Whole-file reads ("" when the file does not exist) and writes (throw when they fail).
+using testing::readFile;
+using testing::writeFile;
 // The last `max_bytes` of a file, for failure messages.
 std::string fileTail(const std::string& path, size_t max_bytes = 4000);
 
@@ -276,6 +263,55 @@ class WorkerUnderTest {
   ChildProcess process_;
 };
 
+// The routing cookie's name: the proxy's default, which ProxyUnderTest::standardConfig() keeps.
+inline const std::string kCookieName = "stickyproxy";
+
+// A blocking client of the proxy's admin socket: one command line, one answer (which ends with
+// an empty line). Every wait is bounded by a deadline.
+class AdminClient {
+ public:
+  // Connects to the Unix socket `path`; throws HarnessError when nothing listens there.
+  explicit AdminClient(const std::string& path);
+  ~AdminClient();
+  AdminClient(const AdminClient&) = delete;
+  AdminClient& operator=(const AdminClient&) = delete;
+
+  // Sends `bytes` as they are; throws HarnessError when the server has gone.
+  void sendRaw(const std::string& bytes);
+  // The next answer, without its closing empty line; throws HarnessError when none is complete
+  // within `deadline`.
+  std::string readAnswer(std::chrono::milliseconds deadline = 30s);
+  // Sends `line` and returns its answer.
+  std::string command(const std::string& line, std::chrono::milliseconds deadline = 30s);
+  // True once the server closed the connection; unread bytes are kept in input().
+  bool waitForClose(std::chrono::milliseconds deadline);
+  const std::string& input() const { return input_; }
+  // Shrinks the kernel's receive buffer, so unread answers pile up on the server.
+  void setReceiveBuffer(int bytes);
+
+ private:
+  // Reads once; false at EOF or when `until` has passed.
+  bool readSome(std::chrono::steady_clock::time_point until);
+
+  int fd_ = -1;
+  std::string input_;
+  bool eof_ = false;
+};
+
+// One worker as the admin command "show workers json" reports it.
+struct WorkerStatus {
+  std::string name;
+  std::string state;  // "starting", "ready", "draining", "drained" or "down"
+  pid_t pid = 0;      // 0 while no process runs, and always for an external worker
+  bool admin_draining = false;
+  uint64_t sessions = 0;
+  uint64_t in_flight = 0;
+  uint64_t queued = 0;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+  uint64_t restarts = 0;  // exits of its process that the proxy did not ask for
+};
+
 // One line of the proxy's access log (stdout), as README.md describes it. Quoted fields keep
 // their escapes.
 struct AccessLogLine {
@@ -335,6 +371,33 @@ class ProxyUnderTest {
   // Workers that were still running `grace` after stop() had the proxy exit (then SIGKILLed).
   const std::vector<pid_t>& leftoverWorkers() const { return leftover_workers_; }
 
+  // The admin socket standardConfig() configures: dir()/admin.sock.
+  std::string adminSocketPath() const { return dir_.file("admin.sock"); }
+  // Sends `line` on a new admin connection and returns the answer.
+  std::string adminCommand(const std::string& line, std::chrono::milliseconds deadline = 30s) const;
+  // Every worker, as "show workers json" reports them. Throws HarnessError when the admin socket
+  // does not answer with a worker list.
+  std::vector<WorkerStatus> workerStatuses() const;
+  // Worker `name`, as "show workers json" reports it; throws HarnessError when there is none.
+  WorkerStatus workerStatus(const std::string& name) const;
+  // Waits until worker `name` is reported and its status passes `condition` (-> true), or
+  // `deadline` has passed (-> false). Asks the admin socket every 20 ms: worker states are
+  // read, never inferred from the wording of the log.
+  bool waitForWorker(const std::string& name, const std::function<bool(const WorkerStatus&)>& condition,
+                     std::chrono::milliseconds deadline = 10s) const;
+  // Waits until worker `name` is in `state` ("ready", "down", ...).
+  bool waitForWorkerState(const std::string& name, std::string_view state,
+                          std::chrono::milliseconds deadline = 10s) const;
+
+  // SIGKILLs the process of the supervised worker `name` (by the pid the proxy reports) and
+  // waits until the proxy has seen it exit: its restart count went up, so its sessions were
+  // re-pinned and its restart is under way. Returns the pid killed. Throws HarnessError when
+  // the worker runs no process or the proxy does not notice within `deadline`.
+  pid_t killWorker(const std::string& name, std::chrono::milliseconds deadline = 10s);
+  // Asks GET /whoami as session `key` (its routing cookie) to learn which worker serves it,
+  // then kills that worker as killWorker() does. Returns the worker's name.
+  std::string killSessionWorker(const std::string& key, std::chrono::milliseconds deadline = 10s);
+
   // A config template for tests: workers w1..wN running `worker_binary` (a build-tree name) on
   // Unix sockets in the temp dir, with short health-check and restart intervals. `overrides`
   // ("section.key", value) replace or add keys, e.g. {"limits.max_body", "10m"}; a worker's
@@ -345,7 +408,7 @@ class ProxyUnderTest {
  private:
   std::string fill(const std::string& config_template) const;
 
-  TempDir dir_;
+  TempDir dir_{"stickyproxy-it"};
   uint16_t port_;
   uint16_t metrics_port_;
   std::string config_path_;

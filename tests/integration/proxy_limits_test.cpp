@@ -6,7 +6,7 @@
 #include <csignal>
 
 #include <catch2/catch.hpp>
-#include <functional>
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -20,12 +20,15 @@ using namespace stickyproxy::integration;
 namespace {
 
 // Checks each of `outcomes` of requests as one session on `worker`: a response came, a 200 from
-// `worker`, a 503 with Retry-After that also passes `check_refused`. Returns how many were 200
-// and how many 503.
-std::pair<int, int> checkServedOrRefused(const std::vector<Outcome>& outcomes, const std::string& worker,
-                                         const std::function<void(const Outcome&)>& check_refused) {
+// `worker`, or a 503 with Retry-After that came before every 200 did (it did not wait for the
+// worker's slot). Returns how many were 200 and how many 503.
+std::pair<int, int> checkServedOrRefused(const std::vector<Outcome>& outcomes, const std::string& worker) {
   int ok = 0;
   int refused = 0;
+  std::chrono::milliseconds first_served = std::chrono::milliseconds::max();
+  for (const Outcome& outcome : outcomes) {
+    if (outcome.status == 200) first_served = std::min(first_served, outcome.took);
+  }
   for (const Outcome& outcome : outcomes) {
     INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
                    << outcome.error);
@@ -36,7 +39,7 @@ std::pair<int, int> checkServedOrRefused(const std::vector<Outcome>& outcomes, c
     } else if (outcome.status == 503) {
       ++refused;
       CHECK(outcome.retry_after);
-      check_refused(outcome);
+      CHECK(outcome.took < first_served);
     }
   }
   return {ok, refused};
@@ -66,10 +69,9 @@ TEST_CASE("a busy worker queues one request, refuses the next with 503 and Retry
   const std::string worker = owner.body;
 
   SECTION("three at once: one runs, one waits its turn, one is refused") {
+    // The refusal comes at once: before even the running request is served.
     std::vector<Outcome> outcomes = concurrentRequests(proxy, key, "/delay?ms=1500", 3);
-    auto [ok, refused] = checkServedOrRefused(outcomes, worker, [](const Outcome& outcome) {
-      CHECK(outcome.took < 1000ms);  // refused at once, not after a wait
-    });
+    auto [ok, refused] = checkServedOrRefused(outcomes, worker);
     CHECK(ok == 2);
     CHECK(refused == 1);
     // The refusal was for the session's worker too: no request was tried anywhere else.
@@ -78,12 +80,12 @@ TEST_CASE("a busy worker queues one request, refuses the next with 503 and Retry
 
   SECTION("a request queued for longer than timeouts.queue gets 503") {
     // Two 3 s requests: whichever comes second waits for the first, which outlasts the 2 s queue
-    // timeout.
+    // timeout. It is refused once the timeout has passed (not before), while the first still runs.
     std::vector<Outcome> outcomes = concurrentRequests(proxy, key, "/delay?ms=3000", 2);
-    auto [ok, timed_out] = checkServedOrRefused(outcomes, worker, [](const Outcome& outcome) {
-      CHECK(outcome.took >= 1800ms);
-      CHECK(outcome.took < 2900ms);
-    });
+    auto [ok, timed_out] = checkServedOrRefused(outcomes, worker);
+    for (const Outcome& outcome : outcomes) {
+      if (outcome.status == 503) CHECK(outcome.took >= 1800ms);
+    }
     CHECK(ok == 1);
     CHECK(timed_out == 1);
     checkAllLoggedFor(proxy, "/delay", 2, worker);
@@ -106,9 +108,9 @@ TEST_CASE("a worker slower than timeouts.upstream_response costs that request a 
   Response slow = asSession(client, key, "/delay?ms=2000");
   const auto took = since(sent);
   INFO("504 after " << took.count() << " ms: " << slow.body);
+  // 504 proves the proxy answered before the worker did; it must not have before the timeout.
   CHECK(slow.status == 504);
   CHECK(took >= 450ms);
-  CHECK(took < 1200ms);
 
   Response next = asSession(client, key);
   CHECK(next.status == 200);
@@ -145,25 +147,23 @@ TEST_CASE("an idle keep-alive connection is closed after timeouts.keepalive_idle
   ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2, "test-worker", {{"timeouts.keepalive_idle", "500ms"}}));
   proxy.start();
 
+  // Closed once idle for the configured 500 ms (not before), long before the default 75 s.
   HttpClient idle = proxy.client(10s);
   REQUIRE(idle.get("/whoami").status == 200);
   const auto last_response = std::chrono::steady_clock::now();
-  CHECK(idle.waitForClose(3s));
+  CHECK(idle.waitForClose(20s));
   const auto idle_for = since(last_response);
   INFO("closed after " << idle_for.count() << " ms idle");
   CHECK(idle_for >= 400ms);
-  CHECK(idle_for < 1500ms);
 
+  // The scenario: a client that sends a request every 100 ms (well within 500 ms) for three
+  // idle timeouts, watching its connection for a close in between.
   HttpClient busy = proxy.client(10s);
-  const auto started = std::chrono::steady_clock::now();
-  int requests = 0;
-  while (since(started) < 1500ms) {
+  for (int request = 0; request < 15; ++request) {
+    INFO("request " << request);
     REQUIRE(busy.get("/whoami").status == 200);
-    ++requests;
-    // The scenario itself: a client that sends a request every 100 ms, well within 500 ms.
-    std::this_thread::sleep_for(100ms);
+    REQUIRE_FALSE(busy.waitForClose(100ms));
   }
-  INFO(requests << " requests");
   CHECK(busy.connectionsOpened() == 1);
 }
 
@@ -349,16 +349,22 @@ TEST_CASE("requests in flight and queued for a worker that dies finish on the se
   Response owner = asSession(client, key);
   REQUIRE(owner.status == 200);
   const std::string worker = owner.body;
-  const pid_t worker_pid = static_cast<pid_t>(std::stol(owner.headerOr("X-Worker-Pid")));
 
   // One request occupies the worker's only slot, two more wait behind it.
   std::vector<Outcome> outcomes;
   std::thread load([&] { outcomes = concurrentRequests(proxy, key, "/delay?ms=1500", 3); });
-  // Give the three requests a moment to reach the proxy and queue (bounded; the scenario, not a wait).
-  std::this_thread::sleep_for(300ms);
+  const bool queued = proxy.waitForWorker(
+      worker, [](const WorkerStatus& status) { return status.in_flight == 1 && status.queued == 2; });
   const auto killed_at = std::chrono::steady_clock::now();
-  REQUIRE(::kill(worker_pid, SIGKILL) == 0);
+  std::string kill_error;
+  try {
+    if (queued) proxy.killWorker(worker);
+  } catch (const HarnessError& error) {
+    kill_error = error.what();  // reported once the load thread is joined
+  }
   load.join();
+  REQUIRE(queued);
+  REQUIRE(kill_error.empty());
   for (const Outcome& outcome : outcomes) {
     INFO("status " << outcome.status << " from " << outcome.worker << " after " << outcome.took.count() << " ms "
                    << outcome.error << "\nlog:\n" << proxy.logText());
@@ -366,8 +372,8 @@ TEST_CASE("requests in flight and queued for a worker that dies finish on the se
     CHECK(outcome.status == 200);  // GET /delay is idempotent: retried on the new pin
     CHECK(outcome.worker != worker);
   }
-  // None waited for the queue timeout: the new pin served them one after another.
-  CHECK(since(killed_at) < 8000ms);
+  // None waited for the queue timeout (20 s): the new pin served them one after another.
+  CHECK(since(killed_at) < 20s);
 }
 
 TEST_CASE("an upload slower than timeouts.upstream_response is not cut: the wait starts when it is sent",
@@ -380,9 +386,12 @@ TEST_CASE("an upload slower than timeouts.upstream_response is not cut: the wait
   client.sendRaw("POST /count HTTP/1.1\r\nHost: test\r\nContent-Length: " + std::to_string(kPieces * piece.size()) +
                  "\r\n\r\n");
   const auto started = std::chrono::steady_clock::now();
+  // The scenario: a client uploading slowly over ~2.5 s. Before each piece it watches for an
+  // early answer (a 504 cutting the upload) for 250 ms.
   for (int i = 0; i < kPieces; ++i) {
+    INFO("before piece " << i);
+    CHECK_FALSE(waitUntil([&] { return client.bytesWaiting() > 0; }, 250ms, 5ms));
     client.sendRaw(piece);
-    std::this_thread::sleep_for(250ms);  // the scenario: a client uploading slowly over ~2.5 s
   }
   Response response = client.readResponse();
   INFO("log:\n" << proxy.logText());

@@ -15,9 +15,6 @@
 
 namespace stickyproxy::integration {
 
-// The routing cookie's name in ProxyUnderTest::standardConfig().
-inline const std::string kCookieName = "stickyproxy";
-
 // GET `path` as the session `key` (its routing cookie).
 Response asSession(HttpClient& client, const std::string& key, const std::string& path = "/whoami");
 

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <map>
@@ -111,11 +112,12 @@ TEST_CASE("killed worker's sessions move, are announced once, and stay moved aft
   for (const Session& session : sessions) victim_sessions += session.worker == victim ? 1 : 0;
   REQUIRE(victim_sessions >= 3);
 
-  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
-  REQUIRE(waitUntil([&] { return !processExists(victim_pid); }, 5s));
+  // Killed by pid; the proxy has seen the exit when this returns.
+  REQUIRE(proxy.killSessionWorker(sessions.front().key) == victim);
+  REQUIRE_FALSE(processExists(victim_pid));
 
-  // The first of the victim's sessions is the probe: once it is served elsewhere the proxy has
-  // noticed. The others have not been asked since the kill.
+  // The first of the victim's sessions is the probe: it is served elsewhere (a connection that
+  // went with the worker is retried). The others have not been asked since the kill.
   std::string probe_worker;
   REQUIRE(waitUntil(
       [&] {
@@ -153,12 +155,8 @@ TEST_CASE("killed worker's sessions move, are announced once, and stay moved aft
   }
 
   // The supervisor restarts the victim; once it takes new sessions again...
-  REQUIRE(waitUntil(
-      [&] {
-        auto now = proxy.childPids();
-        return now.size() == 4 && std::count(now.begin(), now.end(), victim_pid) == 0;
-      },
-      10s));
+  REQUIRE(proxy.waitForWorkerState(victim, "ready"));
+  CHECK(proxy.workerStatus(victim).pid != victim_pid);
   REQUIRE(waitUntil([&] { return newSession(client).worker == victim; }, 10s));
   // ...the moved sessions still stay where they went.
   CHECK(sessionsElsewhere(client, now_on) == 0);
@@ -273,8 +271,12 @@ TEST_CASE("200 MB uploads stream through the proxy with RSS growth under 32 MB",
 }
 
 TEST_CASE("SIGHUP under traffic drops nothing and moves no session", "[integration][proxy]") {
-  ProxyUnderTest proxy(ProxyUnderTest::standardConfig());
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(4));
   proxy.start();
+
+  // Sessions the reloads must not move: each client below is one, and so is each tracked key.
+  HttpClient checker = proxy.client(10s);
+  const std::map<std::string, std::string> tracked = workerOfEach(checker, seededSessionKeys(100, 0x516e));
 
   const int kClients = 4;
   std::atomic<bool> stop{false};
@@ -314,14 +316,41 @@ TEST_CASE("SIGHUP under traffic drops nothing and moves no session", "[integrati
     return waitUntil([&] { return completed >= target; }, 15s);
   };
   bool flowing = progress(100);
-  for (int reload = 0; reload < 3 && flowing; ++reload) {
-    proxy.reload();
-    flowing = progress(100);
-  }
-  // A changed (valid) file is picked up the same way.
+
+  // A fifth worker joins: every ring owner that changes hands to w5 would move its session, so
+  // the live ones are pinned where they are; only new sessions follow the new ring.
+  proxy.rewriteConfig(ProxyUnderTest::standardConfig(5));
+  proxy.reload();
+  CHECK(proxy.waitForWorkerState("w5", "ready"));
+  if (flowing) flowing = progress(100);
+  INFO("proxy log:\n" << fileTail(proxy.logPath()));
+  CHECK(sessionsElsewhere(checker, tracked) == 0);
+  // Some tracked sessions had w5 as their new ring owner: they are the pinned ones.
+  picojson::object sessions = parseJsonObject(proxy.adminCommand("show sessions json"));
+  CHECK(sessions["moved_total"].get<double>() >= 1);
+  // The new ring is in use: new sessions reach w5.
+  CHECK(waitUntil(
+      [&] {
+        HttpClient fresh = proxy.client(10s);  // a new connection, no cookie: a new session
+        return fresh.get("/whoami").body == "w5";
+      },
+      10s));
+
+  // w5 leaves again (no tracked session is on it) in a file that changes a timeout too.
   proxy.rewriteConfig(ProxyUnderTest::standardConfig(4, "test-worker", {{"timeouts.upstream_response", "20s"}}));
   proxy.reload();
+  CHECK(waitUntil(
+      [&] {
+        try {
+          std::vector<WorkerStatus> workers = proxy.workerStatuses();
+          return std::none_of(workers.begin(), workers.end(), [](const WorkerStatus& w) { return w.name == "w5"; });
+        } catch (const HarnessError&) {
+          return false;
+        }
+      },
+      10s));
   if (flowing) flowing = progress(100);
+  CHECK(sessionsElsewhere(checker, tracked) == 0);
   stop = true;
   for (auto& thread : threads) thread.join();
 
@@ -340,16 +369,16 @@ TEST_CASE("a worker that dies mid-request costs that request a 502, and is resta
   client.useCookieJar();
   Response before = client.get("/whoami");
   REQUIRE(before.status == 200);
+  const std::string crashed = before.headerOr("X-Worker");
   const pid_t crashed_pid = std::stoi(before.headerOr("X-Worker-Pid", "0"));
 
   Response crash = client.get("/crash");
   CHECK(crash.status == 502);
-  REQUIRE(waitUntil(
-      [&] {
-        auto now = proxy.childPids();
-        return now.size() == 4 && std::count(now.begin(), now.end(), crashed_pid) == 0;
-      },
-      10s));
+  // Restarted: a new process, counted as a restart, and ready again.
+  REQUIRE(proxy.waitForWorker(crashed, [&](const WorkerStatus& worker) {
+    return worker.restarts == 1 && worker.state == "ready" && worker.pid != crashed_pid;
+  }));
+  CHECK(proxy.childPids().size() == 4);
   Response after = client.get("/whoami");
   CHECK(after.status == 200);
   CHECK(proxy.running());

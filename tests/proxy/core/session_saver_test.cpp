@@ -13,6 +13,7 @@ namespace {
 
 using std::chrono::hours;
 using std::chrono::milliseconds;
+using std::chrono::steady_clock;
 using testing::TempDir;
 using testing::TestLoop;
 
@@ -29,6 +30,11 @@ size_t movedInFile(const std::string& path) {
   if (!loaded.load(path, std::chrono::system_clock::now(), nullptr)) return static_cast<size_t>(-1);
   return loaded.movedCount();
 }
+
+// True when nothing can call back any more: no write is scheduled (the saver's timer is not
+// armed) and none is running (no work request). What "no further write comes" means, read off
+// the loop instead of waited for. Call between runs of the loop.
+bool nothingPending(TestLoop& loop) { return uv_loop_alive(loop.get()) == 0; }
 
 // A loop, a scratch directory and a table; the state file is `path`.
 struct SaverFixture {
@@ -49,8 +55,8 @@ TEST_CASE("changes reach the state file after the change delay, many changes in 
     for (int i = 0; i < 10; ++i) saver.changed();
     REQUIRE(loop.runUntil([&] { return saver.writesCompleted() == 1; }));
     CHECK(movedInFile(path) == 3);
-    // Only the one write: the ten calls came within one delay.
-    loop.runUntil([] { return false; }, milliseconds(100));
+    // Only the one write: the ten calls came within one delay, and nothing more is scheduled.
+    CHECK(nothingPending(loop));
     CHECK(saver.writesCompleted() == 1);
   }
   CHECK(loop.close() == 0);
@@ -60,18 +66,28 @@ TEST_CASE("a touch is written after the longer touch delay, unless a change come
   SaverFixture f;
   auto& [loop, dir, path, table] = f;
   {
-    SessionSaver saver(loop.get(), &table, path, {milliseconds(20), milliseconds(400)});
+    const milliseconds touch_delay(300);
+    SessionSaver saver(loop.get(), &table, path, {milliseconds(20), touch_delay});
     moveKeys(table, 1, 2);
+    uv_update_time(loop.get());  // the saver's timer counts from the loop's clock: make it now
+    const auto touched_at = steady_clock::now();
     saver.touched();
-    loop.runUntil([] { return false; }, milliseconds(100));
-    CHECK(saver.writesCompleted() == 0);
-    // A change brings the pending write forward.
-    saver.changed();
-    REQUIRE(loop.runUntil([&] { return saver.writesCompleted() == 1; }, milliseconds(300)));
+    REQUIRE(loop.runUntil([&] { return saver.writesCompleted() == 1; }, milliseconds(10'000)));
+    // Not before the touch delay (the change delay is far shorter), less the loop clock's
+    // millisecond rounding.
+    CHECK(steady_clock::now() - touched_at >= touch_delay - milliseconds(2));
     CHECK(movedInFile(path) == 2);
-
+    CHECK(nothingPending(loop));
+  }
+  {
+    SessionSaver saver(loop.get(), &table, path, {milliseconds(20), hours(1)});
+    moveKeys(table, 3, 1);
     saver.touched();
-    REQUIRE(loop.runUntil([&] { return saver.writesCompleted() == 2; }, milliseconds(2000)));
+    // A change brings the pending write forward: written within the test, not in an hour.
+    saver.changed();
+    REQUIRE(loop.runUntil([&] { return saver.writesCompleted() == 1; }, milliseconds(10'000)));
+    CHECK(movedInFile(path) == 3);
+    CHECK(nothingPending(loop));
   }
   CHECK(loop.close() == 0);
 }
@@ -100,7 +116,7 @@ TEST_CASE("a change during a write is written after it, and flush writes the lat
     uint64_t writes = saver.writesCompleted();
     moveKeys(table, 300'000, 1);
     saver.changed();
-    loop.runUntil([] { return false; }, milliseconds(100));
+    CHECK(nothingPending(loop));
     CHECK(saver.writesCompleted() == writes);
     CHECK(movedInFile(path) == 50'015);
   }
