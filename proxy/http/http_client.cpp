@@ -27,6 +27,11 @@ ClientConnection::ClientConnection(uv_loop_t* loop, Endpoint endpoint, ParserLim
       timer_(loop),
       idle_since_(std::chrono::steady_clock::now()) {}
 
+ClientConnection::~ClientConnection() {
+  // The stream outlives us until its close callback and points back at us: cut the link.
+  stream_->close();
+}
+
 void ClientConnection::connect(std::chrono::milliseconds timeout, std::function<void(int status)> done) {
   auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
   std::weak_ptr<ClientConnection> weak = shared_from_this();
@@ -94,9 +99,7 @@ void ClientConnection::startRequest(const RequestHead& head, ClientExchangeHandl
   }
   stream_->write(serializeRequestHead(*out));
   request_sent_ = true;
-  // The wait for the response starts once the whole request is out: an upload may take longer
-  // than the response timeout (the client side bounds its pauses).
-  if (request_complete_) armResponseTimer();
+  updateResponseTimer();
 }
 
 void ClientConnection::sendBody(Bytes data) {
@@ -112,23 +115,28 @@ void ClientConnection::sendBody(Bytes data) {
   } else {
     stream_->write(std::move(data));
   }
+  // Over the high-water mark the server is slow to take the body: that wait is counted (from
+  // the first piece it left waiting, not re-armed by ours).
+  if (!timer_.armed() || !stream_->overHighWater()) updateResponseTimer();
 }
 
 void ClientConnection::endBody() {
   if (closed_ || !in_exchange_ || request_complete_) return;
   request_complete_ = true;
   if (request_chunked_) stream_->write(std::string("0\r\n\r\n"));
-  if (!response_started_) armResponseTimer();
+  updateResponseTimer();
 }
 
 void ClientConnection::pauseResponse() {
   response_paused_ = true;
   stream_->stopReading();
+  updateResponseTimer();
 }
 
 void ClientConnection::resumeResponse() {
   response_paused_ = false;
   if (!closed_ && connected_) stream_->startReading();
+  updateResponseTimer();
 }
 
 void ClientConnection::detachHandler() {
@@ -147,8 +155,16 @@ void ClientConnection::close() {
   stream_->close();
 }
 
-void ClientConnection::armResponseTimer() {
-  if (response_timeout_.count() <= 0) return;  // no timeout
+bool ClientConnection::waitingOnServer() const {
+  if (closed_ || !in_exchange_ || response_paused_) return false;
+  return request_complete_ || stream_->overHighWater();
+}
+
+void ClientConnection::updateResponseTimer() {
+  if (response_timeout_.count() <= 0 || !waitingOnServer()) {
+    if (connected_) timer_.stop();  // before that, the timer bounds the connect
+    return;
+  }
   std::weak_ptr<ClientConnection> weak = shared_from_this();
   timer_.start(response_timeout_, [weak] {
     if (auto self = weak.lock()) self->fail(ClientFailure::kResponseTimeout, UV_ETIMEDOUT);
@@ -214,6 +230,7 @@ void ClientConnection::onStreamEnd(int status) {
 
 void ClientConnection::onStreamDrained() {
   auto keep = shared_from_this();
+  updateResponseTimer();  // the server took what waited
   if (handler_ != nullptr) handler_->onRequestWritable();
 }
 
@@ -224,14 +241,14 @@ bool ClientConnection::onResponseHead(ResponseHead&& head) {
   }
   response_started_ = true;
   server_keep_alive_ = head.keep_alive;
-  armResponseTimer();
+  updateResponseTimer();
   bool no_body = head_request_;
   if (handler_ != nullptr) handler_->onResponseHead(std::move(head));
   return no_body;
 }
 
 void ClientConnection::onBody(const Bytes& data) {
-  armResponseTimer();
+  updateResponseTimer();
   if (handler_ != nullptr) handler_->onResponseBody(data);
 }
 

@@ -24,7 +24,7 @@ enum class ClientFailure {
   kConnectFailed,    // refused, no such socket, unreachable: nothing was sent
   kConnectTimeout,   // nothing was sent
   kConnectionLost,   // reset or closed by the server during the exchange
-  kResponseTimeout,  // no response (or no body progress) within the response timeout
+  kResponseTimeout,  // the server kept us waiting longer than the response timeout
   kBadResponse,      // the server's response could not be parsed
 };
 const char* clientFailureName(ClientFailure failure);
@@ -44,7 +44,8 @@ class ClientExchangeHandler {
   virtual void onRequestWritable() {}
 };
 
-// Not thread-safe: loop thread only. Keeps itself alive while its socket is open.
+// Not thread-safe: loop thread only. Owned by shared pointers (the pool, a request, the connect
+// callback while connecting); dropping the last one closes the socket.
 class ClientConnection : public std::enable_shared_from_this<ClientConnection>,
                          public Stream::Handler,
                          public HttpParser::Handler {
@@ -55,8 +56,18 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection>,
   void connect(std::chrono::milliseconds timeout, std::function<void(int status)> done);
 
   // Sends `head` (hop-by-hop fields already handled; framing fields are added here from
-  // head.framing) and starts following the response. `response_timeout` bounds the wait for
-  // the response head once the request is complete, and each later gap in the response body.
+  // head.framing) and starts following the response.
+  //
+  // `response_timeout` (0: none) bounds only time spent waiting for the server, never time the
+  // server waits for us. It runs, re-armed in full at each sign of progress from the server,
+  //  - once the request's end has been queued (endBody(), or startRequest() for a request
+  //    without a body), until the response completes: the wait for the head and each gap in
+  //    the body;
+  //  - while the request body is still coming, only as long as the server does not take what
+  //    we sent (the write queue is over its high-water mark) - a server that answers early and
+  //    then waits for the rest of our body is waiting on us, however slow our sender is;
+  // and it is stopped while pauseResponse() is in effect (our reader is slow, not the server),
+  // to be re-armed by resumeResponse().
   void startRequest(const RequestHead& head, ClientExchangeHandler* handler,
                     std::chrono::milliseconds response_timeout);
   // Sends a piece of the request body, chunk-encoded when the request is chunked.
@@ -95,10 +106,16 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection>,
   void onMessageComplete() override;
 
   ClientConnection(uv_loop_t* loop, Endpoint endpoint, ParserLimits limits);
+  ~ClientConnection() override;
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
 
  private:
   void fail(ClientFailure failure, int status);
-  void armResponseTimer();
+  // True while the exchange waits on the server (see startRequest).
+  bool waitingOnServer() const;
+  // Re-arms the response timer in full when waiting on the server, stops it otherwise.
+  void updateResponseTimer();
 
   uv_loop_t* loop_;
   Endpoint endpoint_;

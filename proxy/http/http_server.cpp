@@ -1,5 +1,6 @@
 #include "proxy/http/http_server.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "proxy/net/loop_context.h"
@@ -7,10 +8,6 @@
 namespace stickyproxy {
 
 namespace {
-// After a response that ends the connection, unread request bytes are drained this long so the
-// client sees the response instead of a reset.
-constexpr std::chrono::milliseconds kLingerTime{2000};
-
 std::string chunkHeader(size_t size) {
   char text[24];
   int length = std::snprintf(text, sizeof text, "%zx\r\n", size);
@@ -56,10 +53,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     });
   }
 
-  // Server shutdown: close now when idle, otherwise after the current exchange.
+  // Server shutdown: close now when idle, otherwise after the current exchange (and after the
+  // answer that ends it has gone out).
   void closeWhenIdle() {
     closing_ = true;
-    if (!exchange_ && !parser_.inMessage()) close("server shutting down");
+    if (!exchange_ && !parser_.inMessage() && !lingering_) close("server shutting down");
   }
 
   bool idle() const { return !exchange_ && !parser_.inMessage(); }
@@ -67,13 +65,19 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   const ServerOptions& options() const { return server_->options_; }
 
   // --- called by ServerExchange ---
+  // The application holds the request body back: the client is not the one keeping us waiting,
+  // so the body idle timer stops until resumeReading() re-arms it.
   void pauseReading() {
     reading_wanted_ = false;
+    if (closed_ || lingering_) return;
     stream_->stopReading();
+    if (exchange_ && parser_.inMessage()) timer_.stop();
   }
   void resumeReading() {
     reading_wanted_ = true;
-    if (!closed_ && pending_.empty()) stream_->startReading();
+    if (closed_ || lingering_) return;
+    if (pending_.empty()) stream_->startReading();
+    if (exchange_ && parser_.inMessage()) armBodyTimer();
   }
   void write(Bytes data) {
     server_->bytes_sent_ += data.size;
@@ -108,19 +112,27 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     }
   }
 
-  // The response ended before the request body was read: answer, then drop the rest.
   // --- Stream::Handler ---
   void onStreamRead(const Bytes& data) override {
     auto keep = shared_from_this();
     server_->bytes_received_ += data.size;
-    if (lingering_) return;  // discard
+    if (lingering_) {
+      discard(data);
+      return;
+    }
     consume(data);
   }
 
   void onStreamEnd(int status) override {
     auto keep = shared_from_this();
     if (lingering_) {
-      close("closed after response");
+      if (status != UV_EOF) {
+        close("client connection error after the response: " + uvErrorText(status));
+        return;
+      }
+      // Nothing more comes in; the answer may still be on its way out.
+      peer_closed_ = true;
+      if (answer_written_) close("closed after response");
       return;
     }
     if (exchange_ && exchange_->requestComplete() && status == UV_EOF) {
@@ -155,6 +167,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   }
 
   void onMessageComplete() override {
+    if (lingering_) {
+      request_ended_ = true;  // the discarded body is complete; discard() closes
+      return;
+    }
     if (!exchange_) return;
     timer_.stop();
     exchange_->deliverRequestComplete();
@@ -171,6 +187,13 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     if (!parser_.inMessage() && !exchange_) armHeaderTimer();
     while (!data.empty() && !closed_) {
       size_t consumed = parser_.feed(data);
+      if (closed_) return;
+      if (lingering_) {
+        // The handler answered (ending the exchange) while its body was being parsed: the
+        // parser has seen this buffer up to the request's end, the rest is discarded.
+        discard(data.suffix(consumed));
+        return;
+      }
       if (parser_.error() != ParseError::kNone) {
         rejectRequest(statusForParseError(parser_.error()), parser_.errorReason());
         return;
@@ -178,7 +201,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
       data = data.suffix(consumed);
       if (data.empty() || closed_) break;
       // A message completed inside this buffer. If its exchange is still open, the rest waits.
-      if (exchange_ || lingering_) {
+      if (exchange_) {
         pending_.push_back(std::move(data));
         stream_->stopReading();
         return;
@@ -189,7 +212,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   }
 
   void processPending() {
-    if (closed_ || exchange_) return;
+    if (closed_ || exchange_ || lingering_) return;
     std::vector<Bytes> waiting;
     waiting.swap(pending_);
     for (size_t i = 0; i < waiting.size(); ++i) {
@@ -225,16 +248,89 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     lingerThenClose();
   }
 
+  // Ends the connection after an answer that closes it, without a reset. The answer goes out in
+  // full with a FIN after it, and what the client still sends is read and dropped meanwhile:
+  // bytes left unread at close() make the kernel send a reset, and a client that gets one while
+  // uploading usually reports the reset instead of reading the answer (nginx's lingering close).
+  // Closes when the request's end has been read after the answer went out, or at the bounds of
+  // ServerOptions::linger_*.
   void lingerThenClose() {
-    if (closed_) return;
+    if (closed_ || lingering_) return;
     lingering_ = true;
-    pending_.clear();
-    stream_->shutdownWrite();
-    stream_->startReading();
+    pending_.clear();  // a pipelined request after a complete one: never answered
+    // After a parse error the request's end cannot be found: discard until the client stops.
+    request_ended_ = !parser_.inMessage() && parser_.error() == ParseError::kNone;
+    linger_deadline_ = std::chrono::steady_clock::now() + server_->options_.linger_time;
+    unsent_at_check_ = stream_->unsentBytes();
     auto weak = weak_from_this();
-    timer_.start(kLingerTime, [weak] {
-      if (auto self = weak.lock()) self->close("linger time over");
+    stream_->shutdownWrite([weak](int status) {
+      if (auto self = weak.lock()) self->onAnswerWritten(status);
     });
+    stream_->startReading();
+    armLingerTimer();
+  }
+
+  void onAnswerWritten(int status) {
+    if (closed_) return;
+    if (status != 0) {
+      close("response not delivered: " + uvErrorText(status));
+      return;
+    }
+    answer_written_ = true;
+    linger_deadline_ = std::chrono::steady_clock::now() + server_->options_.linger_time;
+    if (request_ended_ || peer_closed_) {
+      close("closed after response");
+      return;
+    }
+    armLingerTimer();
+  }
+
+  // Input that arrives after the answer that ends the connection.
+  void discard(const Bytes& data) {
+    discarded_ += data.size;
+    if (!request_ended_ && parser_.inMessage() && parser_.error() == ParseError::kNone) {
+      // Only to find the request's end: the exchange is gone, so the body reaches nobody.
+      parser_.feed(data);
+    }
+    if (closed_ || !answer_written_) return;
+    if (request_ended_) {
+      close("request body discarded after the response");
+    } else if (discarded_ > server_->options_.linger_bytes) {
+      close("discarded the most request bytes allowed after the response");
+    } else {
+      armLingerTimer();  // input restarts the idle bound
+    }
+  }
+
+  // While the answer is going out, waits up to linger_time for each bit of progress; after it,
+  // waits up to linger_idle for input, within linger_time in all.
+  void armLingerTimer() {
+    using std::chrono::milliseconds;
+    auto left = std::chrono::duration_cast<milliseconds>(linger_deadline_ - std::chrono::steady_clock::now());
+    milliseconds wait = std::max(milliseconds(0), left);
+    if (answer_written_) wait = std::min(wait, server_->options_.linger_idle);
+    auto weak = weak_from_this();
+    timer_.start(wait, [weak] {
+      if (auto self = weak.lock()) self->onLingerTimeout();
+    });
+  }
+
+  void onLingerTimeout() {
+    if (closed_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (!answer_written_) {
+      size_t unsent = stream_->unsentBytes();
+      if (unsent < unsent_at_check_) {
+        // The client reads its answer, slowly: give it another round.
+        unsent_at_check_ = unsent;
+        linger_deadline_ = now + server_->options_.linger_time;
+        armLingerTimer();
+        return;
+      }
+      close("client did not read the response");
+      return;
+    }
+    close(now >= linger_deadline_ ? "linger time over" : "client idle after the response");
   }
 
   void armIdleTimer() {
@@ -251,7 +347,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     });
   }
 
+  // Runs only while the server wants the body (see pauseReading).
   void armBodyTimer() {
+    if (!reading_wanted_) {
+      timer_.stop();
+      return;
+    }
     auto weak = weak_from_this();
     timer_.start(server_->options_.body_idle_timeout, [weak] {
       if (auto self = weak.lock()) self->onReadTimeout("request body idle timeout");
@@ -279,10 +380,17 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   ServerExchangePtr exchange_;
   std::vector<Bytes> pending_;  // input after a complete request, parsed once its exchange ends
   bool reading_wanted_ = true;
-  bool lingering_ = false;
   bool closing_ = false;
   bool closed_ = false;
-  bool peer_closed_ = false;
+  bool peer_closed_ = false;  // the client's EOF arrived
+  // The lingering close (lingerThenClose): the answer that ends the connection is going out
+  // (answer_written_: it and the FIN are out), and input is discarded until request_ended_.
+  bool lingering_ = false;
+  bool answer_written_ = false;
+  bool request_ended_ = false;
+  uint64_t discarded_ = 0;
+  size_t unsent_at_check_ = 0;
+  std::chrono::steady_clock::time_point linger_deadline_;
   std::weak_ptr<void> server_alive_;  // expires when the server is destroyed
 };
 
@@ -392,10 +500,12 @@ void ServerExchange::finish() {
   }
   flushHead();
   // Done even when the request body is unread: the handler has answered, and the connection
-  // then drains what is left and closes (sendHead announced Connection: close).
+  // then discards what is left and closes (sendHead announced Connection: close).
   done_ = true;
   releaseHandler();
-  connection_->exchangeDone(this);
+  ServerConnection* connection = connection_;
+  connection_ = nullptr;  // the connection moves on (or away): this exchange holds no link to it
+  connection->exchangeDone(this);
 }
 
 void ServerExchange::respond(int status, std::string_view content_type, std::string body, HeaderList extra) {
@@ -412,7 +522,9 @@ void ServerExchange::abort() {
   if (!active()) return;
   done_ = true;
   releaseHandler();
-  connection_->close("response aborted");
+  ServerConnection* connection = connection_;
+  connection_ = nullptr;
+  connection->close("response aborted");
 }
 
 size_t ServerExchange::queuedBytes() const { return connection_ != nullptr ? connection_->stream().queuedBytes() : 0; }
@@ -426,9 +538,7 @@ void ServerExchange::deliverBody(const Bytes& data) {
 
 void ServerExchange::deliverRequestComplete() {
   request_complete_ = true;
-  if (done_) return;
-  if (handler_) handler_->onRequestComplete();
-  if (response_complete_ && connection_ != nullptr) connection_->exchangeDone(this);
+  if (!done_ && handler_) handler_->onRequestComplete();
 }
 
 void ServerExchange::deliverDrained() {

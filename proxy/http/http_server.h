@@ -29,8 +29,20 @@ using ServerExchangePtr = std::shared_ptr<ServerExchange>;
 struct ServerOptions {
   ParserLimits limits;
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};     // -> 408
+  // The longest the client may leave the server waiting for the next piece of a request body;
+  // not counted while the application paused the body (ServerExchange::pauseRequestBody).
   std::chrono::milliseconds body_idle_timeout{std::chrono::seconds(60)};  // -> 408
   std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(75)};  // idle -> close
+  // After an answer that ends the connection (an early answer to a request whose body is still
+  // coming, a refused request), the rest of the request is read and thrown away so that closing
+  // does not reset the connection, which would destroy the answer before the client read it.
+  // Once the answer is written (and a FIN after it), the server discards until the request's
+  // end, the client's EOF, `linger_bytes` discarded, `linger_idle` without input, or
+  // `linger_time` in all, whichever comes first, then closes. An answer the client does not
+  // read at all for `linger_time` is given up.
+  std::chrono::milliseconds linger_time{std::chrono::seconds(10)};
+  std::chrono::milliseconds linger_idle{std::chrono::seconds(2)};
+  uint64_t linger_bytes = uint64_t{256} << 20;
   size_t write_high_water = 256 * 1024;
   uint32_t max_connections = 10000;
   // Called for each request the server answers by itself (400, 408, 413, 414, 431, 501).
@@ -53,7 +65,8 @@ class ExchangeHandler {
 };
 
 // One request and its response on a server connection. Safe to call after the connection has
-// gone: calls are then ignored (check active()).
+// gone or the exchange completed: it then drops its link to the connection, and calls are
+// ignored (check active()).
 class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
  public:
   ServerExchange(ServerConnection* connection, RequestHead head, Endpoint peer);
@@ -68,7 +81,9 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
   void setHandler(std::shared_ptr<ExchangeHandler> handler) { handler_ = std::move(handler); }
 
   // Stops / restarts reading the request body from the client (backpressure). A client that
-  // sent "Expect: 100-continue" is told to go on when the body is first wanted.
+  // sent "Expect: 100-continue" is told to go on when the body is first wanted. While paused
+  // the body idle timeout does not run (the server, not the client, is the one waiting); it is
+  // re-armed in full on resume.
   void pauseRequestBody();
   void resumeRequestBody();
   bool requestComplete() const { return request_complete_; }
@@ -79,7 +94,9 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
   void sendHead(ResponseHead head, std::optional<uint64_t> content_length);
   void sendBody(Bytes data);
   void sendBody(std::string text);
-  // Ends the response.
+  // Ends the response. When the request body has not been read in full, the rest of it no
+  // longer reaches the handler: the connection discards it after the answer and then closes
+  // (see ServerOptions::linger_time).
   void finish();
   // A complete response in one call.
   void respond(int status, std::string_view content_type, std::string body, HeaderList extra = {});

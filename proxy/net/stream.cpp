@@ -7,6 +7,21 @@ namespace stickyproxy {
 namespace {
 // A read gets a fresh slab when less than this is left in the current one.
 constexpr size_t kMinReadSpace = 4 * 1024;
+
+// Runs `call` on the next loop iteration, from a one-shot timer that frees itself: outcomes that
+// are known at once still reach their callback through the loop, never from inside the call
+// that started the operation.
+void callSoon(uv_loop_t* loop, std::function<void()> call) {
+  auto* timer = new uv_timer_t;
+  uv_timer_init(loop, timer);
+  timer->data = new std::function<void()>(std::move(call));
+  uv_timer_start(timer, [](uv_timer_t* handle) {
+    std::unique_ptr<std::function<void()>> pending(static_cast<std::function<void()>*>(handle->data));
+    uv_close(reinterpret_cast<uv_handle_t*>(handle),
+             [](uv_handle_t* closed) { delete reinterpret_cast<uv_timer_t*>(closed); });
+    (*pending)();
+  }, 0, 0);
+}
 }  // namespace
 
 struct Stream::WriteRequest {
@@ -20,7 +35,6 @@ struct Stream::ConnectRequest {
   uv_connect_t request;
   std::function<void(int)> done;
   StreamPtr stream;
-  int failed_status = 0;
 };
 
 StreamPtr Stream::create(uv_loop_t* loop, Endpoint::Kind kind) {
@@ -70,16 +84,8 @@ void Stream::connect(const Endpoint& endpoint, std::function<void(int status)> d
   }
   if (status != 0) {
     // Fail through the loop like every other connect outcome, never from inside connect().
-    request->failed_status = status;
-    auto* timer = new uv_timer_t;
-    uv_timer_init(loop_, timer);
-    timer->data = request;
-    uv_timer_start(timer, [](uv_timer_t* handle) {
-      std::unique_ptr<ConnectRequest> failed(static_cast<ConnectRequest*>(handle->data));
-      uv_close(reinterpret_cast<uv_handle_t*>(handle),
-               [](uv_handle_t* closed) { delete reinterpret_cast<uv_timer_t*>(closed); });
-      failed->done(failed->failed_status);
-    }, 0, 0);
+    std::shared_ptr<ConnectRequest> failed(request);
+    callSoon(loop_, [failed, status] { failed->done(status); });
   }
 }
 
@@ -213,10 +219,33 @@ void Stream::onWrite(uv_write_t* raw_request, int status) {
   }
 }
 
-void Stream::shutdownWrite() {
+struct Stream::ShutdownRequest {
+  uv_shutdown_t request;
+  std::function<void(int)> done;
+};
+
+void Stream::shutdownWrite(std::function<void(int status)> done) {
   if (closed_) return;
-  auto* request = new uv_shutdown_t;
-  if (uv_shutdown(request, raw(), [](uv_shutdown_t* r, int) { delete r; }) != 0) delete request;
+  auto* request = new ShutdownRequest;
+  request->done = std::move(done);
+  request->request.data = request;
+  auto on_shutdown = [](uv_shutdown_t* raw_request, int status) {
+    std::unique_ptr<ShutdownRequest> finished(static_cast<ShutdownRequest*>(raw_request->data));
+    auto* self = static_cast<Stream*>(raw_request->handle->data);
+    if (self->closed_ || !finished->done) return;
+    StreamPtr keep = self->shared_from_this();
+    finished->done(status);
+  };
+  int status = uv_shutdown(&request->request, raw(), on_shutdown);
+  if (status == 0) return;
+  // Already shut down, or the socket is gone: say so through the loop, never from in here.
+  std::unique_ptr<ShutdownRequest> failed(request);
+  if (!failed->done) return;
+  std::weak_ptr<Stream> weak = shared_from_this();
+  callSoon(loop_, [weak, done = std::move(failed->done), status] {
+    auto self = weak.lock();
+    if (self && !self->closed_) done(status);
+  });
 }
 
 void Stream::close() {

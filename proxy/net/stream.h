@@ -62,9 +62,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // to `high / 4`.
   void setWriteHighWater(size_t high) { high_water_ = high; }
   bool overHighWater() const { return queued_bytes_ > high_water_; }
+  // Bytes libuv still has to hand to the kernel; unlike queuedBytes() it shrinks within a write
+  // too, so it shows a slow reader's progress.
+  size_t unsentBytes() const { return closed_ ? 0 : handle_.tcp.write_queue_size; }
 
-  // Half-closes the write side once queued writes are done.
-  void shutdownWrite();
+  // Half-closes the write side once queued writes are done. `done`, when given, runs then with 0
+  // (every queued byte went to the kernel, and a FIN after them) or a libuv error code; it does
+  // not run after close().
+  void shutdownWrite(std::function<void(int status)> done = nullptr);
   // Idempotent. Pending writes complete with UV_ECANCELED and release their buffers.
   void close();
   bool closed() const { return closed_; }
@@ -77,6 +82,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
  private:
   struct WriteRequest;
   struct ConnectRequest;
+  struct ShutdownRequest;
   Stream(uv_loop_t* loop, Endpoint::Kind kind);
   void queue(WriteRequest* request, std::vector<uv_buf_t>& buffers);
   void end(int status);

@@ -223,3 +223,433 @@ TEST_CASE("a client that half-closes and then goes away mid-response aborts the 
   }
   CHECK(loop.close() == 0);
 }
+
+namespace {
+
+// A non-blocking raw TCP client that uploads while it reads, the way a browser or curl does,
+// and records how the connection ended: a clean EOF, or an error on reading or sending.
+class UploadingClient {
+ public:
+  explicit UploadingClient(const Endpoint& endpoint) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    ::connect(fd_, endpoint.sockaddrPtr(), sizeof(sockaddr_in));  // EINPROGRESS on loopback
+  }
+  ~UploadingClient() { close(); }
+  UploadingClient(const UploadingClient&) = delete;
+  UploadingClient& operator=(const UploadingClient&) = delete;
+
+  bool open() const { return fd_ >= 0; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Queues `bytes` to go out (the head, or `size` bytes of body).
+  void queue(std::string bytes) { outgoing_ += bytes; }
+  void queueBody(uint64_t size) { body_left_ += size; }
+  bool allSent() const { return outgoing_.empty() && body_left_ == 0; }
+  // Sends what the socket takes now (at most `limit` bytes) and reads what has arrived.
+  void pump(size_t limit = SIZE_MAX) {
+    static const std::string kFill(256 * 1024, 'b');
+    while (send_error_ == 0 && limit > 0 && !allSent()) {
+      const char* data;
+      size_t size;
+      if (!outgoing_.empty()) {
+        data = outgoing_.data();
+        size = outgoing_.size();
+      } else {
+        data = kFill.data();
+        size = static_cast<size_t>(std::min<uint64_t>(body_left_, kFill.size()));
+      }
+      size = std::min(size, limit);
+      ssize_t n = ::send(fd_, data, size, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) send_error_ = errno;
+        break;
+      }
+      limit -= static_cast<size_t>(n);
+      if (!outgoing_.empty()) {
+        outgoing_.erase(0, static_cast<size_t>(n));
+      } else {
+        body_left_ -= static_cast<uint64_t>(n);
+      }
+    }
+    char buffer[65536];
+    while (!eof_ && recv_error_ == 0) {
+      ssize_t n = ::recv(fd_, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n > 0) {
+        received_.append(buffer, static_cast<size_t>(n));
+      } else if (n == 0) {
+        eof_ = true;
+      } else {
+        if (errno != EAGAIN && errno != EWOULDBLOCK) recv_error_ = errno;
+        break;
+      }
+    }
+  }
+
+  const std::string& received() const { return received_; }
+  bool eof() const { return eof_; }
+  int recvError() const { return recv_error_; }
+  int sendError() const { return send_error_; }
+  bool ended() const { return eof_ || recv_error_ != 0; }
+
+ private:
+  int fd_ = -1;
+  std::string outgoing_;
+  uint64_t body_left_ = 0;
+  std::string received_;
+  bool eof_ = false;
+  int recv_error_ = 0;
+  int send_error_ = 0;
+};
+
+std::string uploadHead(uint64_t content_length) {
+  return "POST /upload HTTP/1.1\r\nHost: test\r\nContent-Length: " + std::to_string(content_length) + "\r\n\r\n";
+}
+
+// The whole of a Content-Length response at the start of `text`, or "" while it is incomplete.
+std::string completeResponse(const std::string& text) {
+  size_t head_end = text.find("\r\n\r\n");
+  if (head_end == std::string::npos) return "";
+  size_t field = text.find("Content-Length: ");
+  if (field == std::string::npos || field > head_end) return "";
+  size_t length = std::stoul(text.substr(field + 16));
+  size_t total = head_end + 4 + length;
+  return text.size() >= total ? text.substr(0, total) : "";
+}
+
+}  // namespace
+
+TEST_CASE("an early answer to a 100 MB upload is read whole and ends in EOF, not a reset", "[http]") {
+  // The application answers while it holds the body back (the proxy's 503 for a full queue).
+  // The server must keep reading and dropping the upload after the answer, or close() with
+  // unread bytes sends a reset that fails the client's sends and destroys the answer.
+  testing::TestLoop loop;
+  {
+    int served = 0;
+    HttpServer server(loop.get(), ServerOptions{}, [&](const ServerExchangePtr& exchange) {
+      ++served;
+      exchange->pauseRequestBody();
+      exchange->respond(503, "text/plain", "busy\n");
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    UploadingClient client(server.boundEndpoint());
+    REQUIRE(client.open());
+    const uint64_t body_size = uint64_t{100} << 20;
+    client.queue(uploadHead(body_size));
+    client.queueBody(body_size);
+    REQUIRE(loop.runUntil([&] {
+      client.pump();
+      return client.ended() || client.sendError() != 0;
+    }, std::chrono::seconds(10)));
+    CHECK(client.eof());
+    CHECK(client.recvError() == 0);
+    std::string response = completeResponse(client.received());
+    CHECK(response.rfind("HTTP/1.1 503 ", 0) == 0);
+    CHECK(response.find("Connection: close\r\n") != std::string::npos);
+    CHECK(response.size() == client.received().size());
+    CHECK(response.substr(response.size() - 5) == "busy\n");
+    // The client goes on uploading after the answer: every byte is taken, none reset.
+    CHECK(loop.runUntil([&] {
+      client.pump();
+      return client.allSent() || client.sendError() != 0;
+    }, std::chrono::seconds(20)));
+    CHECK(client.sendError() == 0);
+    // With the whole body read and dropped the server closes at once.
+    CHECK(loop.runUntil([&] { return server.connectionCount() == 0; }));
+    CHECK(served == 1);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("a refused upload that goes on sending longer than the old linger is not reset", "[http]") {
+  // A 413 from the head: the request's end is unknown after a parse error, so the server
+  // discards while input keeps coming and closes once the client has gone quiet.
+  testing::TestLoop loop;
+  {
+    ServerOptions options;
+    options.limits.max_body = 1024;
+    options.linger_idle = std::chrono::milliseconds(500);
+    int errors = 0;
+    options.on_protocol_error = [&](const Endpoint&, int status, const std::string&) { errors += status == 413; };
+    HttpServer server(loop.get(), options, [](const ServerExchangePtr& exchange) {
+      exchange->respond(200, "text/plain", "unexpected\n");
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    UploadingClient client(server.boundEndpoint());
+    REQUIRE(client.open());
+    client.queue(uploadHead(uint64_t{1} << 30));
+    REQUIRE(loop.runUntil([&] {
+      client.pump();
+      return client.ended();
+    }));
+    CHECK(client.eof());
+    CHECK(client.received().rfind("HTTP/1.1 413 ", 0) == 0);
+    // Paced sending for three seconds, every gap well under linger_idle.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    auto next = std::chrono::steady_clock::now();
+    loop.runUntil([&] {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= next) {
+        client.queueBody(64 * 1024);
+        next = now + std::chrono::milliseconds(50);
+      }
+      client.pump();
+      return now >= until || client.sendError() != 0;
+    }, std::chrono::seconds(5));
+    CHECK(client.sendError() == 0);
+    CHECK(server.connectionCount() == 1);
+    // Quiet now: the server closes after linger_idle, with nothing unread, so no reset.
+    CHECK(loop.runUntil([&] {
+      client.pump();
+      return server.connectionCount() == 0;
+    }));
+    client.pump();
+    CHECK(client.recvError() == 0);
+    CHECK(errors == 1);
+  }
+  CHECK(loop.close() == 0);
+}
+
+namespace {
+
+// Holds the request body back until told, then sums it and answers with its size.
+struct HeldBodyHandler : ExchangeHandler {
+  explicit HeldBodyHandler(ServerExchangePtr exchange) : exchange_(std::move(exchange)) {}
+  void onRequestBody(const Bytes& data) override { bytes_ += data.size; }
+  void onRequestComplete() override { exchange_->respond(200, "text/plain", std::to_string(bytes_)); }
+  void onAbort(const std::string&) override { ++aborts; }
+  ServerExchangePtr exchange_;
+  uint64_t bytes_ = 0;
+  int aborts = 0;
+};
+
+}  // namespace
+
+TEST_CASE("the body idle timeout stops while the application holds the body and runs when the client stalls",
+          "[http]") {
+  testing::TestLoop loop;
+  {
+    ServerOptions options;
+    options.body_idle_timeout = std::chrono::milliseconds(200);
+    std::vector<std::shared_ptr<HeldBodyHandler>> handlers;
+    int refused = 0;
+    options.on_protocol_error = [&](const Endpoint&, int status, const std::string&) { refused += status == 408; };
+    HttpServer server(loop.get(), options, [&](const ServerExchangePtr& exchange) {
+      auto handler = std::make_shared<HeldBodyHandler>(exchange);
+      handlers.push_back(handler);
+      exchange->setHandler(handler);
+      exchange->pauseRequestBody();  // like an upload queued for a busy worker
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+
+    // Held for three times the timeout, with the whole body waiting in the socket: no 408.
+    // The body goes after the head has been taken: bytes read with the head are handed on.
+    UploadingClient held(server.boundEndpoint());
+    held.queue(uploadHead(5000));
+    REQUIRE(loop.runUntil([&] {
+      held.pump();
+      return handlers.size() == 1;
+    }));
+    held.queueBody(5000);
+    REQUIRE(loop.runUntil([&] {
+      held.pump();
+      return held.allSent();
+    }));
+    CHECK_FALSE(loop.runUntil([&] {
+      held.pump();
+      return !held.received().empty() || held.ended();
+    }, std::chrono::milliseconds(600)));
+    CHECK(refused == 0);
+    handlers[0]->exchange_->resumeRequestBody();
+    REQUIRE(loop.runUntil([&] {
+      held.pump();
+      return !completeResponse(held.received()).empty() || held.ended();
+    }));
+    CHECK(held.received().rfind("HTTP/1.1 200 ", 0) == 0);
+    CHECK(handlers[0]->bytes_ == 5000);
+
+    // Resumed, and then the client stops sending half-way: 408 after the timeout.
+    UploadingClient stalled(server.boundEndpoint());
+    stalled.queue(uploadHead(5000));
+    REQUIRE(loop.runUntil([&] {
+      stalled.pump();
+      return handlers.size() == 2;
+    }));
+    stalled.queueBody(2500);
+    stalled.pump();
+    handlers[1]->exchange_->resumeRequestBody();
+    const auto resumed = std::chrono::steady_clock::now();
+    REQUIRE(loop.runUntil([&] {
+      stalled.pump();
+      return !completeResponse(stalled.received()).empty() || stalled.ended();
+    }));
+    CHECK(std::chrono::steady_clock::now() - resumed >= std::chrono::milliseconds(150));
+    CHECK(stalled.received().rfind("HTTP/1.1 408 ", 0) == 0);
+    CHECK(refused == 1);
+    CHECK(handlers[1]->aborts == 1);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("an exchange held after it completed keeps no link to its connection", "[http]") {
+  testing::TestLoop loop;
+  ServerExchangePtr held;
+  {
+    HttpServer server(loop.get(), ServerOptions{}, [&](const ServerExchangePtr& exchange) {
+      held = exchange;
+      exchange->respond(200, "text/plain", "done");
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    ClientConnectionPtr connection = ClientConnection::create(loop.get(), server.boundEndpoint());
+    int connect_status = 1;
+    connection->connect(std::chrono::seconds(2), [&](int status) { connect_status = status; });
+    REQUIRE(loop.runUntil([&] { return connect_status == 0; }));
+    ClientRecorder recorder;
+    connection->startRequest(get("/"), &recorder, std::chrono::seconds(2));
+    REQUIRE(loop.runUntil([&] { return recorder.completions > 0; }));
+    connection->close();
+    REQUIRE(loop.runUntil([&] { return server.connectionCount() == 0; }));
+  }
+  // The connection is gone: a held exchange answers from itself and ignores calls.
+  REQUIRE(loop.runUntil([] { return false; }, std::chrono::milliseconds(20)) == false);
+  REQUIRE(held != nullptr);
+  CHECK_FALSE(held->active());
+  CHECK(held->queuedBytes() == 0);
+  CHECK_FALSE(held->overHighWater());
+  held->sendBody(std::string("late"));
+  held->abort();
+  held.reset();
+  CHECK(loop.close() == 0);
+}
+
+namespace {
+
+// Holds the response back as soon as its head arrives, like a proxy whose client reads slowly.
+struct PausingRecorder : ClientRecorder {
+  ClientConnection* connection = nullptr;
+  void onResponseHead(ResponseHead&& head) override {
+    ClientRecorder::onResponseHead(std::move(head));
+    connection->pauseResponse();
+  }
+};
+
+// Answers at once with a chunked head and echoes the request body as it comes.
+struct EchoHandler : ExchangeHandler {
+  explicit EchoHandler(ServerExchangePtr exchange) : exchange_(std::move(exchange)) {}
+  void start() { exchange_->sendHead(ResponseHead{}, std::nullopt); }
+  void onRequestBody(const Bytes& data) override { exchange_->sendBody(data); }
+  void onRequestComplete() override { exchange_->finish(); }
+  ServerExchangePtr exchange_;
+};
+
+ClientConnectionPtr connectTo(testing::TestLoop& loop, const HttpServer& server) {
+  ClientConnectionPtr connection = ClientConnection::create(loop.get(), server.boundEndpoint());
+  int connect_status = 1;
+  connection->connect(std::chrono::seconds(2), [&](int status) { connect_status = status; });
+  REQUIRE(loop.runUntil([&] { return connect_status != 1; }));
+  REQUIRE(connect_status == 0);
+  return connection;
+}
+
+}  // namespace
+
+TEST_CASE("the response timeout stops while the response is held back and runs when the server stalls", "[http]") {
+  testing::TestLoop loop;
+  {
+    std::vector<ServerExchangePtr> stalled;
+    const std::string big(4 << 20, 'r');
+    HttpServer server(loop.get(), ServerOptions{}, [&](const ServerExchangePtr& exchange) {
+      if (exchange->request().path() == "/big") {
+        exchange->respond(200, "application/octet-stream", big);
+        return;
+      }
+      stalled.push_back(exchange);  // a head and a first piece, then nothing
+      exchange->sendHead(ResponseHead{}, std::nullopt);
+      exchange->sendBody(std::string("part"));
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    ClientConnectionPtr connection = connectTo(loop, server);
+    const auto timeout = std::chrono::milliseconds(200);
+
+    // Held back for three times the timeout: no failure, and the whole body once resumed.
+    PausingRecorder slow_reader;
+    slow_reader.connection = connection.get();
+    connection->startRequest(get("/big"), &slow_reader, timeout);
+    REQUIRE(loop.runUntil([&] { return slow_reader.heads > 0; }));
+    CHECK_FALSE(loop.runUntil([&] { return slow_reader.failures > 0; }, std::chrono::milliseconds(600)));
+    connection->resumeResponse();
+    REQUIRE(loop.runUntil([&] { return slow_reader.completions + slow_reader.failures > 0; }));
+    CHECK(slow_reader.failures == 0);
+    CHECK(slow_reader.body == big);
+    REQUIRE(connection->reusable());
+
+    // The server stops mid-body: the timeout fires, once.
+    ClientRecorder recorder;
+    const auto started = std::chrono::steady_clock::now();
+    connection->startRequest(get("/stall"), &recorder, timeout);
+    REQUIRE(loop.runUntil([&] { return recorder.completions + recorder.failures > 0; }));
+    CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(150));
+    CHECK(recorder.failures == 1);
+    CHECK(recorder.failure == ClientFailure::kResponseTimeout);
+    CHECK(recorder.body == "part");
+    CHECK(recorder.completions == 0);
+    connection->close();
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("the response timeout does not run while our slow upload is still going", "[http]") {
+  // The server answers at once and echoes: until our body ends it waits on us, not we on it.
+  testing::TestLoop loop;
+  {
+    HttpServer server(loop.get(), ServerOptions{}, [&](const ServerExchangePtr& exchange) {
+      auto handler = std::make_shared<EchoHandler>(exchange);
+      exchange->setHandler(handler);
+      handler->start();
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    ClientConnectionPtr connection = connectTo(loop, server);
+    RequestHead head = get("/echo");
+    head.method = "POST";
+    head.framing.chunked = true;
+    ClientRecorder recorder;
+    connection->startRequest(head, &recorder, std::chrono::milliseconds(200));
+    connection->sendBody(Bytes::copyOf("slow "));
+    REQUIRE(loop.runUntil([&] { return recorder.body == "slow "; }));
+    CHECK_FALSE(loop.runUntil([&] { return recorder.failures > 0; }, std::chrono::milliseconds(600)));
+    connection->sendBody(Bytes::copyOf("upload"));
+    CHECK_FALSE(loop.runUntil([&] { return recorder.failures > 0; }, std::chrono::milliseconds(300)));
+    connection->endBody();
+    REQUIRE(loop.runUntil([&] { return recorder.completions + recorder.failures > 0; }));
+    CHECK(recorder.failures == 0);
+    CHECK(recorder.status == 200);
+    CHECK(recorder.body == "slow upload");
+    connection->close();
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("the response timeout runs while the server does not take our request body", "[http]") {
+  testing::TestLoop loop;
+  {
+    std::vector<ServerExchangePtr> held;
+    HttpServer server(loop.get(), ServerOptions{}, [&](const ServerExchangePtr& exchange) {
+      held.push_back(exchange);
+      exchange->pauseRequestBody();  // and never resumes
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    ClientConnectionPtr connection = connectTo(loop, server);
+    connection->setWriteHighWater(64 * 1024);
+    RequestHead head = get("/upload");
+    head.method = "POST";
+    head.framing.content_length = uint64_t{64} << 20;
+    ClientRecorder recorder;
+    connection->startRequest(head, &recorder, std::chrono::milliseconds(200));
+    connection->sendBody(Bytes::copyOf(std::string(16 << 20, 'u')));
+    REQUIRE(connection->overHighWater());
+    REQUIRE(loop.runUntil([&] { return recorder.failures > 0; }));
+    CHECK(recorder.failure == ClientFailure::kResponseTimeout);
+  }
+  CHECK(loop.close() == 0);
+}
