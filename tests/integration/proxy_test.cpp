@@ -378,7 +378,7 @@ TEST_CASE("a worker that dies mid-request costs that request a 502, and is resta
   REQUIRE(proxy.waitForWorker(crashed, [&](const WorkerStatus& worker) {
     return worker.restarts == 1 && worker.state == "ready" && worker.pid != crashed_pid;
   }));
-  CHECK(proxy.childPids().size() == 4);
+  CHECK(waitUntil([&] { return proxy.childPids().size() == 4; }, 10s));
   Response after = client.get("/whoami");
   CHECK(after.status == 200);
   CHECK(proxy.running());
