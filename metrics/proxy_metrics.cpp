@@ -78,7 +78,12 @@ ProxyMetrics::ProxyMetrics(std::vector<std::string> worker_states)
       repins_(prometheus::BuildCounter()
                   .Name("stickyproxy_repins_total")
                   .Help("Sessions moved to another worker, by reason")
-                  .Register(*registry_)) {
+                  .Register(*registry_)),
+      cookies_refused_(prometheus::BuildCounter()
+                           .Name("stickyproxy_cookies_refused_total")
+                           .Help("Routing cookies ignored (treated as a new session), by reason")
+                           .Register(*registry_)) {
+  for (std::string_view reason : kCookieRefusals) counterFor(cookies_refused_, cookie_refusal_series_, "reason", reason);
   for (std::string_view reason : kRepinReasons) counterFor(repins_, repin_series_, "reason", reason);
   for (std::string_view cause : kRetryCauses) counterFor(retries_, retry_series_, "cause", cause);
   for (const auto& [status, cause] : kProxyErrorCauses) errorCounter(status, cause);
@@ -93,6 +98,10 @@ prometheus::Counter& ProxyMetrics::counterFor(prometheus::Family<prometheus::Cou
     it = cache.emplace(key, &family.Add({{std::string(label_name), key}})).first;
   }
   return *it->second;
+}
+
+void ProxyMetrics::cookieRefused(std::string_view reason) {
+  counterFor(cookies_refused_, cookie_refusal_series_, "reason", reason).Increment();
 }
 
 void ProxyMetrics::requestFinished(std::string_view worker, int status, double duration_s) {
@@ -258,8 +267,21 @@ std::string ProxyMetrics::exposition(const ProxySnapshot& snapshot) {
   Built sent("stickyproxy_sent_bytes_total", "Bytes sent to clients", MetricType::Counter);
   sent.add({}, static_cast<double>(snapshot.sent_bytes));
 
+  Built tracked("stickyproxy_tracked_sessions", "Sessions the proxy keeps in memory (recent and moved)",
+                MetricType::Gauge);
+  tracked.add({}, static_cast<double>(snapshot.tracked_sessions));
+  Built moved("stickyproxy_moved_sessions", "Sessions moved off a worker that the proxy remembers (saved to disk)",
+              MetricType::Gauge);
+  moved.add({}, static_cast<double>(snapshot.moved_sessions));
+  Built ceiling("stickyproxy_max_sessions", "The ceiling on remembered sessions (routing.max_sessions)",
+                MetricType::Gauge);
+  ceiling.add({}, static_cast<double>(snapshot.max_sessions));
+  Built evictions("stickyproxy_session_evictions_total",
+                  "Remembered sessions dropped at the ceiling (their cookies still route them)", MetricType::Counter);
+  evictions.add({}, static_cast<double>(snapshot.session_evictions));
+
   for (Built* built : {&up, &state, &restarts, &sessions, &in_flight, &queued, &cpu, &memory, &connections, &received,
-                       &sent}) {
+                       &sent, &tracked, &moved, &ceiling, &evictions}) {
     families.push_back(std::move(built->family));
   }
 

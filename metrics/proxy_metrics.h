@@ -45,6 +45,10 @@ struct ProxySnapshot {
   uint64_t client_connections = 0;
   uint64_t received_bytes = 0;  // from clients, since start
   uint64_t sent_bytes = 0;      // to clients, since start
+  uint64_t tracked_sessions = 0;     // entries in the session table (recent and moved)
+  uint64_t moved_sessions = 0;       // moved entries (what the state file holds)
+  uint64_t max_sessions = 0;         // the table's ceiling
+  uint64_t session_evictions = 0;    // entries dropped at the ceiling, since start
 };
 
 // The `quantile` (0..1) of a Prometheus histogram, interpolated linearly inside the bucket it
@@ -80,6 +84,9 @@ class ProxyMetrics {
   // `count` sessions moved to another worker because of `reason` ("death", "unhealthy",
   // "unavailable", "evict", ...).
   void sessionsRepinned(std::string_view reason, uint64_t count);
+  // A request's routing cookie was ignored ("forged_cookie": its MAC did not match;
+  // "malformed_cookie": not a routing cookie at all); it was treated as a new session.
+  void cookieRefused(std::string_view reason);
 
   // The Prometheus text format (version 0.0.4) of every family: the counters and histograms
   // above, the gauges from `snapshot`, each worker's CPU and memory from /proc/<pid>, and this
@@ -99,7 +106,9 @@ class ProxyMetrics {
 
   // Label values whose series exist (at 0) from the start, so that rate() and alert rules see 0
   // rather than no data before the first event. Other values still get a series when they occur.
-  static constexpr std::string_view kRepinReasons[] = {"death", "unhealthy", "unavailable", "evict"};
+  static constexpr std::string_view kRepinReasons[] = {"death", "unhealthy", "unavailable", "evict", "drain",
+                                                       "removed"};
+  static constexpr std::string_view kCookieRefusals[] = {"forged_cookie", "malformed_cookie"};
   static constexpr std::string_view kRetryCauses[] = {"connect_failed", "connect_timeout", "connection_lost",
                                                       "worker_down"};
   static constexpr std::pair<int, std::string_view> kProxyErrorCauses[] = {
@@ -121,6 +130,7 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>& retries_;
   prometheus::Family<prometheus::Counter>& connect_errors_;
   prometheus::Family<prometheus::Counter>& repins_;
+  prometheus::Family<prometheus::Counter>& cookies_refused_;
   // Series looked up once: Family::Add hashes the label set under a lock on every call.
   std::map<std::pair<std::string, int>, prometheus::Counter*> request_series_;
   std::map<std::string, prometheus::Histogram*> duration_series_;
@@ -128,6 +138,7 @@ class ProxyMetrics {
   std::map<std::string, prometheus::Counter*> retry_series_;
   std::map<std::string, prometheus::Counter*> connect_error_series_;
   std::map<std::string, prometheus::Counter*> repin_series_;
+  std::map<std::string, prometheus::Counter*> cookie_refusal_series_;
 };
 
 }  // namespace stickyproxy

@@ -217,6 +217,17 @@ int main(int argc, char** argv) {
     uv_run(&loop, UV_RUN_NOWAIT);
     context.close();
   }
-  uv_loop_close(&loop);
+  if (int closed = uv_loop_close(&loop); closed != 0) {
+    // A handle nobody closed: a leak that would one day be a use-after-free. Name them.
+    std::string open_handles;
+    uv_walk(
+        &loop,
+        [](uv_handle_t* handle, void* names) {
+          static_cast<std::string*>(names)->append(" ").append(uv_handle_type_name(uv_handle_get_type(handle)));
+        },
+        &open_handles);
+    logError("event loop not empty at exit (" + uvErrorText(closed) + "):" + open_handles);
+    if (exit_code == 0) exit_code = 70;
+  }
   return exit_code;
 }

@@ -138,7 +138,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
     send(answer);
   } else if (command == "show" && words.size() == 2 && words[1] == "workers") {
     Answer answer;
-    auto sessions = proxy_.sessions().activeSessionsPerWorker(std::chrono::system_clock::now());
+    auto sessions = proxy_.sessions().activeSessionsPerWorker();
     answer.text = pad("NAME", 10) + pad("STATE", 10) + pad("PID", 9) + pad("UPTIME", 9) + pad("SESSIONS", 10) +
                   pad("INFLIGHT", 10) + pad("QUEUED", 8) + pad("REQUESTS", 10) + pad("ERRORS", 8) + pad("RESTARTS", 10) + pad("CPU", 10) + "MEMORY";
     picojson::array list;
@@ -203,7 +203,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       }
       only = words[2];
     }
-    auto active = proxy_.sessions().activeSessionsPerWorker(std::chrono::system_clock::now());
+    auto active = proxy_.sessions().activeSessionsPerWorker();
     auto moved = proxy_.sessions().movedPerWorker();
     Answer answer;
     answer.text = pad("NAME", 10) + pad("ACTIVE", 10) + "MOVED_HERE";

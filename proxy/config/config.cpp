@@ -265,6 +265,14 @@ void setAccessLog(Target& target, std::string_view value, Problems& problems) {
   }
 }
 
+void setRetryNonIdempotent(Target& target, std::string_view value, Problems& problems) {
+  if (value == "on_worker_exit" || value == "never") {
+    target.config.retry_non_idempotent = value == "on_worker_exit";
+  } else {
+    problems.push_back(inQuotes(std::string(value)) + " is not one of: on_worker_exit, never");
+  }
+}
+
 const KeySpec kProxyKeys[] = {
     {"listen", listenKey<&Config::listen>},
     {"metrics_listen", listenKey<&Config::metrics_listen>},
@@ -273,6 +281,7 @@ const KeySpec kProxyKeys[] = {
     {"state_dir", pathKey<&Config::state_dir>},
     {"trusted_proxies", setTrustedProxies},
     {"access_log", setAccessLog},
+    {"retry_non_idempotent", setRetryNonIdempotent},
 };
 
 // ---- [timeouts] ----
@@ -303,6 +312,7 @@ const KeySpec kLimitKeys[] = {
     {"upstream_idle_per_worker",
      integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::upstream_idle_per_worker>},
     {"write_buffer_high", sizeKey<1, &Config::limits, &LimitsConfig::write_buffer_high>},
+    {"retry_buffer", sizeKey<0, &Config::limits, &LimitsConfig::retry_buffer>},
 };
 
 // ---- [routing] ----
@@ -317,6 +327,14 @@ void setKeySource(Target& target, std::string_view value, Problems& problems) {
   }
 }
 
+void setAcceptUnsignedKeys(Target& target, std::string_view value, Problems& problems) {
+  if (value == "yes" || value == "no") {
+    target.config.routing.accept_unsigned_keys = value == "yes";
+  } else {
+    problems.push_back(inQuotes(std::string(value)) + " is not one of: yes, no");
+  }
+}
+
 const KeySpec kRoutingKeys[] = {
     {"cookie_name", cookieNameKey<&Config::routing, &RoutingConfig::cookie_name>},
     {"cookie_max_age", durationKey<&Config::routing, &RoutingConfig::cookie_max_age>},
@@ -326,6 +344,9 @@ const KeySpec kRoutingKeys[] = {
     {"moved_key_idle", durationKey<&Config::routing, &RoutingConfig::moved_key_idle>},
     {"session_idle", durationKey<&Config::routing, &RoutingConfig::session_idle>},
     {"drain_idle", durationKey<&Config::routing, &RoutingConfig::drain_idle>},
+    {"secret_file", pathKey<&Config::routing, &RoutingConfig::secret_file>},
+    {"max_sessions", integerKey<1000, 100000000, &Config::routing, &RoutingConfig::max_sessions>},
+    {"accept_unsigned_keys", setAcceptUnsignedKeys},
 };
 
 // ---- [supervisor] ----
@@ -713,7 +734,10 @@ class Parser {
   }
 
   void checkRouting() {
-    const RoutingConfig& routing = config_.routing;
+    RoutingConfig& routing = config_.routing;
+    if (routing.secret_file.empty() && !config_.state_dir.empty()) {
+      routing.secret_file = (fs::path(config_.state_dir) / "routing-secret").string();
+    }
     if (routing.key_source != KeySource::kAppCookie) return;
     if (routing.app_cookie_name.empty()) {
       addError(sectionLine("routing"), "routing.app_cookie_name",

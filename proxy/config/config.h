@@ -67,6 +67,9 @@ struct LimitsConfig {
   uint32_t worker_queue = 256;                 // waiting behind them per worker, then 503
   uint32_t upstream_idle_per_worker = 32;      // keep-alive connections kept per worker
   uint32_t write_buffer_high = 256 * 1024;     // stop reading the other side above this
+  // Request bodies up to this size are kept until the response head arrives, so that the
+  // request can be replayed on another worker (0: no body is kept, bodied requests are not replayed).
+  uint64_t retry_buffer = 8ull * 1024 * 1024;
   bool operator==(const LimitsConfig&) const = default;
 };
 
@@ -85,6 +88,13 @@ struct RoutingConfig {
   Duration session_idle{std::chrono::minutes(30)};      // a session counts as active this long
   // A draining worker is drained once no session pinned to it was seen for this long.
   Duration drain_idle{std::chrono::seconds(60)};
+  // The routing cookie's secrets (one per line; the first signs). Empty: <state_dir>/routing-secret,
+  // made on first start.
+  std::string secret_file;
+  // Ceiling on the sessions the proxy keeps in memory (recent and moved ones together).
+  uint32_t max_sessions = 500000;
+  // Route the previous version's unsigned 32-hex cookies by the ring (and re-issue them signed).
+  bool accept_unsigned_keys = true;
   bool operator==(const RoutingConfig&) const = default;
 };
 
@@ -131,6 +141,10 @@ struct Config {
   // false ("access_log = errors"): only the lines of answers the proxy made itself (refused,
   // timed out, 5xx, client gone: those with a note=) are written, not every request's.
   bool access_log_all = true;
+  // Replay a request with a method that is not idempotent (POST, PATCH) when its worker's
+  // process exited before answering (true: "on_worker_exit"), or never (false: "never").
+  // Requests that never reached a worker are always replayed.
+  bool retry_non_idempotent = false;
 
   TimeoutsConfig timeouts;
   LimitsConfig limits;

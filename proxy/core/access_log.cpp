@@ -71,6 +71,7 @@ std::string formatAccessLine(const AccessRecord& record) {
   line.append(" worker=").append(record.worker.empty() ? std::string_view("-") : record.worker);
   line.append(" repin=").append(record.repinned ? "1" : "0");
   line.append(" key=").append(record.key_hash.empty() ? std::string_view("-") : record.key_hash);
+  if (!record.previous_worker.empty()) line.append(" prev=").append(record.previous_worker);
   if (!record.note.empty()) {
     line.append(" note=");
     appendQuoted(line, record.note);

@@ -20,6 +20,7 @@ struct AccessRecord {
   std::string_view worker;      // "-" when none
   bool repinned = false;
   std::string_view key_hash;    // shortKeyHash() of the session key, never the key
+  std::string_view previous_worker;  // X-Sticky-Previous-Worker sent with the request, "" if none
   std::string_view note;        // why the proxy answered by itself, "" otherwise
 };
 

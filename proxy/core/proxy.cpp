@@ -22,7 +22,8 @@ namespace {
 // How often starting workers are probed: readiness should be noticed quickly.
 constexpr std::chrono::milliseconds kStartingProbeInterval{100};
 constexpr std::chrono::milliseconds kHealthTick{50};
-constexpr std::chrono::seconds kExpireInterval{60};
+// How often the session table's active counts and expiry catch up with the clock.
+constexpr std::chrono::seconds kExpireInterval{1};
 constexpr std::chrono::milliseconds kDrainTick{100};
 constexpr const char* kWorkerStatesFormat = "stickyproxy-worker-states";
 
@@ -46,37 +47,60 @@ std::vector<std::string> workerStateNames() {
   return names;
 }
 
-std::string describeExit(int64_t status, int signal) {
-  if (signal != 0) return "signal " + std::to_string(signal) + " (" + strsignal(signal) + ")";
-  return "exit status " + std::to_string(status);
-}
 }  // namespace
 
 Proxy::Proxy(uv_loop_t* loop, Config config)
     : loop_(loop),
       config_(std::move(config)),
-      sessions_(config_.routing.session_idle, config_.routing.moved_key_idle),
+      metrics_(std::make_unique<ProxyMetrics>(workerStateNames())),
+      sessions_(config_.routing.session_idle, config_.routing.moved_key_idle, config_.routing.max_sessions),
       health_timer_(loop),
       startup_timer_(loop),
       session_saver_(std::make_unique<SessionSaver>(loop, &sessions_, stateFilePath())),
       expire_timer_(loop),
-      drain_timer_(loop),
-      metrics_(std::make_unique<ProxyMetrics>(workerStateNames())) {
+      drain_timer_(loop) {
   for (const WorkerConfig& worker : config_.workers) {
-    workers_[worker.name] = std::make_unique<Worker>(loop_, worker, config_);
+    workers_[worker.name] = std::make_shared<Worker>(loop_, worker, config_);
   }
   router_ = std::make_unique<Router>(Ring::build(workerNames(config_), config_.routing.virtual_nodes), &sessions_,
-                                     [this](const std::string& name) {
-                                       auto it = workers_.find(name);
-                                       return it != workers_.end() && it->second->up();
-                                     },
-                                     [this](const std::string& name) {
-                                       auto it = workers_.find(name);
-                                       return it != workers_.end() && it->second->ready();
-                                     });
+                                     [this](const std::string& name) { return availabilityOf(name); });
 }
 
-Proxy::~Proxy() = default;
+Proxy::~Proxy() {
+  *alive_ = false;
+  metrics_server_.reset();
+  admin_.reset();
+  admin_commands_.reset();
+  server_.reset();
+}
+
+Availability Proxy::availabilityOf(const std::string& name) const {
+  auto it = workers_.find(name);
+  if (it == workers_.end()) return Availability::kDown;
+  if (restarting_in_place_.count(name) > 0) return Availability::kPaused;
+  if (!it->second->up()) return Availability::kDown;
+  if (admin_evicted_.count(name) > 0) return Availability::kEvicted;
+  return it->second->ready() ? Availability::kReady : Availability::kDraining;
+}
+
+const char* Proxy::moveReason(const std::string& name) const {
+  auto it = workers_.find(name);
+  if (it == workers_.end()) return "removed";
+  if (!it->second->up()) return it->second->downCause();
+  if (admin_evicted_.count(name) > 0) return "evict";
+  return it->second->ready() ? "unavailable" : "drain";
+}
+
+bool Proxy::loadCookieSigner() {
+  std::string error;
+  std::optional<std::vector<std::string>> secrets = loadCookieSecrets(config_.routing.secret_file, true, &error);
+  if (!secrets) {
+    logError("routing secret: " + error);
+    return false;
+  }
+  cookie_signer_ = std::make_shared<const CookieSigner>(std::move(*secrets));
+  return true;
+}
 
 std::string Proxy::stateFilePath() const { return config_.state_dir + "/moved-keys.json"; }
 
@@ -115,6 +139,10 @@ void Proxy::start(std::function<void(int status)> listening) {
       std::filesystem::create_directories(std::filesystem::path(worker.address.path).parent_path(), ignored);
     }
   }
+  if (!loadCookieSigner()) {
+    if (on_listening_) on_listening_(UV_EINVAL);
+    return;
+  }
   std::string error;
   if (!sessions_.load(stateFilePath(), std::chrono::system_clock::now(), &error)) {
     logError("cannot load " + stateFilePath() + ": " + error + " (starting with no moved keys)");
@@ -140,7 +168,9 @@ void Proxy::start(std::function<void(int status)> listening) {
   drain_timer_.startRepeating(kDrainTick, [this] { drainTick(); });
   startAdmin();
   expire_timer_.startRepeating(kExpireInterval, [this] {
-    if (sessions_.expire(std::chrono::system_clock::now()) > 0) sessionsChanged();
+    size_t moved_before = sessions_.movedCount();
+    sessions_.advance(std::chrono::system_clock::now());
+    if (sessions_.movedCount() != moved_before) sessionsChanged();
   });
   startup_timer_.start(config_.supervisor.startup_timeout, [this] {
     for (auto& [name, worker] : workers_) {
@@ -172,7 +202,7 @@ void Proxy::startMetrics() {
 
 ProxySnapshot Proxy::metricsSnapshot() const {
   ProxySnapshot snapshot;
-  std::map<std::string, size_t> active = sessions_.activeSessionsPerWorker(std::chrono::system_clock::now());
+  std::map<std::string, size_t> active = sessions_.activeSessionsPerWorker();
   auto steady_now = std::chrono::steady_clock::now();
   for (const auto& [name, worker] : workers_) {
     WorkerSnapshot entry;
@@ -191,6 +221,10 @@ ProxySnapshot Proxy::metricsSnapshot() const {
     entry.queued = worker->admission().queued();
     snapshot.workers.push_back(std::move(entry));
   }
+  snapshot.tracked_sessions = sessions_.size();
+  snapshot.moved_sessions = sessions_.movedCount();
+  snapshot.max_sessions = sessions_.maxEntries();
+  snapshot.session_evictions = sessions_.evictions();
   if (server_) {
     snapshot.client_connections = server_->connectionCount();
     snapshot.received_bytes = server_->bytesReceived();
@@ -222,6 +256,11 @@ void Proxy::handleRequest(const ServerExchangePtr& exchange) {
   request->start();
 }
 
+std::shared_ptr<Worker> Proxy::sharedWorker(const std::string& name) {
+  auto it = workers_.find(name);
+  return it == workers_.end() ? nullptr : it->second;
+}
+
 Worker* Proxy::findWorker(const std::string& name) {
   auto it = workers_.find(name);
   return it == workers_.end() ? nullptr : it->second.get();
@@ -231,6 +270,8 @@ void Proxy::onWorkerSpawned(const std::string& name, int pid) {
   Worker* worker = findWorker(name);
   if (worker == nullptr) return;
   worker->setPid(pid);
+  // The supervisor spawns with the latest config: from here on the proxy talks to that.
+  if (worker->pendingConfig()) worker->commitPending();
   if (worker->state() == WorkerState::kDown) worker->setState(WorkerState::kStarting);
   next_probe_[name] = std::chrono::steady_clock::now();
 }
@@ -243,21 +284,24 @@ void Proxy::onWorkerExited(const std::string& name, int64_t status, int signal) 
   markDown(*worker, "process exited: " + describeExit(status, signal), "death");
 }
 
-void Proxy::markDown(Worker& worker, const std::string& reason, const char* repin_reason) {
+void Proxy::markDown(Worker& worker, const std::string& reason, const char* cause) {
+  bool was_down = worker.state() == WorkerState::kDown;
   worker.setState(WorkerState::kDown);
+  worker.setDownCause(cause);
   if (shutting_down_) return;
-  size_t moved = router_->repinSessionsOf(worker.name(), std::chrono::system_clock::now());
-  // Requests waiting for this worker go to their sessions' new pins now, not after a timeout.
-  worker.admission().abandonQueue();
-  if (moved > 0) {
-    metrics_->sessionsRepinned(repin_reason, moved);
-    sessionsChanged();
-  }
-  logError("worker " + worker.name() + " is down (" + reason + "); " + std::to_string(moved) +
-           " sessions re-pinned");
+  // Requests waiting for this worker go to their sessions' new pins now, not after a timeout,
+  // unless they wait for its restart in place.
+  if (restarting_in_place_.count(worker.name()) == 0) worker.admission().abandonQueue();
+  if (was_down) return;
+  // Its sessions move on their next request, each announced there: a session that makes none
+  // before the worker is back stays where its files are.
+  logError("worker " + worker.name() + " is down (" + reason + "); its " +
+           std::to_string(sessions_.activeSessionsOf(worker.name())) +
+           " active sessions move to other workers on their next request");
 }
 
 void Proxy::markReady(Worker& worker) {
+  if (restart_pending_.erase(worker.name()) > 0) admin_evicted_.erase(worker.name());
   bool drain = adminDraining(worker.name());
   worker.setState(drain ? WorkerState::kDraining : WorkerState::kReady);
   logInfo("worker " + worker.name() + " is ready" + (worker.pid() != 0 ? " (pid " + std::to_string(worker.pid()) + ")" : "") +
@@ -268,15 +312,38 @@ void Proxy::markReady(Worker& worker) {
 void Proxy::noteConnectFailure(Worker& worker, const std::string& reason) {
   worker.counters().connect_failures++;
   metrics_->upstreamConnectError(worker.name());
-  if (worker.observeFailure(config_.health_check.fall)) {
-    markDown(worker, reason + " (" + std::to_string(config_.health_check.fall) + " failures in a row)");
+  if (worker.up() && !probing_[worker.name()]) {
+    // A probe decides: the failure may be this connection's alone (a full backlog, a reset).
+    next_probe_[worker.name()] = std::chrono::steady_clock::now();
+    logInfo("worker " + worker.name() + ": " + reason + "; probing it now");
   }
+}
+
+void Proxy::probePendingAddress(Worker& worker) {
+  std::optional<Endpoint> pending = worker.pendingEndpoint();
+  if (!pending || worker.supervised() || !probing_pending_.insert(worker.name()).second) return;
+  std::string name = worker.name();
+  std::weak_ptr<Worker> weak = sharedWorker(name);
+  probeOnce(loop_, *pending, config_.health_check.path, config_.health_check.timeout,
+            [this, weak, name, alive = alive_](bool healthy, const std::string&) {
+              if (!*alive) return;
+              probing_pending_.erase(name);
+              std::shared_ptr<Worker> probed = weak.lock();
+              if (!probed || !healthy || shutting_down_ || !probed->pendingEndpoint()) return;
+              probed->commitPending();
+              logInfo("worker " + name + " now at " + probed->config().address.toString() +
+                      " (it answered its health check there)");
+            });
 }
 
 void Proxy::healthTick() {
   auto now = std::chrono::steady_clock::now();
   for (auto& [name, worker_ptr] : workers_) {
     Worker& worker = *worker_ptr;
+    if (worker.pendingEndpoint() && (next_pending_probe_[name] <= now)) {
+      next_pending_probe_[name] = now + config_.health_check.interval;
+      probePendingAddress(worker);
+    }
     // A supervised worker without a process has nothing to probe: its respawn resets it.
     if (worker.supervised() && worker.pid() == 0) continue;
     if (probing_[name]) continue;
@@ -287,14 +354,15 @@ void Proxy::healthTick() {
     probing_[name] = true;
     std::string worker_name = name;
     probeOnce(loop_, worker.endpoint(), config_.health_check.path, config_.health_check.timeout,
-              [this, worker_name](bool healthy, const std::string& reason) {
+              [this, worker_name, alive = alive_](bool healthy, const std::string& reason) {
+                if (!*alive) return;
                 probing_[worker_name] = false;
                 Worker* probed = findWorker(worker_name);
                 if (probed == nullptr || shutting_down_) return;
                 if (healthy) {
                   if (probed->observeSuccess(config_.health_check.rise)) markReady(*probed);
                 } else if (probed->observeFailure(config_.health_check.fall)) {
-                  markDown(*probed, "health check failed: " + reason);
+                  markDown(*probed, "health check failed: " + reason, "unhealthy");
                 }
               });
   }
@@ -357,9 +425,10 @@ bool Proxy::reload() {
 
   bool members_changed = workerNames(next) != workerNames(config_);
   bool vnodes_changed = next.routing.virtual_nodes != config_.routing.virtual_nodes;
-  rebuildWorkers(next);
+  std::vector<std::string> restart = rebuildWorkers(next);
   config_ = std::move(next);
-  sessions_.setIdleWindows(config_.routing.session_idle, config_.routing.moved_key_idle);
+  sessions_.setLimits(config_.routing.session_idle, config_.routing.moved_key_idle, config_.routing.max_sessions);
+  loadCookieSigner();  // a secret file that cannot be read keeps the running secrets
   if (members_changed || vnodes_changed) {
     size_t pinned = router_->replaceRing(Ring::build(workerNames(config_), config_.routing.virtual_nodes),
                                          std::chrono::system_clock::now());
@@ -369,29 +438,91 @@ bool Proxy::reload() {
   if (server_) server_->setOptions(serverOptions());
   if (admin_) admin_->setIdleTimeout(config_.timeouts.admin_idle);
   supervisor_->applyConfig(config_);
+  for (const std::string& name : restart) restartInPlace(name);
   logInfo("configuration reloaded from " + config_.source_path);
   return true;
 }
 
-void Proxy::rebuildWorkers(const Config& next) {
-  std::map<std::string, std::unique_ptr<Worker>> rebuilt;
+std::vector<std::string> Proxy::rebuildWorkers(const Config& next) {
+  std::map<std::string, std::shared_ptr<Worker>> rebuilt;
+  std::vector<std::string> restart;
   for (const WorkerConfig& worker_config : next.workers) {
     auto it = workers_.find(worker_config.name);
-    if (it != workers_.end()) {
-      it->second->applyConfig(worker_config, next);
-      rebuilt[worker_config.name] = std::move(it->second);
-      workers_.erase(it);
-    } else {
-      rebuilt[worker_config.name] = std::make_unique<Worker>(loop_, worker_config, next);
+    if (it == workers_.end()) {
+      rebuilt[worker_config.name] = std::make_shared<Worker>(loop_, worker_config, next);
+      continue;
     }
+    Worker& worker = *it->second;
+    worker.applyConfig(worker_config, next);
+    if (worker.pendingConfig() && worker.supervised() && worker_config.supervised()) {
+      restart.push_back(worker_config.name);
+    } else if (worker.pendingConfig() && !worker_config.supervised() && !worker.supervised()) {
+      logInfo("reload: worker " + worker_config.name + " moves to " + worker_config.address.toString() +
+              " once that answers its health check");
+    } else {
+      worker.commitPending();  // supervised <-> external: the supervisor starts or stops it
+    }
+    rebuilt[worker_config.name] = std::move(it->second);
+    workers_.erase(it);
   }
-  // Workers that left the config: requests in flight to them hold raw pointers, so keep the
-  // objects until the process exits; they no longer receive new requests.
+  // Workers that left the config: requests still in flight to them hold them; their queued
+  // requests go to their sessions' new workers now.
   for (auto& [name, worker] : workers_) {
     worker->setState(WorkerState::kDown);
-    retired_workers_.push_back(std::move(worker));
+    worker->setDownCause("removed");
+    worker->admission().abandonQueue();
+    worker->pool().closeIdle();
+    next_probe_.erase(name);
+    probing_pending_.erase(name);
+    admin_evicted_.erase(name);
+    restart_pending_.erase(name);
+    restarting_in_place_.erase(name);
   }
   workers_ = std::move(rebuilt);
+  return restart;
+}
+
+void Proxy::restartInPlace(const std::string& name) {
+  Worker* worker = findWorker(name);
+  if (worker == nullptr || supervisor_ == nullptr || !restarting_in_place_.insert(name).second) return;
+  logInfo("reload: worker " + name + " restarts with its new command, arguments, environment or address; its " +
+          "requests wait for it");
+  worker->admission().setHeld(true);
+  int old_pid = worker->pid();
+  auto finish = [this, name](bool ok, const std::string& account) {
+    restarting_in_place_.erase(name);
+    Worker* w = findWorker(name);
+    if (w == nullptr) return;
+    w->admission().setHeld(false);
+    if (ok) {
+      logInfo("reload: worker " + name + " restarted in place (" + account + ")");
+    } else {
+      logError("reload: worker " + name + " did not restart in place (" + account + ")");
+      if (!w->up()) w->admission().abandonQueue();  // its sessions move, announced
+    }
+  };
+  waitFor(
+      [this, name]() -> std::string {
+        Worker* w = findWorker(name);
+        if (w == nullptr) return "gone";
+        return w->admission().inFlight() == 0 ? "idle" : "";
+      },
+      config_.supervisor.stop_grace,
+      [this, name, old_pid, finish](const std::string& idle) {
+        WorkerProcess* process = supervisor_ != nullptr ? supervisor_->find(name) : nullptr;
+        if (idle == "gone" || idle == "shutting down" || process == nullptr) return finish(false, idle);
+        process->restart();
+        waitFor(
+            [this, name, old_pid]() -> std::string {
+              Worker* w = findWorker(name);
+              if (w == nullptr) return "gone";
+              return w->up() && w->pid() != 0 && w->pid() != old_pid ? "ready" : "";
+            },
+            config_.supervisor.stop_grace + config_.supervisor.startup_timeout,
+            [finish, old_pid](const std::string& outcome) {
+              finish(outcome == "ready", "pid " + std::to_string(old_pid) + ": " + outcome);
+            });
+      });
 }
 
 
@@ -426,6 +557,7 @@ void Proxy::drainWorker(Worker& worker) {
 
 void Proxy::readyWorker(Worker& worker) {
   if (admin_draining_.erase(worker.name()) > 0) saveWorkerStates();
+  admin_evicted_.erase(worker.name());
   if (worker.state() == WorkerState::kDraining || worker.state() == WorkerState::kDrained) {
     worker.setState(WorkerState::kReady);
     logInfo("worker " + worker.name() + " is back in rotation (admin)");
@@ -434,6 +566,7 @@ void Proxy::readyWorker(Worker& worker) {
 
 size_t Proxy::evictWorker(Worker& worker) {
   drainWorker(worker);
+  admin_evicted_.insert(worker.name());
   size_t moved = router_->repinSessionsOf(worker.name(), std::chrono::system_clock::now());
   if (moved > 0) sessionsChanged();
   metrics_->sessionsRepinned("evict", moved);
@@ -501,8 +634,10 @@ void Proxy::restartWorker(const std::string& name, Duration drain_timeout,
             done(false, "restart of " + name + " abandoned: worker removed or proxy stopping");
             return;
           }
-          // Back in rotation once the new process answers its health check.
+          // Back in rotation once the new process answers its health check (markReady); until
+          // then the old one gets nothing.
           if (admin_draining_.erase(name) > 0) saveWorkerStates();
+          restart_pending_.insert(name);
           int old_pid = w->pid();
           process->restart();
           std::string account = std::string(drain_outcome == "drained" ? "drained" : "drain timed out") + ", " +
@@ -530,8 +665,9 @@ void Proxy::drainTick() {
   auto now = std::chrono::system_clock::now();
   for (auto& [name, worker] : workers_) {
     if (worker->state() != WorkerState::kDraining && worker->state() != WorkerState::kDrained) continue;
+    std::optional<WallTime> last_activity = sessions_.lastActivityOf(name);
     bool idle = worker->admission().inFlight() == 0 && worker->admission().queued() == 0 &&
-                sessions_.activeSessionsOf(name, now, config_.routing.drain_idle) == 0;
+                (!last_activity || now - *last_activity > config_.routing.drain_idle);
     WorkerState next = idle ? WorkerState::kDrained : WorkerState::kDraining;
     if (next == worker->state()) continue;
     worker->setState(next);

@@ -16,6 +16,10 @@ constexpr std::string_view kPreviousWorkerHeader = "X-Sticky-Previous-Worker";
 // Delay before trying again after a refused connection: long enough for the supervisor to
 // notice the exit of a worker that just died, short next to any user-visible latency.
 constexpr int kRetryDelayMs = 50;
+// How long a request whose connection dropped waits to learn whether its worker's process
+// exited (SIGCHLD comes a moment after the socket closes), and how often it looks.
+constexpr std::chrono::milliseconds kExitWait{1000};
+constexpr std::chrono::milliseconds kExitPoll{10};
 
 bool peerIsTrusted(const Config& config, const Endpoint& peer) {
   if (peer.kind != Endpoint::Kind::kTcp) return false;
@@ -40,7 +44,8 @@ ProxyRequest::ProxyRequest(Proxy& proxy, ServerExchangePtr exchange)
       exchange_(std::move(exchange)),
       ticket_(proxy.nextTicket()),
       started_(std::chrono::steady_clock::now()),
-      timer_(proxy.loop()) {}
+      timer_(proxy.loop()),
+      replay_(proxy.config().limits.retry_buffer) {}
 
 ProxyRequest::~ProxyRequest() {
   if (upstream_) {
@@ -51,35 +56,43 @@ ProxyRequest::~ProxyRequest() {
 
 void ProxyRequest::extractSessionKey() {
   const Config& config = proxy_.config();
+  const CookieSigner& signer = *proxy_.cookieSigner();
   const RequestHead& request = exchange_->request();
-  std::optional<std::string_view> proxy_key;
   std::optional<std::string_view> app_key;
+  bool have_cookie = false;
   for (const Header& field : request.headers.fields()) {
     if (!equalsIgnoreCase(field.name, "Cookie")) continue;
-    if (!proxy_key) {
-      auto value = findCookie(field.value, config.routing.cookie_name);
-      if (value && isValidProxyKey(*value)) proxy_key = value;
+    if (!have_cookie) {
+      if (auto value = findCookie(field.value, config.routing.cookie_name)) {
+        have_cookie = true;
+        RoutingCookie cookie;
+        CookieCheck check = signer.decode(*value, &cookie);
+        if (check == CookieCheck::kSigned ||
+            (check == CookieCheck::kLegacy && config.routing.accept_unsigned_keys)) {
+          proxy_key_ = std::move(cookie.key);
+          presented_pin_ = std::move(cookie.pin);
+          cookie_signed_ = check == CookieCheck::kSigned;
+        } else {
+          cookie_refused_ = check == CookieCheck::kForged ? "forged_cookie" : "malformed_cookie";
+        }
+      }
     }
     if (config.routing.key_source == KeySource::kAppCookie && !app_key) {
       app_key = findCookie(field.value, config.routing.app_cookie_name);
     }
   }
-  if (app_key) {
-    key_ = "app:" + std::string(*app_key);
-  } else if (proxy_key) {
-    key_ = std::string(*proxy_key);
+  bool fresh = false;
+  if (proxy_key_.empty()) {
+    // No valid routing cookie: mint a key so every later request of this browser lands here.
+    proxy_key_ = newSessionKey();
+    fresh = !proxy_key_.empty();
   }
-  if (!proxy_key) {
-    // No (valid) routing cookie: mint one so every later request of this browser lands here.
-    std::string fresh = newSessionKey();
-    if (key_.empty()) key_ = fresh;
-    if (!fresh.empty()) {
-      new_key_ = true;
-      if (!app_key) key_ = fresh;
-      proxy_key_value_ = fresh;
-    }
-  }
-  key_hash_ = stableHash(key_);
+  key_ = app_key ? "app:" + std::string(*app_key) : proxy_key_;
+  route_request_.key_hash = stableHash(key_);
+  route_request_.fresh = fresh && !app_key;
+  // Only a browser holding a cookie this proxy signed (or just given one) may leave state here.
+  route_request_.trusted = cookie_signed_ || fresh;
+  route_request_.pin = presented_pin_;
   key_short_ = shortKeyHash(key_);
 
   secure_ = false;
@@ -89,9 +102,20 @@ void ProxyRequest::extractSessionKey() {
   }
 }
 
+void ProxyRequest::chooseCookie() {
+  set_cookie_.clear();
+  if (!route_.cookie_pin) return;
+  if (cookie_signed_ && presented_pin_ == route_.cookie_pin) return;  // the client has it already
+  const RoutingConfig& routing = proxy_.config().routing;
+  std::string value = proxy_.cookieSigner()->encode(RoutingCookie{proxy_key_, route_.cookie_pin});
+  set_cookie_ = buildSetCookie(routing.cookie_name, value,
+                               std::chrono::duration_cast<std::chrono::seconds>(routing.cookie_max_age), secure_);
+}
+
 void ProxyRequest::start() {
   extractSessionKey();
-  if (key_.empty()) {
+  if (!cookie_refused_.empty()) proxy_.metrics().cookieRefused(cookie_refused_);
+  if (key_.empty() || proxy_key_.empty()) {
     respondError(500, "could not create a session key", "rand_bytes_failed");
     return;
   }
@@ -103,15 +127,21 @@ void ProxyRequest::start() {
 
 void ProxyRequest::attempt() {
   if (finished_) return;
-  ++attempts_;
-  route_ = proxy_.router().route(key_hash_, std::chrono::system_clock::now(), new_key_ && key_ == proxy_key_value_);
-  if (route_.pinned_now) {
+  std::string reason_worker;  // whose state decides why a move happens: the worker left
+  if (route_request_.pin) reason_worker = route_request_.pin->worker;
+  const char* reason = nullptr;
+  route_ = proxy_.router().route(route_request_, std::chrono::system_clock::now());
+  if (route_.moved_now) {
+    reason = proxy_.moveReason(route_.announce_previous.empty() ? reason_worker : route_.announce_previous);
+    proxy_.metrics().sessionsRepinned(reason, 1);
+  }
+  if (route_.table_changed) {
     proxy_.sessionsChanged();
   } else if (route_.repinned) {
     proxy_.movedSessionUsed();
   }
-  if (route_.moved_now) proxy_.metrics().sessionsRepinned("unavailable", 1);
-  worker_ = route_.worker.empty() ? nullptr : proxy_.findWorker(route_.worker);
+  chooseCookie();
+  worker_ = route_.worker.empty() ? nullptr : proxy_.sharedWorker(route_.worker);
   if (worker_ == nullptr) {
     respondError(503, "No worker is available", "no_ready_worker");
     return;
@@ -178,9 +208,7 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
     releaseSlot();
     proxy_.noteConnectFailure(*worker_, "connect: " + uvErrorText(status));
     // Nothing reached the worker: the request may go again, to the new pin if it moved.
-    if (retryAfterFailure(true, false, kRetryDelayMs, status == UV_ETIMEDOUT ? "connect_timeout" : "connect_failed")) {
-      return;
-    }
+    if (retryUnsent(status == UV_ETIMEDOUT ? "connect_timeout" : "connect_failed")) return;
     if (status == UV_ETIMEDOUT) {
       respondError(504, "The worker did not accept the connection in time", "upstream_connect_timeout");
     } else {
@@ -189,13 +217,16 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
     return;
   }
   upstream_ = std::move(connection);
+  worker_pid_ = worker_->pid();
+  forwarded_previous_ = route_.announce_previous;
   upstream_->startRequest(upstreamHead(), this, proxy_.config().timeouts.upstream_response);
   if (!upstream_) return;  // failed synchronously and was handled
-  for (Bytes& piece : early_body_) {
+  std::vector<Bytes> pending = std::move(pending_body_);
+  pending_body_.clear();
+  for (Bytes& piece : pending) {
     upstream_->sendBody(std::move(piece));
-    body_sent_ = true;
+    if (!upstream_) return;
   }
-  early_body_.clear();
   if (request_complete_) {
     upstream_->endBody();
   } else {
@@ -241,26 +272,63 @@ RequestHead ProxyRequest::upstreamHead() const {
   return head;
 }
 
-bool ProxyRequest::retryAfterFailure(bool nothing_sent, bool reused_connection, int delay_ms, const char* cause) {
-  const RequestHead& request = exchange_->request();
-  bool replayable_body = !body_sent_;
-  bool allowed = false;
-  if (nothing_sent && replayable_body) {
-    allowed = true;
-  } else if (request.isIdempotent() && !request.framing.hasBody() && !response_started_ && attempts_ < 2) {
-    allowed = true;  // an idempotent request whose response had not started: once
-  } else if (reused_connection && request.isIdempotent() && !request.framing.hasBody() && !response_started_) {
-    allowed = true;
-  }
-  if (!allowed) return false;
+bool ProxyRequest::retryUnsent(const char* cause) {
+  // Never reached a worker: always safe to send again, for as long as a connect may take.
   auto elapsed = std::chrono::steady_clock::now() - first_attempt_;
   if (elapsed > proxy_.config().timeouts.upstream_connect) return false;
+  exchange_->pauseRequestBody();
   proxy_.metrics().retried(cause);
   std::weak_ptr<ProxyRequest> weak = shared_from_this();
-  timer_.start(std::chrono::milliseconds(delay_ms), [weak] {
+  timer_.start(std::chrono::milliseconds(kRetryDelayMs), [weak] {
     if (auto self = weak.lock()) self->attempt();
   });
   return true;
+}
+
+void ProxyRequest::replay(const char* cause) {
+  ++replays_;
+  proxy_.metrics().retried(cause);
+  pending_body_ = replay_.pieces();
+  attempt();
+}
+
+bool ProxyRequest::replayAfterLoss(bool request_sent) {
+  if (!replay_.replayable() || replays_ > 0) return false;
+  exchange_->pauseRequestBody();
+  if (!request_sent) {
+    // The connection closed before a byte of the request left (a pooled connection the worker
+    // closed as it was handed over): the worker never saw it.
+    replay("connection_lost");
+    return true;
+  }
+  if (exchange_->request().isIdempotent()) {
+    replay("connection_lost");
+    return true;
+  }
+  if (!proxy_.config().retry_non_idempotent || !worker_->supervised()) return false;
+  // Sent, not idempotent: replayed only if the worker's process died with it, which the
+  // supervisor learns a moment after the connection drops. Wait for that, briefly.
+  exit_wait_until_ = std::chrono::steady_clock::now() + kExitWait;
+  waitForWorkerExit();
+  return true;
+}
+
+void ProxyRequest::waitForWorkerExit() {
+  std::weak_ptr<ProxyRequest> weak = shared_from_this();
+  timer_.start(kExitPoll, [weak] {
+    auto self = weak.lock();
+    if (!self || self->finished_) return;
+    Worker* worker = self->proxy_.findWorker(self->route_.worker);
+    bool exited = worker == nullptr || worker->pid() != self->worker_pid_ || !worker->up();
+    if (exited) {
+      self->replay("worker_exit");
+    } else if (std::chrono::steady_clock::now() < self->exit_wait_until_) {
+      self->waitForWorkerExit();
+    } else {
+      self->respondError(502, "The worker failed while handling the request", "upstream_connection_lost",
+                         "upstream_connection_lost");
+    }
+  });
 }
 
 void ProxyRequest::releaseSlot() {
@@ -284,13 +352,13 @@ void ProxyRequest::detachUpstream(bool reusable) {
 
 void ProxyRequest::onRequestBody(const Bytes& data) {
   if (finished_) return;
+  replay_.append(data);
   if (!upstream_) {
-    early_body_.push_back(data);
+    pending_body_.push_back(data);
     return;
   }
   upstream_->sendBody(data);
-  body_sent_ = true;
-  if (upstream_->overHighWater()) exchange_->pauseRequestBody();
+  if (upstream_ && upstream_->overHighWater()) exchange_->pauseRequestBody();
 }
 
 void ProxyRequest::onRequestComplete() {
@@ -321,18 +389,14 @@ void ProxyRequest::onAbort(const std::string& why) {
 void ProxyRequest::onResponseHead(ResponseHead&& head) {
   if (finished_) return;
   response_started_ = true;
+  replay_.release();  // the worker has answered: this request is never sent again
   if (!route_.announce_previous.empty() && !announced_) {
     announced_ = true;
-    proxy_.sessions().markAnnounced(key_hash_);
+    proxy_.sessions().markAnnounced(route_request_.key_hash);
     proxy_.sessionsChanged();
   }
   removeHopByHopHeaders(head.headers);
-  if (new_key_) {
-    const RoutingConfig& routing = proxy_.config().routing;
-    head.headers.add("Set-Cookie", buildSetCookie(routing.cookie_name, proxy_key_value_,
-                                                  std::chrono::duration_cast<std::chrono::seconds>(routing.cookie_max_age),
-                                                  secure_));
-  }
+  if (!set_cookie_.empty()) head.headers.add("Set-Cookie", set_cookie_);
   std::optional<uint64_t> length;
   if (!head.framing.chunked && !head.framing.until_close) length = head.framing.content_length.value_or(0);
   exchange_->sendHead(std::move(head), length);
@@ -354,6 +418,7 @@ void ProxyRequest::onResponseComplete() {
 }
 
 void ProxyRequest::onFailure(ClientFailure failure, int status) {
+  bool request_sent = upstream_ && upstream_->requestSent();
   upstream_.reset();  // it closed itself
   if (finished_) return;
   releaseSlot();
@@ -367,16 +432,23 @@ void ProxyRequest::onFailure(ClientFailure failure, int status) {
     exchange_->abort();
     return;
   }
-  if (failure == ClientFailure::kResponseTimeout) {
-    respondError(504, "The worker did not answer in time", "upstream_response_timeout");
-    return;
-  }
-  if (failure == ClientFailure::kConnectionLost && retryAfterFailure(false, false, kRetryDelayMs, "connection_lost")) {
-    return;
-  }
-  if (failure == ClientFailure::kBadResponse) {
-    respondError(502, "The worker sent an invalid response", "upstream_bad_response");
-    return;
+  switch (failure) {
+    case ClientFailure::kResponseTimeout:  // never replayed: the worker may still be at it
+      respondError(504, "The worker did not answer in time", "upstream_response_timeout");
+      return;
+    case ClientFailure::kBadResponse:
+      respondError(502, "The worker sent an invalid response", "upstream_bad_response");
+      return;
+    case ClientFailure::kConnectionLost:
+      // The worker reset or closed a connection under a request: it may be dying, and its other
+      // idle connections with it. The replay must not pick one of those.
+      worker_->pool().closeIdle();
+      if (replayAfterLoss(request_sent)) return;
+      break;
+    case ClientFailure::kConnectFailed:
+    case ClientFailure::kConnectTimeout:
+      if (retryUnsent("connect_failed")) return;
+      break;
   }
   respondError(502, "The worker failed while handling the request", "upstream_" + reason,
                "upstream_" + std::string(clientFailureName(failure)));
@@ -399,12 +471,7 @@ void ProxyRequest::respondError(int status, const std::string& message, const st
   body["message"] = picojson::value(message);
   HeaderList headers;
   if (status == 503) headers.add("Retry-After", "2");
-  if (new_key_ && !proxy_key_value_.empty()) {
-    const RoutingConfig& routing = proxy_.config().routing;
-    headers.add("Set-Cookie", buildSetCookie(routing.cookie_name, proxy_key_value_,
-                                             std::chrono::duration_cast<std::chrono::seconds>(routing.cookie_max_age),
-                                             secure_));
-  }
+  if (!set_cookie_.empty()) headers.add("Set-Cookie", set_cookie_);
   headers.add("Cache-Control", "no-store");
   exchange_->respond(status, "application/json", picojson::value(body).serialize() + "\n", std::move(headers));
 }
@@ -430,6 +497,7 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
   record.worker = worker_ != nullptr ? std::string_view(worker_->name()) : std::string_view();
   record.repinned = route_.repinned;
   record.key_hash = key_short_;
+  record.previous_worker = forwarded_previous_;
   record.note = note;
   if (proxy_.config().access_log_all || !note.empty()) writeAccessLog(record);
 }

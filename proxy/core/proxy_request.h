@@ -7,7 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "proxy/core/router.h"
+#include "proxy/core/replay_buffer.h"
+#include "proxy/routing/router.h"
 #include "proxy/http/http_client.h"
 #include "proxy/http/http_server.h"
 #include "proxy/net/timer.h"
@@ -43,14 +44,26 @@ class ProxyRequest : public ExchangeHandler,
   void onRequestWritable() override;
 
  private:
+  // Reads the routing cookie (verified) and the app's cookie into route_request_.
   void extractSessionKey();
+  // The Set-Cookie for this response, when the client's cookie must change.
+  void chooseCookie();
   void attempt();
   void admitted();
   void connected(ClientConnectionPtr connection, int status, bool reused);
   RequestHead upstreamHead() const;
-  // The attempt failed before the upstream saw anything: try again (the route may have moved).
-  // `cause` labels the retry in stickyproxy_retries_total.
-  bool retryAfterFailure(bool nothing_sent, bool reused_connection, int delay_ms, const char* cause);
+  // The attempt never reached a worker (connect refused or timed out): tries again shortly,
+  // on the session's route then (it may have moved), within upstream_connect of the first
+  // attempt. `cause` labels the retry in stickyproxy_retries_total. False: give up.
+  bool retryUnsent(const char* cause);
+  // The connection dropped before any response byte. Replays the request once when its body is
+  // all kept and it is safe: nothing was sent, the method is idempotent, or (retry_non_idempotent)
+  // the worker's process turns out to have exited. False: answer 502.
+  bool replayAfterLoss(bool request_sent);
+  // Polls for the current worker's exit until exit_wait_until_; replays or answers 502.
+  void waitForWorkerExit();
+  // Sends the request again from the start (body from replay_), on the session's route now.
+  void replay(const char* cause);
   void releaseSlot();
   void detachUpstream(bool reusable);
   // The proxy answers by itself (502, 503, 504); logs `note`. `cause` labels the error in
@@ -63,24 +76,30 @@ class ProxyRequest : public ExchangeHandler,
   uint64_t ticket_;
   std::chrono::steady_clock::time_point started_;
 
-  std::string key_;        // the session key (never logged)
-  uint64_t key_hash_ = 0;
+  std::string key_;        // what the session is routed by (never logged)
   std::string key_short_;  // for the access log
-  std::string proxy_key_value_;  // a freshly minted routing key to Set-Cookie
-  bool new_key_ = false;   // Set-Cookie the key on the response
+  std::string proxy_key_;  // the key in the proxy's cookie (minted when there was none)
+  std::optional<CookiePin> presented_pin_;  // the pin of the client's verified cookie
+  bool cookie_signed_ = false;  // the client sent a cookie this proxy signed
+  std::string cookie_refused_;  // why the client's cookie was ignored, for the metrics
+  RouteRequest route_request_;
+  std::string set_cookie_;  // Set-Cookie value for the response, or empty
+  std::string forwarded_previous_;  // X-Sticky-Previous-Worker of the last attempt sent, for the log
   bool secure_ = false;    // the client reached us over HTTPS
 
   RouteDecision route_;
-  Worker* worker_ = nullptr;  // the worker of the current attempt
+  std::shared_ptr<Worker> worker_;  // the worker of the current attempt (kept after a reload removed it)
   bool holds_slot_ = false;
   bool queued_ = false;
   Timer timer_;               // queue timeout, retry delay
   ClientConnectionPtr upstream_;
-  int attempts_ = 0;
   std::chrono::steady_clock::time_point first_attempt_;
 
-  std::vector<Bytes> early_body_;  // body bytes that arrived before the upstream was ready
-  bool body_sent_ = false;         // some body byte went upstream: no more retries
+  std::vector<Bytes> pending_body_;  // body bytes not yet handed to the current upstream
+  ReplayBuffer replay_;             // the whole body so far, while it may be replayed
+  int replays_ = 0;                 // replays after the request reached a worker (at most one)
+  int worker_pid_ = 0;              // the current worker's process when the request was sent
+  std::chrono::steady_clock::time_point exit_wait_until_;
   bool request_complete_ = false;
   bool response_started_ = false;
   bool finished_ = false;

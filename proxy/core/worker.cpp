@@ -64,12 +64,30 @@ bool Worker::observeFailure(uint32_t fall) {
 }
 
 void Worker::applyConfig(const WorkerConfig& config, const Config& proxy_config) {
-  bool address_changed = !(config.address == config_.address);
-  config_ = config;
   pool_.setOptions(poolOptionsFor(proxy_config));
   admission_.setLimits(proxy_config.limits.worker_max_in_flight, proxy_config.limits.worker_queue);
+  bool process_changed = config.supervised() && (config.command != config_.command || config.args != config_.args ||
+                                                 config.env != config_.env);
+  if (config.address == config_.address && !process_changed) {
+    config_ = config;
+    pending_.reset();
+  } else {
+    pending_ = config;
+  }
+}
+
+std::optional<Endpoint> Worker::pendingEndpoint() const {
+  if (!pending_ || pending_->address == config_.address) return std::nullopt;
+  return endpointFor(pending_->address);
+}
+
+void Worker::commitPending() {
+  if (!pending_) return;
+  bool address_changed = !(pending_->address == config_.address);
+  config_ = std::move(*pending_);
+  pending_.reset();
   if (address_changed) {
-    endpoint_ = endpointFor(config.address);
+    endpoint_ = endpointFor(config_.address);
     pool_.setEndpoint(endpoint_);
   }
 }

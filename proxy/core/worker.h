@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "proxy/config/config.h"
@@ -51,9 +52,12 @@ class Worker {
   }
   std::chrono::steady_clock::time_point stateSince() const { return state_since_; }
   void setState(WorkerState state);
+  // Why it was last marked down: "death" or "unhealthy" (for stickyproxy_repins_total).
+  const char* downCause() const { return down_cause_; }
+  void setDownCause(const char* cause) { down_cause_ = cause; }
 
-  // Health observations (active checks and connection failures). Returns true when the
-  // observation changed the state (rise / fall thresholds reached).
+  // Active health-check results. Returns true when the observation reached its threshold
+  // (`rise` successes in a row to come up, `fall` failures in a row to go down).
   bool observeSuccess(uint32_t rise);
   bool observeFailure(uint32_t fall);
 
@@ -63,8 +67,15 @@ class Worker {
   int pid() const { return pid_; }
   void setPid(int pid) { pid_ = pid; }
 
-  // Applies a reloaded config (limits, timeouts, address, command for the next start).
+  // Applies a reloaded config's limits and timeouts. A changed address is not applied here: it
+  // becomes the pending endpoint (see below), as does the rest of `config`.
   void applyConfig(const WorkerConfig& config, const Config& proxy_config);
+  // A reloaded config whose address (or, supervised, command, args or env) differs from the
+  // running one: set by applyConfig(), applied by commitPending() once the worker behind it
+  // answers (external) or its process is restarted with it (supervised).
+  const std::optional<WorkerConfig>& pendingConfig() const { return pending_; }
+  std::optional<Endpoint> pendingEndpoint() const;
+  void commitPending();
 
   static PoolOptions poolOptionsFor(const Config& config);
 
@@ -79,6 +90,8 @@ class Worker {
   Admission admission_;
   WorkerCounters counters_;
   int pid_ = 0;
+  std::optional<WorkerConfig> pending_;
+  const char* down_cause_ = "unavailable";
 };
 
 // Converts a config address to the net layer's endpoint.

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 
+#include "proxy/net/hex.h"
 #include "proxy/routing/stable_hash.h"
 
 namespace stickyproxy {
@@ -12,9 +13,6 @@ namespace stickyproxy {
 namespace {
 
 constexpr size_t kSessionKeyBytes = kSessionKeyLength / 2;
-constexpr char kHexDigits[] = "0123456789abcdef";
-
-bool isLowerHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
 
 // RFC 6265 section 4.1.1: cookie-octet = %x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E,
 // i.e. visible US-ASCII except DQUOTE, comma, semicolon and backslash.
@@ -47,21 +45,11 @@ std::optional<std::string_view> acceptValue(std::string_view value, size_t max_l
 std::string newSessionKey() {
   std::array<unsigned char, kSessionKeyBytes> bytes{};
   if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) return {};
-  std::string key;
-  key.reserve(kSessionKeyLength);
-  for (unsigned char byte : bytes) {
-    key.push_back(kHexDigits[byte >> 4]);
-    key.push_back(kHexDigits[byte & 0x0f]);
-  }
-  return key;
+  return hexEncode(bytes.data(), bytes.size());
 }
 
 bool isValidProxyKey(std::string_view value) {
-  if (value.size() != kSessionKeyLength) return false;
-  for (char c : value) {
-    if (!isLowerHex(c)) return false;
-  }
-  return true;
+  return value.size() == kSessionKeyLength && isLowerHex(value);
 }
 
 std::optional<std::string_view> findCookie(std::string_view cookie_header, std::string_view name,
@@ -99,12 +87,7 @@ std::string buildSetCookie(std::string_view name, std::string_view value,
 
 std::string shortKeyHash(std::string_view key) {
   // The top 32 bits, so the 8 chars are the prefix of the 16-char form used elsewhere.
-  const uint64_t hash = stableHash(key);
-  std::string out(8, '0');
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = kHexDigits[(hash >> (60 - 4 * i)) & 0x0f];
-  }
-  return out;
+  return hexOf(stableHash(key) >> 32, 8);
 }
 
 }  // namespace stickyproxy

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "proxy/net/file_util.h"
+#include "proxy/net/hex.h"
 
 namespace stickyproxy {
 
@@ -18,11 +19,11 @@ namespace {
 using std::chrono::milliseconds;
 
 // The state file: {"format": kFormat, "version": kVersion, "entries": [{"key_hash": "<16 hex>",
-// "worker": "...", "previous_worker": "...", "announce_previous": bool, "last_seen_ms": N}]}.
+// "worker": "...", "previous_worker": "...", "announce_previous": bool, "last_seen_ms": N,
+// "moved_at_ms": N}]}. Files written before moved_at_ms existed load with moved_at = last_seen.
 // Key hashes are strings because JSON numbers are doubles, exact only up to 2^53.
 constexpr const char* kFormat = "stickyproxy-moved-sessions";
 constexpr double kVersion = 1;
-constexpr char kHexDigits[] = "0123456789abcdef";
 
 // How long ago `last_seen` was, in whole milliseconds (negative if the clock stepped back).
 // Compared in milliseconds so a very long configured window cannot overflow nanoseconds.
@@ -30,29 +31,9 @@ milliseconds idleFor(WallTime last_seen, WallTime now) {
   return std::chrono::duration_cast<milliseconds>(now - last_seen);
 }
 
-std::string keyHashToHex(uint64_t key_hash) {
-  std::string out(16, '0');
-  for (size_t i = 0; i < out.size(); ++i) {
-    out[i] = kHexDigits[(key_hash >> (60 - 4 * i)) & 0x0f];
-  }
-  return out;
-}
-
 std::optional<uint64_t> keyHashFromHex(const std::string& text) {
   if (text.size() != 16) return std::nullopt;
-  uint64_t value = 0;
-  for (char c : text) {
-    uint64_t digit;
-    if (c >= '0' && c <= '9') {
-      digit = static_cast<uint64_t>(c - '0');
-    } else if (c >= 'a' && c <= 'f') {
-      digit = static_cast<uint64_t>(c - 'a' + 10);
-    } else {
-      return std::nullopt;
-    }
-    value = (value << 4) | digit;
-  }
-  return value;
+  return parseHex(text);
 }
 
 std::optional<WallTime> wallTimeFromMs(double ms) {
@@ -154,7 +135,18 @@ bool parseStateFile(const std::string& text, std::vector<std::pair<uint64_t, Ses
       *error = where + ": \"last_seen_ms\" must be a whole, non-negative number of milliseconds";
       return false;
     }
+    const double* moved_at_ms = member<double>(object, "moved_at_ms");
+    const std::optional<WallTime> moved_at = moved_at_ms != nullptr ? wallTimeFromMs(*moved_at_ms) : last_seen;
+    if (!moved_at) {
+      *error = where + ": \"moved_at_ms\" must be a whole, non-negative number of milliseconds";
+      return false;
+    }
+    if (worker->size() > 64 || previous->size() > 64) {
+      *error = where + ": worker names are at most 64 characters";
+      return false;
+    }
     SessionEntry entry;
+    entry.moved_at = *moved_at;
     entry.worker = *worker;
     entry.previous_worker = *previous;
     entry.moved = true;
@@ -165,116 +157,229 @@ bool parseStateFile(const std::string& text, std::vector<std::pair<uint64_t, Ses
   return true;
 }
 
+// More distinct worker names than any config holds; a state file naming more is not ours.
+constexpr size_t kMaxWorkerNames = 4096;
+
 }  // namespace
 
-SessionTable::SessionTable(milliseconds session_idle, milliseconds moved_idle)
-    : session_idle_(session_idle), moved_idle_(moved_idle) {}
+SessionTable::SessionTable(milliseconds session_idle, milliseconds moved_idle, size_t max_entries)
+    : session_idle_(session_idle), moved_idle_(moved_idle), max_entries_(std::max<size_t>(max_entries, 1)) {}
 
-const SessionEntry* SessionTable::find(uint64_t key_hash) const {
-  auto it = entries_.find(key_hash);
-  return it == entries_.end() ? nullptr : &it->second;
+SessionTable::WorkerId SessionTable::idOf(const std::string& name) {
+  auto it = ids_.find(name);
+  if (it != ids_.end()) return it->second;
+  auto id = static_cast<WorkerId>(names_.size());
+  names_.push_back(name);
+  ids_.emplace(name, id);
+  active_.push_back(0);
+  moved_count_.push_back(0);
+  last_activity_.emplace_back();
+  return id;
+}
+
+std::optional<SessionTable::WorkerId> SessionTable::findId(const std::string& name) const {
+  auto it = ids_.find(name);
+  if (it == ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+SessionEntry SessionTable::entryOf(const Node& node) const {
+  SessionEntry entry;
+  entry.worker = names_[node.worker];
+  if (node.moved) entry.previous_worker = names_[node.previous];
+  entry.moved = node.moved;
+  entry.announce_previous = node.announce;
+  entry.last_seen = node.last_seen;
+  entry.moved_at = node.moved_at;
+  return entry;
+}
+
+std::optional<SessionEntry> SessionTable::find(uint64_t key_hash) const {
+  auto it = index_.find(key_hash);
+  if (it == index_.end()) return std::nullopt;
+  return entryOf(*it->second);
+}
+
+void SessionTable::uncount(Node& node) {
+  if (!node.counted) return;
+  node.counted = false;
+  --active_[node.worker];
+}
+
+void SessionTable::count(Node& node) {
+  if (node.counted) return;
+  node.counted = true;
+  ++active_[node.worker];
+}
+
+void SessionTable::setWorker(Node& node, WorkerId worker) {
+  if (node.worker == worker) return;
+  bool counted = node.counted;
+  uncount(node);
+  if (node.moved) {
+    --moved_count_[node.worker];
+    ++moved_count_[worker];
+  }
+  node.worker = worker;
+  if (counted) count(node);
+}
+
+void SessionTable::erase(List::iterator node) {
+  Segment& segment = segmentOf(*node);
+  uncount(*node);
+  if (node->moved) --moved_count_[node->worker];
+  if (segment.boundary == node) ++segment.boundary;
+  index_.erase(node->key_hash);
+  segment.list.erase(node);
+}
+
+void SessionTable::shrinkTo(size_t limit) {
+  while (index_.size() > limit) {
+    Segment& victim = plain_.list.empty() ? moved_ : plain_;
+    erase(victim.list.begin());
+    ++evictions_;
+  }
+}
+
+void SessionTable::toBack(List::iterator node, Segment& to, WallTime now) {
+  Segment& from = segmentOf(*node);
+  if (from.boundary == node) ++from.boundary;
+  to.list.splice(to.list.end(), from.list, node);
+  if (to.boundary == to.list.end()) to.boundary = node;
+  count(*node);
+  node->last_seen = now;
+  std::optional<WallTime>& last = last_activity_[node->worker];
+  if (!last || *last < now) last = now;
+}
+
+SessionTable::List::iterator SessionTable::nodeFor(uint64_t key_hash, WorkerId worker, WallTime now) {
+  auto found = index_.find(key_hash);
+  if (found != index_.end()) return found->second;
+  shrinkTo(max_entries_ - 1);
+  Node node;
+  node.key_hash = key_hash;
+  node.worker = worker;
+  node.last_seen = now;
+  plain_.list.push_back(node);
+  auto it = std::prev(plain_.list.end());
+  if (plain_.boundary == plain_.list.end()) plain_.boundary = it;
+  count(*it);
+  index_.emplace(key_hash, it);
+  return it;
 }
 
 void SessionTable::touch(uint64_t key_hash, const std::string& worker, WallTime now) {
-  auto [it, inserted] = entries_.try_emplace(key_hash);
-  SessionEntry& entry = it->second;
-  if (inserted || !entry.moved) entry.worker = worker;
-  entry.last_seen = now;
+  WorkerId id = idOf(worker);
+  auto node = nodeFor(key_hash, id, now);
+  if (!node->moved) setWorker(*node, id);
+  toBack(node, segmentOf(*node), now);
 }
 
-void SessionTable::move(uint64_t key_hash, const std::string& from, const std::string& to,
-                        WallTime now) {
-  SessionEntry& entry = entries_[key_hash];
+void SessionTable::relocate(List::iterator node, WorkerId to, WallTime now) {
+  if (!node->moved) {
+    uncount(*node);
+    if (plain_.boundary == node) ++plain_.boundary;
+    moved_.list.splice(moved_.list.end(), plain_.list, node);
+    node->moved = true;
+    ++moved_count_[node->worker];
+  }
+  setWorker(*node, to);
+  node->moved_at = now;
+  toBack(node, moved_, now);
+}
+
+void SessionTable::move(uint64_t key_hash, const std::string& from, const std::string& to, WallTime now) {
+  WorkerId from_id = idOf(from);
+  WorkerId to_id = idOf(to);
+  auto node = nodeFor(key_hash, to_id, now);
   // The previous worker is where the session's state is. If `from` was never told about the
   // session (its move is still unannounced), the state is still with the worker before it:
-  // keep naming that one, unless the session is going back there (nothing to adopt then).
-  const bool state_not_adopted = entry.moved && entry.worker == from && entry.announce_previous;
-  if (state_not_adopted) {
-    if (entry.previous_worker == to) entry.announce_previous = false;
-  } else {
-    entry.previous_worker = from;
-    entry.announce_previous = true;
-  }
-  if (!entry.moved) ++moved_count_;
-  entry.worker = to;
-  entry.moved = true;
-  entry.last_seen = now;
+  // keep naming that one. Going back there, `from` is named: it may have adopted the files
+  // under a request whose answer never came (the app finds them either way).
+  const bool state_not_adopted = node->moved && node->worker == from_id && node->announce;
+  if (!state_not_adopted || node->previous == to_id) node->previous = from_id;
+  node->announce = true;
+  relocate(node, to_id, now);
 }
 
 void SessionTable::pin(uint64_t key_hash, const std::string& worker, WallTime now) {
-  SessionEntry& entry = entries_[key_hash];
-  if (!entry.moved) ++moved_count_;
-  entry.worker = worker;
-  entry.moved = true;
-  entry.announce_previous = false;
-  entry.last_seen = now;
+  WorkerId id = idOf(worker);
+  auto node = nodeFor(key_hash, id, now);
+  if (!node->moved) node->previous = id;
+  node->announce = false;
+  relocate(node, id, now);
 }
 
 void SessionTable::markAnnounced(uint64_t key_hash) {
-  auto it = entries_.find(key_hash);
-  if (it != entries_.end()) it->second.announce_previous = false;
+  auto it = index_.find(key_hash);
+  if (it != index_.end()) it->second->announce = false;
 }
 
-std::vector<uint64_t> SessionTable::keysPinnedTo(const std::string& worker, WallTime now) const {
-  const milliseconds window = std::max(session_idle_, moved_idle_);
+std::vector<uint64_t> SessionTable::keysPinnedTo(const std::string& worker) const {
   std::vector<uint64_t> keys;
-  for (const auto& [key_hash, entry] : entries_) {
-    if (entry.worker == worker && idleFor(entry.last_seen, now) <= window) {
-      keys.push_back(key_hash);
+  std::optional<WorkerId> id = findId(worker);
+  if (!id) return keys;
+  for (const List* list : {&plain_.list, &moved_.list}) {
+    for (const Node& node : *list) {
+      if (node.worker == *id) keys.push_back(node.key_hash);
     }
   }
   return keys;
 }
 
-std::vector<uint64_t> SessionTable::keysPinnedTo(const std::string& worker) const {
-  return keysPinnedTo(worker, std::chrono::system_clock::now());
-}
-
-std::map<std::string, size_t> SessionTable::activeSessionsPerWorker(WallTime now) const {
-  std::map<std::string, size_t> counts;
-  for (const auto& [key_hash, entry] : entries_) {
-    if (idleFor(entry.last_seen, now) <= session_idle_) ++counts[entry.worker];
+void SessionTable::retireIdle(Segment& segment, WallTime now) {
+  while (segment.boundary != segment.list.end() && idleFor(segment.boundary->last_seen, now) > session_idle_) {
+    uncount(*segment.boundary);
+    ++segment.boundary;
   }
-  return counts;
 }
 
-size_t SessionTable::activeSessionsOf(const std::string& worker, WallTime now, milliseconds window) const {
-  size_t count = 0;
-  for (const auto& [key_hash, entry] : entries_) {
-    if (entry.worker == worker && idleFor(entry.last_seen, now) <= window) ++count;
-  }
-  return count;
-}
-
-std::map<std::string, size_t> SessionTable::movedPerWorker() const {
-  std::map<std::string, size_t> counts;
-  for (const auto& [key_hash, entry] : entries_) {
-    if (entry.moved) ++counts[entry.worker];
-  }
-  return counts;
-}
-
-size_t SessionTable::expire(WallTime now) {
+size_t SessionTable::advance(WallTime now) {
+  retireIdle(plain_, now);
+  retireIdle(moved_, now);
   size_t dropped = 0;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    const SessionEntry& entry = it->second;
-    if (idleFor(entry.last_seen, now) > (entry.moved ? moved_idle_ : session_idle_)) {
-      if (entry.moved) --moved_count_;
-      it = entries_.erase(it);
-      ++dropped;
-    } else {
-      ++it;
-    }
+  // Both lists are in last-request order, so the idle ones are at their fronts.
+  while (!plain_.list.empty() && idleFor(plain_.list.front().last_seen, now) > session_idle_) {
+    erase(plain_.list.begin());
+    ++dropped;
+  }
+  while (!moved_.list.empty() && idleFor(moved_.list.front().last_seen, now) > moved_idle_) {
+    erase(moved_.list.begin());
+    ++dropped;
   }
   return dropped;
 }
 
+std::map<std::string, size_t> SessionTable::activeSessionsPerWorker() const {
+  std::map<std::string, size_t> counts;
+  for (size_t id = 0; id < names_.size(); ++id) {
+    if (active_[id] > 0) counts[names_[id]] = active_[id];
+  }
+  return counts;
+}
+
+size_t SessionTable::activeSessionsOf(const std::string& worker) const {
+  std::optional<WorkerId> id = findId(worker);
+  return id ? active_[*id] : 0;
+}
+
+std::optional<WallTime> SessionTable::lastActivityOf(const std::string& worker) const {
+  std::optional<WorkerId> id = findId(worker);
+  return id ? last_activity_[*id] : std::nullopt;
+}
+
+std::map<std::string, size_t> SessionTable::movedPerWorker() const {
+  std::map<std::string, size_t> counts;
+  for (size_t id = 0; id < names_.size(); ++id) {
+    if (moved_count_[id] > 0) counts[names_[id]] = moved_count_[id];
+  }
+  return counts;
+}
+
 MovedEntries SessionTable::movedEntries() const {
   MovedEntries moved;
-  moved.reserve(moved_count_);
-  for (const auto& [key_hash, entry] : entries_) {
-    if (entry.moved) moved.emplace_back(key_hash, entry);
-  }
+  moved.reserve(moved_.list.size());
+  for (const Node& node : moved_.list) moved.emplace_back(node.key_hash, entryOf(node));
   return moved;
 }
 
@@ -288,11 +393,12 @@ bool writeMovedEntries(MovedEntries moved, const std::string& path, std::string*
   entries.reserve(moved.size());
   for (const auto& [key_hash, entry] : moved) {
     picojson::object object;
-    object["key_hash"] = picojson::value(keyHashToHex(key_hash));
+    object["key_hash"] = picojson::value(hexOf(key_hash));
     object["worker"] = picojson::value(entry.worker);
     object["previous_worker"] = picojson::value(entry.previous_worker);
     object["announce_previous"] = picojson::value(entry.announce_previous);
     object["last_seen_ms"] = picojson::value(wallTimeToMs(entry.last_seen));
+    object["moved_at_ms"] = picojson::value(wallTimeToMs(entry.moved_at));
     entries.emplace_back(std::move(object));
   }
   picojson::object top;
@@ -317,17 +423,35 @@ bool SessionTable::load(const std::string& path, WallTime now, std::string* erro
     setError(error, path + ": " + parse_error);
     return false;
   }
-  for (auto& [key_hash, entry] : loaded) {
-    if (idleFor(entry.last_seen, now) > moved_idle_) continue;
-    auto [it, inserted] = entries_.try_emplace(key_hash, std::move(entry));
-    if (inserted) ++moved_count_;
+  std::erase_if(loaded, [&](const auto& item) {
+    return idleFor(item.second.last_seen, now) > moved_idle_ || index_.count(item.first) > 0;
+  });
+  // The most recently seen first, so that the ceiling keeps those; then inserted oldest first,
+  // as the lists are in last-request order.
+  std::sort(loaded.begin(), loaded.end(),
+            [](const auto& a, const auto& b) { return a.second.last_seen > b.second.last_seen; });
+  size_t room = max_entries_ > index_.size() ? max_entries_ - index_.size() : 0;
+  if (loaded.size() > room) loaded.resize(room);
+  for (auto it = loaded.rbegin(); it != loaded.rend(); ++it) {
+    const SessionEntry& entry = it->second;
+    if (names_.size() + 2 > kMaxWorkerNames && (!findId(entry.worker) || !findId(entry.previous_worker))) continue;
+    WorkerId worker = idOf(entry.worker);
+    auto node = nodeFor(it->first, worker, entry.last_seen);
+    relocate(node, worker, entry.moved_at);
+    node->previous = entry.previous_worker.empty() ? worker : idOf(entry.previous_worker);
+    node->announce = entry.announce_previous && !entry.previous_worker.empty();
+    node->last_seen = entry.last_seen;
   }
+  // What counts as active among the loaded entries is settled here.
+  advance(now);
   return true;
 }
 
-void SessionTable::setIdleWindows(milliseconds session_idle, milliseconds moved_idle) {
+void SessionTable::setLimits(milliseconds session_idle, milliseconds moved_idle, size_t max_entries) {
   session_idle_ = session_idle;
   moved_idle_ = moved_idle;
+  max_entries_ = std::max<size_t>(max_entries, 1);
+  shrinkTo(max_entries_);
 }
 
 }  // namespace stickyproxy

@@ -31,15 +31,6 @@ std::string seconds(Duration duration) {
   return text;
 }
 
-std::string describeExit(int64_t exit_status, int term_signal) {
-  if (term_signal != 0) {
-    const char* description = strsignal(term_signal);
-    return "signal " + std::to_string(term_signal) + " (" +
-           (description != nullptr ? description : "unknown") + ")";
-  }
-  return "exit status " + std::to_string(exit_status);
-}
-
 // Jitter keeps workers that crashed together (a shared dependency went away) from retrying in
 // lockstep. One engine per process, seeded once; the mutex only matters if several loops run
 // supervisors on different threads.
@@ -351,6 +342,15 @@ void WorkerProcess::killNow() {
     logLine("worker " + config_.name + ": SIGKILL to pid " + std::to_string(pid_) +
             " failed: " + uv_strerror(error));
   }
+}
+
+std::string describeExit(int64_t exit_status, int term_signal) {
+  if (term_signal != 0) {
+    const char* description = strsignal(term_signal);
+    return "signal " + std::to_string(term_signal) + " (" +
+           (description != nullptr ? description : "unknown") + ")";
+  }
+  return "exit status " + std::to_string(exit_status);
 }
 
 }  // namespace stickyproxy

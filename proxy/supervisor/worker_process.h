@@ -133,4 +133,7 @@ class WorkerProcess {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
+// "exit status 3" or "signal 9 (Killed)", for log lines about a worker's exit.
+std::string describeExit(int64_t exit_status, int term_signal);
+
 }  // namespace stickyproxy

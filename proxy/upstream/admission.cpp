@@ -5,7 +5,7 @@
 namespace stickyproxy {
 
 Admission::Result Admission::request(uint64_t ticket, Callback on_admitted) {
-  if (in_flight_ < max_in_flight_ && queue_.empty()) {
+  if (!held_ && in_flight_ < max_in_flight_ && queue_.empty()) {
     ++in_flight_;
     return Result::kAdmitted;
   }
@@ -36,8 +36,13 @@ void Admission::setLimits(uint32_t max_in_flight, uint32_t max_queue) {
   admitWaiting();
 }
 
+void Admission::setHeld(bool held) {
+  held_ = held;
+  admitWaiting();
+}
+
 void Admission::admitWaiting() {
-  while (in_flight_ < max_in_flight_ && !queue_.empty()) {
+  while (!held_ && in_flight_ < max_in_flight_ && !queue_.empty()) {
     Waiting next = std::move(queue_.front());
     queue_.pop_front();
     ++in_flight_;

@@ -29,6 +29,11 @@ class Admission {
   // The worker is down: every waiting request is told so (in queue order) and the queue empties.
   void abandonQueue();
   void setLimits(uint32_t max_in_flight, uint32_t max_queue);
+  // While held, every request waits in the queue (up to its ceiling) and no slot is handed out:
+  // the worker is being restarted in place and its sessions wait for it. Unholding admits the
+  // waiting requests as slots allow.
+  void setHeld(bool held);
+  bool held() const { return held_; }
 
   uint32_t inFlight() const { return in_flight_; }
   size_t queued() const { return queue_.size(); }
@@ -43,6 +48,7 @@ class Admission {
   uint32_t max_in_flight_;
   uint32_t max_queue_;
   uint32_t in_flight_ = 0;
+  bool held_ = false;
   std::deque<Waiting> queue_;
 };
 

@@ -37,7 +37,9 @@ void UpstreamPool::acquire(AcquireCallback done) {
 
 void UpstreamPool::release(ClientConnectionPtr connection) {
   if (!connection) return;
-  if (!connection->reusable() || idle_.size() >= options_.max_idle) {
+  // A connection to the worker's previous address (it moved on reload) is never handed out again.
+  if (!connection->reusable() || idle_.size() >= options_.max_idle ||
+      connection->endpoint().toString() != endpoint_.toString()) {
     connection->close();
     return;
   }

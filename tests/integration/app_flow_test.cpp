@@ -14,6 +14,7 @@
 #include "tests/integration/app_client.h"
 #include "tests/integration/csv_text.h"
 #include "tests/integration/harness.h"
+#include "tests/integration/routing_cookies.h"
 #include "tests/integration/proxy_scenarios.h"
 #include "tests/integration/stored_zip.h"
 #include "tests/integration/ward_dataset.h"
@@ -898,7 +899,7 @@ TEST_CASE("bad uploads, bad paths and bad bodies get 4xx JSON answers and leave 
   CHECK(user.get("/session_status").texts("variables_used") == three);
 
   // Paths that try to leave the session's results, or name someone else's session.
-  const std::string other = seededSessionKeys(1, 0x07e4).front();  // shaped like an id, not ours
+  const std::string other = keyOfCookie(seededSessionKeys(1, 0x07e4).front());  // shaped like an id, not ours
   auto get = [&](std::string path) { return [&user, path] { return user.get(path); }; };
   const std::vector<BadRequest> paths = {
       {"serve_viz_file ..%2f..%2fsession.json", get("/serve_viz_file/" + id + "/..%2f..%2fsession.json"), 400},

@@ -28,6 +28,7 @@
 #include <regex>
 #include <sstream>
 #include <thread>
+#include "tests/integration/routing_cookies.h"
 
 #ifndef STICKYPROXY_BINARY_DIR
 #error "STICKYPROXY_BINARY_DIR must name the build directory"
@@ -312,7 +313,7 @@ bool processExists(pid_t pid) {
 std::vector<AccessLogLine> parseAccessLog(const std::string& log_text) {
   static const std::regex kLine(
       R"re(^\S+ client=(\S+) method="((?:[^"\\]|\\.)*)" path="((?:[^"\\]|\\.)*)" status=(\d+) bytes=\d+ )re"
-      R"re(bytes_in=\d+ duration=[0-9.]+ worker=(\S+) repin=([01]) key=(\S+)(?: note="((?:[^"\\]|\\.)*)")?$)re");
+      R"re(bytes_in=\d+ duration=[0-9.]+ worker=(\S+) repin=([01]) key=(\S+)(?: prev=(\S+))?(?: note="((?:[^"\\]|\\.)*)")?$)re");
   std::vector<AccessLogLine> lines;
   std::istringstream input(log_text);
   std::string text;
@@ -327,7 +328,8 @@ std::vector<AccessLogLine> parseAccessLog(const std::string& log_text) {
     line.worker = match[5];
     line.repin = match[6] == "1";
     line.key = match[7];
-    line.note = match[8];
+    line.previous_worker = match[8];
+    line.note = match[9];
     line.raw = text;
     lines.push_back(std::move(line));
   }
@@ -377,7 +379,7 @@ std::vector<std::string> seededSessionKeys(size_t count, uint64_t seed) {
     uint64_t low = generator();
     std::snprintf(text, sizeof text, "%016llx%016llx", static_cast<unsigned long long>(high),
                   static_cast<unsigned long long>(low));
-    keys.emplace_back(text);
+    keys.push_back(signedCookie(text));
   }
   return keys;
 }
@@ -1033,6 +1035,8 @@ ProxyUnderTest::ProxyUnderTest(std::string config_template)
       log_path_(dir_.file("proxy.log")) {
   while (metrics_port_ == port_) metrics_port_ = freePort();
   writeFile(config_path_, fill(config_template));
+  // standardConfig() names it in routing.secret_file, so that tests can sign their own sessions.
+  writeTestRoutingSecret(dir_.file("routing-secret"));
 }
 
 ProxyUnderTest::~ProxyUnderTest() {
@@ -1205,6 +1209,7 @@ std::string ProxyUnderTest::standardConfig(int workers, std::string_view worker_
       {"limits", {{"max_body", "300m"}}},
       {"health_check", {{"interval", "200ms"}, {"timeout", "500ms"}, {"rise", "1"}, {"fall", "2"}}},
       {"supervisor", {{"restart_backoff_initial", "100ms"}, {"stop_grace", "3s"}}},
+      {"routing", {{"secret_file", "@DIR@/routing-secret"}}},
   };
   for (int i = 1; i <= workers; ++i) {
     std::string name = "w" + std::to_string(i);

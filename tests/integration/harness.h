@@ -129,8 +129,9 @@ struct Response {
   bool closesConnection() const;
 };
 
-// `count` session keys in the proxy cookie's format (32 lowercase hex digits), drawn from a
-// generator seeded with `seed`: the same keys on every run.
+// `count` routing cookie values of sessions that the proxy has not pinned yet: keys drawn from a
+// generator seeded with `seed` (the same on every run), signed with the secret every
+// ProxyUnderTest is given (routing_cookies.h), so the proxy takes them as its own.
 std::vector<std::string> seededSessionKeys(size_t count, uint64_t seed);
 
 // One server-sent event as it arrived.
@@ -322,6 +323,7 @@ struct AccessLogLine {
   std::string worker;  // "-" when no worker was chosen
   bool repin = false;
   std::string key;     // the short key hash, or "-"
+  std::string previous_worker;  // prev=: the X-Sticky-Previous-Worker sent; empty when absent
   std::string note;    // empty when absent
   std::string raw;     // the whole line
 };

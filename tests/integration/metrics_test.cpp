@@ -13,44 +13,11 @@
 #include <string>
 
 #include "tests/integration/harness.h"
+#include "tests/integration/metrics_scrape.h"
 
 using namespace stickyproxy::integration;
 
 namespace {
-
-// Series (name with labels, as exposed) -> value.
-using Samples = std::map<std::string, double>;
-
-Samples parseExposition(const std::string& text) {
-  Samples samples;
-  std::istringstream lines(text);
-  std::string line;
-  while (std::getline(lines, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    size_t space = line.rfind(' ');
-    if (space == std::string::npos) continue;
-    samples[line.substr(0, space)] = std::strtod(line.c_str() + space + 1, nullptr);
-  }
-  return samples;
-}
-
-double valueOr(const Samples& samples, const std::string& series, double fallback = 0) {
-  auto it = samples.find(series);
-  return it == samples.end() ? fallback : it->second;
-}
-
-struct Scrape {
-  Response response;
-  Samples samples;
-};
-
-Scrape scrape(uint16_t port) {
-  HttpClient client(port, 10s);
-  Scrape result;
-  result.response = client.get("/metrics");
-  result.samples = parseExposition(result.response.body);
-  return result;
-}
 
 // The metric names (stickyproxy_* and process_*) that `text` (a rules file, a dashboard) reads.
 std::set<std::string> metricNamesIn(const std::string& text) {
@@ -70,7 +37,9 @@ std::string requests(const std::string& worker, int code) {
 
 TEST_CASE("metrics count the traffic sent, per worker and code, and promtool accepts them",
           "[integration][metrics]") {
-  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(4, "test-worker", {{"timeouts.upstream_response", "1s"}}));
+  // A killed worker stays down for a second before its restart: its session's request moves then.
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(
+      4, "test-worker", {{"timeouts.upstream_response", "1s"}, {"supervisor.restart_backoff_initial", "1s"}}));
   proxy.start();
   INFO("proxy log:\n" << fileTail(proxy.logPath()));
 
@@ -177,6 +146,11 @@ TEST_CASE("metrics count the traffic sent, per worker and code, and promtool acc
 
   SECTION("a killed worker counts a restart and its sessions count as re-pinned by death") {
     proxy.killWorker(worker);
+    // The session's next request, while its worker is down, moves it: counted as a death.
+    Response moved = client.get("/whoami");
+    REQUIRE(moved.status == 200);
+    CHECK(moved.body != worker);
+    CHECK(valueOr(scrape(proxy.metricsPort()).samples, "stickyproxy_repins_total{reason=\"death\"}") == 1);
     const std::string label = "{worker=\"" + worker + "\"}";
     Samples last;
     bool back = waitUntil(
@@ -187,10 +161,7 @@ TEST_CASE("metrics count the traffic sent, per worker and code, and promtool acc
         },
         10s, 100ms);
     CHECK(back);
-    CHECK(valueOr(last, "stickyproxy_repins_total{reason=\"death\"}") >= 1);
-    // The session moved: its requests now count on another worker.
-    Response moved = client.get("/whoami");
-    REQUIRE(moved.status == 200);
-    CHECK(moved.body != worker);
+    // Its worker is back, and the session stays where it moved.
+    CHECK(client.get("/whoami").body == moved.body);
   }
 }

@@ -21,7 +21,9 @@ std::map<std::string, std::string> workerOfEach(HttpClient& client, const std::v
   return worker_of;
 }
 
-bool isSessionKey(const std::string& value) { return std::regex_match(value, std::regex("[0-9a-f]{32}")); }
+bool isSessionKey(const std::string& value) {
+  return std::regex_match(value, std::regex("[0-9a-f]{32}(\\.[A-Za-z0-9_-]{1,32}\\.[0-9a-f]{1,16})?\\.[0-9a-f]{32}"));
+}
 
 std::chrono::milliseconds since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);

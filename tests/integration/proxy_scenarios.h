@@ -21,7 +21,8 @@ Response asSession(HttpClient& client, const std::string& key, const std::string
 // Asks once as each of `keys`; each must answer 200. Returns key -> the worker that answered.
 std::map<std::string, std::string> workerOfEach(HttpClient& client, const std::vector<std::string>& keys);
 
-// True for a session key in the proxy cookie's format: 32 lowercase hex digits.
+// True for a routing cookie value in the proxy's format: a 32-hex key, optionally a pinned
+// worker and time, and a 32-hex MAC, joined by dots.
 bool isSessionKey(const std::string& value);
 
 // The time since `start`, in whole milliseconds.

@@ -362,7 +362,8 @@ TEST_CASE("SIGHUP under traffic drops nothing and moves no session", "[integrati
   CHECK(proxy.running());
 }
 
-TEST_CASE("a worker that dies mid-request costs that request a 502, and is restarted", "[integration][proxy]") {
+TEST_CASE("a request whose worker dies under it is replayed once on the session's new worker, and both restart",
+          "[integration][proxy]") {
   ProxyUnderTest proxy(ProxyUnderTest::standardConfig());
   proxy.start();
   HttpClient client = proxy.client(10s);
@@ -372,12 +373,21 @@ TEST_CASE("a worker that dies mid-request costs that request a 502, and is resta
   const std::string crashed = before.headerOr("X-Worker");
   const pid_t crashed_pid = std::stoi(before.headerOr("X-Worker-Pid", "0"));
 
+  // /crash kills whichever worker gets it: the replay on the session's new worker dies too, and
+  // the request then gets 502 (a request is replayed once, not round the ring).
   Response crash = client.get("/crash");
   CHECK(crash.status == 502);
-  // Restarted: a new process, counted as a restart, and ready again.
+  std::vector<AccessLogLine> lines = accessLinesFor(proxy, "/crash", 1);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].worker != crashed);
+  CHECK(lines[0].previous_worker == crashed);  // the replay was announced there
+  const std::string second = lines[0].worker;
+  // Both restarted: new processes, counted as restarts, and ready again.
   REQUIRE(proxy.waitForWorker(crashed, [&](const WorkerStatus& worker) {
     return worker.restarts == 1 && worker.state == "ready" && worker.pid != crashed_pid;
   }));
+  REQUIRE(proxy.waitForWorkerState(second, "ready"));
+  CHECK(proxy.workerStatus(second).restarts == 1);
   CHECK(waitUntil([&] { return proxy.childPids().size() == 4; }, 10s));
   Response after = client.get("/whoami");
   CHECK(after.status == 200);

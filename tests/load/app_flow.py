@@ -829,14 +829,16 @@ def parse_time(text):
 
 def read_log_lines(*paths):
     """The lines of one or more proxy logs; the access-log lines of several logs merged in time
-    order (their timestamps have milliseconds), the other lines after them."""
+    order (their timestamps have milliseconds), the other lines after them. Within one
+    millisecond a line with prev= goes first: it is a session's first request at its new worker,
+    so its other lines of that millisecond came after it (two instances' logs interleave so)."""
     access, other = [], []
     for path in paths:
         with open(path, "rb") as source:
             for raw in source:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 (access if " method=" in line and " status=" in line else other).append(line)
-    access.sort(key=lambda line: line.split(" ", 1)[0])  # ISO times sort as text
+    access.sort(key=lambda line: (line.split(" ", 1)[0], " prev=" not in line))  # ISO times sort as text
     return access + other
 
 

@@ -161,9 +161,13 @@ class Faults(threading.Thread):
             if wait > 0 and self.stopping.wait(wait):
                 return
             try:
-                event.outcome = getattr(self, "do_" + event.kind.replace("-", "_"))(event)
+                started = getattr(self, "do_" + event.kind.replace("-", "_"))(event)
             except (TestFailure, OSError, ValueError, KeyError, http.client.HTTPException) as error:
-                event.outcome = "FAILED: %s" % error
+                started = "FAILED: %s" % error
+            with self.lock:
+                # A fault finished in the background may already have its outcome: keep it.
+                if event.outcome == "not reached":
+                    event.outcome = started
             event.done_at = time.monotonic() - self.started
             log("t=%5.1fs %s: %s" % (event.done_at, event.kind, event.outcome))
 
@@ -241,7 +245,8 @@ class Faults(threading.Thread):
                                                                text.strip().replace("\n", " ")[:80]))
                 if code != 0:
                     self.run_.problems.append("ctl restart %s exited %d: %s" % (name, code, text.strip()))
-            event.outcome = "; ".join(results)
+            with self.lock:
+                event.outcome = "; ".join(results)
             log("t=%5.1fs rollover: %s" % (time.monotonic() - self.started, event.outcome))
 
         helper = threading.Thread(target=roll, name="rollover", daemon=True)
@@ -254,9 +259,11 @@ class Faults(threading.Thread):
         their times); the event's outcome is `done(workers)` or FAILED after RELOAD_WAIT seconds."""
         def wait():
             try:
-                event.outcome = done(self.run_.wait_status(condition, what, RELOAD_WAIT))
+                outcome = done(self.run_.wait_status(condition, what, RELOAD_WAIT))
             except (TestFailure, OSError, ValueError, KeyError, http.client.HTTPException) as error:
-                event.outcome = "FAILED: %s" % error
+                outcome = "FAILED: %s" % error
+            with self.lock:
+                event.outcome = outcome
             log("t=%5.1fs %s: %s" % (time.monotonic() - self.started, event.kind, event.outcome))
 
         helper = threading.Thread(target=wait, name="reload-wait", daemon=True)

@@ -239,8 +239,11 @@ TEST_CASE("keys left out take the defaults documented in config.h", "[config]") 
   CHECK(config.trusted_proxies.empty());
   CHECK(config.timeouts == TimeoutsConfig{});
   CHECK(config.limits == LimitsConfig{});
-  CHECK(config.routing == RoutingConfig{});
+  RoutingConfig routing;
+  routing.secret_file = "/srv/sp/state/routing-secret";  // under state_dir
+  CHECK(config.routing == routing);
   CHECK(config.supervisor == SupervisorConfig{});
+  CHECK_FALSE(config.retry_non_idempotent);
   CHECK(config.health_check == HealthCheckConfig{});
   CHECK(config.routing.cookie_max_age == hours(24 * 30));
   REQUIRE(config.workers.size() == 1);
@@ -327,6 +330,25 @@ TEST_CASE("an unknown key is an error, never ignored", "[config]") {
     CHECK(errorsOf(withSection("[worker w2]\naddress = 127.0.0.1:9002\nport = 1\n")) ==
           std::vector<std::string>{"/srv/sp/conf/test.conf:8: worker.w2.port: unknown key"});
   }
+}
+
+TEST_CASE("the session-safety keys parse, default and refuse bad values", "[config]") {
+  Config config = mustParse(withProxyKeys("retry_non_idempotent = on_worker_exit\n") +
+                            "[limits]\nretry_buffer = 0\n[routing]\nsecret_file = ../shared/secret\n"
+                            "max_sessions = 1000\naccept_unsigned_keys = no\n");
+  CHECK(config.retry_non_idempotent);
+  CHECK(config.limits.retry_buffer == 0);
+  CHECK(config.routing.secret_file == "/srv/sp/shared/secret");
+  CHECK(config.routing.max_sessions == 1000);
+  CHECK_FALSE(config.routing.accept_unsigned_keys);
+  CHECK(mustParse(kMinimal).limits.retry_buffer == 8u * 1024 * 1024);
+  CHECK(mustParse(kMinimal).routing.accept_unsigned_keys);
+  CHECK(errorsOf(withProxyKeys("retry_non_idempotent = always\n")) ==
+        std::vector<std::string>{
+            "/srv/sp/conf/test.conf:4: proxy.retry_non_idempotent: \"always\" is not one of: on_worker_exit, never"});
+  CHECK(errorsOf(withSection("[routing]\nmax_sessions = 999\n")).size() == 1);
+  CHECK(errorsOf(withSection("[routing]\naccept_unsigned_keys = maybe\n")).size() == 1);
+  CHECK(errorsOf(withSection("[limits]\nretry_buffer = -1\n")).size() == 1);
 }
 
 TEST_CASE("access_log is all or errors, all by default", "[config]") {

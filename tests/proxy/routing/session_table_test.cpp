@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <random>
 #include <sstream>
 #include <string>
 
@@ -26,6 +27,7 @@ constexpr milliseconds kSessionIdle = minutes(30);
 constexpr milliseconds kMovedIdle = hours(24);
 // A whole millisecond, as the state file stores times.
 const WallTime kT0{milliseconds(1'700'000'000'000)};
+constexpr size_t kMax = 100000;
 
 using testing::readFile;
 using testing::TempDir;
@@ -42,8 +44,8 @@ struct Expected {
 
 void checkEntry(const SessionTable& table, uint64_t key, const Expected& expected) {
   INFO("key " << key);
-  const SessionEntry* entry = table.find(key);
-  REQUIRE(entry != nullptr);
+  std::optional<SessionEntry> entry = table.find(key);
+  REQUIRE(entry);
   if (expected.worker) CHECK(entry->worker == *expected.worker);
   if (expected.previous_worker) CHECK(entry->previous_worker == *expected.previous_worker);
   if (expected.moved) CHECK(entry->moved == *expected.moved);
@@ -52,8 +54,8 @@ void checkEntry(const SessionTable& table, uint64_t key, const Expected& expecte
 }
 
 TEST_CASE("touching a new key pins it where the ring sent it", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
-  CHECK(table.find(1) == nullptr);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
+  CHECK(!table.find(1));
   table.touch(1, "w1", kT0);
   checkEntry(table, 1,
              {.worker = "w1", .previous_worker = "", .moved = false, .announce_previous = false, .last_seen = kT0});
@@ -62,7 +64,7 @@ TEST_CASE("touching a new key pins it where the ring sent it", "[routing]") {
 }
 
 TEST_CASE("touching a ring-pinned key follows the ring and refreshes last_seen", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);
   table.touch(1, "w2", kT0 + minutes(1));
   checkEntry(table, 1, {.worker = "w2", .last_seen = kT0 + minutes(1)});
@@ -71,7 +73,7 @@ TEST_CASE("touching a ring-pinned key follows the ring and refreshes last_seen",
 
 TEST_CASE("a moved key stays on its new worker when touched with the ring's choice",
           "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);
   table.move(1, "w1", "w3", kT0 + minutes(1));
   checkEntry(table, 1, {.worker = "w3",
@@ -87,14 +89,14 @@ TEST_CASE("a moved key stays on its new worker when touched with the ring's choi
 }
 
 TEST_CASE("moving an unknown key creates a moved entry", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(7, "w1", "w2", kT0);
   checkEntry(table, 7, {.worker = "w2", .previous_worker = "w1", .moved = true});
   CHECK(table.movedCount() == 1);
 }
 
 TEST_CASE("a key moved twice names the worker that last held its state", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);
   table.move(1, "w1", "w2", kT0);
   table.markAnnounced(1);  // w2 adopted the state from w1
@@ -104,23 +106,24 @@ TEST_CASE("a key moved twice names the worker that last held its state", "[routi
 }
 
 TEST_CASE("a key moved twice before any request keeps naming its first worker", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w2", kT0);  // w2 never saw the session: its state is still on w1
   table.move(1, "w2", "w3", kT0 + minutes(1));
   checkEntry(table, 1, {.worker = "w3", .previous_worker = "w1", .announce_previous = true});
 }
 
-TEST_CASE("a key moved back to its first worker before any request has nothing to adopt",
+TEST_CASE("a key moved back to its first worker before its move was announced names the worker it left",
           "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  // w2 may have adopted the files under a request whose answer never came.
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w2", kT0);
   table.move(1, "w2", "w1", kT0 + minutes(1));
-  checkEntry(table, 1, {.worker = "w1", .announce_previous = false});
+  checkEntry(table, 1, {.worker = "w1", .previous_worker = "w2", .announce_previous = true});
 }
 
 TEST_CASE("a key moved back to its first worker after adoption names the worker it left",
           "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w2", kT0);
   table.markAnnounced(1);
   table.move(1, "w2", "w1", kT0 + minutes(1));
@@ -128,95 +131,91 @@ TEST_CASE("a key moved back to its first worker after adoption names the worker 
 }
 
 TEST_CASE("a move from a worker other than the current pin records that worker", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w2", kT0);
   table.move(1, "w4", "w3", kT0);
   checkEntry(table, 1, {.worker = "w3", .previous_worker = "w4"});
 }
 
 TEST_CASE("markAnnounced clears the announcement once", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w2", kT0);
   table.markAnnounced(1);
   checkEntry(table, 1, {.previous_worker = "w1", .moved = true, .announce_previous = false});
   table.markAnnounced(99);  // unknown: no entry appears
-  CHECK(table.find(99) == nullptr);
+  CHECK(!table.find(99));
 }
 
 TEST_CASE("expiry drops idle sessions after session_idle and moved keys after moved_idle",
           "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);
   table.touch(2, "w1", kT0 + minutes(20));
   table.move(3, "w1", "w2", kT0);
 
-  CHECK(table.expire(kT0 + kSessionIdle) == 0);  // exactly at the window: still kept
-  CHECK(table.expire(kT0 + kSessionIdle + milliseconds(1)) == 1);
-  CHECK(table.find(1) == nullptr);
-  CHECK(table.find(2) != nullptr);
-  CHECK(table.find(3) != nullptr);
+  CHECK(table.advance(kT0 + kSessionIdle) == 0);  // exactly at the window: still kept
+  CHECK(table.advance(kT0 + kSessionIdle + milliseconds(1)) == 1);
+  CHECK(!table.find(1));
+  CHECK(table.find(2).has_value());
+  CHECK(table.find(3).has_value());
 
-  CHECK(table.expire(kT0 + kMovedIdle) == 1);  // key 2
-  CHECK(table.find(3) != nullptr);
+  CHECK(table.advance(kT0 + kMovedIdle) == 1);  // key 2
+  CHECK(table.find(3).has_value());
   CHECK(table.movedCount() == 1);
-  CHECK(table.expire(kT0 + kMovedIdle + milliseconds(1)) == 1);
-  CHECK(table.find(3) == nullptr);
+  CHECK(table.advance(kT0 + kMovedIdle + milliseconds(1)) == 1);
+  CHECK(!table.find(3));
   CHECK(table.movedCount() == 0);
   CHECK(table.size() == 0);
 }
 
 TEST_CASE("active sessions are counted per worker within session_idle", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);
   table.touch(2, "w1", kT0 + minutes(10));
   table.touch(3, "w2", kT0 + minutes(10));
   table.move(4, "w1", "w3", kT0);
   using Counts = std::map<std::string, size_t>;
-  CHECK(table.activeSessionsPerWorker(kT0 + minutes(10)) ==
-        Counts{{"w1", 2}, {"w2", 1}, {"w3", 1}});
-  // Key 1 and the moved key 4 went idle at kT0; both still exist but are not active.
-  CHECK(table.activeSessionsPerWorker(kT0 + minutes(31)) == Counts{{"w1", 1}, {"w2", 1}});
-  CHECK(table.activeSessionsPerWorker(kT0 + minutes(41)).empty());
-  CHECK(table.size() == 4);
+  table.advance(kT0 + minutes(10));
+  CHECK(table.activeSessionsPerWorker() == Counts{{"w1", 2}, {"w2", 1}, {"w3", 1}});
+  // Key 1 and the moved key 4 went idle at kT0: key 1 is dropped, the moved key kept but idle.
+  table.advance(kT0 + minutes(31));
+  CHECK(table.activeSessionsPerWorker() == Counts{{"w1", 1}, {"w2", 1}});
+  CHECK(table.activeSessionsOf("w1") == 1);
+  CHECK(table.activeSessionsOf("w3") == 0);
+  table.advance(kT0 + minutes(41));
+  CHECK(table.activeSessionsPerWorker().empty());
+  CHECK(table.size() == 1);
 }
 
 TEST_CASE("keysPinnedTo lists moved and ring-pinned keys of a worker", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
+  table.touch(4, "w1", kT0 - kSessionIdle - milliseconds(1));  // idle past its window
   table.touch(1, "w1", kT0);
   table.touch(2, "w2", kT0);
   table.move(3, "w2", "w1", kT0);
-  table.touch(4, "w1", kT0 - kMovedIdle - milliseconds(1));  // idle past both windows
-  std::vector<uint64_t> keys = table.keysPinnedTo("w1", kT0 + hours(1));
+  table.advance(kT0);
+  std::vector<uint64_t> keys = table.keysPinnedTo("w1");
   std::sort(keys.begin(), keys.end());
-  // Key 1 is past session_idle but within the longer moved_idle window.
   CHECK(keys == std::vector<uint64_t>{1, 3});
-  CHECK(table.keysPinnedTo("w2", kT0) == std::vector<uint64_t>{2});
-  CHECK(table.keysPinnedTo("w9", kT0).empty());
+  CHECK(table.keysPinnedTo("w2") == std::vector<uint64_t>{2});
+  CHECK(table.keysPinnedTo("w9").empty());
 }
 
-TEST_CASE("keysPinnedTo without a time uses the current wall clock", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
-  const WallTime now = std::chrono::system_clock::now();
-  table.touch(1, "w1", now);
-  table.touch(2, "w1", now - kMovedIdle - hours(1));
-  CHECK(table.keysPinnedTo("w1") == std::vector<uint64_t>{1});
-}
-
-TEST_CASE("new idle windows apply from the next query", "[routing]") {
-  SessionTable table(kSessionIdle, kMovedIdle);
+TEST_CASE("new idle windows apply from the next advance", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);
   table.move(2, "w1", "w2", kT0);
-  table.setIdleWindows(minutes(5), minutes(10));
-  CHECK(table.activeSessionsPerWorker(kT0 + minutes(6)).empty());
-  CHECK(table.expire(kT0 + minutes(6)) == 1);
-  CHECK(table.expire(kT0 + minutes(11)) == 1);
+  table.setLimits(minutes(5), minutes(10), kMax);
+  CHECK(table.advance(kT0 + minutes(6)) == 1);
+  CHECK(table.activeSessionsPerWorker().empty());
+  CHECK(table.advance(kT0 + minutes(11)) == 1);
   CHECK(table.size() == 0);
 }
 
 TEST_CASE("saved moved keys load into a new table unchanged", "[routing]") {
   TempDir dir;
   const std::string path = dir.file("sessions.json");
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);  // not moved: not saved
   table.move(2, "w1", "w2", kT0 + minutes(1));
   table.move(0xFFFFFFFFFFFFFFFFull, "w3", "w4", kT0 + minutes(2));  // above 2^53
@@ -229,16 +228,17 @@ TEST_CASE("saved moved keys load into a new table unchanged", "[routing]") {
   CHECK(error.empty());
   CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
 
-  SessionTable loaded(kSessionIdle, kMovedIdle);
+  SessionTable loaded(kSessionIdle, kMovedIdle, kMax);
   REQUIRE(loaded.load(path, kT0 + hours(1), &error));
   CHECK(loaded.size() == 3);
   CHECK(loaded.movedCount() == 3);
-  CHECK(loaded.find(1) == nullptr);
+  CHECK(!loaded.find(1));
   for (uint64_t key_hash :
        {uint64_t{2}, uint64_t{0xFFFFFFFFFFFFFFFF}, uint64_t{0x8000000000000001}}) {
-    const SessionEntry* original = table.find(key_hash);
-    const SessionEntry* copy = loaded.find(key_hash);
-    REQUIRE(copy != nullptr);
+    std::optional<SessionEntry> original = table.find(key_hash);
+    std::optional<SessionEntry> copy = loaded.find(key_hash);
+    REQUIRE(copy);
+    CHECK(copy->moved_at == original->moved_at);
     CHECK(copy->worker == original->worker);
     CHECK(copy->previous_worker == original->previous_worker);
     CHECK(copy->moved);
@@ -253,7 +253,7 @@ TEST_CASE("saving twice replaces the file and the same table gives the same byte
           "[routing]") {
   TempDir dir;
   const std::string path = dir.file("sessions.json");
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   for (uint64_t k = 0; k < 50; ++k) table.move(k * 0x9E3779B97F4A7C15ull, "w1", "w2", kT0);
   REQUIRE(table.save(path, nullptr));
   const std::string first = readFile(path);
@@ -265,7 +265,7 @@ TEST_CASE("the saved file holds key hashes, never the raw key", "[routing]") {
   TempDir dir;
   const std::string path = dir.file("sessions.json");
   const std::string key = "feedfacecafebeefdeadbeef00c0ffee";
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(stableHash(key), "w1", "w2", kT0);
   REQUIRE(table.save(path, nullptr));
   const std::string text = readFile(path);
@@ -279,22 +279,22 @@ TEST_CASE("the saved file holds key hashes, never the raw key", "[routing]") {
 TEST_CASE("moved keys already expired when loading are skipped", "[routing]") {
   TempDir dir;
   const std::string path = dir.file("sessions.json");
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w2", kT0);
   table.move(2, "w1", "w2", kT0 + hours(2));
   REQUIRE(table.save(path, nullptr));
 
-  SessionTable loaded(kSessionIdle, kMovedIdle);
+  SessionTable loaded(kSessionIdle, kMovedIdle, kMax);
   std::string error;
   REQUIRE(loaded.load(path, kT0 + kMovedIdle + hours(1), &error));
-  CHECK(loaded.find(1) == nullptr);
-  CHECK(loaded.find(2) != nullptr);
+  CHECK(!loaded.find(1));
+  CHECK(loaded.find(2).has_value());
   CHECK(loaded.movedCount() == 1);
 }
 
 TEST_CASE("loading a missing file succeeds and loads nothing", "[routing]") {
   TempDir dir;
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   std::string error;
   CHECK(table.load(dir.file("absent.json"), kT0, &error));
   CHECK(error.empty());
@@ -332,7 +332,7 @@ TEST_CASE("loading a corrupt file fails and leaves the table as it was", "[routi
       std::string(R"({"format":"stickyproxy-moved-sessions","version":1,"entries":[]} x)"));
   writeFile(path, corrupt);
 
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.touch(1, "w1", kT0);
   table.move(2, "w1", "w3", kT0);
   std::string error;
@@ -342,19 +342,19 @@ TEST_CASE("loading a corrupt file fails and leaves the table as it was", "[routi
   CHECK(error.find(path) != std::string::npos);
   CHECK(table.size() == 2);
   CHECK(table.movedCount() == 1);
-  CHECK(table.find(0xaa) == nullptr);
+  CHECK(!table.find(0xaa));
   CHECK(table.find(2)->worker == "w3");
 }
 
 TEST_CASE("loading keeps entries the running table already has", "[routing]") {
   TempDir dir;
   const std::string path = dir.file("sessions.json");
-  SessionTable saved(kSessionIdle, kMovedIdle);
+  SessionTable saved(kSessionIdle, kMovedIdle, kMax);
   saved.move(1, "w1", "w2", kT0);
   saved.move(2, "w1", "w2", kT0);
   REQUIRE(saved.save(path, nullptr));
 
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w4", kT0 + minutes(5));
   REQUIRE(table.load(path, kT0 + minutes(5), nullptr));
   CHECK(table.find(1)->worker == "w4");
@@ -364,7 +364,7 @@ TEST_CASE("loading keeps entries the running table already has", "[routing]") {
 
 TEST_CASE("saving into a missing directory fails with a message", "[routing]") {
   TempDir dir;
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(1, "w1", "w2", kT0);
   std::string error;
   CHECK_FALSE(table.save(dir.file("no/such/dir/sessions.json"), &error));
@@ -374,7 +374,7 @@ TEST_CASE("saving into a missing directory fails with a message", "[routing]") {
 TEST_CASE("the saved file is plain JSON with hex key hashes", "[routing]") {
   TempDir dir;
   const std::string path = dir.file("sessions.json");
-  SessionTable table(kSessionIdle, kMovedIdle);
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
   table.move(0x0123456789abcdefull, "w1", "w2", kT0);
   REQUIRE(table.save(path, nullptr));
   picojson::value root;
@@ -387,4 +387,83 @@ TEST_CASE("the saved file is plain JSON with hex key hashes", "[routing]") {
 }
 
 }  // namespace
+
+TEST_CASE("the ceiling holds on every insertion path, dropping the least recently seen, plain before moved",
+          "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle, 3);
+  table.move(1, "w1", "w2", kT0);
+  table.touch(2, "w1", kT0 + minutes(1));
+  table.touch(3, "w1", kT0 + minutes(2));
+  table.touch(4, "w1", kT0 + minutes(3));  // drops 2: the oldest plain entry, not the older moved 1
+  CHECK(table.size() == 3);
+  CHECK(table.find(1).has_value());
+  CHECK_FALSE(table.find(2));
+  table.pin(5, "w3", kT0 + minutes(4));  // drops 3
+  table.move(6, "w1", "w4", kT0 + minutes(5));  // drops 4
+  CHECK(table.size() == 3);
+  CHECK(table.movedCount() == 3);
+  table.move(7, "w1", "w4", kT0 + minutes(6));  // only moved ones left: drops 1, the oldest
+  CHECK_FALSE(table.find(1));
+  CHECK(table.evictions() == 4);
+  CHECK(table.movedPerWorker() == std::map<std::string, size_t>{{"w3", 1}, {"w4", 2}});
+
+  TempDir dir;
+  std::string error;
+  REQUIRE(table.save(dir.path() + "/moved.json", &error));
+  SessionTable small(kSessionIdle, kMovedIdle, 2);
+  small.touch(9, "w1", kT0 + minutes(7));
+  REQUIRE(small.load(dir.path() + "/moved.json", kT0 + minutes(7), &error));
+  CHECK(small.size() == 2);  // room for one: the most recently seen (7)
+  CHECK(small.find(7).has_value());
+  CHECK(small.find(9).has_value());
+
+  table.setLimits(kSessionIdle, kMovedIdle, 1);  // a lower ceiling on reload applies at once
+  CHECK(table.size() == 1);
+  CHECK(table.find(7).has_value());
+}
+
+TEST_CASE("counts kept up to date match a recount after any sequence of changes", "[routing]") {
+  SessionTable table(minutes(10), hours(1), 300);
+  std::mt19937_64 random(42);
+  const std::vector<std::string> workers = {"w1", "w2", "w3", "w4"};
+  WallTime now = kT0;
+  for (int step = 0; step < 20000; ++step) {
+    now += std::chrono::seconds(random() % 7);
+    uint64_t key = random() % 500;
+    const std::string& worker = workers[random() % workers.size()];
+    switch (random() % 6) {
+      case 0: case 1: case 2: table.touch(key, worker, now); break;
+      case 3: table.move(key, workers[random() % workers.size()], worker, now); break;
+      case 4: table.pin(key, worker, now); break;
+      case 5: if (random() % 20 == 0) table.advance(now); break;
+    }
+    if (step % 997 != 0) continue;
+    table.advance(now);
+    std::map<std::string, size_t> active, moved;
+    size_t entries = 0;
+    for (uint64_t k = 0; k < 500; ++k) {
+      std::optional<SessionEntry> entry = table.find(k);
+      if (!entry) continue;
+      ++entries;
+      if (now - entry->last_seen <= minutes(10)) ++active[entry->worker];
+      if (entry->moved) ++moved[entry->worker];
+    }
+    INFO("step " << step);
+    CHECK(entries == table.size());
+    CHECK(table.size() <= 300);
+    CHECK(table.activeSessionsPerWorker() == active);
+    CHECK(table.movedPerWorker() == moved);
+  }
+}
+
+TEST_CASE("last activity per worker follows requests recorded for it", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
+  CHECK_FALSE(table.lastActivityOf("w1"));
+  table.touch(1, "w1", kT0);
+  table.touch(2, "w1", kT0 + minutes(2));
+  table.move(2, "w1", "w2", kT0 + minutes(3));
+  CHECK(table.lastActivityOf("w1") == kT0 + minutes(2));
+  CHECK(table.lastActivityOf("w2") == kT0 + minutes(3));
+}
+
 }  // namespace stickyproxy

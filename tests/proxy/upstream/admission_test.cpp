@@ -58,3 +58,22 @@ TEST_CASE("when the worker goes down its waiting requests are told, in order, an
   admission.release();
   CHECK(told.size() == 2);
 }
+
+TEST_CASE("a held worker queues every request, even with free slots, and admits them in order once let go",
+          "[upstream]") {
+  Admission admission(4, 3);
+  CHECK(admission.request(1, [](bool) {}) == Admission::Result::kAdmitted);
+  admission.setHeld(true);
+  std::vector<int> admitted;
+  for (int ticket = 2; ticket <= 4; ++ticket) {
+    CHECK(admission.request(ticket, [&, ticket](bool ok) { admitted.push_back(ok ? ticket : -ticket); }) ==
+          Admission::Result::kQueued);
+  }
+  CHECK(admission.request(5, [](bool) {}) == Admission::Result::kRejected);  // the queue's ceiling holds
+  admission.release();  // a slot frees up: still held
+  CHECK(admitted.empty());
+  CHECK(admission.inFlight() == 0);
+  admission.setHeld(false);
+  CHECK(admitted == std::vector<int>{2, 3, 4});
+  CHECK(admission.inFlight() == 3);
+}

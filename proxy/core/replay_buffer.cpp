@@ -1,0 +1,44 @@
+#include "proxy/core/replay_buffer.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace stickyproxy {
+
+bool ReplayBuffer::append(const Bytes& data) {
+  if (overflowed_) return false;
+  if (size_ + data.size > limit_) {
+    release();
+    return false;
+  }
+  size_ += data.size;
+  size_t offset = 0;
+  while (offset < data.size) {
+    if (!slab_ || slab_used_ == slab_->capacity()) {
+      slab_ = Slab::make(kSlabSize);
+      slab_used_ = 0;
+    }
+    size_t take = std::min(data.size - offset, slab_->capacity() - slab_used_);
+    char* at = slab_->data() + slab_used_;
+    std::memcpy(at, data.data + offset, take);
+    // Consecutive copies into one slab extend its last piece.
+    if (!pieces_.empty() && pieces_.back().owner == slab_ && pieces_.back().data + pieces_.back().size == at) {
+      pieces_.back().size += take;
+    } else {
+      pieces_.emplace_back(slab_, at, take);
+    }
+    slab_used_ += take;
+    offset += take;
+  }
+  return true;
+}
+
+void ReplayBuffer::release() {
+  overflowed_ = true;
+  pieces_.clear();
+  pieces_.shrink_to_fit();
+  slab_.reset();
+  slab_used_ = 0;
+}
+
+}  // namespace stickyproxy

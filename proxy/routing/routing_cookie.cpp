@@ -1,0 +1,175 @@
+#include "proxy/routing/routing_cookie.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <utility>
+
+#include "proxy/net/file_util.h"
+#include "proxy/net/hex.h"
+#include "proxy/routing/session_key.h"
+
+namespace stickyproxy {
+
+namespace {
+
+constexpr std::string_view kMacContext = "stickyproxy-route-1\n";
+constexpr size_t kMacHexLength = 32;
+constexpr size_t kMinSecretLength = 32;
+constexpr size_t kMaxWorkerName = 32;
+constexpr size_t kMaxSinceDigits = 16;
+
+bool isWorkerNameChar(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+bool isWorkerName(std::string_view name) {
+  if (name.empty() || name.size() > kMaxWorkerName) return false;
+  for (char c : name) {
+    if (!isWorkerNameChar(c)) return false;
+  }
+  return true;
+}
+
+// Splits `value` at '.' into at most `max` parts; returns how many there were (max + 1 when
+// there were more).
+size_t splitDots(std::string_view value, std::string_view* parts, size_t max) {
+  size_t count = 0;
+  while (true) {
+    size_t dot = value.find('.');
+    if (count == max) return max + 1;
+    parts[count++] = value.substr(0, dot);
+    if (dot == std::string_view::npos) return count;
+    value.remove_prefix(dot + 1);
+  }
+}
+
+}  // namespace
+
+CookieSigner::CookieSigner(std::vector<std::string> secrets) : secrets_(std::move(secrets)) {}
+
+std::string CookieSigner::mac(const std::string& secret, std::string_view key, std::string_view worker,
+                              std::string_view since_hex) const {
+  std::string message;
+  message.reserve(kMacContext.size() + key.size() + worker.size() + since_hex.size() + 2);
+  message.append(kMacContext).append(key).append("\n").append(worker).append("\n").append(since_hex);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest.data(), &length);
+  return hexEncode(digest.data(), kMacHexLength / 2);
+}
+
+std::string CookieSigner::encode(const RoutingCookie& cookie) const {
+  std::string worker = cookie.pin ? cookie.pin->worker : std::string();
+  std::string since;
+  if (cookie.pin) {
+    // The shortest form: no leading zeros, so that every instance writes the same bytes.
+    uint64_t value = static_cast<uint64_t>(cookie.pin->since_s);
+    size_t digits = 1;
+    while (digits < kMaxSinceDigits && (value >> (4 * digits)) != 0) ++digits;
+    since = hexOf(value, digits);
+  }
+  std::string out = cookie.key;
+  if (cookie.pin) out.append(".").append(worker).append(".").append(since);
+  out.append(".").append(mac(secrets_.front(), cookie.key, worker, since));
+  return out;
+}
+
+CookieCheck CookieSigner::decode(std::string_view value, RoutingCookie* out) const {
+  std::array<std::string_view, 4> parts;
+  size_t count = splitDots(value, parts.data(), parts.size());
+  if (count == 1) {
+    if (!isValidProxyKey(value)) return CookieCheck::kMalformed;
+    out->key = std::string(value);
+    out->pin.reset();
+    return CookieCheck::kLegacy;
+  }
+  if (count != 2 && count != 4) return CookieCheck::kMalformed;
+  std::string_view key = parts[0];
+  std::string_view mac_text = parts[count - 1];
+  std::string_view worker = count == 4 ? parts[1] : std::string_view();
+  std::string_view since = count == 4 ? parts[2] : std::string_view();
+  if (!isValidProxyKey(key) || mac_text.size() != kMacHexLength || !isLowerHex(mac_text)) return CookieCheck::kMalformed;
+  std::optional<uint64_t> since_value;
+  if (count == 4) {
+    since_value = parseHex(since);
+    if (!isWorkerName(worker) || !since_value || *since_value > static_cast<uint64_t>(INT64_MAX) ||
+        (since.size() > 1 && since.front() == '0')) {
+      return CookieCheck::kMalformed;
+    }
+  }
+  bool valid = false;
+  for (const std::string& secret : secrets_) {
+    std::string expected = mac(secret, key, worker, since);
+    // Constant time, and every secret is tried, so timing tells nothing about which matched.
+    valid |= CRYPTO_memcmp(expected.data(), mac_text.data(), kMacHexLength) == 0;
+  }
+  if (!valid) return CookieCheck::kForged;
+  out->key = std::string(key);
+  if (count == 4) {
+    out->pin = CookiePin{std::string(worker), static_cast<int64_t>(*since_value)};
+  } else {
+    out->pin.reset();
+  }
+  return CookieCheck::kSigned;
+}
+
+std::optional<std::vector<std::string>> loadCookieSecrets(const std::string& path, bool create, std::string* error) {
+  std::string text;
+  if (!readWholeFile(path, &text)) {
+    if (errno != ENOENT || !create) {
+      *error = path + ": " + errnoText(errno);
+      return std::nullopt;
+    }
+    std::array<unsigned char, 32> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+      *error = "cannot make a routing secret: RAND_bytes failed";
+      return std::nullopt;
+    }
+    text = hexEncode(bytes.data(), bytes.size()) + "\n";
+    if (!writeFileAtomically(path, text, error, 0600)) return std::nullopt;
+  }
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) {
+    *error = path + ": " + errnoText(errno);
+    return std::nullopt;
+  }
+  if ((info.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(info.st_mode & 0777));
+    *error = path + ": group or others may read it (mode " + mode + "); chmod 600 it";
+    return std::nullopt;
+  }
+  std::vector<std::string> secrets;
+  size_t line_number = 0;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line.front() == '#') continue;
+    if (line.size() < kMinSecretLength) {
+      *error = path + ":" + std::to_string(line_number) + ": a secret must be at least " +
+               std::to_string(kMinSecretLength) + " characters";
+      return std::nullopt;
+    }
+    secrets.push_back(std::move(line));
+  }
+  if (secrets.empty()) {
+    *error = path + ": holds no secret";
+    return std::nullopt;
+  }
+  return secrets;
+}
+
+}  // namespace stickyproxy

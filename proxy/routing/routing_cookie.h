@@ -1,0 +1,69 @@
+// The proxy's signed routing cookie: the session key and, once the session has moved, the worker
+// it is pinned to, under an HMAC that only holders of the secret can make.
+//
+// Values: unpinned "K.M", pinned "K.W.T.M". K is the 32-lowercase-hex session key, W the worker
+// name, T the pin's time in Unix seconds as lowercase hex, and M the first 16 bytes, as 32
+// lowercase hex chars, of HMAC-SHA-256(secret, "stickyproxy-route-1\n" K "\n" W "\n" T), with W
+// and T empty when unpinned. Every proxy instance holding the same secret reads a value alike,
+// so a pin needs no shared store.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace stickyproxy {
+
+// Where a moved session lives, and since when (whole seconds of the wall clock).
+struct CookiePin {
+  std::string worker;
+  int64_t since_s = 0;
+  bool operator==(const CookiePin&) const = default;
+};
+
+// What a verified cookie says.
+struct RoutingCookie {
+  std::string key;               // 32 lowercase hex chars
+  std::optional<CookiePin> pin;  // set for a moved session
+};
+
+// How a cookie value was judged.
+enum class CookieCheck {
+  kSigned,    // a valid signed value
+  kLegacy,    // a bare 32-hex key of the unsigned format (before signing); not authenticated
+  kForged,    // the shape of a signed value, but the MAC does not match any secret
+  kMalformed  // neither shape
+};
+
+// The secrets a proxy signs and verifies with. Thread-compatible; immutable once loaded.
+class CookieSigner {
+ public:
+  // `secrets` must be non-empty; the first signs, every one verifies (so a secret can be
+  // rotated by putting the new one first and dropping the old after cookie_max_age).
+  explicit CookieSigner(std::vector<std::string> secrets);
+
+  // The cookie value for `cookie`. `cookie.key` must be a valid session key and a pin's
+  // worker a valid worker name.
+  std::string encode(const RoutingCookie& cookie) const;
+
+  // Parses and verifies `value`. Fills `*out` for kSigned (the key alone for kLegacy).
+  // Never throws; the value is untrusted. Comparison of MACs is constant-time.
+  CookieCheck decode(std::string_view value, RoutingCookie* out) const;
+
+ private:
+  std::string mac(const std::string& secret, std::string_view key, std::string_view worker,
+                  std::string_view since_hex) const;
+
+  std::vector<std::string> secrets_;
+};
+
+// Reads the secrets from `path`: one per line, each at least 32 characters, blank lines and
+// lines starting with '#' skipped. When the file is missing and `create` is true, writes a new
+// one (32 random bytes as 64 hex chars, mode 0600) first. A file readable by group or others is
+// refused, as ssh refuses a loose private key. Returns nullopt with `*error` on any failure.
+std::optional<std::vector<std::string>> loadCookieSecrets(const std::string& path, bool create, std::string* error);
+
+}  // namespace stickyproxy
