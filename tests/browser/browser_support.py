@@ -693,6 +693,7 @@ class Page:
         self.recorder = recorder
         self.session_id = session_id
         self.deadline = deadline
+        self.forgiven = 0  # expected browser errors forgiven by wait_for
 
     def evaluate(self, expression, timeout=10.0):
         result = self.devtools.call("Runtime.evaluate", {
@@ -704,11 +705,13 @@ class Page:
                 expression[:120], details.get("exception", {}).get("description", details.get("text"))))
         return result.get("result", {}).get("value")
 
-    def wait_for(self, expression, what, timeout=30.0, watch_status=True):
+    def wait_for(self, expression, what, timeout=30.0, watch_status=True, expected_error=None):
         """Polls `expression` until it is truthy and returns its value.
 
         Fails at once when the page shows an error in its status line (with that text) or when
-        the browser reported an error, and after `timeout` (or the run's deadline) otherwise.
+        the browser reported an error (other than ones containing `expected_error`, which the
+        step waited for may log before the page shows it), and after `timeout` (or the run's
+        deadline) otherwise.
         """
         wrapped = "(() => { %s return { value: (%s) }; })()" % (
             "const s = document.getElementById('status-line');"
@@ -727,6 +730,8 @@ class Page:
             last = answer.get("value")
             if last:
                 return last
+            if expected_error:
+                self.forgiven += self.recorder.forgive(expected_error)
             self.recorder.check("the wait for " + what)
             if time.monotonic() >= end:
                 raise TestFailure("timed out waiting for %s (last value %r; status line: %r)" % (

@@ -40,7 +40,8 @@ bytes each), the proxy's RSS after the sprayer (the median of the samples from 3
 5 s with --short) within RSS_MARGIN + 10% of its peak before the sprayer, and every fault was
 carried out as the contract says (a reload that changes w2's args restarts w2: its pid changes).
 A request that finds its kept-alive connection closed is sent again on a new one, as a browser
-does, and counted. Prints the figures as tables and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2
+does, and counted; so is a chat answer whose stream a kill cut short (no proxy can finish a
+response its worker died in the middle of), asked again once as the page does. Prints the figures as tables and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2
 when a binary is missing or the options are wrong. Every process
 started here is stopped by its pid; the temp dir is removed unless --keep-temp. Loopback only.
 Python standard library only.
@@ -687,6 +688,7 @@ class FaultRun:
                 flows_begun, flows_done, recorder.flows[UPLOAD_WHOLE], recorder.flows[UPLOAD_CHUNKED])],
             ["requests", "%d (%d sent again on a new connection: the kept-alive one was closed, as a browser "
                          "does)" % (recorder.requests, recorder.resent)],
+            ["chat answers cut by a kill, asked again as the page does", "%d" % recorder.reasked],
             ["failed requests", "%d" % failed_requests],
             ["failed uploads (whole / chunked)", "%d / %d of %d / %d" % (
                 recorder.failed_uploads[UPLOAD_WHOLE], recorder.failed_uploads[UPLOAD_CHUNKED],
