@@ -329,7 +329,7 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
                            assemble_error.get());
           }
         },
-        [this, weak, chunk_dir, staging, session_id, assemble_error] {
+        [this, weak, chunk_dir, staging, session_id, upload_id, assemble_error] {
           if (!assemble_error->empty()) {
             operations_.discardDirectory(staging);
             app_.noteRejected("bad_finalize", *assemble_error);
@@ -341,8 +341,19 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
             }
             return;
           }
-          operations_.discardDirectory(chunk_dir);
-          operations_.commitUpload(session_id, staging, [this, weak](Answer answer) {
+          // The chunks stay until the upload is committed: a worker killed before then leaves them
+          // in the session's directory, so the same finalize, replayed on the worker that adopts
+          // the session, finds them there.
+          operations_.commitUpload(session_id, staging, [this, weak, chunk_dir, upload_id](Answer answer) {
+            operations_.discardDirectory(chunk_dir);
+            auto committed_in = answer.body.find("session_id");
+            if (answer.http_status == 200 && committed_in != answer.body.end() &&
+                committed_in->second.is<std::string>()) {
+              // The commit gave the session a new id, and its directory (chunks included) a new name.
+              operations_.discardDirectory(joinPath(
+                  joinPath(app_.sessions().directoryOf(committed_in->second.get<std::string>()), kChunksDir),
+                  upload_id));
+            }
             answerUpload(weak, answer);
           });
         });

@@ -210,6 +210,17 @@ class Recorder:
                 getattr(self, attribute)[key] += 1
 
 
+def set_cookies(response):
+    """(name, morsel) of every cookie the response sets; malformed Set-Cookie fields skipped."""
+    for header in response.msg.get_all("Set-Cookie") or []:
+        jar = http.cookies.SimpleCookie()
+        try:
+            jar.load(header)
+        except http.cookies.CookieError:
+            continue
+        yield from jar.items()
+
+
 class StepFailure(Exception):
     """A step a user would see fail: `session` when it is a session error, `upload` when it was an
     upload; `text` is the session-error text found, if any."""
@@ -287,24 +298,18 @@ class User(threading.Thread):
         return "; ".join("%s=%s" % item for item in self.cookies.items())
 
     def take_cookies(self, response, route):
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            try:
-                jar.load(header)
-            except http.cookies.CookieError:
+        for name, morsel in set_cookies(response):
+            if morsel["max-age"] in ("0", 0) or morsel.value == "":
+                self.cookies.pop(name, None)
                 continue
-            for name, morsel in jar.items():
-                if morsel["max-age"] in ("0", 0) or morsel.value == "":
-                    self.cookies.pop(name, None)
-                    continue
-                if name == PROXY_COOKIE:
-                    # A signed cookie is re-issued with a new pin after a move: the key inside it must stay.
-                    key = routing_key(morsel.value)
-                    if self.proxy_key is not None and key != self.proxy_key:
-                        raise StepFailure(route, "the proxy replaced this user's routing key (a new session)",
-                                          session=True)
-                    self.proxy_key = key
-                self.cookies[name] = morsel.value
+            if name == PROXY_COOKIE:
+                # A signed cookie is re-issued with a new pin after a move: the key inside it must stay.
+                key = routing_key(morsel.value)
+                if self.proxy_key is not None and key != self.proxy_key:
+                    raise StepFailure(route, "the proxy replaced this user's routing key (a new session)",
+                                      session=True)
+                self.proxy_key = key
+            self.cookies[name] = morsel.value
 
     def note_worker(self, worker, route):
         if not worker:

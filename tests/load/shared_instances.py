@@ -34,7 +34,6 @@ Loopback only, kernel-chosen ports, every process stopped by its pid. Python sta
 import argparse
 import collections
 import http.client
-import http.cookies
 import json
 import os
 import signal
@@ -48,7 +47,7 @@ sys.path.insert(0, HERE)
 from browser_support import (TestFailure, begin_run, free_port_pair, http_get, log, routing_key,  # noqa: E402
                              run_proxy, tail, tear_down, write_proxy_config, write_routing_secret)
 from app_flow import (PROXY_COOKIE, Dataset, LogFigures, UsageError, missing_binaries, print_table,  # noqa: E402
-                      read_log_lines, verdict)
+                      read_log_lines, set_cookies, verdict)
 
 WORKERS = ["w1", "w2", "w3", "w4"]
 WORKER_ARGS = "--session-idle-timeout-s 86400"
@@ -136,20 +135,14 @@ class Person:
             raise TestFailure("%s: %s %s through %s: no answer (%s)" % (self.name, method, path, instance.name, error))
         finally:
             connection.close()
-        for header in response.msg.get_all("Set-Cookie") or []:
-            jar = http.cookies.SimpleCookie()
-            try:
-                jar.load(header)
-            except http.cookies.CookieError:
-                continue
-            for name, morsel in jar.items():
-                if name == PROXY_COOKIE:
-                    key = routing_key(morsel.value)
-                    if self.key is not None and key != self.key:
-                        raise TestFailure("%s: instance %s replaced the routing key %s with %s (a new session)"
-                                          % (self.name, instance.name, self.key, key))
-                    self.key = key
-                self.cookies[name] = morsel.value
+        for name, morsel in set_cookies(response):
+            if name == PROXY_COOKIE:
+                key = routing_key(morsel.value)
+                if self.key is not None and key != self.key:
+                    raise TestFailure("%s: instance %s replaced the routing key %s with %s (a new session)"
+                                      % (self.name, instance.name, self.key, key))
+                self.key = key
+            self.cookies[name] = morsel.value
         try:
             document = json.loads(data.decode("utf-8"))
         except ValueError:

@@ -64,6 +64,16 @@ std::vector<Browser> browsers(Fixture& f, int count, int first = 0) {
   return out;
 }
 
+// Every one of `users` asks again at `at` and must reach the worker its cookie names, unannounced.
+void expectNobodyMoves(Fixture& f, std::vector<Browser>& users, WallTime at) {
+  for (Browser& user : users) {
+    std::string before = user.pin->worker;
+    RouteDecision decision = user.request(f, at);
+    CHECK(decision.worker == before);
+    CHECK(decision.announce_previous.empty());
+  }
+}
+
 // The first key (from `start`) whose ring owner is `worker`.
 uint64_t keyOwnedBy(const Fixture& f, const std::string& worker, int start = 0) {
   for (int i = start;; ++i) {
@@ -111,12 +121,7 @@ TEST_CASE("a killed worker's sessions move on their next request, announced once
   }
   CHECK(on_w2 > 300);
   f.down.clear();  // w2 is back: moved sessions stay, and say nothing more
-  for (Browser& user : users) {
-    std::string before = user.pin->worker;
-    RouteDecision decision = user.request(f, f.now + std::chrono::seconds(2));
-    CHECK(decision.worker == before);
-    CHECK(decision.announce_previous.empty());
-  }
+  expectNobodyMoves(f, users, f.now + std::chrono::seconds(2));
   // New sessions use the returned worker again.
   size_t new_on_w2 = 0;
   for (Browser& user : browsers(f, 1000, 5000)) new_on_w2 += user.pin->worker == "w2";
@@ -229,12 +234,7 @@ TEST_CASE("adding a worker on reload moves no session and gives it new ones", "[
   for (Browser& user : users) user.request(f, f.now);
   RingPtr bigger = Ring::build({"w1", "w2", "w3", "w4", "w5"}, 1024);
   f.router.replaceRing(bigger, f.now);
-  for (Browser& user : users) {
-    std::string before = user.pin->worker;
-    RouteDecision decision = user.request(f, f.now + std::chrono::seconds(1));
-    CHECK(decision.worker == before);
-    CHECK(decision.announce_previous.empty());
-  }
+  expectNobodyMoves(f, users, f.now + std::chrono::seconds(1));
   size_t new_on_w5 = 0;
   for (Browser& user : browsers(f, 1000, 10000)) new_on_w5 += user.pin->worker == "w5";
   CHECK(new_on_w5 > 120);
@@ -262,12 +262,7 @@ TEST_CASE("a draining worker keeps its active sessions and gets no new ones", "[
   for (Browser& user : users) user.request(f, f.now);
   f.draining.insert("w2");
   WallTime later = f.now + std::chrono::minutes(5);
-  for (Browser& user : users) {
-    std::string before = user.pin->worker;
-    RouteDecision decision = user.request(f, later);
-    CHECK(decision.worker == before);  // active sessions stay, on w2 too
-    CHECK(decision.announce_previous.empty());
-  }
+  expectNobodyMoves(f, users, later);  // active sessions stay, on w2 too
   size_t fresh_owned_by_w2 = 0;
   for (int i = 10000; i < 12000; ++i) {
     Browser user{keyHash(i), std::nullopt, false};
