@@ -127,13 +127,12 @@ void ProxyRequest::start() {
 
 void ProxyRequest::attempt() {
   if (finished_) return;
-  std::string reason_worker;  // whose state decides why a move happens: the worker left
-  if (route_request_.pin) reason_worker = route_request_.pin->worker;
-  const char* reason = nullptr;
   route_ = proxy_.router().route(route_request_, std::chrono::system_clock::now());
   if (route_.moved_now) {
-    reason = proxy_.moveReason(route_.announce_previous.empty() ? reason_worker : route_.announce_previous);
-    proxy_.metrics().sessionsRepinned(reason, 1);
+    // Counted by why the worker it left could not take it: the one announced, else its pin's.
+    std::string left = route_.announce_previous;
+    if (left.empty() && route_request_.pin) left = route_request_.pin->worker;
+    proxy_.metrics().sessionsRepinned(proxy_.moveReason(left), 1);
   }
   if (route_.table_changed) {
     proxy_.sessionsChanged();
