@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -93,6 +94,9 @@ class Worker {
   std::optional<WorkerConfig> pending_;
   const char* down_cause_ = "unavailable";
 };
+
+// The proxy's workers by name. Shared: a request keeps its worker alive after a reload removed it.
+using WorkerMap = std::map<std::string, std::shared_ptr<Worker>>;
 
 // Converts a config address to the net layer's endpoint.
 Endpoint endpointFor(const Address& address);
