@@ -5,20 +5,21 @@
 #include <memory>
 
 #include "backend/backend_app.h"
-#include "proxy/http/server_process.h"
+#include "backend/process/server_process.h"
 
 using namespace stickyproxy;
+using namespace stickyproxy::backend;
 
 int main(int argc, char** argv) {
   ServerProcessOptions options;
   int exit_code = 0;
   if (!parseServerProcessArgs(argc, argv, "stickyproxy-backend", &options, &exit_code)) return exit_code;
   return runServerProcess(options, "stickyproxy-backend", [](uv_loop_t* loop, const ServerProcessOptions& process) {
-    backend::BackendOptions app_options;
+    BackendOptions app_options;
     app_options.name = process.name;
     app_options.state_dir = process.state_dir;
     app_options.session_idle_timeout = process.session_idle_timeout;
-    auto app = std::make_shared<backend::BackendApp>(loop, app_options);
+    auto app = std::make_shared<BackendApp>(loop, app_options);
     return [app](const ServerExchangePtr& exchange) { app->handle(exchange); };
   });
 }

@@ -8,8 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "backend/app/multipart_parser.h"
 #include "proxy/http/http_server.h"
-#include "proxy/http/multipart_parser.h"
 
 namespace stickyproxy::backend {
 

@@ -30,8 +30,8 @@
 #include <string>
 #include <string_view>
 
+#include "backend/process/server_process.h"
 #include "proxy/http/http_server.h"
-#include "proxy/http/server_process.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/timer.h"
 #include "tests/integration/body_pattern.h"
@@ -279,11 +279,12 @@ class WorkerApp {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ServerProcessOptions options;
+  backend::ServerProcessOptions options;
   int exit_code = 0;
-  if (!parseServerProcessArgs(argc, argv, "test-worker", &options, &exit_code)) return exit_code;
-  return runServerProcess(options, "test-worker", [](uv_loop_t* loop, const ServerProcessOptions& process) {
+  if (!backend::parseServerProcessArgs(argc, argv, "test-worker", &options, &exit_code)) return exit_code;
+  auto make_app = [](uv_loop_t* loop, const backend::ServerProcessOptions& process) {
     auto app = std::make_shared<WorkerApp>(loop, process.name);
     return [app](const ServerExchangePtr& exchange) { app->handle(exchange); };
-  });
+  };
+  return backend::runServerProcess(options, "test-worker", make_app);
 }

@@ -1,4 +1,4 @@
-#include "proxy/http/multipart_parser.h"
+#include "backend/app/multipart_parser.h"
 
 #include <catch2/catch.hpp>
 
@@ -7,6 +7,7 @@
 #include <vector>
 
 using namespace stickyproxy;
+using namespace stickyproxy::backend;
 
 namespace {
 
@@ -64,7 +65,7 @@ bool feedInPieces(MultipartParser& parser, const std::string& text, size_t piece
 
 }  // namespace
 
-TEST_CASE("the boundary comes from a multipart/form-data content type only", "[http][multipart]") {
+TEST_CASE("the boundary comes from a multipart/form-data content type only", "[app][multipart]") {
   CHECK(MultipartParser::boundaryOf("multipart/form-data; boundary=abc123") == "abc123");
   CHECK(MultipartParser::boundaryOf("Multipart/Form-Data; charset=utf-8; boundary=\"a b'c\"") == "a b'c");
   CHECK_FALSE(MultipartParser::boundaryOf("multipart/mixed; boundary=abc"));
@@ -74,7 +75,7 @@ TEST_CASE("the boundary comes from a multipart/form-data content type only", "[h
   CHECK_FALSE(MultipartParser::boundaryOf("multipart/form-data; boundary=a\r\nb"));
 }
 
-TEST_CASE("parts arrive with names, filenames and exact data whatever the piece size", "[http][multipart]") {
+TEST_CASE("parts arrive with names, filenames and exact data whatever the piece size", "[app][multipart]") {
   // Data that contains near-boundaries: CRLF, "--", and a prefix of the delimiter.
   std::string csv = "WardName,WardCode\r\nA,NI01\r\n--" + kBoundary.substr(0, 10) + "\r\nB,NI02\r\n\r\n-";
   std::string zip;
@@ -101,7 +102,7 @@ TEST_CASE("parts arrive with names, filenames and exact data whatever the piece 
   }
 }
 
-TEST_CASE("large part data is handed on as views of the input, not copied byte by byte", "[http][multipart]") {
+TEST_CASE("large part data is handed on as views of the input, not copied byte by byte", "[app][multipart]") {
   std::string big(1 << 20, 'z');
   std::string text = body(big, "zip");
   Collector collector;
@@ -111,7 +112,7 @@ TEST_CASE("large part data is handed on as views of the input, not copied byte b
   CHECK(collector.data_calls < 60);  // about one call per 64 KiB piece
 }
 
-TEST_CASE("a preamble is skipped and an empty part head is allowed", "[http][multipart]") {
+TEST_CASE("a preamble is skipped and an empty part head is allowed", "[app][multipart]") {
   std::string text = "this is a preamble\r\n--" + kBoundary + "\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--" +
                      kBoundary + "--";
   Collector collector;
@@ -127,7 +128,7 @@ TEST_CASE("a preamble is skipped and an empty part head is allowed", "[http][mul
   CHECK(headless.error() == "part without Content-Disposition: form-data");
 }
 
-TEST_CASE("malformed and truncated bodies are refused with a reason", "[http][multipart]") {
+TEST_CASE("malformed and truncated bodies are refused with a reason", "[app][multipart]") {
   struct Case {
     std::string text;
     std::string error;
@@ -155,7 +156,7 @@ TEST_CASE("malformed and truncated bodies are refused with a reason", "[http][mu
   }
 }
 
-TEST_CASE("a handler can refuse a part and the parser stops", "[http][multipart]") {
+TEST_CASE("a handler can refuse a part and the parser stops", "[app][multipart]") {
   Collector collector;
   collector.reject_name = "shapefile";
   MultipartParser parser(kBoundary, &collector);
@@ -165,7 +166,7 @@ TEST_CASE("a handler can refuse a part and the parser stops", "[http][multipart]
   CHECK_FALSE(parser.feed(Bytes::copyOf("more")));
 }
 
-TEST_CASE("the number of parts is bounded", "[http][multipart]") {
+TEST_CASE("the number of parts is bounded", "[app][multipart]") {
   std::string text;
   for (int i = 0; i < 5; ++i) text += "--" + kBoundary + "\r\nContent-Disposition: form-data; name=\"p\"\r\n\r\nv\r\n";
   text += "--" + kBoundary + "--";

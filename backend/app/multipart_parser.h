@@ -12,7 +12,7 @@
 #include "proxy/http/http_message.h"
 #include "proxy/net/bytes.h"
 
-namespace stickyproxy {
+namespace stickyproxy::backend {
 
 struct MultipartLimits {
   size_t max_part_head_bytes = 16 * 1024;
@@ -74,4 +74,4 @@ class MultipartParser {
   std::string error_;
 };
 
-}  // namespace stickyproxy
+}  // namespace stickyproxy::backend

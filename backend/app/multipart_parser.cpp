@@ -1,9 +1,9 @@
-#include "proxy/http/multipart_parser.h"
+#include "backend/app/multipart_parser.h"
 
 #include <algorithm>
 #include <functional>
 
-namespace stickyproxy {
+namespace stickyproxy::backend {
 
 namespace {
 
@@ -254,4 +254,4 @@ bool MultipartParser::finish() {
   return false;
 }
 
-}  // namespace stickyproxy
+}  // namespace stickyproxy::backend

@@ -1,4 +1,4 @@
-#include "proxy/http/server_process.h"
+#include "backend/process/server_process.h"
 
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include "proxy/net/loop_context.h"
 #include "proxy/net/signal_watcher.h"
 
-namespace stickyproxy {
+namespace stickyproxy::backend {
 
 namespace {
 
@@ -141,4 +141,4 @@ int runServerProcess(const ServerProcessOptions& options, std::string_view progr
   return exit_code;
 }
 
-}  // namespace stickyproxy
+}  // namespace stickyproxy::backend

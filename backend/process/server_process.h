@@ -1,5 +1,6 @@
 // The main() of a worker program on the shared HTTP stack (the bundled backend, the test
-// worker): its command line, and running an HttpServer until SIGTERM or SIGINT.
+// worker): its command line, and running an HttpServer until SIGTERM or SIGINT. A library of its
+// own (stickyproxy_server_process), so that the test worker links it without the app.
 #pragma once
 
 #include <uv.h>
@@ -11,7 +12,7 @@
 #include "proxy/http/http_server.h"
 #include "proxy/net/endpoint.h"
 
-namespace stickyproxy {
+namespace stickyproxy::backend {
 
 // What every worker program is started with (the proxy's worker `args` pass these).
 struct ServerProcessOptions {
@@ -37,4 +38,4 @@ using AppFactory = std::function<HttpServer::RequestCallback(uv_loop_t* loop, co
 int runServerProcess(const ServerProcessOptions& options, std::string_view program, const AppFactory& make_app,
                      std::chrono::milliseconds grace = std::chrono::seconds(5));
 
-}  // namespace stickyproxy
+}  // namespace stickyproxy::backend
