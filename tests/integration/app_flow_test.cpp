@@ -1,7 +1,6 @@
 // The bundled analysis app (stickyproxy-backend) end to end behind stickyproxy: many users
 // through the whole flow at once, the same flow failing when requests hop between workers, a
 // worker killed in the middle of a session, and bad input that must leave the session usable.
-#include <signal.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
@@ -583,11 +582,10 @@ TEST_CASE("a worker killed after upload and analysis: its user continues on anot
   INFO("the session " << id.substr(0, 8) << "... is on " << victim << ", pid " << victim_pid);
   REQUIRE(victim == upload.worker());
   REQUIRE(health.worker() == victim);
-  REQUIRE(victim_pid > 0);
-  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
-  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + victim + " is down") != std::string::npos; }, 10s));
+  CHECK(proxy.killWorker(victim) == victim_pid);
 
-  // The first request after the move: another worker, which adopted the session's files.
+  // The session moves on its first request after the kill, to another worker, which adopts the
+  // session's files.
   AppReply status = user.get("/session_status");
   INFO(status.describe() << "\nproxy log:\n" << fileTail(proxy.logPath(), 3000));
   REQUIRE(status.status() == 200);
@@ -629,7 +627,7 @@ TEST_CASE("a worker killed after upload and analysis: its user continues on anot
   requireNone(check);
 
   // The victim comes back; the session stays where it moved.
-  REQUIRE(waitUntil([&] { return countOccurrences(proxy.logText(), "worker " + victim + " is ready") >= 2; }, 10s));
+  REQUIRE(proxy.waitForWorkerState(victim, "ready"));
   AppReply later = user.get("/session_status");
   CHECK(later.worker() == heir);
   CHECK(later.flag("analysis_complete"));
@@ -655,11 +653,7 @@ TEST_CASE("after a worker's death the session moves with its files whatever the 
   requireNone(check);
   const std::string id = upload.text("session_id");
   AppReply health = user.get("/system-health");
-  const auto victim_pid = static_cast<pid_t>(health.number("pid").value_or(0));
-  REQUIRE(victim_pid > 0);
-  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
-  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + health.worker() + " is down") != std::string::npos; },
-                    10s));
+  CHECK(proxy.killWorker(health.worker()) == static_cast<pid_t>(health.number("pid").value_or(0)));
 
   AppReply first = user.get(first_request);
   INFO("first request after the move: " << first.describe());
@@ -700,9 +694,7 @@ TEST_CASE("a chunked upload cut by its worker's death finishes on the next worke
   const std::string victim = health.text("worker");
   const auto victim_pid = static_cast<pid_t>(health.number("pid").value_or(0));
   REQUIRE(victim == user.workersSeen().front());
-  REQUIRE(victim_pid > 0);
-  REQUIRE(::kill(victim_pid, SIGKILL) == 0);
-  REQUIRE(waitUntil([&] { return proxy.logText().find("worker " + victim + " is down") != std::string::npos; }, 10s));
+  CHECK(proxy.killWorker(victim) == victim_pid);
 
   for (size_t index = before_kill; index < csv_chunks; ++index) sendChunk("csv", data.csv, index, csv_chunks);
   for (size_t index = 0; index < zip_chunks; ++index) sendChunk("shapefile", data.zip, index, zip_chunks);

@@ -4,16 +4,16 @@
 
 #include "backend/app/session_layout.h"
 #include "backend/data/synthetic_data.h"
-#include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 using namespace stickyproxy::backend;
-using data_test::ScratchDir;
-using data_test::writeBytes;
+using stickyproxy::testing::TempDir;
+using stickyproxy::testing::writeFile;
 
 namespace {
 
 // Generated data under `dir` with the names an upload is stored under.
-void writeUpload(const ScratchDir& dir, size_t wards) {
+void writeUpload(const TempDir& dir, size_t wards) {
   SyntheticOptions options;
   options.wards = wards;
   SyntheticDataset dataset = makeSyntheticDataset(options);
@@ -24,10 +24,9 @@ void writeUpload(const ScratchDir& dir, size_t wards) {
 }  // namespace
 
 TEST_CASE("loadUploadedData joins a generated upload and builds the analysis input", "[app]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   writeUpload(dir, 200);
-  writeBytes(dir.file(kUploadMetaFile), R"({"csv_filename":"kano.csv","shapefile_filename":"kano.zip"})");
+  writeFile(dir.file(kUploadMetaFile), R"({"csv_filename":"kano.csv","shapefile_filename":"kano.zip"})");
 
   UploadedData data;
   DataStatus status = loadUploadedData(dir.path(), UploadLimits{}, &data);
@@ -52,9 +51,8 @@ TEST_CASE("loadUploadedData joins a generated upload and builds the analysis inp
 }
 
 TEST_CASE("loadUploadedData takes a CSV alone, and refuses shapes that match no ward", "[app]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
-  writeBytes(dir.file(kCsvFile), "WardName,WardCode,pfpr\nA,X1,0.5\nB,X2,0.25\n");
+  TempDir dir;
+  writeFile(dir.file(kCsvFile), "WardName,WardCode,pfpr\nA,X1,0.5\nB,X2,0.25\n");
   UploadedData csv_only;
   REQUIRE(loadUploadedData(dir.path(), UploadLimits{}, &csv_only).ok());
   CHECK_FALSE(csv_only.has_shapes);
@@ -62,8 +60,7 @@ TEST_CASE("loadUploadedData takes a CSV alone, and refuses shapes that match no 
   CHECK(csv_only.wards.keys == std::vector<std::string>{"X1", "X2"});
 
   // A shapefile of other wards: nothing could be mapped.
-  ScratchDir other;
-  REQUIRE(other.ok());
+  TempDir other;
   writeUpload(other, 200);
   std::filesystem::copy_file(other.file(kShapefileZip), dir.file(kShapefileZip));
   UploadedData mismatched;
@@ -73,9 +70,8 @@ TEST_CASE("loadUploadedData takes a CSV alone, and refuses shapes that match no 
 }
 
 TEST_CASE("buildWardTable keys by WardCode only when codes are present and unique", "[app]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
-  writeBytes(dir.file(kCsvFile), "WardName,WardCode,pfpr\nA,X1,0.5\nB,X1,0.25\nA,X3,NA\n");
+  TempDir dir;
+  writeFile(dir.file(kCsvFile), "WardName,WardCode,pfpr\nA,X1,0.5\nB,X1,0.25\nA,X3,NA\n");
   UploadedData data;
   REQUIRE(loadUploadedData(dir.path(), UploadLimits{}, &data).ok());
   // X1 twice: the join's disambiguated names key the wards instead, and stay unique.

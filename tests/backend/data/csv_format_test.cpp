@@ -5,7 +5,7 @@
 #include <string>
 
 #include "backend/data/csv_table.h"
-#include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::backend {
 namespace {
@@ -36,8 +36,7 @@ TEST_CASE("appendField adds to what is there", "[data]") {
 }
 
 TEST_CASE("what the format writes, the reader reads back unchanged", "[data]") {
-  data_test::ScratchDir dir;
-  REQUIRE(dir.ok());
+  stickyproxy::testing::TempDir dir;
   const std::vector<std::string> cells = {"plain", "Gwale, North", "the \"Old\" town", "two\nlines",
                                           "a,\"b\"\nc", "", "trailing \"", "\"leading"};
   std::string text = "name";
@@ -46,7 +45,7 @@ TEST_CASE("what the format writes, the reader reads back unchanged", "[data]") {
     csv::appendField(text, cell);
     text += csv::kRecordEnd;
   }
-  data_test::writeBytes(dir.file("round.csv"), text);
+  stickyproxy::testing::writeFile(dir.file("round.csv"), text);
   CsvTable table;
   REQUIRE(CsvTable::read(dir.file("round.csv"), {}, &table).ok());
   REQUIRE(table.rowCount() == cells.size() - 1);  // the reader skips the blank line of ""

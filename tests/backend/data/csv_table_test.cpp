@@ -6,19 +6,19 @@
 #include <catch2/catch.hpp>
 
 #include "backend/data/text_util.h"
-#include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::backend {
 namespace {
 
-using data_test::ScratchDir;
-using data_test::writeBytes;
+using stickyproxy::testing::TempDir;
+using stickyproxy::testing::writeFile;
 
 // Writes `bytes` to a file in `dir` and reads it back as CSV.
-DataStatus readCsv(const ScratchDir& dir, std::string_view bytes, CsvTable* table,
+DataStatus readCsv(const TempDir& dir, std::string_view bytes, CsvTable* table,
                    CsvReadOptions options = {}) {
   const std::string path = dir.file("upload.csv");
-  writeBytes(path, bytes);
+  writeFile(path, bytes);
   return CsvTable::read(path, options, table);
 }
 
@@ -29,7 +29,7 @@ CsvReadOptions requiring(std::vector<std::string> columns) {
 }
 
 TEST_CASE("quoted fields keep their commas, doubled quotes and line breaks", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   const DataStatus status = readCsv(dir,
                                     "WardName,WardCode,note\n"
@@ -52,7 +52,7 @@ TEST_CASE("quoted fields keep their commas, doubled quotes and line breaks", "[d
 }
 
 TEST_CASE("CRLF or lone CR line ends and a UTF-8 byte-order mark are accepted", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   REQUIRE(readCsv(dir, "\xEF\xBB\xBFWardName,pfpr\r\nKpakungu,0.25\r\n\"Bo\r\nsso\",0.5\r\n", &table,
                   requiring({"WardName"}))
@@ -68,7 +68,7 @@ TEST_CASE("CRLF or lone CR line ends and a UTF-8 byte-order mark are accepted", 
 }
 
 TEST_CASE("a column is numeric when every present value parses, text otherwise", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   REQUIRE(readCsv(dir,
                   "WardName,population,pfpr,code,empty,settlement_type\n"
@@ -104,7 +104,7 @@ TEST_CASE("NA, N/A, NaN, null and empty cells are missing in any letter case", "
   }
   for (const char* cell : {"0", "none", "-", "NAs", "nil"}) CHECK_FALSE(isMissingValue(cell));
 
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   REQUIRE(readCsv(dir,
                   "WardName,a,b\n"
@@ -120,7 +120,7 @@ TEST_CASE("NA, N/A, NaN, null and empty cells are missing in any letter case", "
 }
 
 TEST_CASE("data summary reports counts, types, the first five rows and completeness", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   std::string csv = "WardName,WardCode,pfpr,settlement_type\n";
   for (int i = 1; i <= 8; ++i) {
     csv += "Ward" + std::to_string(i) + ",NISAGA0" + std::to_string(i) + "," +
@@ -148,7 +148,7 @@ TEST_CASE("data summary reports counts, types, the first five rows and completen
 
 TEST_CASE("header names are trimmed, blank ones named Unnamed, and required columns match any case",
           "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   REQUIRE(
       readCsv(dir, " wardname ,WARDCODE,\n\nA,B,C\n\n", &table, requiring({"WardName", "WardCode"})).ok());
@@ -159,7 +159,7 @@ TEST_CASE("header names are trimmed, blank ones named Unnamed, and required colu
 }
 
 TEST_CASE("a CSV file that is not UTF-8 is refused with the line at fault", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   DataStatus status = readCsv(dir, "WardName,pfpr\nKpakungu,0.2\nCaf\xE9,0.3\n", &table);
   CHECK(status.code() == DataError::kNotUtf8);
@@ -176,7 +176,7 @@ TEST_CASE("a CSV file that is not UTF-8 is refused with the line at fault", "[da
 }
 
 TEST_CASE("empty and header-only files are refused", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   DataStatus status = readCsv(dir, "", &table);
   CHECK(status.code() == DataError::kEmptyFile);
@@ -189,7 +189,7 @@ TEST_CASE("empty and header-only files are refused", "[data]") {
 }
 
 TEST_CASE("a ragged row is refused naming its line", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   DataStatus status = readCsv(dir, "WardName,WardCode,pfpr\nA,X1,0.1\n\nB,X2\nC,X3,0.3\n", &table);
   CHECK(status.code() == DataError::kRaggedRow);
@@ -203,7 +203,7 @@ TEST_CASE("a ragged row is refused naming its line", "[data]") {
 }
 
 TEST_CASE("duplicate and missing columns are refused by name", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   DataStatus status = readCsv(dir, "WardName,pfpr,WardCode,pfpr\nA,1,X,2\n", &table);
   CHECK(status.code() == DataError::kDuplicateColumn);
@@ -215,7 +215,7 @@ TEST_CASE("duplicate and missing columns are refused by name", "[data]") {
 }
 
 TEST_CASE("row, column and record size caps stop the reader early", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   CsvReadOptions options;
   options.limits.max_rows = 10;
@@ -249,13 +249,13 @@ TEST_CASE("row, column and record size caps stop the reader early", "[data]") {
 }
 
 TEST_CASE("a missing file is an I/O error, not a crash", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   CsvTable table;
   CHECK(CsvTable::read(dir.file("absent.csv"), {}, &table).code() == DataError::kIo);
 }
 
 TEST_CASE("a several-megabyte CSV is read row by row with its types", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   std::string csv = "WardName,WardCode,pfpr,population,note\n";
   const int rows = 80000;
   for (int i = 0; i < rows; ++i) {

@@ -12,14 +12,15 @@
 
 #include "backend/data/synthetic_data.h"
 #include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::backend {
 namespace {
 
 using data_test::listDir;
-using data_test::readBytes;
-using data_test::ScratchDir;
-using data_test::writeBytes;
+using stickyproxy::testing::readFile;
+using stickyproxy::testing::TempDir;
+using stickyproxy::testing::writeFile;
 
 using Entries = std::vector<std::pair<std::string, std::string>>;  // name, content
 
@@ -41,7 +42,7 @@ struct ShapefileParts {
   std::string shp, shx, dbf, prj;
 };
 
-ShapefileParts generatedParts(const ScratchDir& dir, size_t wards = 200) {
+ShapefileParts generatedParts(const TempDir& dir, size_t wards = 200) {
   SyntheticOptions options;
   options.wards = wards;
   options.vertices_per_edge = 1;
@@ -49,11 +50,11 @@ ShapefileParts generatedParts(const ScratchDir& dir, size_t wards = 200) {
   REQUIRE(writeSyntheticShapefileZip(makeSyntheticDataset(options), zip).ok());
   ExtractedShapefile files;
   REQUIRE(extractShapefileZip(zip, dir.dir("generated"), {}, &files).ok());
-  return {readBytes(files.shp_path), readBytes(files.shx_path), readBytes(files.dbf_path),
-          readBytes(files.prj_path)};
+  return {readFile(files.shp_path), readFile(files.shx_path), readFile(files.dbf_path),
+          readFile(files.prj_path)};
 }
 
-DataStatus extract(const ScratchDir& dir, const Entries& entries, ExtractedShapefile* files,
+DataStatus extract(const TempDir& dir, const Entries& entries, ExtractedShapefile* files,
                    ShapefileZipOptions options = {}) {
   const std::string zip = dir.file("upload.zip");
   makeZip(zip, entries);
@@ -84,7 +85,7 @@ void patchDeclaredSize(std::string* zip, const std::string& name, uint32_t size)
 }
 
 TEST_CASE("entry names that escape the folder reject the whole zip (zip slip)", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   const ShapefileParts parts = generatedParts(dir, 200);
   for (const char* evil : {"../evil.shp", "/etc/evil.shp", "a/../../evil.dbf", "..\\evil.shp", "C:/evil.shp",
                            "ok/..", "readme/..\\..\\x.txt"}) {
@@ -102,7 +103,7 @@ TEST_CASE("entry names that escape the folder reject the whole zip (zip slip)", 
 }
 
 TEST_CASE("a zip bomb is refused by its declared sizes", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   ShapefileZipOptions options;
   options.limits.max_entry_bytes = 1 << 20;
   options.limits.max_total_bytes = 3 << 20;
@@ -128,14 +129,14 @@ TEST_CASE("a zip bomb is refused by its declared sizes", "[data]") {
 }
 
 TEST_CASE("a zip bomb that lies about its size is stopped while inflating", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   const ShapefileParts parts = generatedParts(dir, 200);
   const std::string zip = dir.file("liar.zip");
   makeZip(zip,
           {{"wards.shp", std::string(8 << 20, '\0')}, {"wards.shx", parts.shx}, {"wards.dbf", parts.dbf}});
-  std::string bytes = readBytes(zip);
+  std::string bytes = readFile(zip);
   patchDeclaredSize(&bytes, "wards.shp", 1000);
-  writeBytes(zip, bytes);
+  writeFile(zip, bytes);
   ExtractedShapefile files;
   const DataStatus status = extractShapefileZip(zip, dir.dir("out"), {}, &files);
   CHECK(status.code() == DataError::kTooLarge);
@@ -144,7 +145,7 @@ TEST_CASE("a zip bomb that lies about its size is stopped while inflating", "[da
 }
 
 TEST_CASE("a zip without its .dbf, without any .shp or with two layers is refused", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   const ShapefileParts parts = generatedParts(dir, 200);
   ExtractedShapefile files;
   DataStatus status =
@@ -168,26 +169,26 @@ TEST_CASE("a zip without its .dbf, without any .shp or with two layers is refuse
 }
 
 TEST_CASE("corrupt and truncated zips are refused", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   const ShapefileParts parts = generatedParts(dir, 200);
   ExtractedShapefile files;
-  writeBytes(dir.file("garbage.zip"), "this is not a zip file at all, just text pretending to be one");
+  writeFile(dir.file("garbage.zip"), "this is not a zip file at all, just text pretending to be one");
   DataStatus status = extractShapefileZip(dir.file("garbage.zip"), dir.dir("out"), {}, &files);
   CHECK(status.code() == DataError::kCorruptZip);
   CHECK_THAT(status.message(), Catch::StartsWith("The shapefile upload is not a readable zip archive"));
 
   const std::string zip = dir.file("good.zip");
   makeZip(zip, {{"wards.shp", parts.shp}, {"wards.shx", parts.shx}, {"wards.dbf", parts.dbf}});
-  const std::string good = readBytes(zip);
+  const std::string good = readFile(zip);
 
-  writeBytes(dir.file("truncated.zip"), good.substr(0, good.size() / 2));
+  writeFile(dir.file("truncated.zip"), good.substr(0, good.size() / 2));
   CHECK(extractShapefileZip(dir.file("truncated.zip"), dir.dir("out"), {}, &files).code() ==
         DataError::kCorruptZip);
 
   // Flip bytes inside the .shp's compressed data: inflating fails or the CRC does not match.
   std::string flipped = good;
   for (size_t at = 200; at < 260; ++at) flipped[at] = static_cast<char>(flipped[at] ^ 0x5A);
-  writeBytes(dir.file("flipped.zip"), flipped);
+  writeFile(dir.file("flipped.zip"), flipped);
   status = extractShapefileZip(dir.file("flipped.zip"), dir.dir("out"), {}, &files);
   CHECK(status.code() == DataError::kCorruptZip);
   CHECK_THAT(status.message(), Catch::Contains("wards.shp"));
@@ -197,10 +198,10 @@ TEST_CASE("corrupt and truncated zips are refused", "[data]") {
 }
 
 TEST_CASE("parts are matched case-insensitively in a folder, extras ignored, stale parts removed", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   const ShapefileParts parts = generatedParts(dir, 200);
   const std::string out = dir.dir("out");
-  writeBytes(out + "/wards.cpg", "latin1");  // left over from an earlier upload
+  writeFile(out + "/wards.cpg", "latin1");  // left over from an earlier upload
   ExtractedShapefile files;
   const DataStatus status = extract(dir,
                                     {{"Niger Wards/", ""},
@@ -217,12 +218,12 @@ TEST_CASE("parts are matched case-insensitively in a folder, extras ignored, sta
   CHECK(files.shp_path == out + "/wards.shp");
   CHECK(files.cpg_path.empty());
   CHECK(listDir(out) == std::vector<std::string>{"wards.dbf", "wards.prj", "wards.shp", "wards.shx"});
-  CHECK(readBytes(files.shp_path) == parts.shp);
+  CHECK(readFile(files.shp_path) == parts.shp);
   CHECK(files.extracted_bytes == parts.shp.size() + parts.shx.size() + parts.dbf.size() + parts.prj.size());
 }
 
 TEST_CASE("a generated shapefile reads back with every ward's ring and attributes", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   SyntheticOptions options;
   options.seed = 11;
   options.wards = 240;
@@ -268,7 +269,7 @@ TEST_CASE("a generated shapefile reads back with every ward's ring and attribute
 }
 
 TEST_CASE("a point shapefile is refused as not polygons", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   const std::string base = dir.file("points");
   SHPHandle shp = SHPCreate((base + ".shp").c_str(), SHPT_POINT);
   DBFHandle dbf = DBFCreate((base + ".dbf").c_str());
@@ -286,9 +287,9 @@ TEST_CASE("a point shapefile is refused as not polygons", "[data]") {
 
   ExtractedShapefile files;
   ShapefileLayer layer;
-  makeZip(dir.file("points.zip"), {{"points.shp", readBytes(base + ".shp")},
-                                   {"points.shx", readBytes(base + ".shx")},
-                                   {"points.dbf", readBytes(base + ".dbf")}});
+  makeZip(dir.file("points.zip"), {{"points.shp", readFile(base + ".shp")},
+                                   {"points.shx", readFile(base + ".shx")},
+                                   {"points.dbf", readFile(base + ".dbf")}});
   const DataStatus status = loadShapefileZip(dir.file("points.zip"), dir.dir("out"), {}, {}, &files, &layer);
   CHECK(status.code() == DataError::kNotPolygons);
   CHECK(status.message() ==
@@ -296,7 +297,7 @@ TEST_CASE("a point shapefile is refused as not polygons", "[data]") {
 }
 
 TEST_CASE("shapefile parts with garbage or mismatched records are refused as corrupt", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   const ShapefileParts parts = generatedParts(dir, 200);
   ExtractedShapefile files;
   ShapefileLayer layer;

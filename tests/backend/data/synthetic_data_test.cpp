@@ -11,12 +11,13 @@
 #include "backend/data/csv_table.h"
 #include "backend/data/ward_join.h"
 #include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::backend {
 namespace {
 
-using data_test::readBytes;
-using data_test::ScratchDir;
+using stickyproxy::testing::readFile;
+using stickyproxy::testing::TempDir;
 
 SyntheticOptions optionsFor(uint64_t seed, size_t wards, size_t detail) {
   SyntheticOptions options;
@@ -27,7 +28,7 @@ SyntheticOptions optionsFor(uint64_t seed, size_t wards, size_t detail) {
 }
 
 TEST_CASE("the same seed writes byte-identical files and another seed does not", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   SyntheticFiles first;
   SyntheticFiles second;
   SyntheticFiles other;
@@ -36,23 +37,23 @@ TEST_CASE("the same seed writes byte-identical files and another seed does not",
   REQUIRE(writeSyntheticData(optionsFor(8, 300, 6), dir.dir("c"), &other).ok());
   CHECK(first.csv_path == dir.file("a") + "/wards.csv");
   CHECK(first.zip_path == dir.file("a") + "/wards_shapefile.zip");
-  CHECK(readBytes(first.csv_path) == readBytes(second.csv_path));
-  CHECK(readBytes(first.zip_path) == readBytes(second.zip_path));
-  CHECK(readBytes(first.csv_path) != readBytes(other.csv_path));
-  CHECK(readBytes(first.zip_path) != readBytes(other.zip_path));
-  CHECK(first.csv_bytes == readBytes(first.csv_path).size());
-  CHECK(first.zip_bytes == readBytes(first.zip_path).size());
+  CHECK(readFile(first.csv_path) == readFile(second.csv_path));
+  CHECK(readFile(first.zip_path) == readFile(second.zip_path));
+  CHECK(readFile(first.csv_path) != readFile(other.csv_path));
+  CHECK(readFile(first.zip_path) != readFile(other.zip_path));
+  CHECK(first.csv_bytes == readFile(first.csv_path).size());
+  CHECK(first.zip_bytes == readFile(first.zip_path).size());
   CHECK(data_test::listDir(dir.file("a")) == std::vector<std::string>{"wards.csv", "wards_shapefile.zip"});
 
   // The detail knob changes only the geometry, never the table.
   SyntheticFiles detailed;
   REQUIRE(writeSyntheticData(optionsFor(7, 300, 20), dir.dir("d"), &detailed).ok());
-  CHECK(readBytes(detailed.csv_path) == readBytes(first.csv_path));
+  CHECK(readFile(detailed.csv_path) == readFile(first.csv_path));
   CHECK(detailed.zip_bytes > first.zip_bytes);
 }
 
 TEST_CASE("the small setting stays under 300 KB and the large one passes 5 MB", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   SyntheticFiles small;
   REQUIRE(
       writeSyntheticData(optionsFor(7, 200, SyntheticOptions().vertices_per_edge), dir.dir("small"), &small)
@@ -65,7 +66,7 @@ TEST_CASE("the small setting stays under 300 KB and the large one passes 5 MB", 
 }
 
 TEST_CASE("the generated CSV has every expected column, plausible values and some gaps", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   SyntheticFiles files;
   REQUIRE(writeSyntheticData(optionsFor(21, 350, 2), dir.path(), &files).ok());
   CsvReadOptions read_options;
@@ -153,7 +154,7 @@ TEST_CASE("the generated CSV has every expected column, plausible values and som
 }
 
 TEST_CASE("neighbouring generated wards have similar values", "[data]") {
-  ScratchDir dir;
+  TempDir dir;
   SyntheticFiles files;
   REQUIRE(writeSyntheticData(optionsFor(13, 400, 1), dir.path(), &files).ok());
   CsvTable table;

@@ -8,13 +8,13 @@
 #include <catch2/catch.hpp>
 
 #include "backend/data/synthetic_data.h"
-#include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::backend {
 namespace {
 
-using data_test::ScratchDir;
-using data_test::writeBytes;
+using stickyproxy::testing::TempDir;
+using stickyproxy::testing::writeFile;
 
 // A generated dataset, its shapefile read back, and helpers to write CSV variants of it.
 struct Fixture {
@@ -46,7 +46,7 @@ struct Fixture {
       }
       text += "\n";
     }
-    writeBytes(dir.file("wards.csv"), text);
+    writeFile(dir.file("wards.csv"), text);
     REQUIRE(CsvTable::read(dir.file("wards.csv"), {}, &table).ok());
     return table;
   }
@@ -58,7 +58,7 @@ struct Fixture {
     return wards;
   }
 
-  ScratchDir dir;
+  TempDir dir;
   SyntheticDataset dataset;
   ShapefileLayer layer;
   CsvTable table;
@@ -120,7 +120,7 @@ TEST_CASE("without WardCode rows join on WardName, using LGAName to split shared
   std::transform(shouted.begin(), shouted.end(), shouted.begin(),
                  [](unsigned char c) { return std::toupper(c); });
   text += shouted + ".,0.4\n";
-  writeBytes(fixture.dir.file("loose.csv"), text);
+  writeFile(fixture.dir.file("loose.csv"), text);
   CsvTable loose;
   REQUIRE(CsvTable::read(fixture.dir.file("loose.csv"), {}, &loose).ok());
   const WardJoin loose_join = joinWards(loose, fixture.layer);
@@ -143,7 +143,7 @@ TEST_CASE("an unknown code falls back to the name; shared names without LGA stay
   text += unique->ward_name + ",WRONG01,0.1\n";  // code typo, name still unique
   text += shared->ward_name + ",,0.2\n";         // no code, and the name is in two LGAs
   text += "Nowhere,NISXXX99,0.3\n";
-  writeBytes(fixture.dir.file("partial.csv"), text);
+  writeFile(fixture.dir.file("partial.csv"), text);
   CsvTable table;
   REQUIRE(CsvTable::read(fixture.dir.file("partial.csv"), {}, &table).ok());
 

@@ -12,14 +12,15 @@
 #include <catch2/catch.hpp>
 
 #include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::backend {
 namespace {
 
 using data_test::listDir;
-using data_test::readBytes;
-using data_test::ScratchDir;
-using data_test::writeBytes;
+using stickyproxy::testing::readFile;
+using stickyproxy::testing::TempDir;
+using stickyproxy::testing::writeFile;
 
 struct ReadEntry {
   std::string name;
@@ -72,10 +73,9 @@ std::string sampleBytes(size_t size) {
 }
 
 TEST_CASE("entries from memory and from a file read back with their names and bytes", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   const std::string source = dir.file("rankings.csv");
-  writeBytes(source, "WardName,WardCode\r\n\"Gwale, North\",KNGWA01\r\n");
+  writeFile(source, "WardName,WardCode\r\n\"Gwale, North\",KNGWA01\r\n");
   const std::string zip = dir.file("export.zip");
 
   const DataStatus status = writeZipArchive(
@@ -90,7 +90,7 @@ TEST_CASE("entries from memory and from a file read back with their names and by
   CHECK(entries[0].name == "summary.txt");
   CHECK(entries[0].bytes == "Wards analysed: 3\n");
   CHECK(entries[1].name == "analysis_vulnerability_rankings.csv");
-  CHECK(entries[1].bytes == readBytes(source));
+  CHECK(entries[1].bytes == readFile(source));
   CHECK(entries[2].name == "empty.txt");
   CHECK(entries[2].bytes.empty());
   CHECK(entries[3].name == "Kàno ward report.html");
@@ -102,11 +102,10 @@ TEST_CASE("entries from memory and from a file read back with their names and by
 }
 
 TEST_CASE("a source file over 10 MB is streamed in and reads back byte for byte", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   const std::string source = dir.file("unified_dataset.csv");
   const std::string bytes = sampleBytes(12u * 1024 * 1024 + 7);
-  writeBytes(source, bytes);
+  writeFile(source, bytes);
   const std::string zip = dir.file("export.zip");
 
   REQUIRE(writeZipArchive(zip, {{"unified_dataset.csv", source, ""}, {"README.txt", "", "see the CSV"}}).ok());
@@ -117,12 +116,11 @@ TEST_CASE("a source file over 10 MB is streamed in and reads back byte for byte"
   CHECK(entries[0].bytes.size() == bytes.size());
   CHECK(entries[0].bytes == bytes);
   CHECK(entries[1].bytes == "see the CSV");
-  CHECK(readBytes(zip).size() < bytes.size());  // deflated, not stored
+  CHECK(readFile(zip).size() < bytes.size());  // deflated, not stored
 }
 
 TEST_CASE("an existing archive is replaced whole", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   const std::string zip = dir.file("export.zip");
   REQUIRE(writeZipArchive(zip, {{"old.txt", "", "old"}, {"gone.txt", "", "gone"}}).ok());
   REQUIRE(writeZipArchive(zip, {{"new.txt", "", "new"}}).ok());
@@ -138,8 +136,7 @@ TEST_CASE("an existing archive is replaced whole", "[export]") {
 }
 
 TEST_CASE("no entries give a valid empty zip", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   const std::string zip = dir.file("empty.zip");
   REQUIRE(writeZipArchive(zip, {}).ok());
   CHECK(readZip(zip).empty());
@@ -147,10 +144,9 @@ TEST_CASE("no entries give a valid empty zip", "[export]") {
 }
 
 TEST_CASE("bad entry names fail before anything is written", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   const std::string zip = dir.file("export.zip");
-  writeBytes(zip, "the previous export");
+  writeFile(zip, "the previous export");
   const std::vector<std::string> bad_names = {
       "", ".", "..", "../escape.txt", "/etc/passwd", "sub/dir.txt", "..\\escape.txt", "C:evil.txt",
       "bell\a.txt", "line\nbreak.txt", std::string("nul\0.txt", 8), "latin1-\xE0.txt"};
@@ -163,13 +159,12 @@ TEST_CASE("bad entry names fail before anything is written", "[export]") {
   const DataStatus twice = writeZipArchive(zip, {{"a.txt", "", "1"}, {"a.txt", "", "2"}});
   CHECK(twice.code() == DataError::kUnsafeZipEntry);
   CHECK(twice.message() == "The zip entry name 'a.txt' is used twice");
-  CHECK(readBytes(zip) == "the previous export");
+  CHECK(readFile(zip) == "the previous export");
   CHECK(listDir(dir.path()) == std::vector<std::string>{"export.zip"});
 }
 
 TEST_CASE("a missing source file fails with kIo and leaves no temporary file", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   const std::string zip = dir.file("export.zip");
   const std::string missing = dir.file("missing.csv");
   const DataStatus status =
@@ -184,8 +179,7 @@ TEST_CASE("a missing source file fails with kIo and leaves no temporary file", "
 }
 
 TEST_CASE("a failed rename leaves the destination alone and no temporary file", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   // A directory cannot be replaced by a file: everything succeeds up to the final rename.
   const std::string dest = dir.dir("export.zip");
   const DataStatus status = writeZipArchive(dest, {{"summary.txt", "", "fine"}});
@@ -196,8 +190,7 @@ TEST_CASE("a failed rename leaves the destination alone and no temporary file", 
 }
 
 TEST_CASE("a destination in a missing directory fails with kIo", "[export]") {
-  ScratchDir dir;
-  REQUIRE(dir.ok());
+  TempDir dir;
   const DataStatus status = writeZipArchive(dir.file("no/such/dir/export.zip"), {{"a.txt", "", "a"}});
   CHECK(status.code() == DataError::kIo);
   CHECK(listDir(dir.path()).empty());

@@ -167,7 +167,7 @@ TEST_CASE("hostile names, titles and notes are escaped in markup and in the scri
 }
 
 TEST_CASE("the same input renders the same bytes", "[viz]") {
-  data_test::ScratchDir dir;
+  stickyproxy::testing::TempDir dir;
   SyntheticOptions options;
   options.wards = 40;
   options.vertices_per_edge = 4;

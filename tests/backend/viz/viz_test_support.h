@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "backend/data/shapefile_zip.h"
-#include "tests/backend/data/data_test_support.h"
+#include "tests/proxy/test_files.h"
 
 namespace stickyproxy::backend::viz_test {
 
@@ -31,7 +31,7 @@ inline Ring rectangle(double x0, double y0, double x1, double y1) {
 
 // Writes `shapes` (an empty one as a null shape) with shapelib into `dir`, with a WardName field
 // holding `names`, and `prj` as the .prj when not empty, then reads them back as a layer.
-inline ShapefileLayer writeLayer(const data_test::ScratchDir& dir, const std::vector<WardShape>& shapes,
+inline ShapefileLayer writeLayer(const stickyproxy::testing::TempDir& dir, const std::vector<WardShape>& shapes,
                                  const std::vector<std::string>& names, std::string_view prj = {}) {
   const std::string base = dir.file("layer");
   SHPHandle shp = SHPCreate((base + ".shp").c_str(), SHPT_POLYGON);
@@ -70,7 +70,7 @@ inline ShapefileLayer writeLayer(const data_test::ScratchDir& dir, const std::ve
   files.dbf_path = base + ".dbf";
   if (!prj.empty()) {
     files.prj_path = base + ".prj";
-    data_test::writeBytes(files.prj_path, prj);
+    stickyproxy::testing::writeFile(files.prj_path, prj);
   }
   ShapefileLayer layer;
   REQUIRE(ShapefileLayer::read(files, {}, &layer).ok());

@@ -12,7 +12,7 @@
 namespace stickyproxy::backend {
 namespace {
 
-using data_test::ScratchDir;
+using stickyproxy::testing::TempDir;
 using viz_test::rectangle;
 using viz_test::shape;
 
@@ -53,7 +53,7 @@ std::vector<std::vector<Point>> parsePath(const std::string& path) {
 }
 
 TEST_CASE("a hand-made square layer maps to exact path text", "[viz]") {
-  ScratchDir dir;
+  TempDir dir;
   // Two 10 x 10 squares side by side in metres, and a null shape between them.
   const ShapefileLayer layer =
       viz_test::writeLayer(dir,
@@ -87,7 +87,7 @@ TEST_CASE("degrees are corrected by cos(middle latitude), planar units are not",
   CHECK(planar.path(0) == "M0 400l0-400 800 0 0 400Z");
 
   // From a layer the bounds decide, unless the .prj names a projected system.
-  ScratchDir dir;
+  TempDir dir;
   const ShapefileLayer in_degrees = viz_test::writeLayer(dir, shapes, {"Oslo"});
   CHECK(WardOutlines::project(in_degrees).path(0) == geographic.path(0));
   const ShapefileLayer declared_geographic =
@@ -142,7 +142,7 @@ TEST_CASE("holes become extra subpaths and sliver layers are capped and centred"
 }
 
 TEST_CASE("a synthetic state's wards all project inside the view box, the same every time", "[viz]") {
-  ScratchDir dir;
+  TempDir dir;
   SyntheticOptions options;
   options.wards = 60;
   options.vertices_per_edge = 12;
