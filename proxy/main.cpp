@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "proxy/admin/admin_service.h"
 #include "proxy/config/config.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/proxy.h"
@@ -191,8 +192,12 @@ int main(int argc, char** argv) {
   {
     LoopContext context(&loop);
     auto proxy = std::make_unique<Proxy>(&loop, std::move(*loaded.config));
+    // The admin socket drives the proxy: created after it, destroyed before it.
+    auto admin = std::make_unique<AdminService>(&loop, *proxy);
+    proxy->setReloadListener([&](const Config& config) { admin->applyConfig(config); });
     std::vector<std::unique_ptr<SignalWatcher>> signals;
     auto stop = [&] {
+      admin->close();  // removes the socket file
       proxy->shutdown([&] {
         for (auto& watcher : signals) watcher->close();
         // Everything is stopped; do not let a forgotten timer keep the process alive.
@@ -202,16 +207,18 @@ int main(int argc, char** argv) {
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGTERM, stop));
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGINT, stop));
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGHUP, [&] { proxy->reload(); }));
-    proxy->start([&](int status) {
+    bool started = proxy->start([&](int status) {
       if (status != 0) {
         logError("cannot listen: " + uvErrorText(status));
         exit_code = 1;
         stop();
       }
     });
+    if (started) admin->start(proxy->config());
     uv_run(&loop, UV_RUN_DEFAULT);
     // Destroying the proxy closes its remaining handles; their close callbacks run below,
     // while the loop context still exists.
+    admin.reset();
     proxy.reset();
     for (auto& watcher : signals) watcher->close();
     uv_run(&loop, UV_RUN_NOWAIT);

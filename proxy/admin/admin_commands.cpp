@@ -8,7 +8,6 @@
 
 #include "metrics/process_stats.h"
 #include "proxy/core/access_log.h"
-#include "proxy/core/proxy.h"
 
 namespace stickyproxy {
 
@@ -122,10 +121,10 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       send(Answer::error("unexpected \"" + sanitized(words[max_words]) + "\" after " + command + "; try \"help\""));
       return nullptr;
     }
-    Worker* worker = proxy_.findWorker(words[1]);
+    Worker* worker = control_.findWorker(words[1]);
     if (worker == nullptr) {
       std::string known;
-      for (const auto& [name, w] : proxy_.workers()) known += (known.empty() ? "" : ", ") + name;
+      for (const auto& [name, w] : control_.workers()) known += (known.empty() ? "" : ", ") + name;
       send(Answer::error("unknown worker \"" + sanitized(words[1]) + "\" (workers: " + known + ")"));
     }
     return worker;
@@ -138,13 +137,13 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
     send(answer);
   } else if (command == "show" && words.size() == 2 && words[1] == "workers") {
     Answer answer;
-    auto sessions = proxy_.sessions().activeSessionsPerWorker();
+    auto sessions = control_.sessions().activeSessionsPerWorker();
     answer.text = pad("NAME", 10) + pad("STATE", 10) + pad("PID", 9) + pad("UPTIME", 9) + pad("SESSIONS", 10) +
                   pad("INFLIGHT", 10) + pad("QUEUED", 8) + pad("REQUESTS", 10) + pad("ERRORS", 8) + pad("RESTARTS", 10) + pad("CPU", 10) + "MEMORY";
     picojson::array list;
     auto steady_now = std::chrono::steady_clock::now();
-    for (const auto& [name, worker] : proxy_.workers()) {
-      const WorkerProcess* process = proxy_.supervisor() != nullptr ? proxy_.supervisor()->find(name) : nullptr;
+    for (const auto& [name, worker] : control_.workers()) {
+      const WorkerProcess* process = control_.process(name);
       std::chrono::seconds uptime{0};
       bool has_uptime = worker->up();
       if (has_uptime) {
@@ -178,7 +177,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       picojson::object item;
       item["name"] = picojson::value(name);
       item["state"] = picojson::value(state);
-      item["admin_draining"] = picojson::value(proxy_.adminDraining(name));
+      item["admin_draining"] = picojson::value(control_.adminDraining(name));
       item["pid"] = picojson::value(static_cast<double>(w.pid()));
       item["uptime_seconds"] = has_uptime ? picojson::value(static_cast<double>(uptime.count())) : picojson::value();
       item["sessions"] = picojson::value(static_cast<double>(live));
@@ -197,19 +196,19 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
   } else if (command == "show" && words.size() >= 2 && words[1] == "sessions" && words.size() <= 3) {
     std::string only;
     if (words.size() == 3) {
-      if (proxy_.findWorker(words[2]) == nullptr) {
+      if (control_.findWorker(words[2]) == nullptr) {
         send(Answer::error("unknown worker \"" + sanitized(words[2]) + "\""));
         return;
       }
       only = words[2];
     }
-    auto active = proxy_.sessions().activeSessionsPerWorker();
-    auto moved = proxy_.sessions().movedPerWorker();
+    auto active = control_.sessions().activeSessionsPerWorker();
+    auto moved = control_.sessions().movedPerWorker();
     Answer answer;
     answer.text = pad("NAME", 10) + pad("ACTIVE", 10) + "MOVED_HERE";
     picojson::array list;
     size_t total_active = 0;
-    for (const auto& [name, worker] : proxy_.workers()) {
+    for (const auto& [name, worker] : control_.workers()) {
       if (!only.empty() && name != only) continue;
       size_t a = active.count(name) ? active[name] : 0;
       size_t m = moved.count(name) ? moved[name] : 0;
@@ -223,8 +222,8 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
     }
     if (only.empty()) {
       answer.text += "\ntotal: " + std::to_string(total_active) + " active, " +
-                     std::to_string(proxy_.sessions().movedCount()) + " moved off their ring owner";
-      answer.json["moved_total"] = picojson::value(static_cast<double>(proxy_.sessions().movedCount()));
+                     std::to_string(control_.sessions().movedCount()) + " moved off their ring owner";
+      answer.json["moved_total"] = picojson::value(static_cast<double>(control_.sessions().movedCount()));
     }
     answer.json["workers"] = picojson::value(list);
     send(answer);
@@ -247,7 +246,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       seconds = *parsed;
     }
     std::string name = worker->name();
-    proxy_.drainWorker(*worker);
+    control_.drainWorker(*worker);
     if (!wait) {
       Answer answer;
       answer.text = name + " is " + workerStateName(worker->state()) +
@@ -257,9 +256,9 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       send(answer);
       return;
     }
-    Proxy* proxy = &proxy_;
-    proxy_.waitDrained(name, std::chrono::seconds(seconds), [send, name, seconds, proxy](const std::string& outcome) {
-      Worker* w = proxy->findWorker(name);
+    WorkerControl* control = &control_;
+    control_.waitDrained(name, std::chrono::seconds(seconds), [send, name, seconds, control](const std::string& outcome) {
+      Worker* w = control->findWorker(name);
       std::string state = w != nullptr ? workerStateName(w->state()) : "gone";
       Answer answer;
       if (outcome == "drained") {
@@ -280,7 +279,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
   } else if (command == "ready") {
     Worker* worker = workerArg(2);
     if (worker == nullptr) return;
-    proxy_.readyWorker(*worker);
+    control_.readyWorker(*worker);
     Answer answer;
     answer.text = worker->name() + " is " + workerStateName(worker->state()) +
                   (worker->up() ? ": in rotation" : " (back in rotation once it is up)");
@@ -290,7 +289,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
   } else if (command == "evict") {
     Worker* worker = workerArg(2);
     if (worker == nullptr) return;
-    size_t moved = proxy_.evictWorker(*worker);
+    size_t moved = control_.evictWorker(*worker);
     Answer answer;
     answer.text = worker->name() + " evicted: " + std::to_string(moved) +
                   " sessions moved (announced with X-Sticky-Previous-Worker); it is " +
@@ -317,7 +316,7 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       return;
     }
     std::string name = worker->name();
-    proxy_.restartWorker(name, std::chrono::seconds(seconds), [send, name](bool ok, const std::string& message) {
+    control_.restartWorker(name, std::chrono::seconds(seconds), [send, name](bool ok, const std::string& message) {
       Answer answer = ok ? Answer() : Answer::error(message);
       if (ok) answer.text = message;
       answer.json["worker"] = picojson::value(name);
@@ -325,9 +324,9 @@ void AdminCommands::execute(const std::string& line, AdminServer::Reply reply) {
       send(answer);
     });
   } else if (command == "reload" && words.size() == 1) {
-    if (proxy_.reload()) {
+    if (control_.reload()) {
       Answer answer;
-      answer.text = "configuration reloaded from " + proxy_.config().source_path;
+      answer.text = "configuration reloaded from " + control_.configPath();
       send(answer);
     } else {
       send(Answer::error("reload rejected, the running configuration is kept (the proxy's log has the problems)"));

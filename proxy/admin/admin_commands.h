@@ -5,12 +5,11 @@
 #include <vector>
 
 #include "proxy/admin/admin_server.h"
+#include "proxy/core/worker_control.h"
 
 namespace stickyproxy {
 
-class Proxy;
-
-// Parses one admin line and runs it against `proxy`. Grammar (words separated by blanks):
+// Parses one admin line and runs it against `control`. Grammar (words separated by blanks):
 //
 //   help | show workers | show sessions [WORKER] | drain WORKER [wait [SECONDS]] |
 //   ready WORKER | evict WORKER | restart WORKER [SECONDS] | reload
@@ -19,10 +18,10 @@ class Proxy;
 // {"ok": false, "error": "..."}. Human answers that report a failure start with "error:" (bad
 // command, unknown worker) or "timeout:" (a wait that ran out); `stickyproxy ctl` exits non-zero
 // on those. Every answer is produced once, possibly later (drain wait, restart).
-// `proxy` must outlive this object. Loop thread only.
+// `control` must outlive this object. Loop thread only.
 class AdminCommands {
  public:
-  explicit AdminCommands(Proxy& proxy) : proxy_(proxy) {}
+  explicit AdminCommands(WorkerControl& control) : control_(control) {}
 
   void execute(const std::string& line, AdminServer::Reply reply);
 
@@ -32,7 +31,7 @@ class AdminCommands {
   static constexpr int kDefaultWaitSeconds = 60;
 
  private:
-  Proxy& proxy_;
+  WorkerControl& control_;
 };
 
 // Splits `line` on blanks (spaces and tabs).

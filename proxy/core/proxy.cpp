@@ -5,8 +5,6 @@
 #include <filesystem>
 #include <utility>
 
-#include "proxy/admin/admin_commands.h"
-#include "proxy/admin/admin_server.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/proxy_request.h"
 
@@ -59,8 +57,6 @@ Proxy::Proxy(uv_loop_t* loop, Config config)
 
 Proxy::~Proxy() {
   metrics_server_.reset();
-  admin_.reset();
-  admin_commands_.reset();
   server_.reset();
 }
 
@@ -89,7 +85,7 @@ ServerOptions Proxy::serverOptions() const {
   return options;
 }
 
-void Proxy::start(std::function<void(int status)> listening) {
+bool Proxy::start(std::function<void(int status)> listening) {
   on_listening_ = std::move(listening);
   std::error_code ignored;
   std::filesystem::create_directories(config_.state_dir, ignored);
@@ -101,7 +97,7 @@ void Proxy::start(std::function<void(int status)> listening) {
   }
   if (!routing_state_.start()) {
     if (on_listening_) on_listening_(UV_EINVAL);
-    return;
+    return false;
   }
   startMetrics();
 
@@ -119,13 +115,13 @@ void Proxy::start(std::function<void(int status)> listening) {
   supervisor_->startAll();
 
   health_.start();
-  startAdmin();
   startup_timer_.start(config_.supervisor.startup_timeout, [this] {
     for (auto& [name, worker] : workers_) {
       if (!worker->up()) logError("worker " + name + " not ready after the startup timeout; starting without it");
     }
     if (!listening_) startListening(false);
   });
+  return true;
 }
 
 void Proxy::startMetrics() {
@@ -208,6 +204,10 @@ std::shared_ptr<Worker> Proxy::sharedWorker(const std::string& name) {
   return it == workers_.end() ? nullptr : it->second;
 }
 
+const WorkerProcess* Proxy::process(const std::string& name) const {
+  return supervisor_ ? std::as_const(*supervisor_).find(name) : nullptr;
+}
+
 Worker* Proxy::findWorker(const std::string& name) {
   auto it = workers_.find(name);
   return it == workers_.end() ? nullptr : it->second.get();
@@ -277,7 +277,6 @@ void Proxy::shutdown(std::function<void()> done) {
   startup_timer_.stop();
   routing_state_.stop();
   if (metrics_server_) metrics_server_->shutdown(std::chrono::seconds(1), [] {});
-  if (admin_) admin_->close();  // removes the socket file
   operations_.stop();
   auto stop_workers = [this, done = std::move(done)]() mutable {
     routing_state_.flush([this, done = std::move(done)]() mutable {
@@ -329,10 +328,10 @@ bool Proxy::reload() {
     logInfo("reload: worker set changed; " + std::to_string(pinned) + " live sessions kept on their workers");
   }
   if (server_) server_->setOptions(serverOptions());
-  if (admin_) admin_->setIdleTimeout(config_.timeouts.admin_idle);
   supervisor_->applyConfig(config_);
   for (const std::string& name : restart) operations_.restartInPlace(name);
   logInfo("configuration reloaded from " + config_.source_path);
+  if (on_reloaded_) on_reloaded_(config_);
   return true;
 }
 
@@ -370,25 +369,6 @@ std::vector<std::string> Proxy::rebuildWorkers(const Config& next) {
   }
   workers_ = std::move(rebuilt);
   return restart;
-}
-
-void Proxy::startAdmin() {
-  if (config_.admin_socket.empty()) return;
-  admin_commands_ = std::make_unique<AdminCommands>(*this);
-  AdminServerOptions admin_options;
-  admin_options.group = config_.admin_group;
-  admin_options.idle_timeout = config_.timeouts.admin_idle;
-  admin_ = std::make_unique<AdminServer>(loop_, admin_options,
-                                         [this](const std::string& line, AdminServer::Reply reply) {
-                                           admin_commands_->execute(line, std::move(reply));
-                                         });
-  std::string error;
-  if (!admin_->listen(config_.admin_socket, &error)) {
-    logError("admin socket disabled: " + error);
-    admin_.reset();
-  } else {
-    logInfo("admin socket at " + config_.admin_socket);
-  }
 }
 
 }  // namespace stickyproxy

@@ -16,6 +16,7 @@
 #include "proxy/config/config.h"
 #include "proxy/core/routing_state.h"
 #include "proxy/core/worker.h"
+#include "proxy/core/worker_control.h"
 #include "proxy/core/worker_health.h"
 #include "proxy/core/worker_operations.h"
 #include "proxy/http/http_server.h"
@@ -28,35 +29,38 @@
 
 namespace stickyproxy {
 
-class AdminServer;
-class AdminCommands;
-
 // Not thread-safe: everything runs on `loop`'s thread. `loop` (with a LoopContext) must
-// outlive the Proxy.
-class Proxy {
+// outlive the Proxy. The admin socket drives it through WorkerControl.
+class Proxy final : public WorkerControl {
  public:
   Proxy(uv_loop_t* loop, Config config);
-  ~Proxy();
+  ~Proxy() override;
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
   // Starts the workers and health checks, and opens the public listener once every worker
   // is ready (or the startup timeout passed). `listening` gets 0 or a libuv error code.
-  void start(std::function<void(int status)> listening);
+  // Returns false, after `listening(UV_EINVAL)`, when the routing secrets cannot be had.
+  bool start(std::function<void(int status)> listening);
   // Graceful stop: no new connections, in-flight requests finish (up to the workers' stop
   // grace), the moved-keys table is saved, workers get SIGTERM then SIGKILL. `done` runs last.
   void shutdown(std::function<void()> done);
   // Re-reads the config file. On errors prints them (as `-t` does), keeps the running config
   // and returns false. Never drops a connection; moves no session.
-  bool reload();
+  bool reload() override;
+  // Called with the new config after each reload that took effect.
+  void setReloadListener(std::function<void(const Config& config)> listener) {
+    on_reloaded_ = std::move(listener);
+  }
 
   // --- for ProxyRequest ---
   const Config& config() const { return config_; }
-  Worker* findWorker(const std::string& name);
+  Worker* findWorker(const std::string& name) override;
   // The worker `name` shared: a request keeps it alive after a reload removed it.
   std::shared_ptr<Worker> sharedWorker(const std::string& name);
   Router& router() { return *router_; }
   SessionTable& sessions() { return routing_state_.sessions(); }
+  const SessionTable& sessions() const override { return routing_state_.sessions(); }
   // Signs and checks routing cookies; null only before start().
   const CookieSigner* cookieSigner() const { return routing_state_.cookieSigner(); }
   uv_loop_t* loop() const { return loop_; }
@@ -74,20 +78,20 @@ class Proxy {
   void movedSessionUsed() { routing_state_.movedSessionUsed(); }
   ProxyMetrics& metrics() { return *metrics_; }
 
-  // --- for the admin socket (proxy/admin); see WorkerOperations ---
-  const WorkerMap& workers() const { return workers_; }
-  // Null before start().
-  Supervisor* supervisor() { return supervisor_.get(); }
-  bool adminDraining(const std::string& name) const { return operations_.adminDraining(name); }
-  void drainWorker(Worker& worker) { operations_.drainWorker(worker); }
-  void readyWorker(Worker& worker) { operations_.readyWorker(worker); }
-  size_t evictWorker(Worker& worker) { return operations_.evictWorker(worker); }
-  void waitDrained(const std::string& name, Duration timeout, WorkerOperations::WaitDone done) {
+  // --- WorkerControl, for the admin socket; see WorkerOperations ---
+  const WorkerMap& workers() const override { return workers_; }
+  const WorkerProcess* process(const std::string& name) const override;
+  bool adminDraining(const std::string& name) const override { return operations_.adminDraining(name); }
+  void drainWorker(Worker& worker) override { operations_.drainWorker(worker); }
+  void readyWorker(Worker& worker) override { operations_.readyWorker(worker); }
+  size_t evictWorker(Worker& worker) override { return operations_.evictWorker(worker); }
+  void waitDrained(const std::string& name, Duration timeout, WaitDone done) override {
     operations_.waitDrained(name, timeout, std::move(done));
   }
-  void restartWorker(const std::string& name, Duration drain_timeout, WorkerOperations::RestartDone done) {
+  void restartWorker(const std::string& name, Duration drain_timeout, RestartDone done) override {
     operations_.restartWorker(name, drain_timeout, std::move(done));
   }
+  const std::string& configPath() const override { return config_.source_path; }
 
  private:
   void handleRequest(const ServerExchangePtr& exchange);
@@ -108,11 +112,10 @@ class Proxy {
   void startMetrics();
   // The live state the metrics mirror, for one scrape.
   ProxySnapshot metricsSnapshot() const;
-  void startAdmin();
 
   // Members are destroyed in reverse order: each reads only members above it, and ~Proxy()
-  // first closes the readers of the rest (the metrics server, the admin socket, the client
-  // server whose exchanges log into metrics_).
+  // first closes the readers of the rest (the metrics server, the client server whose
+  // exchanges log into metrics_).
   uv_loop_t* loop_;
   Config config_;
   std::unique_ptr<ProxyMetrics> metrics_;
@@ -125,11 +128,10 @@ class Proxy {
   std::unique_ptr<HttpServer> server_;
   Timer startup_timer_;
   std::function<void(int)> on_listening_;
+  std::function<void(const Config&)> on_reloaded_;
   bool listening_ = false;
   bool shutting_down_ = false;
   uint64_t tickets_ = 0;
-  std::unique_ptr<AdminCommands> admin_commands_;
-  std::unique_ptr<AdminServer> admin_;
   // Last: the metrics server reads the members above while it exists.
   std::unique_ptr<MetricsServer> metrics_server_;
 };
