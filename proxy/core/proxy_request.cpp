@@ -18,7 +18,7 @@ constexpr std::string_view kPreviousWorkerHeader = "X-Sticky-Previous-Worker";
 constexpr int kRetryDelayMs = 50;
 // How long a request whose connection dropped waits to learn whether its worker's process
 // exited (SIGCHLD comes a moment after the socket closes), and how often it looks.
-constexpr std::chrono::milliseconds kExitWait{1000};
+constexpr std::chrono::milliseconds kExitWait{500};
 constexpr std::chrono::milliseconds kExitPoll{10};
 
 bool peerIsTrusted(const Config& config, const Endpoint& peer) {
@@ -300,13 +300,15 @@ bool ProxyRequest::replayAfterLoss(bool request_sent) {
     replay("connection_lost");
     return true;
   }
-  if (exchange_->request().isIdempotent()) {
+  const bool idempotent = exchange_->request().isIdempotent();
+  if (!worker_->supervised()) {
+    if (!idempotent) return false;
     replay("connection_lost");
     return true;
   }
-  if (!proxy_.config().retry_non_idempotent || !worker_->supervised()) return false;
-  // Sent, not idempotent: replayed only if the worker's process died with it, which the
-  // supervisor learns a moment after the connection drops. Wait for that, briefly.
+  if (!idempotent && !proxy_.config().retry_non_idempotent) return false;
+  // A dropped connection often means a dying worker, whose exit the supervisor learns a moment
+  // later; replayed before that, the request would reach the same dying process. Wait for it.
   exit_wait_until_ = std::chrono::steady_clock::now() + kExitWait;
   waitForWorkerExit();
   return true;
@@ -323,6 +325,8 @@ void ProxyRequest::waitForWorkerExit() {
       self->replay("worker_exit");
     } else if (std::chrono::steady_clock::now() < self->exit_wait_until_) {
       self->waitForWorkerExit();
+    } else if (self->exchange_->request().isIdempotent()) {
+      self->replay("connection_lost");  // the worker lives on: safe to ask it again
     } else {
       self->respondError(502, "The worker failed while handling the request", "upstream_connection_lost",
                          "upstream_connection_lost");

@@ -57,10 +57,14 @@ class ProxyRequest : public ExchangeHandler,
   // attempt. `cause` labels the retry in stickyproxy_retries_total. False: give up.
   bool retryUnsent(const char* cause);
   // The connection dropped before any response byte. Replays the request once when its body is
-  // all kept and it is safe: nothing was sent, the method is idempotent, or (retry_non_idempotent)
-  // the worker's process turns out to have exited. False: answer 502.
+  // all kept and it is safe: nothing was sent, or the method is idempotent, or
+  // (retry_non_idempotent) the worker's process turns out to have exited. A supervised worker's
+  // exit is waited for (briefly) first, so that the replay goes to the session's new worker
+  // rather than to the dying process. False: answer 502.
   bool replayAfterLoss(bool request_sent);
-  // Polls for the current worker's exit until exit_wait_until_; replays or answers 502.
+  // Polls for the current worker's exit until exit_wait_until_; then replays (on the session's
+  // new worker if it exited, on the same one if it lives and the method is idempotent) or
+  // answers 502.
   void waitForWorkerExit();
   // Sends the request again from the start (body from replay_), on the session's route now.
   void replay(const char* cause);
