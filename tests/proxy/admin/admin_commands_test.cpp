@@ -1,0 +1,127 @@
+#include "proxy/admin/admin_commands.h"
+
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+
+#include "tests/proxy/net/loop_test_support.h"
+
+namespace stickyproxy {
+namespace {
+
+using testing::TestLoop;
+
+// One external worker "w1", ready; records what the admin asked of it.
+class FakeControl final : public WorkerControl {
+ public:
+  explicit FakeControl(uv_loop_t* loop) {
+    WorkerConfig worker;
+    worker.name = "w1";
+    worker.address.host = "127.0.0.1";
+    worker.address.port = 1;
+    config_.workers.push_back(worker);
+    config_.source_path = "/etc/stickyproxy/test.conf";
+    workers_["w1"] = std::make_shared<Worker>(loop, worker, config_);
+    workers_["w1"]->setState(WorkerState::kReady);
+  }
+
+  const WorkerMap& workers() const override { return workers_; }
+  Worker* findWorker(const std::string& name) override {
+    auto it = workers_.find(name);
+    return it == workers_.end() ? nullptr : it->second.get();
+  }
+  const SessionTable& sessions() const override { return sessions_; }
+  const WorkerProcess* process(const std::string&) const override { return nullptr; }
+  bool adminDraining(const std::string&) const override { return draining_; }
+  void drainWorker(Worker& worker) override {
+    draining_ = true;
+    worker.setState(WorkerState::kDraining);
+  }
+  void readyWorker(Worker& worker) override {
+    draining_ = false;
+    worker.setState(WorkerState::kReady);
+  }
+  size_t evictWorker(Worker& worker) override {
+    drainWorker(worker);
+    return 2;
+  }
+  void waitDrained(const std::string&, Duration, WaitDone done) override { done("drained"); }
+  void restartWorker(const std::string&, Duration, RestartDone done) override { done(false, "not here"); }
+  bool reload() override { return reload_ok_; }
+  const std::string& configPath() const override { return config_.source_path; }
+
+  bool reload_ok_ = true;
+
+ private:
+  Config config_;
+  WorkerMap workers_;
+  SessionTable sessions_{std::chrono::hours(1), std::chrono::hours(24)};
+  bool draining_ = false;
+};
+
+struct CommandsFixture {
+  TestLoop loop;
+  FakeControl control{loop.get()};
+  AdminCommands commands{control};
+
+  // The answer to `line` (given at once by every command of FakeControl).
+  std::string ask(const std::string& line) {
+    std::string answer = "(no answer)";
+    commands.execute(line, [&](const std::string& text) { answer = text; });
+    return answer;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("admin help lists every command, one line each", "[admin]") {
+  CommandsFixture f;
+  CHECK(f.ask("help") ==
+        "commands (append \"json\" to any for a JSON answer):\n"
+        "  help                          this text\n"
+        "  show workers                  state, pid, uptime, sessions, requests... per worker\n"
+        "  show sessions [WORKER]        active and moved sessions per worker\n"
+        "  drain WORKER                  no new sessions; its active sessions keep reaching it\n"
+        "  drain WORKER wait [SECONDS]   drain, and answer once drained or after SECONDS (default 60)\n"
+        "  ready WORKER                  back in rotation for new sessions\n"
+        "  evict WORKER                  drain, and move its sessions now (announced to the app)\n"
+        "  restart WORKER [SECONDS]      drain (waiting up to SECONDS), stop, respawn, ready\n"
+        "  reload                        re-read the configuration file (as SIGHUP)");
+}
+
+TEST_CASE("admin commands with the wrong words or arguments get the error that names the problem", "[admin]") {
+  CommandsFixture f;
+  CHECK(f.ask("") == "error: empty command; try \"help\"");
+  CHECK(f.ask("json") == "{\"error\":\"empty command; try \\\"help\\\"\",\"ok\":false}");
+  CHECK(f.ask("help me") == "error: unknown command \"help me\"; try \"help\"");
+  CHECK(f.ask("show") == "error: unknown command \"show\"; try \"help\"");
+  CHECK(f.ask("show workers now") == "error: unknown command \"show workers now\"; try \"help\"");
+  CHECK(f.ask("show sessions w9") == "error: unknown worker \"w9\"");
+  CHECK(f.ask("reload now") == "error: unknown command \"reload now\"; try \"help\"");
+  CHECK(f.ask("drain") == "error: drain needs a worker name; try \"help\"");
+  CHECK(f.ask("drain w9") == "error: unknown worker \"w9\" (workers: w1)");
+  CHECK(f.ask("drain w1 wait 5 more") == "error: unexpected \"more\" after drain; try \"help\"");
+  CHECK(f.ask("drain w1 soon") == "error: expected \"wait\" after the worker name, not \"soon\"");
+  CHECK(f.ask("drain w1 wait 3601") == "error: \"3601\" is not a number of seconds (0 to 3600)");
+  CHECK(f.ask("ready w1 now") == "error: unexpected \"now\" after ready; try \"help\"");
+  CHECK(f.ask("restart w1 5 now") == "error: unexpected \"now\" after restart; try \"help\"");
+  CHECK(f.ask("restart w1") == "error: w1 is an external worker (no command): the proxy cannot restart it");
+}
+
+TEST_CASE("admin commands answer in words or in JSON", "[admin]") {
+  CommandsFixture f;
+  CHECK(f.ask("drain w1") == "w1 is draining: no new sessions");
+  CHECK(f.ask("drain w1 wait 5") == "w1 drained");
+  CHECK(f.ask("ready w1 json") == "{\"ok\":true,\"state\":\"ready\",\"worker\":\"w1\"}");
+  CHECK(f.ask("evict w1") ==
+        "w1 evicted: 2 sessions moved (announced with X-Sticky-Previous-Worker); it is draining until \"ready w1\"");
+  CHECK(f.ask("show sessions w1") == "NAME      ACTIVE    MOVED_HERE\nw1        0         0");
+  CHECK(f.ask("reload") == "configuration reloaded from /etc/stickyproxy/test.conf");
+  f.control.reload_ok_ = false;
+  CHECK(f.ask("reload json") ==
+        "{\"error\":\"reload rejected, the running configuration is kept (the proxy's log has the problems)\","
+        "\"ok\":false}");
+}
+
+}  // namespace stickyproxy
