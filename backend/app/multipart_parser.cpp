@@ -13,12 +13,6 @@ bool isBoundaryChar(char c) {
          std::string_view("'()+_,-./:=? ").find(c) != std::string_view::npos;
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // Splits `value` ("form-data; name=\"a\"; filename=\"b.csv\"") into its parameters and calls
 // `visit(name, value)` for each, unquoting quoted values. Returns false on a malformed quote.
 bool forEachParameter(std::string_view value, const std::function<void(std::string_view, std::string)>& visit) {
@@ -26,12 +20,12 @@ bool forEachParameter(std::string_view value, const std::function<void(std::stri
   if (semicolon == std::string_view::npos) return true;
   value.remove_prefix(semicolon + 1);
   while (!value.empty()) {
-    value = trim(value);
+    value = trimOws(value);
     size_t equals = value.find('=');
-    if (equals == std::string_view::npos) return trim(value).empty();
-    std::string_view name = trim(value.substr(0, equals));
+    if (equals == std::string_view::npos) return trimOws(value).empty();
+    std::string_view name = trimOws(value.substr(0, equals));
     value.remove_prefix(equals + 1);
-    value = trim(value);
+    value = trimOws(value);
     std::string parameter;
     if (!value.empty() && value.front() == '"') {
       size_t i = 1;
@@ -52,7 +46,7 @@ bool forEachParameter(std::string_view value, const std::function<void(std::stri
       value = next == std::string_view::npos ? std::string_view() : value.substr(next + 1);
     } else {
       size_t next = value.find(';');
-      parameter = std::string(trim(value.substr(0, next)));
+      parameter = std::string(trimOws(value.substr(0, next)));
       value = next == std::string_view::npos ? std::string_view() : value.substr(next + 1);
     }
     visit(name, std::move(parameter));
@@ -72,7 +66,7 @@ size_t partialMatchAtEnd(std::string_view data, std::string_view delimiter) {
 }  // namespace
 
 std::optional<std::string> MultipartParser::boundaryOf(std::string_view content_type) {
-  std::string_view type = trim(content_type.substr(0, content_type.find(';')));
+  std::string_view type = trimOws(content_type.substr(0, content_type.find(';')));
   if (!equalsIgnoreCase(type, "multipart/form-data")) return std::nullopt;
   std::optional<std::string> boundary;
   bool well_formed = forEachParameter(content_type, [&](std::string_view name, std::string value) {
@@ -155,10 +149,10 @@ bool MultipartParser::parseHead() {
     if (line.empty()) continue;
     size_t colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) return fail("malformed part header");
-    part.headers.add(std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
+    part.headers.add(std::string(trimOws(line.substr(0, colon))), std::string(trimOws(line.substr(colon + 1))));
   }
   const std::string* disposition = part.headers.find("Content-Disposition");
-  if (disposition == nullptr || !equalsIgnoreCase(trim(std::string_view(*disposition).substr(0, disposition->find(';'))), "form-data")) {
+  if (disposition == nullptr || !equalsIgnoreCase(trimOws(std::string_view(*disposition).substr(0, disposition->find(';'))), "form-data")) {
     return fail("part without Content-Disposition: form-data");
   }
   bool well_formed = forEachParameter(*disposition, [&](std::string_view name, std::string value) {

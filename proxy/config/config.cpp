@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "proxy/config/value_parser.h"
+#include "proxy/http/http_message.h"
 
 namespace stickyproxy {
 
@@ -52,12 +53,6 @@ struct KeySpec {
 std::string inQuotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
 
 bool isSpace(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && isSpace(text.front())) text.remove_prefix(1);
-  while (!text.empty() && isSpace(text.back())) text.remove_suffix(1);
-  return text;
-}
 
 // "10s" rather than "10000ms": the largest unit that represents `duration` exactly.
 std::string formatDuration(Duration duration) {
@@ -216,7 +211,7 @@ void setTrustedProxies(Target& target, std::string_view value, Problems& problem
     size_t start = 0;
     while (true) {
       size_t comma = value.find(',', start);
-      std::string_view item = trim(value.substr(start, comma - start));
+      std::string_view item = trimOws(value.substr(start, comma - start));
       std::string error;
       if (item.empty()) {
         problems.push_back("empty entry in the list " + inQuotes(value));
@@ -557,7 +552,7 @@ class Parser {
       addError(number, "", "line contains a NUL byte");
       return;
     }
-    std::string_view line = trim(stripComment(trim(raw)));
+    std::string_view line = trimOws(stripComment(trimOws(raw)));
     if (line.empty()) return;
     if (line.front() == '[') {
       parseHeader(line, number);
@@ -568,7 +563,7 @@ class Parser {
       addError(number, "", "expected \"key = value\" or a [section] header");
       return;
     }
-    parseEntry(trim(line.substr(0, equals)), trim(line.substr(equals + 1)), number);
+    parseEntry(trimOws(line.substr(0, equals)), trimOws(line.substr(equals + 1)), number);
   }
 
   void parseHeader(std::string_view line, int number) {
@@ -582,14 +577,14 @@ class Parser {
       addError(number, "", "malformed section header: unexpected text after ']'");
       return;
     }
-    std::string_view inner = trim(line.substr(1, close - 1));
+    std::string_view inner = trimOws(line.substr(1, close - 1));
     if (inner.empty()) {
       addError(number, "", "malformed section header: empty section name");
       return;
     }
     size_t space = inner.find_first_of(" \t");
     std::string_view head = inner.substr(0, space);
-    std::string_view rest = space == std::string_view::npos ? "" : trim(inner.substr(space));
+    std::string_view rest = space == std::string_view::npos ? "" : trimOws(inner.substr(space));
     if (head == "worker") {
       startWorker(rest, number);
       return;

@@ -17,18 +17,12 @@ bool equalsIgnoreCase(std::string_view a, std::string_view b) {
 
 namespace {
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // Calls `visit` for each element of a comma-separated field value, trimmed, skipping empties.
 template <typename Visit>
 void forEachListElement(std::string_view value, Visit&& visit) {
   while (!value.empty()) {
     size_t comma = value.find(',');
-    std::string_view element = trim(value.substr(0, comma));
+    std::string_view element = trimOws(value.substr(0, comma));
     if (!element.empty()) visit(element);
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
@@ -189,6 +183,12 @@ std::string serializeResponseHead(const ResponseHead& head) {
   out.append(reason).append("\r\n");
   appendFields(out, head.headers);
   return out;
+}
+
+std::string_view trimOws(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
 }
 
 }  // namespace stickyproxy

@@ -36,6 +36,9 @@ class HeaderList {
 
 bool equalsIgnoreCase(std::string_view a, std::string_view b);
 
+// `text` without leading and trailing spaces and tabs (OWS, RFC 9110 section 5.6.3).
+std::string_view trimOws(std::string_view text);
+
 // Message framing as the parser saw it (RFC 9112 section 6).
 struct BodyFraming {
   bool chunked = false;

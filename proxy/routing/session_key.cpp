@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 
+#include "proxy/http/http_message.h"
 #include "proxy/net/hex.h"
 #include "proxy/routing/stable_hash.h"
 
@@ -18,14 +19,6 @@ constexpr size_t kSessionKeyBytes = kSessionKeyLength / 2;
 // i.e. visible US-ASCII except DQUOTE, comma, semicolon and backslash.
 bool isCookieOctet(unsigned char c) {
   return c >= 0x21 && c <= 0x7e && c != '"' && c != ',' && c != ';' && c != '\\';
-}
-
-bool isOws(char c) { return c == ' ' || c == '\t'; }
-
-std::string_view trimOws(std::string_view s) {
-  while (!s.empty() && isOws(s.front())) s.remove_prefix(1);
-  while (!s.empty() && isOws(s.back())) s.remove_suffix(1);
-  return s;
 }
 
 // Checks one cookie value as found in the header and strips its optional quotes.
