@@ -188,7 +188,7 @@ std::vector<std::string> WorkerProcess::expandedEnv(const WorkerConfig& config,
   for (const auto& [key, value] : config.env) set(key, key + "=" + expand(value, config, state_dir));
   set("STICKYPROXY_WORKER_NAME", "STICKYPROXY_WORKER_NAME=" + config.name);
   set("STICKYPROXY_WORKER_ADDRESS", "STICKYPROXY_WORKER_ADDRESS=" + config.address.toString());
-  // Lets a worker that can ask the kernel to end it with its supervisor do so (server_process.cpp).
+  // Lets a worker that can ask the kernel to end it with its supervisor do so (backend/process/server_process.cpp).
   set("STICKYPROXY_SUPERVISOR_PID", "STICKYPROXY_SUPERVISOR_PID=" + std::to_string(::getpid()));
   return env;
 }
