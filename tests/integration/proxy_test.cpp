@@ -95,7 +95,9 @@ TEST_CASE("200 new sessions spread over all four workers", "[integration][proxy]
 }
 
 TEST_CASE("killed worker's sessions move, are announced once, and stay moved after restart", "[integration][proxy]") {
-  ProxyUnderTest proxy(ProxyUnderTest::standardConfig());
+  // Sessions move on their first request while their worker is down: it stays down for 2 s before
+  // its restart, time enough for all of them to ask, even on a slow (sanitized) build.
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(4, "test-worker", {{"supervisor.restart_backoff_initial", "2s"}}));
   proxy.start();
   HttpClient client = proxy.client(10s);
 
