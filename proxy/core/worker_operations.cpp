@@ -100,6 +100,9 @@ std::string WorkerOperations::drainOutcome(const std::string& name) const {
 }
 
 void WorkerOperations::waitDrained(const std::string& name, Duration timeout, WaitDone done) {
+  // The states are otherwise brought up to date by the tick: a session active again since the
+  // last one must not be answered "drained".
+  updateDrainStates();
   std::string outcome = stopping_ ? "shutting down" : drainOutcome(name);
   if (!outcome.empty()) {
     done(outcome);

@@ -71,6 +71,26 @@ TEST_CASE("a drained worker with nothing active answers the drain wait, and stay
   CHECK(f.operations.comesUpDraining("w1"));
 }
 
+TEST_CASE("a drained worker whose session is active again is not reported drained before the next tick",
+          "[core][operations]") {
+  OperationsFixture f;
+  f.config.routing.drain_idle = std::chrono::milliseconds(1);
+  f.operations.drainWorker(f.w1());
+  std::optional<std::string> first;
+  f.operations.waitDrained("w1", seconds(5), [&](const std::string& result) { first = result; });
+  REQUIRE(f.loop.runUntil([&] { return first.has_value(); }));
+  REQUIRE(f.w1().state() == WorkerState::kDrained);
+  // A session of w1 comes back (the router touches it) and the admin asks at once, between two
+  // ticks: the answer is about now, not about the last tick.
+  f.config.routing.drain_idle = std::chrono::hours(1);
+  f.state.sessions().touch(0x5e55, "w1", std::chrono::system_clock::now());
+  std::optional<std::string> second;
+  f.operations.waitDrained("w1", seconds(0), [&](const std::string& result) { second = result; });
+  REQUIRE(f.loop.runUntil([&] { return second.has_value(); }));
+  CHECK(*second == "timeout");
+  CHECK(f.w1().state() == WorkerState::kDraining);
+}
+
 TEST_CASE("ready ends a drain wait with \"not draining\" and forgets the drain on disk", "[core][operations]") {
   OperationsFixture f;
   f.w1().admission().request(1, [](bool) {});  // a request in flight keeps it draining
