@@ -82,6 +82,10 @@ ProxyMetrics::ProxyMetrics(std::vector<std::string> worker_states)
       cookies_refused_(prometheus::BuildCounter()
                            .Name("stickyproxy_cookies_refused_total")
                            .Help("Routing cookies ignored (treated as a new session), by reason")
+                           .Register(*registry_)),
+      desync_requests_(prometheus::BuildCounter()
+                           .Name("stickyproxy_desync_requests_total")
+                           .Help("Requests whose head is not compliant (desync classes), by class and reason")
                            .Register(*registry_)) {
   for (std::string_view reason : kCookieRefusals) counterFor(cookies_refused_, cookie_refusal_series_, "reason", reason);
   for (std::string_view reason : kRepinReasons) counterFor(repins_, repin_series_, "reason", reason);
@@ -102,6 +106,15 @@ prometheus::Counter& ProxyMetrics::counterFor(prometheus::Family<prometheus::Cou
 
 void ProxyMetrics::cookieRefused(std::string_view reason) {
   counterFor(cookies_refused_, cookie_refusal_series_, "reason", reason).Increment();
+}
+
+void ProxyMetrics::desyncRequest(std::string_view head_class, std::string_view reason) {
+  auto key = std::make_pair(std::string(head_class), std::string(reason));
+  auto it = desync_series_.find(key);
+  if (it == desync_series_.end()) {
+    it = desync_series_.emplace(key, &desync_requests_.Add({{"class", key.first}, {"reason", key.second}})).first;
+  }
+  it->second->Increment();
 }
 
 void ProxyMetrics::requestFinished(std::string_view worker, int status, double duration_s) {

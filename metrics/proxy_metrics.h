@@ -87,6 +87,9 @@ class ProxyMetrics {
   // A request's routing cookie was ignored ("forged_cookie": its MAC did not match;
   // "malformed_cookie": not a routing cookie at all); it was treated as a new session.
   void cookieRefused(std::string_view reason);
+  // The head classifier found a request `head_class` ("severe", "ambiguous", "acceptable")
+  // because of `reason` (a rule label such as "bare_lf"), whether or not it was refused.
+  void desyncRequest(std::string_view head_class, std::string_view reason);
 
   // The Prometheus text format (version 0.0.4) of every family: the counters and histograms
   // above, the gauges from `snapshot`, each worker's CPU and memory from /proc/<pid>, and this
@@ -131,6 +134,7 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>& connect_errors_;
   prometheus::Family<prometheus::Counter>& repins_;
   prometheus::Family<prometheus::Counter>& cookies_refused_;
+  prometheus::Family<prometheus::Counter>& desync_requests_;
   // Series looked up once: Family::Add hashes the label set under a lock on every call.
   std::map<std::pair<std::string, int>, prometheus::Counter*> request_series_;
   std::map<std::string, prometheus::Histogram*> duration_series_;
@@ -139,6 +143,7 @@ class ProxyMetrics {
   std::map<std::string, prometheus::Counter*> connect_error_series_;
   std::map<std::string, prometheus::Counter*> repin_series_;
   std::map<std::string, prometheus::Counter*> cookie_refusal_series_;
+  std::map<std::pair<std::string, std::string>, prometheus::Counter*> desync_series_;
 };
 
 }  // namespace stickyproxy

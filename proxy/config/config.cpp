@@ -268,6 +268,18 @@ void setRetryNonIdempotent(Target& target, std::string_view value, Problems& pro
   }
 }
 
+void setDesyncMode(Target& target, std::string_view value, Problems& problems) {
+  if (value == "defensive") {
+    target.config.desync_mode = DesyncMode::kDefensive;
+  } else if (value == "strictest") {
+    target.config.desync_mode = DesyncMode::kStrictest;
+  } else if (value == "monitor") {
+    target.config.desync_mode = DesyncMode::kMonitor;
+  } else {
+    problems.push_back(inQuotes(std::string(value)) + " is not one of: defensive, strictest, monitor");
+  }
+}
+
 const KeySpec kProxyKeys[] = {
     {"listen", listenKey<&Config::listen>},
     {"metrics_listen", listenKey<&Config::metrics_listen>},
@@ -277,6 +289,7 @@ const KeySpec kProxyKeys[] = {
     {"trusted_proxies", setTrustedProxies},
     {"access_log", setAccessLog},
     {"retry_non_idempotent", setRetryNonIdempotent},
+    {"desync_mode", setDesyncMode},
 };
 
 // ---- [timeouts] ----

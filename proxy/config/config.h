@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "proxy/http/head_classifier.h"
+
 // Declared at global scope so that Cidr::contains names ::sockaddr whatever the include order.
 struct sockaddr;
 
@@ -145,6 +147,9 @@ struct Config {
   // process exited before answering (true: "on_worker_exit"), or never (false: "never").
   // Requests that never reached a worker are always replayed.
   bool retry_non_idempotent = false;
+  // What happens to requests the head classifier finds Severe or Ambiguous
+  // (proxy/http/head_classifier.h).
+  DesyncMode desync_mode = DesyncMode::kDefensive;
 
   TimeoutsConfig timeouts;
   LimitsConfig limits;

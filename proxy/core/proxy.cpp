@@ -71,15 +71,19 @@ ServerOptions Proxy::serverOptions() const {
   options.keepalive_timeout = config_.timeouts.keepalive_idle;
   options.write_high_water = config_.limits.write_buffer_high;
   options.max_connections = config_.limits.max_client_connections;
-  options.on_protocol_error = [this](const Endpoint& peer, int status, const std::string& reason) {
-    metrics_->requestRefused(status);
+  options.limits.desync_mode = config_.desync_mode;
+  options.on_protocol_error = [this](const Endpoint& peer, const ProtocolError& error) {
+    metrics_->requestRefused(error.status);
+    if (!error.verdict.compliant()) {
+      metrics_->desyncRequest(headClassName(error.verdict.head_class), error.verdict.label());
+    }
     AccessRecord record;
     record.time = std::chrono::system_clock::now();
     record.client = peer.host().empty() ? "unix" : peer.host();
     record.method = "-";
     record.path = "-";
-    record.status = status;
-    record.note = reason;
+    record.status = error.status;
+    record.note = error.reason;
     writeAccessLog(record);
   };
   return options;

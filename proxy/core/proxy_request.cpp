@@ -113,6 +113,8 @@ void ProxyRequest::chooseCookie() {
 }
 
 void ProxyRequest::start() {
+  const HeadVerdict& verdict = exchange_->request().verdict;
+  if (!verdict.compliant()) proxy_.metrics().desyncRequest(headClassName(verdict.head_class), verdict.label());
   extractSessionKey();
   if (!cookie_refused_.empty()) proxy_.metrics().cookieRefused(cookie_refused_);
   if (key_.empty() || proxy_key_.empty()) {
@@ -268,6 +270,9 @@ RequestHead ProxyRequest::upstreamHead() const {
     }
   }
   if (!route_.announce_previous.empty()) head.headers.add(std::string(kPreviousWorkerHeader), route_.announce_previous);
+  if (upstreamEndsAfter()) head.headers.add("Connection", "close");
+  // HTTP/1.1 needs a Host: an HTTP/1.0 client may have sent none.
+  if (head.headers.find("Host") == nullptr && worker_ != nullptr) head.headers.add("Host", worker_->name());
   return head;
 }
 
@@ -414,7 +419,7 @@ void ProxyRequest::onResponseBody(const Bytes& data) {
 void ProxyRequest::onResponseComplete() {
   if (finished_) return;
   int status = exchange_->status();
-  detachUpstream(true);
+  detachUpstream(!upstreamEndsAfter());
   releaseSlot();
   finishLog(status, "");
   exchange_->finish();
@@ -479,6 +484,13 @@ void ProxyRequest::respondError(int status, const std::string& message, const st
   exchange_->respond(status, "application/json", picojson::value(body).serialize() + "\n", std::move(headers));
 }
 
+bool ProxyRequest::upstreamEndsAfter() const {
+  // An Ambiguous request is never followed by another on the same worker connection: the
+  // worker's parser may have read it differently.
+  return exchange_->request().verdict.head_class == HeadClass::kAmbiguous &&
+         proxy_.config().desync_mode != DesyncMode::kMonitor;
+}
+
 void ProxyRequest::finishLog(int status, const std::string& note) {
   if (finished_) return;
   finished_ = true;
@@ -501,8 +513,13 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
   record.repinned = route_.repinned;
   record.key_hash = key_short_;
   record.previous_worker = forwarded_previous_;
-  record.note = note;
-  if (proxy_.config().access_log_all || !note.empty()) writeAccessLog(record);
+  std::string desync_note;
+  if (note.empty() && !request.verdict.compliant()) {
+    desync_note = "desync " + std::string(headClassName(request.verdict.head_class)) + ": " +
+                  std::string(request.verdict.label());
+  }
+  record.note = note.empty() ? desync_note : note;
+  if (proxy_.config().access_log_all || !record.note.empty()) writeAccessLog(record);
 }
 
 }  // namespace stickyproxy

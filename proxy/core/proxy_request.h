@@ -52,6 +52,8 @@ class ProxyRequest : public ExchangeHandler,
   void admitted();
   void connected(ClientConnectionPtr connection, int status, bool reused);
   RequestHead upstreamHead() const;
+  // True when the worker connection must close after this exchange (an Ambiguous request).
+  bool upstreamEndsAfter() const;
   // The attempt never reached a worker (connect refused or timed out): tries again shortly,
   // on the session's route then (it may have moved), within upstream_connect of the first
   // attempt. `cause` labels the retry in stickyproxy_retries_total. False: give up.

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "proxy/http/head_classifier.h"
+
 namespace stickyproxy {
 
 struct Header {
@@ -56,6 +58,7 @@ struct RequestHead {
   BodyFraming framing;
   bool keep_alive = true;  // the client allows another request on this connection
   bool expect_continue = false;
+  HeadVerdict verdict;  // what the classifier found; an Ambiguous request has keep_alive false
 
   bool isIdempotent() const;
   // The path without the query string.

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "proxy/http/head_classifier.h"
 #include "proxy/http/http_message.h"
 #include "proxy/net/bytes.h"
 
@@ -29,6 +30,8 @@ struct ParserLimits {
   uint32_t max_head_bytes = 32 * 1024;
   uint32_t max_headers = 100;
   uint64_t max_body = 0;  // 0 = unlimited
+  // How request heads the classifier flags are treated (responses: Severe is always refused).
+  DesyncMode desync_mode = DesyncMode::kDefensive;
 };
 
 class HttpParser {
@@ -56,6 +59,8 @@ class HttpParser {
   // Parses as much of `data` as possible and returns the number of bytes consumed. Parsing
   // stops right after each complete message: feed the rest again once the message has been
   // dealt with. On a parse error, error() is set and further input is refused.
+  // A head is held back (copied) until it is complete, then classified (head_classifier.h)
+  // and only then parsed: Severe heads are refused, Ambiguous ones parsed in normalised form.
   size_t feed(const Bytes& data);
   // The peer closed: completes a body that runs until close, or flags a truncated message.
   void finish();
@@ -63,8 +68,12 @@ class HttpParser {
   ParseError error() const { return error_; }
   // A short text for logs, e.g. "Invalid header value char".
   const std::string& errorReason() const { return error_reason_; }
+  // The classification of the last head.
+  const HeadVerdict& verdict() const { return verdict_; }
+  // When error() comes from the classifier refusing a head: its finding (else compliant).
+  const HeadVerdict& refusal() const { return refusal_; }
   // True between the first byte of a message and its completion.
-  bool inMessage() const { return in_message_; }
+  bool inMessage() const { return in_message_ || !held_.empty(); }
   bool headComplete() const { return head_complete_; }
   void setLimits(ParserLimits limits) { limits_ = limits; }
 
@@ -78,6 +87,14 @@ class HttpParser {
   static int onBodyData(llhttp_t* parser, const char* at, size_t length);
   static int onMessageDone(llhttp_t* parser);
   int fail(ParseError error, std::string reason);
+  // Feeds `data` while no head has been parsed for the current message.
+  size_t feedHead(const Bytes& data);
+  // Classifies the complete `head` and hands it (or its normalised form) to llhttp; returns
+  // false when the head was refused or llhttp stopped inside it.
+  bool parseHead(std::string_view head);
+  size_t execute(const Bytes& data);
+  // Resumes after a pause or records an llhttp error; false on an error.
+  bool afterExecute(llhttp_errno_t status);
   bool countHeadBytes(size_t length);
   BodyFraming framing() const;
 
@@ -87,6 +104,13 @@ class HttpParser {
   Handler* handler_;
   ParserLimits limits_;
   const Bytes* feeding_ = nullptr;  // the buffer being parsed, for zero-copy body views
+
+  // Head bytes held back until the blank line arrives; empty when the head came in one piece.
+  std::string held_;
+  bool head_parsed_ = false;  // llhttp has the current message's head
+  HeadVerdict verdict_;
+  HeadVerdict refusal_;
+  std::string normalised_;
 
   // The head being assembled.
   std::string url_;

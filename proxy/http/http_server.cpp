@@ -195,7 +195,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
         return;
       }
       if (parser_.error() != ParseError::kNone) {
-        rejectRequest(statusForParseError(parser_.error()), parser_.errorReason());
+        rejectRequest(statusForParseError(parser_.error()), parser_.errorReason(), parser_.refusal());
         return;
       }
       data = data.suffix(consumed);
@@ -228,8 +228,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   }
 
   // Answers a request the parser refused, then closes: the stream position is unknown.
-  void rejectRequest(int status, const std::string& reason) {
-    if (server_->options_.on_protocol_error) server_->options_.on_protocol_error(peer_, status, reason);
+  void rejectRequest(int status, const std::string& reason, HeadVerdict verdict = {}) {
+    if (server_->options_.on_protocol_error) {
+      server_->options_.on_protocol_error(peer_, ProtocolError{status, reason, verdict});
+    }
     if (exchange_ && exchange_->headSent()) {
       close("bad request body: " + reason);
       return;

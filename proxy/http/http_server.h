@@ -26,6 +26,13 @@ class ServerConnection;
 class ServerExchange;
 using ServerExchangePtr = std::shared_ptr<ServerExchange>;
 
+// A request the server refused by itself.
+struct ProtocolError {
+  int status = 400;
+  std::string reason;   // for the log, e.g. "desync: bare_lf" or "request head too large"
+  HeadVerdict verdict;  // the classifier's finding when it caused the refusal
+};
+
 struct ServerOptions {
   ParserLimits limits;
   std::chrono::milliseconds header_timeout{std::chrono::seconds(10)};     // -> 408
@@ -46,7 +53,7 @@ struct ServerOptions {
   size_t write_high_water = 256 * 1024;
   uint32_t max_connections = 10000;
   // Called for each request the server answers by itself (400, 408, 413, 414, 431, 501).
-  std::function<void(const Endpoint& peer, int status, const std::string& reason)> on_protocol_error;
+  std::function<void(const Endpoint& peer, const ProtocolError& error)> on_protocol_error;
 };
 
 // What an application attaches to an exchange to follow it. Calls come on the loop thread;

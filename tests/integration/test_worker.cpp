@@ -13,6 +13,7 @@
 //   GET  /sse?events=N&interval_ms=M  text/event-stream, "data: event i\n\n" every M ms
 //   GET  /delay?ms=N                200 after N ms
 //   GET  /big?bytes=N               N bytes of the shared pattern, streamed with backpressure
+//   GET  /bad-framing               200 with a second, malformed Content-Length field (-> proxy 502)
 //   GET  /abort                     the connection is closed with no answer; the process stays up
 //   GET  /crash                     the process exits at once with status 3, no answer
 //   GET  /exit-after?ms=N           200, then the process exits with status 0 after N ms
@@ -233,6 +234,12 @@ class WorkerApp {
       auto handler = std::make_shared<BigHandler>(exchange, pattern_block_, total);
       exchange->setHandler(handler);
       handler->pump();
+    } else if (path == "/bad-framing") {
+      // A second length under a name with a space before its colon: lenient parsers read the
+      // body as 20 bytes, strict ones refuse the head. The proxy must answer 502.
+      HeaderList headers = baseHeaders();
+      headers.add("Content-Length ", "20");
+      exchange->respond(200, "text/plain", "hi", std::move(headers));
     } else if (path == "/abort") {
       // Drops the connection without an answer and stays up: the proxy's 502 path.
       exchange->abort();

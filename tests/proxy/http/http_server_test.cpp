@@ -371,7 +371,7 @@ TEST_CASE("a refused upload that goes on sending longer than the old linger is n
     options.limits.max_body = 1024;
     options.linger_idle = std::chrono::milliseconds(500);
     int errors = 0;
-    options.on_protocol_error = [&](const Endpoint&, int status, const std::string&) { errors += status == 413; };
+    options.on_protocol_error = [&](const Endpoint&, const ProtocolError& error) { errors += error.status == 413; };
     HttpServer server(loop.get(), options, [](const ServerExchangePtr& exchange) {
       exchange->respond(200, "text/plain", "unexpected\n");
     });
@@ -434,7 +434,7 @@ TEST_CASE("the body idle timeout stops while the application holds the body and 
     options.body_idle_timeout = std::chrono::milliseconds(200);
     std::vector<std::shared_ptr<HeldBodyHandler>> handlers;
     int refused = 0;
-    options.on_protocol_error = [&](const Endpoint&, int status, const std::string&) { refused += status == 408; };
+    options.on_protocol_error = [&](const Endpoint&, const ProtocolError& error) { refused += error.status == 408; };
     HttpServer server(loop.get(), options, [&](const ServerExchangePtr& exchange) {
       auto handler = std::make_shared<HeldBodyHandler>(exchange);
       handlers.push_back(handler);
