@@ -20,8 +20,7 @@ ClientConnectionPtr ClientConnection::create(uv_loop_t* loop, Endpoint endpoint,
 }
 
 ClientConnection::ClientConnection(uv_loop_t* loop, Endpoint endpoint, ParserLimits limits)
-    : loop_(loop),
-      endpoint_(std::move(endpoint)),
+    : endpoint_(std::move(endpoint)),
       stream_(Stream::create(loop, endpoint_.kind)),
       parser_(HttpParser::Kind::kResponse, this, limits),
       timer_(loop),

@@ -117,7 +117,6 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection>,
   // Re-arms the response timer in full when waiting on the server, stops it otherwise.
   void updateResponseTimer();
 
-  uv_loop_t* loop_;
   Endpoint endpoint_;
   StreamPtr stream_;
   HttpParser parser_;
