@@ -1,0 +1,89 @@
+// Fuzz target "response_head": bytes from a worker, parsed by the response HttpParser that the
+// proxy's upstream connections use (proxy/http/http_parser.h), fed whole and in pieces.
+//
+// Input: byte 0 seeds the piece sizes; byte 1 picks the largest piece (low 6 bits), whether the
+// responses answer a HEAD request (bit 6: no body whatever the head says) and tiny limits
+// (bit 7); the rest is the byte stream of the connection.
+//
+// Invariants: the same messages whole and in pieces; nothing parsed holds CR, LF or NUL; a head
+// answering HEAD has no body; and every head, serialised as the proxy writes it to the client,
+// parses back to the same status, fields and framing.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "proxy/http/http_message.h"
+#include "tests/fuzz/http_fuzz_support.h"
+
+namespace stickyproxy::fuzz {
+namespace {
+
+bool hasLineBreakOrNul(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
+
+void checkReserialised(const SeenMessage& message) {
+  const ResponseHead& head = message.response[0];
+  FUZZ_CHECK(head.reason.find_first_of("\r\n") == std::string::npos, describe(message));
+  // Known (tests/fuzz/findings/response-reason-control-chars): llhttp keeps NUL and other control
+  // characters in the reason phrase, which the proxy passes on (RFC 9112: HTAB, SP, VCHAR and
+  // obs-text only). Tolerated unless strict().
+  if (strict()) {
+    for (char c : head.reason) {
+      const auto byte = static_cast<unsigned char>(c);
+      FUZZ_CHECK(byte == '\t' || (byte >= 0x20 && byte != 0x7f), "a control character in the reason phrase");
+    }
+  }
+  // Known (tests/fuzz/findings/response-two-digit-status): llhttp takes "HTTP/1.1 31 Odd" as
+  // status 31, which the proxy would pass on; RFC 9112 wants three digits. Tolerated unless strict().
+  FUZZ_CHECK((head.status >= 100 && head.status <= 999) || !strict(), describe(message));
+  FUZZ_CHECK(head.status >= 0 && head.status <= 999, describe(message));
+  for (const Header& field : head.headers.fields()) {
+    FUZZ_CHECK(!field.name.empty() || !strict(), "an empty field name:\n" + describe(message));
+    FUZZ_CHECK(!hasLineBreakOrNul(field.name) && !hasLineBreakOrNul(field.value), describe(message));
+  }
+  const std::string stream = serializeResponseHead(head);
+  ParserLimits roomy;
+  roomy.max_head_bytes = 1 << 22;
+  roomy.max_headers = 100000;
+  // Heads only: the response may announce a body that is not there, so the parse stops after
+  // the head (as for a HEAD request).
+  const ParseRun again = parseStream(HttpParser::Kind::kResponse, stream, {}, roomy, true);
+  FUZZ_CHECK(!again.failed, "the serialised head does not parse (" + again.reason + "):\n" + stream);
+  FUZZ_CHECK(again.messages.size() == 1 && again.messages[0].response.size() == 1,
+             "the serialised head parses as " + std::to_string(again.messages.size()) + " messages:\n" + stream);
+  const ResponseHead& seen = again.messages[0].response[0];
+  FUZZ_CHECK(seen.status == head.status && seen.version_minor == head.version_minor, "status line changed:\n" + stream);
+  FUZZ_CHECK(head.reason.empty() || seen.reason == head.reason, "reason changed:\n" + stream);
+  FUZZ_CHECK(sameHeaders(seen.headers, head.headers), "fields changed:\n" + stream);
+  FUZZ_CHECK(sameFraming(seen.framing, head.framing) && seen.keep_alive == head.keep_alive,
+             "framing changed:\n" + stream);
+}
+
+}  // namespace
+}  // namespace stickyproxy::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace stickyproxy;
+  using namespace stickyproxy::fuzz;
+  if (size < 2) return 0;
+  const uint32_t seed = data[0];
+  const size_t max_piece = 1 + (data[1] & 0x3f);
+  const bool answers_head = (data[1] & 0x40) != 0;
+  ParserLimits limits;
+  if ((data[1] & 0x80) != 0) limits = ParserLimits{64, 256, 8, 64};
+  const std::string_view stream(reinterpret_cast<const char*>(data) + 2, size - 2);
+
+  const ParseRun whole = parseStream(HttpParser::Kind::kResponse, stream, {}, limits, answers_head);
+  const ParseRun split =
+      parseStream(HttpParser::Kind::kResponse, stream, pieceSizes(stream.size(), seed, max_piece), limits, answers_head);
+  checkSameOutcome(whole, split);
+  for (const SeenMessage& message : whole.messages) {
+    FUZZ_CHECK(message.response.size() == 1, "a message without its head");
+    // 1xx heads are interim: the final response follows on the same connection.
+    if (answers_head && message.response[0].status >= 200) {
+      FUZZ_CHECK(message.body.empty(), "a body in the answer to HEAD: " + describe(message));
+    }
+    checkReserialised(message);
+  }
+  return 0;
+}
