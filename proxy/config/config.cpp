@@ -7,6 +7,7 @@
 #include <sys/un.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -280,6 +281,29 @@ void setDesyncMode(Target& target, std::string_view value, Problems& problems) {
   }
 }
 
+// "yes" or "no" into a bool.
+template <auto... Path>
+void yesNoKey(Target& target, std::string_view value, Problems& problems) {
+  if (value == "yes" || value == "no") {
+    fieldOf<Path...>(target) = value == "yes";
+  } else {
+    problems.push_back(inQuotes(std::string(value)) + " is not one of: yes, no");
+  }
+}
+
+// A user or group name as the system accepts it (checked against the account database when
+// the proxy starts, not here: a config may be checked on another host).
+template <auto... Path>
+void accountKey(Target& target, std::string_view value, Problems& problems) {
+  bool valid = !value.empty() && value.size() <= 32 && value.front() != '-';
+  for (char c : value) valid = valid && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.');
+  if (!valid) {
+    problems.push_back(inQuotes(std::string(value)) + " is not a valid user or group name");
+    return;
+  }
+  fieldOf<Path...>(target) = std::string(value);
+}
+
 const KeySpec kProxyKeys[] = {
     {"listen", listenKey<&Config::listen>},
     {"metrics_listen", listenKey<&Config::metrics_listen>},
@@ -290,6 +314,9 @@ const KeySpec kProxyKeys[] = {
     {"access_log", setAccessLog},
     {"retry_non_idempotent", setRetryNonIdempotent},
     {"desync_mode", setDesyncMode},
+    {"user", accountKey<&Config::user>},
+    {"group", accountKey<&Config::group>},
+    {"allow_root", yesNoKey<&Config::allow_root>},
 };
 
 // ---- [timeouts] ----
@@ -321,6 +348,61 @@ const KeySpec kLimitKeys[] = {
      integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::upstream_idle_per_worker>},
     {"write_buffer_high", sizeKey<1, &Config::limits, &LimitsConfig::write_buffer_high>},
     {"retry_buffer", sizeKey<0, &Config::limits, &LimitsConfig::retry_buffer>},
+    {"per_client_connections", integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::per_client_connections>},
+    {"per_client_rate", integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::per_client_rate>},
+};
+
+// ---- [tls] ----
+
+void setSniCertificates(Target& target, std::string_view value, Problems& problems) {
+  auto& pairs = target.config.tls.sni_certificates;
+  pairs.clear();
+  size_t start = 0;
+  while (start <= value.size()) {
+    size_t comma = value.find(',', start);
+    std::string_view item = trimOws(value.substr(start, comma == std::string_view::npos ? comma : comma - start));
+    if (!item.empty()) {
+      size_t colon = item.find(':');
+      if (colon == std::string_view::npos || colon == 0 || colon + 1 == item.size()) {
+        problems.push_back(inQuotes(std::string(item)) + " is not chain.pem:key.pem");
+      } else {
+        pairs.emplace_back(resolvePath(target.base_dir, item.substr(0, colon)),
+                           resolvePath(target.base_dir, item.substr(colon + 1)));
+      }
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+}
+
+void setTlsMinVersion(Target& target, std::string_view value, Problems& problems) {
+  if (value == "TLSv1.2" || value == "TLSv1.3") {
+    target.config.tls.min_version = std::string(value);
+  } else {
+    problems.push_back(inQuotes(std::string(value)) + " is not one of: TLSv1.2, TLSv1.3");
+  }
+}
+
+template <auto... Path>
+void textKey(Target& target, std::string_view value, Problems& problems) {
+  if (value.empty()) {
+    problems.push_back("empty value");
+    return;
+  }
+  fieldOf<Path...>(target) = std::string(value);
+}
+
+const KeySpec kTlsKeys[] = {
+    {"listen", listenKey<&Config::tls, &TlsConfig::listen>},
+    {"certificate", pathKey<&Config::tls, &TlsConfig::certificate>},
+    {"key", pathKey<&Config::tls, &TlsConfig::key>},
+    {"sni_certificates", setSniCertificates},
+    {"min_version", setTlsMinVersion},
+    {"ciphers", textKey<&Config::tls, &TlsConfig::ciphers>},
+    {"ciphersuites", textKey<&Config::tls, &TlsConfig::ciphersuites>},
+    {"session_tickets", yesNoKey<&Config::tls, &TlsConfig::session_tickets>},
+    {"ticket_key_rotation", durationKey<&Config::tls, &TlsConfig::ticket_key_rotation>},
+    {"redirect_http", yesNoKey<&Config::tls, &TlsConfig::redirect_http>},
 };
 
 // ---- [routing] ----
@@ -464,7 +546,7 @@ struct SectionSpec {
 const SectionSpec kSections[] = {
     {"proxy", kProxyKeys},         {"timeouts", kTimeoutKeys},   {"limits", kLimitKeys},
     {"routing", kRoutingKeys},     {"supervisor", kSupervisorKeys},
-    {"health_check", kHealthCheckKeys}, {"worker", kWorkerKeys},
+    {"health_check", kHealthCheckKeys}, {"tls", kTlsKeys},         {"worker", kWorkerKeys},
 };
 
 const SectionSpec* findSection(std::string_view name) {
@@ -699,6 +781,7 @@ class Parser {
   void finish() {
     checkProxy();
     checkRouting();
+    checkTls();
     const SupervisorConfig& supervisor = config_.supervisor;
     if (supervisor.restart_backoff_max < supervisor.restart_backoff_initial) {
       std::string key = isSet("supervisor.restart_backoff_max") ? "supervisor.restart_backoff_max"
@@ -738,6 +821,22 @@ class Parser {
         reachesSameSocket(config_.listen, config_.metrics_listen)) {
       addError(keyLine("proxy.metrics_listen"), "proxy.metrics_listen",
                config_.metrics_listen.toString() + " is also the listen address");
+    }
+  }
+
+  void checkTls() {
+    if (sectionLine("tls") == 0) return;
+    config_.tls.enabled = true;
+    int line = sectionLine("tls");
+    for (const char* key : {"tls.listen", "tls.certificate", "tls.key"}) {
+      if (!isSet(key)) addError(line, key, "required key is missing");
+    }
+    if (isSet("tls.listen") && reachesSameSocket(config_.tls.listen, config_.listen)) {
+      addError(keyLine("tls.listen"), "tls.listen", config_.tls.listen.toString() + " is also the listen address");
+    }
+    if (isSet("tls.listen") && isSet("proxy.metrics_listen") &&
+        reachesSameSocket(config_.tls.listen, config_.metrics_listen)) {
+      addError(keyLine("tls.listen"), "tls.listen", config_.tls.listen.toString() + " is also the metrics address");
     }
   }
 

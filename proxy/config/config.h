@@ -72,7 +72,32 @@ struct LimitsConfig {
   // Request bodies up to this size are kept until the response head arrives, so that the
   // request can be replayed on another worker (0: no body is kept, bodied requests are not replayed).
   uint64_t retry_buffer = 8ull * 1024 * 1024;
+  // Per client address (the X-Forwarded-For client for trusted_proxies peers): connections at
+  // once, and requests per second (a token bucket holding one second's worth). 0 = no limit.
+  uint32_t per_client_connections = 0;
+  uint32_t per_client_rate = 0;
   bool operator==(const LimitsConfig&) const = default;
+};
+
+// [tls]: HTTPS on its own listener, beside the plain one.
+struct TlsConfig {
+  bool enabled = false;      // the file has a [tls] section
+  Address listen;
+  std::string certificate;   // PEM chain, leaf first
+  std::string key;           // PEM private key of `certificate`
+  // Further "chain.pem:key.pem" pairs chosen by SNI: a client naming one of a certificate's
+  // DNS names gets that certificate, any other client the first one.
+  std::vector<std::pair<std::string, std::string>> sni_certificates;
+  std::string min_version = "TLSv1.2";  // "TLSv1.2" or "TLSv1.3"
+  // TLS 1.2 cipher list (OpenSSL syntax) and TLS 1.3 suites; forward secrecy and AEAD only.
+  std::string ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+  bool session_tickets = true;
+  Duration ticket_key_rotation{std::chrono::hours(12)};  // a new ticket key this often
+  bool redirect_http = false;  // the plain listener answers 308 to the https:// URL
+  bool operator==(const TlsConfig&) const = default;
 };
 
 enum class KeySource {
@@ -150,12 +175,18 @@ struct Config {
   // What happens to requests the head classifier finds Severe or Ambiguous
   // (proxy/http/head_classifier.h).
   DesyncMode desync_mode = DesyncMode::kDefensive;
+  // The account the proxy serves as, after binding its sockets as root, and its workers run
+  // as. Empty: stay who started it (refused when that is root, unless allow_root).
+  std::string user;
+  std::string group;  // empty: the user's primary group
+  bool allow_root = false;
 
   TimeoutsConfig timeouts;
   LimitsConfig limits;
   RoutingConfig routing;
   SupervisorConfig supervisor;
   HealthCheckConfig health_check;
+  TlsConfig tls;
   std::vector<WorkerConfig> workers;  // in file order; at least one
 
   const WorkerConfig* findWorker(const std::string& name) const;

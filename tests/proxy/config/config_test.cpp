@@ -351,6 +351,51 @@ TEST_CASE("the session-safety keys parse, default and refuse bad values", "[conf
   CHECK(errorsOf(withSection("[limits]\nretry_buffer = -1\n")).size() == 1);
 }
 
+TEST_CASE("the edge keys (desync, TLS, per-client limits, privileges) parse, default and refuse bad values",
+          "[config]") {
+  Config defaults = mustParse(kMinimal);
+  CHECK(defaults.desync_mode == DesyncMode::kDefensive);
+  CHECK_FALSE(defaults.tls.enabled);
+  CHECK(defaults.limits.per_client_connections == 0);
+  CHECK(defaults.limits.per_client_rate == 0);
+  CHECK(defaults.user.empty());
+  CHECK_FALSE(defaults.allow_root);
+
+  Config config = mustParse(withProxyKeys("desync_mode = strictest\nuser = stickyproxy\ngroup = www-data\n"
+                                          "allow_root = yes\n") +
+                            "[limits]\nper_client_connections = 50\nper_client_rate = 20\n"
+                            "[tls]\nlisten = 0.0.0.0:8443\ncertificate = tls/site.pem\nkey = /etc/k.pem\n"
+                            "sni_certificates = a.pem:a.key, /x/b.pem:/x/b.key\nmin_version = TLSv1.3\n"
+                            "session_tickets = no\nticket_key_rotation = 1h\nredirect_http = yes\n");
+  CHECK(config.desync_mode == DesyncMode::kStrictest);
+  CHECK(config.user == "stickyproxy");
+  CHECK(config.group == "www-data");
+  CHECK(config.allow_root);
+  CHECK(config.limits.per_client_connections == 50);
+  CHECK(config.limits.per_client_rate == 20);
+  CHECK(config.tls.enabled);
+  CHECK(config.tls.listen.port == 8443);
+  CHECK(config.tls.certificate == "/srv/sp/conf/tls/site.pem");
+  CHECK(config.tls.key == "/etc/k.pem");
+  REQUIRE(config.tls.sni_certificates.size() == 2);
+  CHECK(config.tls.sni_certificates[0] == std::make_pair(std::string("/srv/sp/conf/a.pem"), std::string("/srv/sp/conf/a.key")));
+  CHECK(config.tls.sni_certificates[1] == std::make_pair(std::string("/x/b.pem"), std::string("/x/b.key")));
+  CHECK(config.tls.min_version == "TLSv1.3");
+  CHECK_FALSE(config.tls.session_tickets);
+  CHECK(config.tls.ticket_key_rotation == hours(1));
+  CHECK(config.tls.redirect_http);
+
+  CHECK(errorsOf(withProxyKeys("desync_mode = lenient\n")).size() == 1);
+  CHECK(errorsOf(withProxyKeys("user = -rf\n")).size() == 1);
+  CHECK(errorsOf(withProxyKeys("allow_root = maybe\n")).size() == 1);
+  CHECK(errorsOf(withSection("[tls]\nlisten = 0.0.0.0:8443\n")) ==
+        std::vector<std::string>{"/srv/sp/conf/test.conf:6: tls.certificate: required key is missing",
+                                 "/srv/sp/conf/test.conf:6: tls.key: required key is missing"});
+  CHECK(errorsOf(withSection("[tls]\nlisten = 0.0.0.0:8080\ncertificate = c\nkey = k\n")).size() == 1);
+  CHECK(errorsOf(withSection("[tls]\nlisten = 0.0.0.0:8443\ncertificate = c\nkey = k\nmin_version = SSLv3\n")).size() == 1);
+  CHECK(errorsOf(withSection("[tls]\nlisten = 0.0.0.0:8443\ncertificate = c\nkey = k\nsni_certificates = nokey\n")).size() == 1);
+}
+
 TEST_CASE("access_log is all or errors, all by default", "[config]") {
   CHECK(mustParse(kMinimal).access_log_all);
   CHECK(errorsOf("[proxy]\nlisten = 0.0.0.0:8080\nstate_dir = /srv/sp/state\naccess_log = off\n"
