@@ -86,7 +86,12 @@ ProxyMetrics::ProxyMetrics(std::vector<std::string> worker_states)
       desync_requests_(prometheus::BuildCounter()
                            .Name("stickyproxy_desync_requests_total")
                            .Help("Requests whose head is not compliant (desync classes), by class and reason")
-                           .Register(*registry_)) {
+                           .Register(*registry_)),
+      tls_errors_(prometheus::BuildCounter()
+                      .Name("stickyproxy_tls_errors_total")
+                      .Help("TLS connections that failed (handshake or record), by reason")
+                      .Register(*registry_)) {
+  for (std::string_view reason : kTlsErrors) counterFor(tls_errors_, tls_error_series_, "reason", reason);
   for (std::string_view reason : kCookieRefusals) counterFor(cookies_refused_, cookie_refusal_series_, "reason", reason);
   for (std::string_view reason : kRepinReasons) counterFor(repins_, repin_series_, "reason", reason);
   for (std::string_view cause : kRetryCauses) counterFor(retries_, retry_series_, "cause", cause);
@@ -115,6 +120,10 @@ void ProxyMetrics::desyncRequest(std::string_view head_class, std::string_view r
     it = desync_series_.emplace(key, &desync_requests_.Add({{"class", key.first}, {"reason", key.second}})).first;
   }
   it->second->Increment();
+}
+
+void ProxyMetrics::tlsError(std::string_view reason) {
+  counterFor(tls_errors_, tls_error_series_, "reason", reason).Increment();
 }
 
 void ProxyMetrics::requestFinished(std::string_view worker, int status, double duration_s) {

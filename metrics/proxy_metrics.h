@@ -90,6 +90,8 @@ class ProxyMetrics {
   // The head classifier found a request `head_class` ("severe", "ambiguous", "acceptable")
   // because of `reason` (a rule label such as "bare_lf"), whether or not it was refused.
   void desyncRequest(std::string_view head_class, std::string_view reason);
+  // A TLS connection failed: `reason` is a fixed label ("handshake_failed", "plain_http", ...).
+  void tlsError(std::string_view reason);
 
   // The Prometheus text format (version 0.0.4) of every family: the counters and histograms
   // above, the gauges from `snapshot`, each worker's CPU and memory from /proc/<pid>, and this
@@ -112,6 +114,8 @@ class ProxyMetrics {
   static constexpr std::string_view kRepinReasons[] = {"death", "unhealthy", "unavailable", "evict", "drain",
                                                        "removed"};
   static constexpr std::string_view kCookieRefusals[] = {"forged_cookie", "malformed_cookie"};
+  static constexpr std::string_view kTlsErrors[] = {"handshake_failed", "plain_http", "protocol_version",
+                                                    "no_shared_cipher", "bad_record"};
   static constexpr std::string_view kRetryCauses[] = {"connect_failed", "connect_timeout", "connection_lost",
                                                       "worker_down"};
   static constexpr std::pair<int, std::string_view> kProxyErrorCauses[] = {
@@ -135,6 +139,7 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>& repins_;
   prometheus::Family<prometheus::Counter>& cookies_refused_;
   prometheus::Family<prometheus::Counter>& desync_requests_;
+  prometheus::Family<prometheus::Counter>& tls_errors_;
   // Series looked up once: Family::Add hashes the label set under a lock on every call.
   std::map<std::pair<std::string, int>, prometheus::Counter*> request_series_;
   std::map<std::string, prometheus::Histogram*> duration_series_;
@@ -144,6 +149,7 @@ class ProxyMetrics {
   std::map<std::string, prometheus::Counter*> repin_series_;
   std::map<std::string, prometheus::Counter*> cookie_refusal_series_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> desync_series_;
+  std::map<std::string, prometheus::Counter*> tls_error_series_;
 };
 
 }  // namespace stickyproxy

@@ -72,6 +72,10 @@ ServerOptions Proxy::serverOptions() const {
   options.write_high_water = config_.limits.write_buffer_high;
   options.max_connections = config_.limits.max_client_connections;
   options.limits.desync_mode = config_.desync_mode;
+  options.on_tls_error = [this](const Endpoint& peer, std::string_view reason, const std::string& detail) {
+    metrics_->tlsError(reason);
+    logInfo("TLS connection from " + peer.host() + " failed (" + std::string(reason) + "): " + detail);
+  };
   options.on_protocol_error = [this](const Endpoint& peer, const ProtocolError& error) {
     metrics_->requestRefused(error.status);
     if (!error.verdict.compliant()) {
@@ -102,6 +106,15 @@ bool Proxy::start(std::function<void(int status)> listening) {
   if (!routing_state_.start()) {
     if (on_listening_) on_listening_(UV_EINVAL);
     return false;
+  }
+  if (config_.tls.enabled) {
+    tls_ = std::make_unique<TlsTermination>(loop_);
+    std::string error;
+    if (!tls_->load(config_.tls, &error)) {
+      logError("tls: " + error);
+      if (on_listening_) on_listening_(UV_EINVAL);
+      return false;
+    }
   }
   startMetrics();
 
@@ -190,6 +203,11 @@ void Proxy::startListening(bool every_worker_ready) {
   server_ = std::make_unique<HttpServer>(loop_, serverOptions(),
                                          [this](const ServerExchangePtr& exchange) { handleRequest(exchange); });
   int status = server_->listen(endpointFor(config_.listen));
+  if (status == 0 && tls_) {
+    server_->setTlsContext(tls_->context());
+    status = server_->listen(endpointFor(config_.tls.listen), 0, /*tls=*/true);
+    if (status != 0) logError("cannot listen for TLS on " + config_.tls.listen.toString() + ": " + uvErrorText(status));
+  }
   if (status == 0 && every_worker_ready) {
     logInfo("listening on " + server_->boundEndpoint().toString() + " with " + std::to_string(workers_.size()) +
             " workers ready");
@@ -198,6 +216,7 @@ void Proxy::startListening(bool every_worker_ready) {
 }
 
 void Proxy::handleRequest(const ServerExchangePtr& exchange) {
+  if (redirectToHttps(exchange)) return;
   auto request = std::make_shared<ProxyRequest>(*this, exchange);
   exchange->setHandler(request);
   request->start();
@@ -298,6 +317,21 @@ void Proxy::shutdown(std::function<void()> done) {
   }
 }
 
+bool Proxy::redirectToHttps(const ServerExchangePtr& exchange) {
+  if (!config_.tls.enabled || !config_.tls.redirect_http || exchange->secure()) return false;
+  const RequestHead& request = exchange->request();
+  const std::string* host_field = request.headers.find("Host");
+  std::string host = host_field != nullptr ? *host_field : config_.tls.listen.host;
+  // Host without its port (a bracketed IPv6 literal keeps its brackets), then the TLS port.
+  size_t colon = host.rfind(':');
+  if (colon != std::string::npos && host.find(']', colon) == std::string::npos) host.resize(colon);
+  if (config_.tls.listen.port != 443) host += ":" + std::to_string(config_.tls.listen.port);
+  HeaderList headers;
+  headers.add("Location", "https://" + host + request.target);
+  exchange->respond(308, "text/plain; charset=utf-8", "Use https://" + host + request.target + "\n", std::move(headers));
+  return true;
+}
+
 bool Proxy::reload() {
   ConfigLoadResult result = loadConfig(config_.source_path);
   if (!result.config) {
@@ -314,6 +348,19 @@ bool Proxy::reload() {
   warnRestart("proxy.admin_socket", next.admin_socket != config_.admin_socket);
   warnRestart("proxy.admin_group", next.admin_group != config_.admin_group);
   warnRestart("proxy.state_dir", next.state_dir != config_.state_dir);
+  warnRestart("tls.listen", next.tls.enabled != config_.tls.enabled || !(next.tls.listen == config_.tls.listen));
+  next.tls.enabled = config_.tls.enabled;
+  next.tls.listen = config_.tls.listen;
+  if (tls_) {
+    // New certificates (or the same files, re-read) for new connections; open ones keep theirs.
+    std::string error;
+    if (tls_->load(next.tls, &error)) {
+      if (server_) server_->setTlsContext(tls_->context());
+    } else {
+      logError("reload: tls: " + error + "; keeping the running certificates");
+      next.tls = config_.tls;
+    }
+  }
   next.listen = config_.listen;
   next.metrics_listen = config_.metrics_listen;
   next.admin_socket = config_.admin_socket;

@@ -15,6 +15,7 @@
 #include "metrics/proxy_metrics.h"
 #include "proxy/config/config.h"
 #include "proxy/core/routing_state.h"
+#include "proxy/core/tls_termination.h"
 #include "proxy/core/worker.h"
 #include "proxy/core/worker_control.h"
 #include "proxy/core/worker_health.h"
@@ -103,6 +104,8 @@ class Proxy final : public WorkerControl {
   void maybeStartListening();
   // Opens the public listener; `every_worker_ready` says so in the log.
   void startListening(bool every_worker_ready);
+  // Answers a plain-HTTP request with a redirect to HTTPS when [tls] redirect_http asks so.
+  bool redirectToHttps(const ServerExchangePtr& exchange);
   ServerOptions serverOptions() const;
   // Applies `next`'s workers; returns the supervised ones to restart in place.
   std::vector<std::string> rebuildWorkers(const Config& next);
@@ -125,6 +128,7 @@ class Proxy final : public WorkerControl {
   WorkerOperations operations_;  // reads workers_, routing_state_ and supervisor_
   std::unique_ptr<Router> router_;
   WorkerHealth health_;  // reads workers_; calls markReady() and markDown()
+  std::unique_ptr<TlsTermination> tls_;  // set when [tls] is configured
   std::unique_ptr<HttpServer> server_;
   Timer startup_timer_;
   std::function<void(int)> on_listening_;

@@ -95,8 +95,8 @@ void ProxyRequest::extractSessionKey() {
   route_request_.pin = presented_pin_;
   key_short_ = shortKeyHash(key_);
 
-  secure_ = false;
-  if (peerIsTrusted(config, exchange_->peer())) {
+  secure_ = exchange_->secure();
+  if (!secure_ && peerIsTrusted(config, exchange_->peer())) {
     const std::string* proto = request.headers.find("X-Forwarded-Proto");
     secure_ = proto != nullptr && equalsIgnoreCase(lastListElement(*proto), "https");
   }
@@ -254,14 +254,16 @@ RequestHead ProxyRequest::upstreamHead() const {
     const std::string* forwarded_for = head.headers.find("X-Forwarded-For");
     std::string chain = forwarded_for != nullptr ? *forwarded_for + ", " + peer_ip : peer_ip;
     head.headers.set("X-Forwarded-For", std::move(chain));
-    if (head.headers.find("X-Forwarded-Proto") == nullptr) head.headers.set("X-Forwarded-Proto", "http");
+    if (head.headers.find("X-Forwarded-Proto") == nullptr) {
+      head.headers.set("X-Forwarded-Proto", exchange_->secure() ? "https" : "http");
+    }
     if (head.headers.find("X-Forwarded-Host") == nullptr) {
       const std::string* host = request.headers.find("Host");
       if (host != nullptr) head.headers.set("X-Forwarded-Host", *host);
     }
   } else {
     head.headers.set("X-Forwarded-For", peer_ip);
-    head.headers.set("X-Forwarded-Proto", "http");
+    head.headers.set("X-Forwarded-Proto", exchange_->secure() ? "https" : "http");
     const std::string* host = request.headers.find("Host");
     if (host != nullptr) {
       head.headers.set("X-Forwarded-Host", *host);

@@ -141,6 +141,12 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
       exchange_->request().keep_alive = false;
       return;
     }
+    const TlsSession* tls = stream_->tls();
+    if (tls != nullptr && tls->failed()) {
+      if (server_->options_.on_tls_error) server_->options_.on_tls_error(peer_, tls->failure(), tls->failureDetail());
+      close(std::string(tls->established() ? "TLS error: " : "TLS handshake failed: ") + tls->failureDetail());
+      return;
+    }
     close(status == UV_EOF ? "client closed the connection" : "client connection error: " + uvErrorText(status));
   }
 
@@ -404,7 +410,8 @@ ServerExchange::ServerExchange(ServerConnection* connection, RequestHead head, E
       loop_(connection->stream().loop()),
       request_(std::move(head)),
       peer_(std::move(peer)),
-      started_at_(std::chrono::steady_clock::now()) {
+      started_at_(std::chrono::steady_clock::now()),
+      secure_(connection->stream().secure()) {
   request_complete_ = !request_.framing.hasBody();
 }
 
@@ -575,9 +582,21 @@ HttpServer::~HttpServer() {
   connections_.clear();
 }
 
-int HttpServer::listen(const Endpoint& endpoint, int unix_mode) {
+int HttpServer::listen(const Endpoint& endpoint, int unix_mode, bool tls) {
   auto listener = std::make_unique<Listener>(loop_);
-  int status = listener->listen(endpoint, [this](StreamPtr stream) { accept(std::move(stream)); }, unix_mode);
+  int status = listener->listen(
+      endpoint,
+      [this, tls](StreamPtr stream) {
+        if (tls) {
+          if (!tls_context_) {
+            stream->close();
+            return;
+          }
+          stream->startTls(tls_context_);
+        }
+        accept(std::move(stream));
+      },
+      unix_mode);
   if (status == 0) listeners_.push_back(std::move(listener));
   return status;
 }

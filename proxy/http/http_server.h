@@ -54,6 +54,9 @@ struct ServerOptions {
   uint32_t max_connections = 10000;
   // Called for each request the server answers by itself (400, 408, 413, 414, 431, 501).
   std::function<void(const Endpoint& peer, const ProtocolError& error)> on_protocol_error;
+  // Called for each TLS connection that failed: `reason` is TlsSession::failure()'s label,
+  // `detail` OpenSSL's text.
+  std::function<void(const Endpoint& peer, std::string_view reason, const std::string& detail)> on_tls_error;
 };
 
 // What an application attaches to an exchange to follow it. Calls come on the loop thread;
@@ -81,6 +84,8 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
   const RequestHead& request() const { return request_; }
   RequestHead& request() { return request_; }
   const Endpoint& peer() const { return peer_; }
+  // True when the request came over TLS.
+  bool secure() const { return secure_; }
   std::chrono::steady_clock::time_point startedAt() const { return started_at_; }
 
   // Attaches the handler that receives body, drain and abort events. The exchange keeps it
@@ -140,6 +145,7 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
   RequestHead request_;
   Endpoint peer_;
   std::chrono::steady_clock::time_point started_at_;
+  bool secure_;
   std::shared_ptr<ExchangeHandler> handler_;
   bool request_complete_ = false;
   bool head_sent_ = false;
@@ -168,9 +174,12 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Listens on `endpoint` (Unix sockets get `unix_mode` when non-zero). Returns 0 or a libuv
-  // error code. May be called for several endpoints.
-  int listen(const Endpoint& endpoint, int unix_mode = 0);
+  // Listens on `endpoint` (Unix sockets get `unix_mode` when non-zero); with `tls`, its
+  // connections speak TLS under the context of setTlsContext(). Returns 0 or a libuv error
+  // code. May be called for several endpoints.
+  int listen(const Endpoint& endpoint, int unix_mode = 0, bool tls = false);
+  // The TLS settings for connections accepted from now on; open ones keep theirs.
+  void setTlsContext(std::shared_ptr<TlsContext> context) { tls_context_ = std::move(context); }
   // The first listener's bound address.
   Endpoint boundEndpoint() const;
   // New limits and timeouts apply to requests that start after the call.
@@ -194,6 +203,7 @@ class HttpServer {
   ServerOptions options_;
   RequestCallback on_request_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::shared_ptr<TlsContext> tls_context_;
   std::unordered_set<std::shared_ptr<ServerConnection>> connections_;
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;

@@ -60,6 +60,10 @@ int Stream::acceptFrom(uv_stream_t* server) {
   return status;
 }
 
+void Stream::startTls(std::shared_ptr<TlsContext> context) {
+  tls_ = std::make_unique<TlsSession>(std::move(context));
+}
+
 void Stream::connect(const Endpoint& endpoint, std::function<void(int status)> done) {
   auto* request = new ConnectRequest;
   request->done = std::move(done);
@@ -119,9 +123,59 @@ void Stream::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   }
   // Keep the stream alive while the handler runs: it may close() and drop its pointer.
   StreamPtr keep = self->shared_from_this();
+  if (self->tls_) {
+    // The session copies the ciphertext: the read slab's space is reused by the next read.
+    self->readTls(std::string_view(buf->base, static_cast<size_t>(nread)));
+    return;
+  }
   Bytes data(self->read_slab_, buf->base, static_cast<size_t>(nread));
   self->read_offset_ += static_cast<size_t>(nread);
   if (self->handler_ != nullptr && !self->closed_) self->handler_->onStreamRead(data);
+}
+
+void Stream::readTls(std::string_view ciphertext) {
+  bool was_established = tls_->established();
+  tls_->receive(ciphertext);
+  if (!was_established && tls_->established() && !tls_waiting_.empty()) {
+    std::vector<Bytes> waiting;
+    waiting.swap(tls_waiting_);
+    writeTls(waiting);
+  }
+  while (!closed_ && tls_->established() && !tls_->failed()) {
+    if (!plain_slab_ || plain_slab_->capacity() - plain_offset_ < kMinReadSpace) {
+      plain_slab_ = Slab::make();
+      plain_offset_ = 0;
+    }
+    char* space = plain_slab_->data() + plain_offset_;
+    long length = tls_->readPlain(space, plain_slab_->capacity() - plain_offset_);
+    if (length <= 0) break;
+    plain_offset_ += static_cast<size_t>(length);
+    if (handler_ != nullptr) handler_->onStreamRead(Bytes(plain_slab_, space, static_cast<size_t>(length)));
+  }
+  if (closed_) return;
+  flushTls();
+  if (tls_->failed()) {
+    end(UV_EPROTO);
+  } else if (tls_->peerClosed()) {
+    end(UV_EOF);
+  }
+}
+
+void Stream::writeTls(const std::vector<Bytes>& pieces) {
+  if (!tls_->established()) {
+    if (!tls_->failed()) tls_waiting_.insert(tls_waiting_.end(), pieces.begin(), pieces.end());
+    return;
+  }
+  for (const Bytes& piece : pieces) {
+    if (!tls_->send(piece.view())) break;
+  }
+  flushTls();
+}
+
+void Stream::flushTls() {
+  std::string out;
+  tls_->takeOutput(out);
+  if (!out.empty()) writeRaw(std::move(out));
 }
 
 void Stream::end(int status) {
@@ -146,6 +200,15 @@ void Stream::write(Bytes data) {
 
 void Stream::write(std::string text) {
   if (closed_ || text.empty()) return;
+  if (tls_) {
+    writeTls({Bytes::copyOf(text)});
+    return;
+  }
+  writeRaw(std::move(text));
+}
+
+void Stream::writeRaw(std::string text) {
+  if (closed_ || text.empty()) return;
   auto* request = new WriteRequest;
   request->text = std::move(text);
   std::vector<uv_buf_t> buffers{uv_buf_init(request->text.data(), static_cast<unsigned>(request->text.size()))};
@@ -155,6 +218,10 @@ void Stream::write(std::string text) {
 
 void Stream::write(std::vector<Bytes> pieces) {
   if (closed_) return;
+  if (tls_) {
+    writeTls(pieces);
+    return;
+  }
   auto* request = new WriteRequest;
   std::vector<uv_buf_t> buffers;
   buffers.reserve(pieces.size());
@@ -226,6 +293,10 @@ struct Stream::ShutdownRequest {
 
 void Stream::shutdownWrite(std::function<void(int status)> done) {
   if (closed_) return;
+  if (tls_) {
+    tls_->shutdown();  // close_notify before the FIN
+    flushTls();
+  }
   auto* request = new ShutdownRequest;
   request->done = std::move(done);
   request->request.data = request;

@@ -10,6 +10,7 @@
 
 #include "proxy/net/bytes.h"
 #include "proxy/net/endpoint.h"
+#include "proxy/net/tls_session.h"
 
 namespace stickyproxy {
 
@@ -45,6 +46,13 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void setHandler(Handler* handler) { handler_ = handler; }
   // Accepts a pending connection of `server` into this stream. Returns a libuv error code.
   int acceptFrom(uv_stream_t* server);
+  // Makes this accepted stream a TLS server: from now on the handler reads and writes
+  // plaintext. A failed handshake or record ends the stream with UV_EPROTO (see tls()).
+  // Writes before the handshake completes wait for it.
+  void startTls(std::shared_ptr<TlsContext> context);
+  bool secure() const { return tls_ != nullptr; }
+  // The TLS session (failure reason, version), or nullptr for a plain stream.
+  const TlsSession* tls() const { return tls_.get(); }
   // Connects to `endpoint`; `done` gets 0 or a libuv error code (UV_ECANCELED after close()).
   void connect(const Endpoint& endpoint, std::function<void(int status)> done);
 
@@ -85,6 +93,14 @@ class Stream : public std::enable_shared_from_this<Stream> {
   struct ShutdownRequest;
   Stream(uv_loop_t* loop, Endpoint::Kind kind);
   void queue(WriteRequest* request, std::vector<uv_buf_t>& buffers);
+  // Writes `text` as it is (ciphertext on a TLS stream).
+  void writeRaw(std::string text);
+  // The TLS side of a read: decrypts `ciphertext` and hands the plaintext to the handler.
+  void readTls(std::string_view ciphertext);
+  // Encrypts `pieces` (or keeps them until the handshake is done) and writes the result.
+  void writeTls(const std::vector<Bytes>& pieces);
+  // Writes whatever the TLS session has for the peer.
+  void flushTls();
   void end(int status);
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
@@ -101,6 +117,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   Handler* handler_ = nullptr;
   SlabPtr read_slab_;
   size_t read_offset_ = 0;
+  std::unique_ptr<TlsSession> tls_;
+  SlabPtr plain_slab_;  // TLS: where decrypted bytes land
+  size_t plain_offset_ = 0;
+  std::vector<Bytes> tls_waiting_;  // plaintext written before the handshake completed
   size_t queued_bytes_ = 0;
   size_t high_water_ = 256 * 1024;
   bool was_over_high_water_ = false;
