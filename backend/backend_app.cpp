@@ -47,8 +47,10 @@ BackendApp::BackendApp(uv_loop_t* loop, BackendOptions options)
       chat_(app_, operations_, visualizations_, exports_),
       started_at_(std::chrono::steady_clock::now()),
       expiry_timer_(loop) {
-  size_t recovered = app_.sessions().recover(app_.now());
+  std::string recover_error;
+  size_t recovered = app_.sessions().recover(app_.now(), &recover_error);
   if (recovered > 0) app_.log("recovered " + std::to_string(recovered) + " sessions from disk");
+  if (!recover_error.empty()) app_.noteServerFailure("cannot recover every session from disk", recover_error);
   expiry_timer_.startRepeating(expiryInterval(app_.options().session_idle_timeout), [this] {
     size_t expired = app_.sessions().expireIdle(app_.now());
     if (expired > 0) app_.log("expired " + std::to_string(expired) + " idle sessions");
@@ -57,6 +59,22 @@ BackendApp::BackendApp(uv_loop_t* loop, BackendOptions options)
 }
 
 void BackendApp::handle(const ServerExchangePtr& exchange) {
+  // The boundary: whatever a route throws on the loop (a std::filesystem call without an
+  // error_code, a JSON accessor on the wrong type, std::bad_alloc) is logged and counted, and
+  // answered 500 when nothing was sent yet; it never ends the worker with every session on it.
+  try {
+    route(exchange);
+  } catch (const std::exception& failure) {
+    app_.noteServerFailure("a request failed", std::string(exchange->request().path()) + ": " + failure.what());
+    if (exchange->active() && !exchange->headSent()) {
+      app_.respondError(exchange, ErrorKind::kServerIo, "Internal error");
+    } else {
+      exchange->abort();
+    }
+  }
+}
+
+void BackendApp::route(const ServerExchangePtr& exchange) {
   const RequestHead& request = exchange->request();
   const std::string_view path = request.path();
   const bool get = request.method == "GET" || request.method == "HEAD";
@@ -119,7 +137,7 @@ void BackendApp::handle(const ServerExchangePtr& exchange) {
   } else if (path == "/clear_session") {
     if (only(post, "POST")) clearSession(exchange);
   } else {
-    app_.respondError(exchange, 404, "Not found");
+    app_.respondError(exchange, ErrorKind::kNotFound, "Not found");
   }
 }
 
@@ -140,6 +158,7 @@ void BackendApp::systemHealth(const ServerExchangePtr& exchange) {
   picojson::object rejected;
   for (const auto& [reason, count] : app_.rejections()) rejected[reason] = picojson::value(static_cast<double>(count));
   body["rejected_requests"] = picojson::value(std::move(rejected));
+  body["server_failures"] = picojson::value(static_cast<double>(app_.serverFailures()));
   Answer answer;
   answer.body = std::move(body);
   app_.respond(exchange, answer);
@@ -170,17 +189,17 @@ void BackendApp::runAnalysis(const ServerExchangePtr& exchange) {
     auto selected = body.find("selected_variables");
     if (selected != body.end() && !selected->second.is<picojson::null>()) {
       if (!selected->second.is<picojson::array>()) {
-        return app_.respondError(live, 400, "selected_variables must be a list of column names");
+        return app_.respondError(live, ErrorKind::kBadInput, "selected_variables must be a list of column names");
       }
       for (const picojson::value& item : selected->second.get<picojson::array>()) {
         if (!item.is<std::string>()) {
-          return app_.respondError(live, 400, "selected_variables must be a list of column names");
+          return app_.respondError(live, ErrorKind::kBadInput, "selected_variables must be a list of column names");
         }
         variables.push_back(item.get<std::string>());
       }
     }
     SessionState* session = app_.sessionOf(live->request());
-    if (session == nullptr) return app_.respondError(live, 400, std::string(kUploadBothFirstMessage));
+    if (session == nullptr) return app_.respondError(live, ErrorKind::kBadInput, std::string(kUploadBothFirstMessage));
     operations_.runAnalysis(session->id, std::move(variables), [this, weak](Answer answer) {
       app_.respond(weak, answer);
     });

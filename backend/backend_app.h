@@ -30,12 +30,15 @@ class BackendApp {
   // `loop` must outlive the app. Loop thread only.
   BackendApp(uv_loop_t* loop, BackendOptions options);
 
-  // Answers one request. Bound to an HttpServer as its request callback.
+  // Answers one request. Bound to an HttpServer as its request callback. Never throws: a route
+  // that throws is logged, counted (/system-health server_failures) and answered 500.
   void handle(const ServerExchangePtr& exchange);
 
   size_t sessionCount() const { return app_.sessions().size(); }
 
  private:
+  // handle() without its boundary: picks the route.
+  void route(const ServerExchangePtr& exchange);
   void systemHealth(const ServerExchangePtr& exchange);
   void sessionStatus(const ServerExchangePtr& exchange);
   void runAnalysis(const ServerExchangePtr& exchange);

@@ -18,9 +18,9 @@ Answer Answer::success(picojson::object fields) {
   return answer;
 }
 
-Answer Answer::error(int http_status, std::string message) {
+Answer Answer::error(ErrorKind kind, std::string message) {
   Answer answer;
-  answer.http_status = http_status;
+  answer.http_status = httpStatusOf(kind);
   answer.body["status"] = picojson::value("error");
   answer.body["message"] = picojson::value(std::move(message));
   return answer;
@@ -89,8 +89,18 @@ void AppContext::respond(const std::weak_ptr<ServerExchange>& exchange, const An
   if (auto live = exchange.lock()) respond(live, answer, session);
 }
 
-void AppContext::respondError(const ServerExchangePtr& exchange, int http_status, std::string message) {
-  respond(exchange, Answer::error(http_status, std::move(message)));
+void AppContext::respondError(const ServerExchangePtr& exchange, ErrorKind kind, std::string message) {
+  respond(exchange, Answer::error(kind, std::move(message)));
+}
+
+Answer AppContext::failure(const AppError& error) {
+  if (error.kind == ErrorKind::kServerIo) noteServerFailure(error.message, error.detail);
+  return Answer::error(error.kind, error.message);
+}
+
+Answer AppContext::serverFailure(std::string message, std::string_view detail) {
+  noteServerFailure(message, detail);
+  return Answer::error(ErrorKind::kServerIo, std::move(message));
 }
 
 void AppContext::noteRejected(std::string_view reason, std::string_view detail) {
@@ -98,6 +108,18 @@ void AppContext::noteRejected(std::string_view reason, std::string_view detail) 
   if (it == rejections_.end()) it = rejections_.emplace(std::string(reason), 0).first;
   ++it->second;
   log("rejected (" + std::string(reason) + "): " + std::string(detail));
+}
+
+Answer AppContext::dataFailure(const DataStatus& status, std::string_view reason, std::string io_message) {
+  const ErrorKind kind = errorKindOf(status.code());
+  if (kind == ErrorKind::kServerIo) return serverFailure(std::move(io_message), status.message());
+  noteRejected(reason, status.message());
+  return Answer::error(kind, status.message());
+}
+
+void AppContext::noteServerFailure(std::string_view what, std::string_view detail) {
+  ++server_failures_;
+  log("server failure: " + std::string(what) + (detail.empty() ? std::string() : ": " + std::string(detail)));
 }
 
 void AppContext::log(std::string_view line) const {

@@ -11,6 +11,7 @@
 
 #include <picojson.h>
 
+#include "backend/app/app_error.h"
 #include "backend/app/uploaded_data.h"
 #include "backend/session/session_store.h"
 #include "proxy/http/http_server.h"
@@ -43,7 +44,9 @@ struct Answer {
   bool ok() const { return http_status < 400; }
   std::string message() const;
   static Answer success(picojson::object fields = {});
-  static Answer error(int http_status, std::string message);
+  // A failure of `kind`, with the status httpStatusOf(kind). `message` goes to the client as it
+  // is: no server path or system error text in it (see app_error.h).
+  static Answer error(ErrorKind kind, std::string message);
 };
 
 class AppContext {
@@ -76,7 +79,16 @@ class AppContext {
   // The same for an exchange followed by a weak reference: nothing happens when it is gone.
   void respond(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer,
                const SessionState* session = nullptr);
-  void respondError(const ServerExchangePtr& exchange, int http_status, std::string message);
+  void respondError(const ServerExchangePtr& exchange, ErrorKind kind, std::string message);
+  // The answer to `error`: Answer::error(error.kind, error.message). A kServerIo failure is also
+  // logged with its detail and counted (noteServerFailure); the detail never reaches the client.
+  Answer failure(const AppError& error);
+  // failure() of a kServerIo error: the client reads `message`, the log gets `detail` as well.
+  Answer serverFailure(std::string message, std::string_view detail);
+  // The answer to a failed data-layer status (errorKindOf its code): the user's data gets its
+  // 4xx with the data layer's message and is counted as refused under `reason`; the server's
+  // own I/O gets serverFailure(io_message) with the data layer's message in the log only.
+  Answer dataFailure(const DataStatus& status, std::string_view reason, std::string io_message);
   // The Set-Cookie value for session `id`; an empty `id` expires the cookie.
   std::string sessionCookie(std::string_view id) const;
   // Headers every answer carries.
@@ -85,6 +97,10 @@ class AppContext {
   // Records a refused request: a log line and a counter per reason (/system-health shows them).
   void noteRejected(std::string_view reason, std::string_view detail);
   const std::map<std::string, uint64_t, std::less<>>& rejections() const { return rejections_; }
+  // Records a failure of the server's own I/O (a file it could not write, a directory it could
+  // not list): a log line with the detail, and a counter (/system-health shows it).
+  void noteServerFailure(std::string_view what, std::string_view detail);
+  uint64_t serverFailures() const { return server_failures_; }
   // A log line on stderr, prefixed with the worker's name. Never pass a session id or cookie:
   // use shortKeyHash() of it.
   void log(std::string_view line) const;
@@ -94,6 +110,7 @@ class AppContext {
   BackendOptions options_;
   SessionStore sessions_;
   std::map<std::string, uint64_t, std::less<>> rejections_;
+  uint64_t server_failures_ = 0;
 };
 
 }  // namespace stickyproxy::backend

@@ -114,9 +114,9 @@ void ChatRoutes::sendMessage(const ServerExchangePtr& exchange, bool streaming) 
     if (!live) return;
     std::string message = stringMember(body, "message");
     if (message.find_first_not_of(" \t\r\n") == std::string::npos) {
-      return app_.respondError(live, 400, "Please type a message");
+      return app_.respondError(live, ErrorKind::kBadInput, "Please type a message");
     }
-    if (message.size() > kMaxMessageBytes) return app_.respondError(live, 400, "Message too long");
+    if (message.size() > kMaxMessageBytes) return app_.respondError(live, ErrorKind::kBadInput, "Message too long");
     SessionState* session = app_.sessionOf(live->request());
     reply(session, understandMessage(message), [this, weak, streaming](ChatReply answer) {
       auto client = weak.lock();

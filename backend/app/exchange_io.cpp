@@ -21,7 +21,7 @@ class JsonBodyReader : public ExchangeHandler {
       failed_ = true;
       if (auto exchange = exchange_.lock()) {
         app_.noteRejected("json_too_large", std::string(exchange->request().path()));
-        app_.respondError(exchange, 413, "Request body too large");
+        app_.respondError(exchange, ErrorKind::kTooLarge, "Request body too large");
       }
       return;
     }
@@ -50,7 +50,7 @@ class JsonBodyReader : public ExchangeHandler {
     }
     if (!error.empty() || !root.is<picojson::object>()) {
       app.noteRejected("bad_json", std::string(exchange->request().path()));
-      app.respondError(exchange, 400, "Request body must be a JSON object");
+      app.respondError(exchange, ErrorKind::kBadInput, "Request body must be a JSON object");
       return;
     }
     done(std::move(root.get<picojson::object>()));
@@ -124,7 +124,7 @@ void sendFile(AppContext& app, const ServerExchangePtr& exchange, const std::str
   struct stat info {};
   if (fd < 0 || ::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
     if (fd >= 0) ::close(fd);
-    app.respondError(exchange, 404, std::move(not_found_message));
+    app.respondError(exchange, ErrorKind::kNotFound, std::move(not_found_message));
     return;
   }
   ResponseHead head;

@@ -11,6 +11,7 @@
 #include "backend/app/session_layout.h"
 #include "backend/export/report.h"
 #include "backend/export/zip_archive.h"
+#include "backend/session/directory_listing.h"
 #include "proxy/net/file_util.h"
 
 namespace stickyproxy::backend {
@@ -80,16 +81,17 @@ picojson::object describe(const std::string& session_id, const std::string& file
   return file;
 }
 
-// The downloadable files of a results directory, sorted by name.
-std::vector<std::string> resultFiles(const std::string& results_dir) {
+// The downloadable files of a results directory, sorted by name. A directory that is not there
+// (no results yet) lists as empty; one that cannot be read sets `error` and lists what was read.
+std::vector<std::string> resultFiles(const std::string& results_dir, std::error_code* error) {
   std::vector<std::string> names;
-  std::error_code ignored;
-  for (const auto& entry : fs::directory_iterator(results_dir, ignored)) {
-    std::string name = entry.path().filename().string();
-    if (entry.is_regular_file(ignored) && isSafeFileName(name) && !contentTypeOf(extensionOf(name)).empty()) {
-      names.push_back(std::move(name));
+  for (DirectoryEntry& entry : listDirectory(results_dir, error)) {
+    if (entry.type == fs::file_type::regular && isSafeFileName(entry.name) &&
+        !contentTypeOf(extensionOf(entry.name)).empty()) {
+      names.push_back(std::move(entry.name));
     }
   }
+  if (*error == std::errc::no_such_file_or_directory) error->clear();
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -108,12 +110,12 @@ std::string isoTimeNow() {
 SessionState* ExportRoutes::ownSession(const ServerExchangePtr& exchange, std::string_view session_id) {
   if (!SessionStore::isValidId(session_id)) {
     app_.noteRejected("bad_path", "export session id");
-    app_.respondError(exchange, 400, "Invalid session id");
+    app_.respondError(exchange, ErrorKind::kBadInput, "Invalid session id");
     return nullptr;
   }
   SessionState* session = app_.sessionOf(exchange->request());
   if (session == nullptr || session->id != session_id) {
-    Answer answer = Answer::error(404, "Session not found: upload your data again");
+    Answer answer = Answer::error(ErrorKind::kNotFound, "Session not found: upload your data again");
     answer.body["success"] = picojson::value(false);
     app_.respond(exchange, answer);
     return nullptr;
@@ -125,8 +127,13 @@ void ExportRoutes::list(const ServerExchangePtr& exchange, std::string_view sess
   SessionState* session = ownSession(exchange, session_id);
   if (session == nullptr) return;
   picojson::array files;
-  for (const std::string& filename : resultFiles(operations_.resultsDir(session->id))) {
+  const std::string results = operations_.resultsDir(session->id);
+  std::error_code listing;
+  for (const std::string& filename : resultFiles(results, &listing)) {
     files.emplace_back(describe(session->id, filename));
+  }
+  if (listing) {
+    return app_.respond(exchange, app_.serverFailure("Could not list the results", results + ": " + listing.message()));
   }
   picojson::object fields;
   fields["success"] = picojson::value(true);
@@ -140,7 +147,7 @@ void ExportRoutes::download(const ServerExchangePtr& exchange, std::string_view 
   const std::string_view content_type = contentTypeOf(extensionOf(filename));
   if (!isSafeFileName(filename) || content_type.empty()) {
     app_.noteRejected("bad_path", "export file name");
-    return app_.respondError(exchange, 400, "Invalid file name (csv, html or zip files only)");
+    return app_.respondError(exchange, ErrorKind::kBadInput, "Invalid file name (csv, html or zip files only)");
   }
   SessionState* session = ownSession(exchange, session_id);
   if (session == nullptr) return;
@@ -152,10 +159,10 @@ void ExportRoutes::downloadReport(const ServerExchangePtr& exchange, std::string
   const std::string_view content_type = contentTypeOf(extensionOf(filename));
   if (!isSafeFileName(filename) || content_type.empty()) {
     app_.noteRejected("bad_path", "report file name");
-    return app_.respondError(exchange, 400, "Invalid file name");
+    return app_.respondError(exchange, ErrorKind::kBadInput, "Invalid file name");
   }
   SessionState* session = app_.sessionOf(exchange->request());
-  if (session == nullptr) return app_.respondError(exchange, 404, "Report not found");
+  if (session == nullptr) return app_.respondError(exchange, ErrorKind::kNotFound, "Report not found");
   sendFile(app_, exchange, joinPath(operations_.resultsDir(session->id), filename), content_type, filename,
            "Report not found");
 }
@@ -166,7 +173,7 @@ void ExportRoutes::generateReport(const ServerExchangePtr& exchange) {
     auto live = weak.lock();
     if (!live) return;
     SessionState* session = app_.sessionOf(live->request());
-    if (session == nullptr) return app_.respondError(live, 400, std::string(kAnalysisFirstMessage));
+    if (session == nullptr) return app_.respondError(live, ErrorKind::kBadInput, std::string(kAnalysisFirstMessage));
     buildReport(session->id, stringMember(body, "format", "html"), [this, weak](Answer answer) {
       app_.respond(weak, answer);
     });
@@ -174,7 +181,9 @@ void ExportRoutes::generateReport(const ServerExchangePtr& exchange) {
 }
 
 void ExportRoutes::buildReport(const std::string& session_id, const std::string& format, AnswerCallback done) {
-  if (format != "html" && format != "export") return done(Answer::error(400, "format must be html or export"));
+  if (format != "html" && format != "export") {
+    return done(Answer::error(ErrorKind::kBadInput, "format must be html or export"));
+  }
   operations_.withAnalysedSession(session_id, done, [this, session_id, format, done](
                                                        std::shared_ptr<const UploadedData> data,
                                                        std::shared_ptr<const AnalysisResult> analysis) {
@@ -196,13 +205,20 @@ void ExportRoutes::buildReport(const std::string& session_id, const std::string&
           // The archive holds the main maps even when the user never opened them.
           for (const char* type : {"vulnerability_map", "pca_map", "box_plot"}) {
             Expected<RenderedView> view = renderView(*data, *analysis, ViewRequest{type, "", 1}, per_page);
-            std::string path = joinPath(results, view ? view.value().filename : "");
+            const RenderedView* rendered = view.valueIfOk();
+            if (rendered == nullptr) continue;  // a map that cannot be drawn is left out
+            std::string path = joinPath(results, rendered->filename);
             std::error_code ignored;
-            if (view && !fs::exists(path, ignored)) writeFileAtomically(path, view.value().html, error.get());
+            if (!fs::exists(path, ignored)) writeFileAtomically(path, rendered->html, error.get());
           }
           std::vector<ZipEntry> entries;
-          for (const std::string& name : resultFiles(results)) {
+          std::error_code listing;
+          for (const std::string& name : resultFiles(results, &listing)) {
             if (name != filename) entries.push_back(ZipEntry{name, joinPath(results, name), {}});
+          }
+          if (listing) {
+            *error = "cannot list " + results + ": " + listing.message();
+            return;
           }
           entries.push_back(ZipEntry{"summary.txt", {}, renderSummaryText(input)});
           DataStatus status = writeZipArchive(joinPath(results, filename), entries);
@@ -211,9 +227,10 @@ void ExportRoutes::buildReport(const std::string& session_id, const std::string&
         [this, session_id, analysis, error, filename, done] {
           SessionState* found = app_.sessions().find(session_id, app_.now());
           if (found == nullptr || found->analysis != analysis) {
-            return done(Answer::error(409, "This session changed while the report was built; ask for it again"));
+            return done(Answer::error(ErrorKind::kConflict,
+                                      "This session changed while the report was built; ask for it again"));
           }
-          if (!error->empty()) return done(Answer::error(500, "Could not build the report: " + *error));
+          if (!error->empty()) return done(app_.serverFailure("Could not build the report", *error));
           picojson::object fields;
           fields["download_url"] = picojson::value("/download_report/" + filename);
           fields["filename"] = picojson::value(filename);

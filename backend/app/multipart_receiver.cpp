@@ -13,6 +13,7 @@ namespace {
 
 constexpr size_t kMaxFieldBytes = 256;
 constexpr size_t kMaxFields = 16;
+constexpr const char* kStoreFailed = "Could not store the upload";
 
 class MultipartReceiver : public ExchangeHandler, public MultipartParser::Handler {
  public:
@@ -23,38 +24,50 @@ class MultipartReceiver : public ExchangeHandler, public MultipartParser::Handle
   // ExchangeHandler
   void onRequestBody(const Bytes& data) override {
     if (finished_) return;
-    if (!parser_.feed(data)) fail(reject_status_, parser_.error().empty() ? "Malformed upload" : parser_.error());
+    if (!parser_.feed(data)) {
+      // A part this receiver refused carries its own kind; anything else is a malformed body.
+      if (reject_.message.empty()) {
+        reject_ = {ErrorKind::kBadInput, parser_.error().empty() ? "Malformed upload" : parser_.error(), {}};
+      }
+      fail(std::move(reject_));
+    }
   }
   void onRequestComplete() override {
     if (finished_) return;
-    if (!parser_.finish()) return fail(400, "The upload ended before its last part (malformed multipart body)");
+    if (!parser_.finish()) {
+      return fail({ErrorKind::kBadInput, "The upload ended before its last part (malformed multipart body)", {}});
+    }
     form_.ok = true;
     finish();
   }
   void onAbort(const std::string&) override {
     if (finished_) return;
     form_.aborted = true;
-    fail(400, "The client went away during the upload");
+    fail({ErrorKind::kBadInput, "The client went away during the upload", {}});
   }
 
   // MultipartParser::Handler
   bool onPartBegin(const MultipartParser::Part& part) override {
     if (!part.filename) {
-      if (form_.fields.size() >= kMaxFields) return reject(400, "Too many form fields");
+      if (form_.fields.size() >= kMaxFields) return reject(ErrorKind::kBadInput, "Too many form fields");
       field_name_ = part.name;
       field_value_.clear();
       in_field_ = true;
       return true;
     }
     in_field_ = false;
-    if (form_.files.count(part.name) != 0) return reject(400, "Field '" + part.name + "' was sent twice");
-    std::string reason;
-    int status = 400;
-    FileTarget target = route_(part, form_.fields, &reason, &status);
-    if (target.path.empty()) return reject(status, reason);
+    if (form_.files.count(part.name) != 0) {
+      return reject(ErrorKind::kBadInput, "Field '" + part.name + "' was sent twice");
+    }
+    AppError refusal{ErrorKind::kBadInput, {}, {}};
+    FileTarget target = route_(part, form_.fields, &refusal);
+    if (target.path.empty()) return reject(refusal.kind, std::move(refusal.message), std::move(refusal.detail));
     temp_path_ = target.path + ".tmp";
     fd_ = ::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd_ < 0) return reject(500, "Could not store the upload: " + errnoText(errno));
+    if (fd_ < 0) {
+      const int err = errno;
+      return reject(ErrorKind::kServerIo, kStoreFailed, "cannot create " + temp_path_ + ": " + errnoText(err));
+    }
     max_bytes_ = target.max_bytes;
     current_ = ReceivedFile{target.path, *part.filename, 0};
     current_name_ = part.name;
@@ -63,15 +76,21 @@ class MultipartReceiver : public ExchangeHandler, public MultipartParser::Handle
 
   bool onPartData(const Bytes& data) override {
     if (in_field_) {
-      if (field_value_.size() + data.size > kMaxFieldBytes) return reject(400, "Form field '" + field_name_ + "' is too long");
+      if (field_value_.size() + data.size > kMaxFieldBytes) {
+        return reject(ErrorKind::kBadInput, "Form field '" + field_name_ + "' is too long");
+      }
       field_value_.append(data.view());
       return true;
     }
     current_.bytes += data.size;
     if (current_.bytes > max_bytes_) {
-      return reject(413, "File too large: '" + current_name_ + "' is over " + std::to_string(max_bytes_ >> 20) + " MB");
+      return reject(ErrorKind::kTooLarge,
+                    "File too large: '" + current_name_ + "' is over " + std::to_string(max_bytes_ >> 20) + " MB");
     }
-    if (!writeAllTo(fd_, data.view())) return reject(500, "Could not store the upload: " + errnoText(errno));
+    if (!writeAllTo(fd_, data.view())) {
+      const int err = errno;
+      return reject(ErrorKind::kServerIo, kStoreFailed, "cannot write " + temp_path_ + ": " + errnoText(err));
+    }
     return true;
   }
 
@@ -85,17 +104,19 @@ class MultipartReceiver : public ExchangeHandler, public MultipartParser::Handle
     fd_ = -1;
     bool stored = ::close(fd) == 0 && std::rename(temp_path_.c_str(), current_.path.c_str()) == 0;
     if (!stored) {
+      const int err = errno;
       ::unlink(temp_path_.c_str());
-      return reject(500, "Could not store the upload: " + errnoText(errno));
+      return reject(ErrorKind::kServerIo, kStoreFailed, "cannot store " + current_.path + ": " + errnoText(err));
     }
     form_.files[current_name_] = current_;
     return true;
   }
 
  private:
-  bool reject(int status, std::string reason) {
-    reject_status_ = status;
-    reject_reason = std::move(reason);
+  // Stops the parser: the next fail() answers `message`; `detail` goes to the log only.
+  bool reject(ErrorKind kind, std::string message, std::string detail = {}) {
+    reject_reason = message;
+    reject_ = AppError{kind, std::move(message), std::move(detail)};
     return false;
   }
 
@@ -106,13 +127,12 @@ class MultipartReceiver : public ExchangeHandler, public MultipartParser::Handle
     ::unlink(temp_path_.c_str());
   }
 
-  void fail(int status, std::string message) {
+  void fail(AppError error) {
     discardCurrent();
     for (const auto& [name, file] : form_.files) ::unlink(file.path.c_str());
     form_.files.clear();
     form_.ok = false;
-    form_.http_status = status;
-    form_.message = std::move(message);
+    form_.error = std::move(error);
     finish();
   }
 
@@ -127,7 +147,7 @@ class MultipartReceiver : public ExchangeHandler, public MultipartParser::Handle
   std::function<void(ReceivedForm)> done_;
   ReceivedForm form_;
   bool finished_ = false;
-  int reject_status_ = 400;
+  AppError reject_;  // set by reject(), read when the parser stops
   bool in_field_ = false;
   std::string field_name_;
   std::string field_value_;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "backend/app/app_error.h"
 #include "backend/app/multipart_parser.h"
 #include "proxy/http/http_server.h"
 
@@ -21,23 +22,23 @@ struct ReceivedFile {
 
 struct ReceivedForm {
   bool ok = false;
-  bool aborted = false;   // the client went away; nobody is listening for an answer
-  int http_status = 200;  // 400 or 413 when !ok
-  std::string message;    // why, for the user, when !ok
+  bool aborted = false;  // the client went away; nobody is listening for an answer
+  AppError error;        // why, when !ok: kBadInput, kTooLarge, a router's kind, or kServerIo
   std::map<std::string, std::string, std::less<>> fields;
   std::map<std::string, ReceivedFile, std::less<>> files;
 };
 
 // Where a file part goes. Given the part and the text fields received before it, returns the
-// destination path, or an empty string after setting `*reject` (the user-facing reason) and
-// `*reject_status`. The file is written to "<path>.tmp" and renamed to `path` when complete.
+// destination path, or an empty string after setting `*reject` (kind, message for the user and,
+// for the server's own failures, a detail for the log). The file is written to "<path>.tmp" and
+// renamed to `path` when complete.
 struct FileTarget {
   uint64_t max_bytes = 0;
   std::string path;
 };
 using FileRouter = std::function<FileTarget(const MultipartParser::Part& part,
                                             const std::map<std::string, std::string, std::less<>>& fields,
-                                            std::string* reject, int* reject_status)>;
+                                            AppError* reject)>;
 
 // Attaches a receiver to `exchange` (whose Content-Type must carry `boundary`) and calls `done`
 // exactly once on the loop thread: when the body ended, failed or the client went away. Text

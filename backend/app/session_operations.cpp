@@ -79,8 +79,7 @@ void SessionOperations::commitUpload(const std::string& session_id, const std::s
       [this, data, status, session_id, staging_dir, done = std::move(done)] {
         if (!status->ok()) {
           discardDirectory(staging_dir);
-          app_.noteRejected("bad_upload", status->message());
-          return done(Answer::error(400, status->message()));
+          return done(app_.dataFailure(*status, "bad_upload", "Could not store the upload"));
         }
         std::string error;
         SessionState* session = app_.sessions().find(session_id, app_.now());
@@ -98,12 +97,12 @@ void SessionOperations::commitUpload(const std::string& session_id, const std::s
         }
         if (session == nullptr) {
           discardDirectory(staging_dir);
-          return done(Answer::error(500, "Could not store the upload: " + error));
+          return done(app_.serverFailure("Could not store the upload", error));
         }
         const std::string directory = app_.sessions().directoryOf(session->id);
         if (!swapDirectory(*this, staging_dir, joinPath(directory, kDataDir), &error)) {
           discardDirectory(staging_dir);
-          return done(Answer::error(500, "Could not store the upload: " + error));
+          return done(app_.serverFailure("Could not store the upload", error));
         }
         discardDirectory(joinPath(directory, kResultsDir));
         session->csv_loaded = true;
@@ -140,12 +139,13 @@ void SessionOperations::withLoadedSession(const std::string& session_id, bool ne
     UploadLimits limits = app_.options().upload;
     runInBackground(
         app_.loop(), [data, status, data_dir, limits] { *status = loadUploadedData(data_dir, limits, data.get()); },
-        [this, data, status, session_id, need_analysis, next = std::move(next)] {
+        [this, data, status, data_dir, session_id, need_analysis, next = std::move(next)] {
           SessionState* found = app_.sessions().find(session_id, app_.now());
           if (found == nullptr) return next(nullptr, std::nullopt);
           if (!status->ok()) {
-            app_.log("cannot reload session data: " + status->message());
-            return next(found, Answer::error(500, "Could not reload this session's data: " + status->message()));
+            // Data this app took in once and cannot read back is the server's failure, whatever the code.
+            return next(found, app_.serverFailure("Could not reload this session's data",
+                                                  data_dir + ": " + status->message()));
           }
           if (!found->data) found->data = data;
           withLoadedSession(session_id, need_analysis, next);
@@ -165,7 +165,7 @@ void SessionOperations::withLoadedSession(const std::string& session_id, bool ne
           SessionState* found = app_.sessions().find(session_id, app_.now());
           if (found == nullptr) return next(nullptr, std::nullopt);
           if (!(*result)->ok()) {
-            return next(found, Answer::error(500, "Could not rebuild this session's analysis: " + (*result)->error()));
+            return next(found, app_.serverFailure("Could not rebuild this session's analysis", (*result)->error()));
           }
           if (found->data == data && !found->analysis) {
             found->analysis = std::make_shared<const AnalysisResult>(std::move(**result).value());
@@ -182,7 +182,9 @@ void SessionOperations::withAnalysedSession(const std::string& session_id, const
   withLoadedSession(session_id, true, [done, next = std::move(next)](SessionState* session,
                                                                      std::optional<Answer> failure) {
     if (failure) return done(*failure);
-    if (session == nullptr || !session->analysis) return done(Answer::error(400, std::string(kAnalysisFirstMessage)));
+    if (session == nullptr || !session->analysis) {
+      return done(Answer::error(ErrorKind::kBadInput, std::string(kAnalysisFirstMessage)));
+    }
     next(session->data, session->analysis);
   });
 }
@@ -193,11 +195,11 @@ void SessionOperations::runAnalysis(const std::string& session_id, std::vector<s
                                         done = std::move(done)](SessionState* session, std::optional<Answer> failure) {
     if (failure) return done(*failure);
     if (session == nullptr || !session->csv_loaded || !session->shapefile_loaded || !session->data) {
-      return done(Answer::error(400, std::string(kUploadBothFirstMessage)));
+      return done(Answer::error(ErrorKind::kBadInput, std::string(kUploadBothFirstMessage)));
     }
     std::string error;
     std::string staging = newStagingDir(&error);
-    if (staging.empty()) return done(Answer::error(500, "Could not run the analysis: " + error));
+    if (staging.empty()) return done(app_.serverFailure("Could not run the analysis", error));
     auto data = session->data;
     AnalysisOptions options;
     options.selected_variables = variables;
@@ -207,27 +209,28 @@ void SessionOperations::runAnalysis(const std::string& session_id, std::vector<s
         app_.loop(),
         [data, options, result, staging, write_error] {
           result->emplace(backend::runAnalysis(data->wards, options));
-          if (!(*result)->ok()) return;
-          for (const AnalysisFile& file : analysisFiles((*result)->value())) {
+          const AnalysisResult* analysis = (*result)->valueIfOk();
+          if (analysis == nullptr) return;
+          for (const AnalysisFile& file : analysisFiles(*analysis)) {
             if (!writeFileAtomically(joinPath(staging, file.filename), file.content, write_error.get())) return;
           }
         },
         [this, data, result, staging, write_error, session_id, done] {
           if (!(*result)->ok() || !write_error->empty()) {
             discardDirectory(staging);
-            if (!write_error->empty()) return done(Answer::error(500, "Could not write the results: " + *write_error));
-            app_.noteRejected("analysis_input", (*result)->error());
-            return done(Answer::error(400, (*result)->error()));
+            if (!write_error->empty()) return done(app_.serverFailure("Could not write the results", *write_error));
+            return done(app_.dataFailure((*result)->status(), "analysis_input", "Could not run the analysis"));
           }
           SessionState* found = app_.sessions().find(session_id, app_.now());
           if (found == nullptr || found->data != data) {
             discardDirectory(staging);
-            return done(Answer::error(409, "This session's data changed while the analysis ran; run it again"));
+            return done(Answer::error(ErrorKind::kConflict,
+                                      "This session's data changed while the analysis ran; run it again"));
           }
           std::string swap_error;
           if (!swapDirectory(*this, staging, resultsDir(session_id), &swap_error)) {
             discardDirectory(staging);
-            return done(Answer::error(500, "Could not store the results: " + swap_error));
+            return done(app_.serverFailure("Could not store the results", swap_error));
           }
           auto analysis = std::make_shared<const AnalysisResult>(std::move(**result).value());
           found->analysis = analysis;

@@ -42,8 +42,9 @@ class SessionOperations {
   // real app minted one per upload), its old results go, and the answer is the upload answer
   // ({upload_type, session_id, data_summary, message}). When the session is gone by then (or
   // cannot be rotated), the data goes into a fresh session instead: the answer is the same,
-  // with the fresh id. Bad data gets a 400 with the data layer's message and leaves the session
-  // as it was. `staging_dir` is consumed either way.
+  // with the fresh id. Bad data gets its 4xx with the data layer's message (AppContext::
+  // dataFailure) and leaves the session as it was; a file the server cannot read or move gets a
+  // plain 500. `staging_dir` is consumed either way.
   void commitUpload(const std::string& session_id, const std::string& staging_dir, AnswerCallback done);
 
   // Makes sure the session's parsed data (and, with `need_analysis`, its last analysis) are in

@@ -13,6 +13,7 @@
 #include "backend/app/multipart_receiver.h"
 #include "backend/app/session_layout.h"
 #include "backend/data/text_util.h"
+#include "backend/session/directory_listing.h"
 #include "proxy/net/file_util.h"
 
 namespace stickyproxy::backend {
@@ -58,12 +59,15 @@ std::string chunkPath(const std::string& chunk_dir, std::string_view file_type, 
   return joinPath(chunk_dir, std::string(file_type) + "." + std::to_string(index));
 }
 
-// Appends chunk files 0..count-1 to `dest`, failing past `max_bytes`.
+constexpr const char* kAssembleFailed = "Could not assemble the upload";
+
+// Appends chunk files 0..count-1 to `dest`, failing past `max_bytes`. Runs off the loop: the
+// failure is returned, never answered or logged here.
 bool assembleChunks(const std::string& chunk_dir, std::string_view file_type, uint64_t count, uint64_t max_bytes,
-                    const std::string& dest, std::string* error) {
+                    const std::string& dest, AppError* error) {
   FILE* out = std::fopen(dest.c_str(), "wbe");
   if (out == nullptr) {
-    *error = "cannot create " + dest + ": " + errnoText(errno);
+    *error = {ErrorKind::kServerIo, kAssembleFailed, "cannot create " + dest + ": " + errnoText(errno)};
     return false;
   }
   uint64_t total = 0;
@@ -72,7 +76,7 @@ bool assembleChunks(const std::string& chunk_dir, std::string_view file_type, ui
   for (uint64_t index = 0; ok && index < count; ++index) {
     FILE* in = std::fopen(chunkPath(chunk_dir, file_type, index).c_str(), "rbe");
     if (in == nullptr) {
-      *error = "Missing chunk " + std::to_string(index) + " for " + std::string(file_type);
+      *error = {ErrorKind::kBadInput, "Missing chunk " + std::to_string(index) + " for " + std::string(file_type), {}};
       ok = false;
       break;
     }
@@ -80,17 +84,20 @@ bool assembleChunks(const std::string& chunk_dir, std::string_view file_type, ui
     while (ok && (n = std::fread(buffer.data(), 1, buffer.size(), in)) > 0) {
       total += n;
       if (total > max_bytes) {
-        *error = "File too large: the " + std::string(file_type) + " file is over " + std::to_string(max_bytes >> 20) + " MB";
+        *error = {ErrorKind::kTooLarge,
+                  "File too large: the " + std::string(file_type) + " file is over " +
+                      std::to_string(max_bytes >> 20) + " MB",
+                  {}};
         ok = false;
       } else if (std::fwrite(buffer.data(), 1, n, out) != n) {
-        *error = "cannot write " + dest + ": " + errnoText(errno);
+        *error = {ErrorKind::kServerIo, kAssembleFailed, "cannot write " + dest + ": " + errnoText(errno)};
         ok = false;
       }
     }
     std::fclose(in);
   }
   if (std::fclose(out) != 0 && ok) {
-    *error = "cannot write " + dest + ": " + errnoText(errno);
+    *error = {ErrorKind::kServerIo, kAssembleFailed, "cannot write " + dest + ": " + errnoText(errno)};
     ok = false;
   }
   return ok;
@@ -103,10 +110,17 @@ std::string UploadRoutes::boundaryOrReject(const ServerExchangePtr& exchange) {
   std::optional<std::string> boundary = type ? MultipartParser::boundaryOf(*type) : std::nullopt;
   if (!boundary) {
     app_.noteRejected("not_multipart", std::string(exchange->request().path()));
-    app_.respondError(exchange, 400, "Expected a multipart/form-data upload");
+    app_.respondError(exchange, ErrorKind::kBadInput, "Expected a multipart/form-data upload");
     return {};
   }
   return *boundary;
+}
+
+Answer UploadRoutes::refusedForm(const ReceivedForm& form, std::string_view reason) {
+  if (form.error.kind != ErrorKind::kServerIo) {
+    app_.noteRejected(form.error.kind == ErrorKind::kTooLarge ? "upload_too_large" : reason, form.error.message);
+  }
+  return app_.failure(form.error);
 }
 
 void UploadRoutes::answerUpload(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer) {
@@ -124,27 +138,26 @@ void UploadRoutes::uploadBothFiles(const ServerExchangePtr& exchange) {
   std::string error;
   SessionState* session = app_.sessionOrCreate(exchange->request(), &error);
   std::string staging = session ? operations_.newStagingDir(&error) : std::string();
-  if (staging.empty()) return app_.respondError(exchange, 500, "Could not start the upload: " + error);
+  if (staging.empty()) return app_.respond(exchange, app_.serverFailure("Could not start the upload", error));
   const UploadLimits limits = app_.options().upload;
-  auto route = [staging, limits](const MultipartParser::Part& part, const auto&, std::string* reject,
-                                 int* reject_status) -> FileTarget {
-    *reject_status = 400;
+  auto route = [staging, limits](const MultipartParser::Part& part, const auto&, AppError* reject) -> FileTarget {
+    reject->kind = ErrorKind::kBadInput;
     const std::string& filename = *part.filename;
     if (part.name == "csv_file") {
       if (!hasExtension(filename, ".csv")) {
-        *reject = "Invalid file type for csv_file: expected a .csv file";
+        reject->message = "Invalid file type for csv_file: expected a .csv file";
         return {};
       }
       return {limits.max_csv_bytes, joinPath(staging, kCsvFile)};
     }
     if (part.name == "shapefile") {
       if (!hasExtension(filename, ".zip")) {
-        *reject = "Invalid file type for shapefile: expected a .zip file holding .shp, .shx and .dbf";
+        reject->message = "Invalid file type for shapefile: expected a .zip file holding .shp, .shx and .dbf";
         return {};
       }
       return {limits.max_zip_bytes, joinPath(staging, kShapefileZip)};
     }
-    *reject = "Unexpected file field '" + part.name + "' (expected csv_file and shapefile)";
+    reject->message = "Unexpected file field '" + part.name + "' (expected csv_file and shapefile)";
     return {};
   };
   std::string session_id = session->id;
@@ -154,8 +167,7 @@ void UploadRoutes::uploadBothFiles(const ServerExchangePtr& exchange) {
     if (!form.ok) {
       operations_.discardDirectory(staging);
       if (form.aborted || !live) return;
-      app_.noteRejected(form.http_status == 413 ? "upload_too_large" : "bad_upload", form.message);
-      return app_.respondError(live, form.http_status, form.message);
+      return app_.respond(live, refusedForm(form, "bad_upload"));
     }
     auto csv = form.files.find("csv_file");
     auto zip = form.files.find("shapefile");
@@ -163,14 +175,15 @@ void UploadRoutes::uploadBothFiles(const ServerExchangePtr& exchange) {
     if (csv == form.files.end() || csv->second.bytes == 0) {
       operations_.discardDirectory(staging);
       app_.noteRejected("bad_upload", "no csv_file");
-      if (live) app_.respondError(live, 400, "No CSV file uploaded (field csv_file)");
+      if (live) app_.respondError(live, ErrorKind::kBadInput, "No CSV file uploaded (field csv_file)");
       return;
     }
     if (zip != form.files.end() && zip->second.bytes == 0) ::unlink(zip->second.path.c_str());
     std::string zip_name = zip != form.files.end() && zip->second.bytes > 0 ? zip->second.filename : std::string();
     if (!writeUploadMeta(staging, csv->second.filename, zip_name, &meta_error)) {
       operations_.discardDirectory(staging);
-      if (live) app_.respondError(live, 500, "Could not store the upload: " + meta_error);
+      Answer failed = app_.serverFailure("Could not store the upload", meta_error);
+      if (live) app_.respond(live, failed);
       return;
     }
     operations_.commitUpload(session_id, staging, [this, weak](Answer answer) {
@@ -184,16 +197,16 @@ void UploadRoutes::uploadChunk(const ServerExchangePtr& exchange) {
   if (boundary.empty()) return;
   std::string error;
   SessionState* session = app_.sessionOrCreate(exchange->request(), &error);
-  if (session == nullptr) return app_.respondError(exchange, 500, "Could not start the upload: " + error);
+  if (session == nullptr) return app_.respond(exchange, app_.serverFailure("Could not start the upload", error));
   const std::string chunks_root = joinPath(app_.sessions().directoryOf(session->id), kChunksDir);
   const BackendOptions& options = app_.options();
   const uint64_t max_chunk = options.max_chunk_bytes;
   const uint64_t max_chunks = options.max_chunks;
   auto route = [chunks_root, max_chunk, max_chunks](const MultipartParser::Part& part, const auto& fields,
-                                                    std::string* reject, int* reject_status) -> FileTarget {
-    *reject_status = 400;
+                                                    AppError* reject) -> FileTarget {
+    reject->kind = ErrorKind::kBadInput;
     if (part.name != "chunk") {
-      *reject = "Unexpected file field '" + part.name + "' (expected chunk)";
+      reject->message = "Unexpected file field '" + part.name + "' (expected chunk)";
       return {};
     }
     auto field = [&](const char* name) -> std::string_view {
@@ -205,14 +218,14 @@ void UploadRoutes::uploadChunk(const ServerExchangePtr& exchange) {
     std::optional<uint64_t> index = parseCount(field("chunk_index"));
     std::optional<uint64_t> total = parseCount(field("total_chunks"));
     if (!isValidUploadId(upload_id)) {
-      *reject = "Missing or invalid upload_id (8-64 characters of letters, digits, '-' and '_'), sent before chunk";
+      reject->message = "Missing or invalid upload_id (8-64 characters of letters, digits, '-' and '_'), sent before chunk";
     } else if (file_type != "csv" && file_type != "shapefile") {
-      *reject = "file_type must be csv or shapefile";
+      reject->message = "file_type must be csv or shapefile";
     } else if (!index || !total || *total == 0 || *total > max_chunks || *index >= *total) {
-      *reject = "chunk_index and total_chunks must be numbers with 0 <= chunk_index < total_chunks <= " +
-                std::to_string(max_chunks);
+      reject->message = "chunk_index and total_chunks must be numbers with 0 <= chunk_index < total_chunks <= " +
+                        std::to_string(max_chunks);
     }
-    if (!reject->empty()) return {};
+    if (!reject->message.empty()) return {};
     // One level at a time, never the session directory itself: if another worker adopted the
     // session since the head arrived, a recursive mkdir would recreate its directory here, and
     // the chunk would land in a copy nobody finalizes.
@@ -221,13 +234,12 @@ void UploadRoutes::uploadChunk(const ServerExchangePtr& exchange) {
     fs::create_directory(chunks_root, failure);
     if (!failure) fs::create_directory(dir, failure);
     if (failure == std::errc::no_such_file_or_directory) {
-      *reject_status = 409;
-      *reject = "This session moved to another worker during the upload; please send the chunk again";
+      *reject = {ErrorKind::kConflict,
+                 "This session moved to another worker during the upload; please send the chunk again", {}};
       return {};
     }
     if (failure) {
-      *reject_status = 500;
-      *reject = "Could not store the chunk: " + failure.message();
+      *reject = {ErrorKind::kServerIo, "Could not store the chunk", "cannot create " + dir + ": " + failure.message()};
       return {};
     }
     return {max_chunk, chunkPath(dir, file_type, *index)};
@@ -237,22 +249,21 @@ void UploadRoutes::uploadChunk(const ServerExchangePtr& exchange) {
   receiveMultipart(exchange, boundary, route, [this, weak, session_id, chunks_root](ReceivedForm form) {
     auto live = weak.lock();
     if (!live || form.aborted) return;
-    if (!form.ok) {
-      app_.noteRejected(form.http_status == 413 ? "upload_too_large" : "bad_chunk", form.message);
-      return app_.respondError(live, form.http_status, form.message);
-    }
+    if (!form.ok) return app_.respond(live, refusedForm(form, "bad_chunk"));
     if (form.files.count("chunk") == 0) {
       app_.noteRejected("bad_chunk", "no chunk part");
-      return app_.respondError(live, 400, "No chunk uploaded (file field chunk)");
+      return app_.respondError(live, ErrorKind::kBadInput, "No chunk uploaded (file field chunk)");
     }
     const std::string& upload_id = form.fields["upload_id"];
     const std::string& file_type = form.fields["file_type"];
+    // The count is for the client's progress display: a listing that fails counts what it read.
     size_t received = 0;
-    std::error_code ignored;
-    for (const auto& entry : fs::directory_iterator(joinPath(chunks_root, upload_id), ignored)) {
-      std::string name = entry.path().filename().string();
-      if (name.rfind(file_type + ".", 0) == 0 && name.find(".tmp") == std::string::npos) ++received;
+    std::error_code listing;
+    const std::string chunk_dir = joinPath(chunks_root, upload_id);
+    for (const DirectoryEntry& entry : listDirectory(chunk_dir, &listing)) {
+      if (entry.name.starts_with(file_type + ".") && !entry.name.ends_with(".tmp")) ++received;
     }
+    if (listing) app_.noteServerFailure("cannot count the chunks received", chunk_dir + ": " + listing.message());
     picojson::object fields;
     fields["upload_id"] = picojson::value(upload_id);
     fields["file_type"] = picojson::value(file_type);
@@ -287,7 +298,7 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
     }
     if (!problem.empty()) {
       app_.noteRejected("bad_finalize", problem);
-      return app_.respondError(live, 400, problem);
+      return app_.respondError(live, ErrorKind::kBadInput, problem);
     }
     const uint64_t zip_count = zip_name.empty() ? 0 : *zip_chunks;
     // A worker that never saw this session has none of its chunks: the real app's failure.
@@ -305,17 +316,18 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
       if (auto index = missing(file_type, count)) {
         std::string message = "Missing chunk " + std::to_string(*index) + " for " + std::string(file_type);
         app_.noteRejected("missing_chunk", message);
-        return app_.respondError(live, 400, message);
+        return app_.respondError(live, ErrorKind::kBadInput, message);
       }
     }
     std::string error;
     std::string staging = operations_.newStagingDir(&error);
     if (staging.empty() || !writeUploadMeta(staging, csv_name, zip_name, &error)) {
-      return app_.respondError(live, 500, "Could not assemble the upload: " + error);
+      if (!staging.empty()) operations_.discardDirectory(staging);
+      return app_.respond(live, app_.serverFailure(kAssembleFailed, error));
     }
     const UploadLimits limits = app_.options().upload;
     const uint64_t csv_count = *csv_chunks;
-    auto assemble_error = std::make_shared<std::string>();
+    auto assemble_error = std::make_shared<AppError>();  // its message stays empty when the chunks assemble
     std::string session_id = session->id;
     runInBackground(
         app_.loop(),
@@ -330,15 +342,12 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
           }
         },
         [this, weak, chunk_dir, staging, session_id, upload_id, assemble_error] {
-          if (!assemble_error->empty()) {
+          if (!assemble_error->message.empty()) {
             operations_.discardDirectory(staging);
-            app_.noteRejected("bad_finalize", *assemble_error);
-            if (auto client = weak.lock()) {
-              int status = assemble_error->rfind("File too large", 0) == 0 ? 413
-                           : assemble_error->rfind("Missing", 0) == 0    ? 400
-                                                                         : 500;
-              app_.respondError(client, status, *assemble_error);
+            if (assemble_error->kind != ErrorKind::kServerIo) {
+              app_.noteRejected("bad_finalize", assemble_error->message);
             }
+            app_.respond(weak, app_.failure(*assemble_error));
             return;
           }
           // The chunks stay until the upload is committed: a worker killed before then leaves them
@@ -347,7 +356,7 @@ void UploadRoutes::finalizeUpload(const ServerExchangePtr& exchange) {
           operations_.commitUpload(session_id, staging, [this, weak, chunk_dir, upload_id](Answer answer) {
             operations_.discardDirectory(chunk_dir);
             auto committed_in = answer.body.find("session_id");
-            if (answer.http_status == 200 && committed_in != answer.body.end() &&
+            if (answer.ok() && committed_in != answer.body.end() &&
                 committed_in->second.is<std::string>()) {
               // The commit gave the session a new id, and its directory (chunks included) a new name.
               operations_.discardDirectory(joinPath(

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "backend/app/app_context.h"
+#include "backend/app/multipart_receiver.h"
 #include "backend/app/session_operations.h"
 
 namespace stickyproxy::backend {
@@ -25,6 +26,9 @@ class UploadRoutes {
   // The multipart boundary of the request, or answers 400 and returns empty.
   std::string boundaryOrReject(const ServerExchangePtr& exchange);
   void answerUpload(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer);
+  // The answer to a multipart body that stopped (form.ok false): the client's own problems are
+  // counted as refused (`reason`, or upload_too_large), the server's as server failures.
+  Answer refusedForm(const ReceivedForm& form, std::string_view reason);
 
   AppContext& app_;
   SessionOperations& operations_;

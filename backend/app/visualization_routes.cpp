@@ -155,25 +155,27 @@ void VisualizationRoutes::render(const std::string& session_id, ViewRequest requ
         app_.loop(),
         [data, analysis, request, per_page, results, view, write_error] {
           view->emplace(renderView(*data, *analysis, request, per_page));
-          if (!(*view)->ok()) return;
+          const RenderedView* rendered = (*view)->valueIfOk();
+          if (rendered == nullptr) return;
           // results/ can be missing (a worker killed between an upload's swap and its save leaves
           // flags that promise an analysis): made here, never above it, so a session adopted away
           // meanwhile does not get its directory back.
           std::error_code ignored;
           std::filesystem::create_directory(results, ignored);
-          writeFileAtomically(joinPath(results, (*view)->value().filename), (*view)->value().html, write_error.get());
+          writeFileAtomically(joinPath(results, rendered->filename), rendered->html, write_error.get());
         },
         [this, session_id, analysis, view, write_error, done] {
-          if (!(*view)->ok()) {
-            app_.noteRejected("bad_visualization", (*view)->error());
-            return done(Answer::error(400, (*view)->error()));
+          const RenderedView* drawn = (*view)->valueIfOk();
+          if (drawn == nullptr) {
+            return done(app_.dataFailure((*view)->status(), "bad_visualization", "Could not draw the map"));
           }
           SessionState* found = app_.sessions().find(session_id, app_.now());
           if (found == nullptr || found->analysis != analysis) {
-            return done(Answer::error(409, "This session changed while the map was drawn; ask for it again"));
+            return done(Answer::error(ErrorKind::kConflict,
+                                      "This session changed while the map was drawn; ask for it again"));
           }
-          if (!write_error->empty()) return done(Answer::error(500, "Could not store the map: " + *write_error));
-          const RenderedView& rendered = (*view)->value();
+          if (!write_error->empty()) return done(app_.serverFailure("Could not store the map", *write_error));
+          const RenderedView& rendered = *drawn;
           picojson::object fields;
           fields["web_path"] = picojson::value("/serve_viz_file/" + session_id + "/" + rendered.filename);
           fields["title"] = picojson::value(rendered.title);
@@ -195,9 +197,9 @@ void VisualizationRoutes::getVisualization(const ServerExchangePtr& exchange) {
     auto live = weak.lock();
     if (!live) return;
     ViewRequest request{stringMember(body, "type"), stringMember(body, "variable"), 1};
-    if (request.type.empty()) return app_.respondError(live, 400, "Missing visualization type");
+    if (request.type.empty()) return app_.respondError(live, ErrorKind::kBadInput, "Missing visualization type");
     SessionState* session = app_.sessionOf(live->request());
-    if (session == nullptr) return app_.respondError(live, 400, std::string(kAnalysisFirstMessage));
+    if (session == nullptr) return app_.respondError(live, ErrorKind::kBadInput, std::string(kAnalysisFirstMessage));
     render(session->id, std::move(request), [this, weak](Answer answer) {
       app_.respond(weak, answer);
     });
@@ -211,10 +213,10 @@ void VisualizationRoutes::navigateCompositeMap(const ServerExchangePtr& exchange
     if (!live) return;
     std::string direction = stringMember(body, "direction");
     if (direction != "next" && direction != "prev") {
-      return app_.respondError(live, 400, "direction must be next or prev");
+      return app_.respondError(live, ErrorKind::kBadInput, "direction must be next or prev");
     }
     SessionState* session = app_.sessionOf(live->request());
-    if (session == nullptr) return app_.respondError(live, 400, std::string(kAnalysisFirstMessage));
+    if (session == nullptr) return app_.respondError(live, ErrorKind::kBadInput, std::string(kAnalysisFirstMessage));
     double current = std::max(1, session->current_map_page);
     auto page = body.find("current_page");
     if (page != body.end() && page->second.is<double>() && std::isfinite(page->second.get<double>())) {
@@ -232,10 +234,12 @@ void VisualizationRoutes::serveFile(const ServerExchangePtr& exchange, std::stri
                                     std::string_view file) {
   if (!SessionStore::isValidId(session_id) || !isSafeFileName(file) || !file.ends_with(".html")) {
     app_.noteRejected("bad_path", "serve_viz_file");
-    return app_.respondError(exchange, 400, "Invalid session id or file name");
+    return app_.respondError(exchange, ErrorKind::kBadInput, "Invalid session id or file name");
   }
   SessionState* session = app_.sessionOf(exchange->request());
-  if (session == nullptr || session->id != session_id) return app_.respondError(exchange, 404, std::string(kVizNotFound));
+  if (session == nullptr || session->id != session_id) {
+    return app_.respondError(exchange, ErrorKind::kNotFound, std::string(kVizNotFound));
+  }
   sendFile(app_, exchange, joinPath(operations_.resultsDir(session->id), file), "text/html; charset=utf-8", "",
            std::string(kVizNotFound));
 }

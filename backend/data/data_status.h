@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <utility>
@@ -66,7 +68,9 @@ struct AnalysisError {
 };
 
 // Holds either a T or a failed DataStatus. Functions on the data path return this instead of
-// throwing. Reading value() of a failed Expected is a programming error (asserted).
+// throwing. Reading value() of a failed Expected is a programming error: asserted, and in a
+// release build it stops the process with a message rather than read a value that is not there
+// (undefined behaviour). Check ok() first, or take valueIfOk().
 template <typename T>
 class [[nodiscard]] Expected {
  public:
@@ -85,17 +89,20 @@ class [[nodiscard]] Expected {
   explicit operator bool() const { return ok(); }
 
   const T& value() const& {
-    assert(ok());
+    checkOk();
     return *value_;
   }
   T& value() & {
-    assert(ok());
+    checkOk();
     return *value_;
   }
   T&& value() && {
-    assert(ok());
+    checkOk();
     return std::move(*value_);
   }
+  // The value, or nullptr when this failed.
+  const T* valueIfOk() const { return value_ ? &*value_ : nullptr; }
+  T* valueIfOk() { return value_ ? &*value_ : nullptr; }
 
   // Why it failed: a failed status, or a success (code kOk) when ok().
   const DataStatus& status() const { return status_; }
@@ -103,6 +110,14 @@ class [[nodiscard]] Expected {
   const std::string& error() const { return status_.message(); }
 
  private:
+  void checkOk() const {
+    assert(ok());
+    if (!ok()) {
+      std::fprintf(stderr, "Expected::value() read from a failure: %s\n", status_.message().c_str());
+      std::abort();
+    }
+  }
+
   std::optional<T> value_;
   DataStatus status_;
 };

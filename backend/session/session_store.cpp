@@ -9,6 +9,7 @@
 
 #include <picojson.h>
 
+#include "backend/session/directory_listing.h"
 #include "proxy/net/file_util.h"
 
 namespace stickyproxy::backend {
@@ -177,9 +178,11 @@ SessionState* SessionStore::adopt(std::string_view id, std::string_view previous
   std::vector<std::string> candidates;
   if (previous != worker_) candidates.emplace_back(previous);
   std::vector<std::string> others;
-  for (const auto& entry : fs::directory_iterator(state_dir_, failure)) {
-    std::string name = entry.path().filename().string();
-    if (isValidWorkerName(name) && name != worker_ && name != previous) others.push_back(std::move(name));
+  std::error_code listing;
+  for (DirectoryEntry& entry : listDirectory(state_dir_, &listing)) {
+    if (isValidWorkerName(entry.name) && entry.name != worker_ && entry.name != previous) {
+      others.push_back(std::move(entry.name));
+    }
   }
   std::sort(others.begin(), others.end());
   candidates.insert(candidates.end(), others.begin(), others.end());
@@ -189,7 +192,8 @@ SessionState* SessionStore::adopt(std::string_view id, std::string_view previous
     if (source != nullptr) *source = worker;
     return find(id, now);
   }
-  return refuse("no files of this session on " + std::string(previous) + " or any other worker");
+  return refuse("no files of this session on " + std::string(previous) + " or any other worker" +
+                (listing ? " (the other workers could not all be listed: " + listing.message() + ")" : std::string()));
 }
 
 bool SessionStore::save(const SessionState& session, std::string* error) const {
@@ -254,14 +258,14 @@ void SessionStore::remove(std::string_view id_view) {
   fs::remove_all(directoryOf(id), ignored);
 }
 
-size_t SessionStore::recover(WallClock::time_point now) {
+size_t SessionStore::recover(WallClock::time_point now, std::string* error) {
   size_t recovered = 0;
   std::error_code failure;
-  for (const auto& entry : fs::directory_iterator(uploads_root_, failure)) {
-    std::string id = entry.path().filename().string();
-    if (!entry.is_directory() || !isValidId(id) || sessions_.count(id) != 0) continue;
-    if (loadFromDisk(id, now)) ++recovered;
+  for (const DirectoryEntry& entry : listDirectory(uploads_root_, &failure)) {
+    if (entry.type != fs::file_type::directory || !isValidId(entry.name) || sessions_.count(entry.name) != 0) continue;
+    if (loadFromDisk(entry.name, now)) ++recovered;
   }
+  if (failure && error != nullptr) *error = "cannot list " + uploads_root_ + ": " + failure.message();
   return recovered;
 }
 

@@ -80,8 +80,9 @@ class SessionStore {
   // Forgets the session and removes its directory. `id` may be the session's own id.
   void remove(std::string_view id);
 
-  // Loads the sessions found on disk (a restarted worker keeps its users). Returns how many.
-  size_t recover(WallClock::time_point now);
+  // Loads the sessions found on disk (a restarted worker keeps its users). Returns how many;
+  // when the root could not be listed (wholly or in part), `error` (optional) says why.
+  size_t recover(WallClock::time_point now, std::string* error = nullptr);
   // Removes sessions idle longer than the idle timeout, with their files. Returns how many.
   size_t expireIdle(WallClock::time_point now);
 

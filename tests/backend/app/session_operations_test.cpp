@@ -177,3 +177,39 @@ TEST_CASE("sessionOf adopts from any sibling on an announcement, and from none w
   }
   CHECK(loop.close() == 0);
 }
+
+TEST_CASE("the server's own I/O failures are answered 500 with a plain message, never a path", "[app]") {
+  TestLoop loop;
+  TempDir state;
+  {
+    AppContext app(loop.get(), optionsFor(state, "w1"));
+    SessionOperations operations(app);
+    std::string error;
+    const std::string id = app.sessions().create(app.now(), &error)->id;
+
+    // An upload whose CSV the server cannot open (its own staging file is gone): not the user's fault.
+    std::string staging = stageUpload(operations);
+    fs::remove(joinPath(staging, kCsvFile));
+    Answer unreadable = commit(loop, operations, id, staging);
+    CHECK(unreadable.http_status == 500);
+    CHECK(unreadable.message() == "Could not store the upload");
+    CHECK(picojson::value(unreadable.body).serialize().find(state.path()) == std::string::npos);
+    CHECK(app.serverFailures() == 1);
+    CHECK(app.sessions().find(id, app.now()) != nullptr);  // the session is as it was
+
+    // A good upload, then the worker's staging area becomes unusable before the analysis.
+    Answer uploaded = commit(loop, operations, id, stageUpload(operations));
+    REQUIRE(uploaded.http_status == 200);
+    const std::string staging_root = state.path() + "/w1/staging";
+    fs::remove_all(staging_root);
+    writeFile(staging_root, "not a directory");
+    std::optional<Answer> analysis;
+    operations.runAnalysis(sessionIdOf(uploaded), {}, [&](Answer answer) { analysis = std::move(answer); });
+    REQUIRE(loop.runUntil([&] { return analysis.has_value(); }, std::chrono::seconds(30)));
+    CHECK(analysis->http_status == 500);
+    CHECK(analysis->message() == "Could not run the analysis");
+    CHECK(picojson::value(analysis->body).serialize().find(state.path()) == std::string::npos);
+    CHECK(app.serverFailures() == 2);
+  }
+  CHECK(loop.close() == 0);
+}

@@ -1,5 +1,9 @@
 #include "backend/data/data_status.h"
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -53,6 +57,32 @@ TEST_CASE("an Expected keeps the code and message of its failure", "[data]") {
   CHECK(bad.error() == "Not a digit");
   CHECK(checkedDigit('?').code() == DataError::kMalformedCsv);
   CHECK(checkedDigit('5').ok());
+}
+
+TEST_CASE("valueIfOk gives the value of a success and nothing of a failure", "[data]") {
+  Expected<int> seven = parsedDigit('7');
+  REQUIRE(seven.valueIfOk() != nullptr);
+  CHECK(*seven.valueIfOk() == 7);
+  *seven.valueIfOk() = 8;
+  CHECK(seven.value() == 8);
+  const Expected<int> bad = parsedDigit('?');
+  CHECK(bad.valueIfOk() == nullptr);
+  CHECK(bad.status().code() == DataError::kMalformedCsv);
+}
+
+TEST_CASE("reading the value of a failure stops the process even in a release build", "[data]") {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::signal(SIGABRT, SIG_DFL);  // not Catch's handler, which would report the child as a failed test
+    const Expected<int> bad = parsedDigit('?');
+    const int read = bad.value();  // never returns
+    ::_exit(read == 0 ? 3 : 4);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGABRT);
 }
 
 TEST_CASE("AnalysisError is a kBadAnalysisInput status", "[data]") {
