@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <tuple>
 
 #include "tests/integration/harness.h"
 #include "tests/integration/metrics_scrape.h"
@@ -143,6 +144,25 @@ std::string tlsConfig(const TestCertificates& certs, uint16_t tls_port, const st
          "\nsni_certificates = " + certs.chain("other") + ":" + certs.key("other") + "\n" + extra;
 }
 
+// A started proxy with the standard workers and TLS on a free port, serving "site" (localhost)
+// and "other" (other.test) from a fresh test CA.
+struct TlsProxy {
+  TempDir dir{"stickyproxy-tls"};
+  TestCertificates certs{dir};
+  uint16_t tls_port = freePort();
+  std::unique_ptr<ProxyUnderTest> proxy;
+
+  TlsProxy() {
+    certs.issue("site", "localhost");
+    certs.issue("other", "other.test");
+    proxy = std::make_unique<ProxyUnderTest>(tlsConfig(certs, tls_port));
+    proxy->start();
+  }
+  std::tuple<const TempDir&, TestCertificates&, uint16_t, ProxyUnderTest&> parts() {
+    return {dir, certs, tls_port, *proxy};
+  }
+};
+
 std::string headerOf(const std::string& response, const std::string& name) {
   size_t at = response.find("\r\n" + name + ": ");
   if (at == std::string::npos) return "";
@@ -153,13 +173,8 @@ std::string headerOf(const std::string& response, const std::string& name) {
 }  // namespace
 
 TEST_CASE("curl over TLS reaches a worker, its session stays there, and cookies are Secure", "[integration][tls]") {
-  TempDir dir("stickyproxy-tls");
-  TestCertificates certs(dir);
-  certs.issue("site", "localhost");
-  certs.issue("other", "other.test");
-  uint16_t tls_port = freePort();
-  ProxyUnderTest proxy(tlsConfig(certs, tls_port));
-  proxy.start();
+  TlsProxy setup;
+  auto [dir, certs, tls_port, proxy] = setup.parts();
 
   std::string jar = dir.file("jar");
   std::string curl = "curl -sS --max-time 10 --cacert " + certs.ca() + " --resolve localhost:" + std::to_string(tls_port) +
@@ -186,13 +201,8 @@ TEST_CASE("curl over TLS reaches a worker, its session stays there, and cookies 
 }
 
 TEST_CASE("TLS: SNI picks the certificate, tickets resume sessions, only TLS 1.2 and 1.3", "[integration][tls]") {
-  TempDir dir("stickyproxy-tls");
-  TestCertificates certs(dir);
-  certs.issue("site", "localhost");
-  certs.issue("other", "other.test");
-  uint16_t tls_port = freePort();
-  ProxyUnderTest proxy(tlsConfig(certs, tls_port));
-  proxy.start();
+  TlsProxy setup;
+  auto [dir, certs, tls_port, proxy] = setup.parts();
 
   TlsClient site(tls_port, certs.ca(), "localhost");
   REQUIRE(site.handshakeOk());
@@ -228,13 +238,8 @@ TEST_CASE("TLS: SNI picks the certificate, tickets resume sessions, only TLS 1.2
 }
 
 TEST_CASE("SIGHUP loads new certificates for new connections and keeps open ones", "[integration][tls]") {
-  TempDir dir("stickyproxy-tls");
-  TestCertificates certs(dir);
-  certs.issue("site", "localhost");
-  certs.issue("other", "other.test");
-  uint16_t tls_port = freePort();
-  ProxyUnderTest proxy(tlsConfig(certs, tls_port));
-  proxy.start();
+  TlsProxy setup;
+  auto [dir, certs, tls_port, proxy] = setup.parts();
 
   TlsClient open_before(tls_port, certs.ca(), "localhost");
   REQUIRE(open_before.handshakeOk());
@@ -261,14 +266,9 @@ TEST_CASE("SIGHUP loads new certificates for new connections and keeps open ones
 }
 
 TEST_CASE("redirect_http sends plain-HTTP requests to the HTTPS listener", "[integration][tls]") {
-  TempDir dir("stickyproxy-tls");
-  TestCertificates certs(dir);
-  certs.issue("site", "localhost");
-  certs.issue("other", "other.test");
-  uint16_t tls_port = freePort();
   // Started without the redirect (the harness checks the plain port), then reloaded with it.
-  ProxyUnderTest proxy(tlsConfig(certs, tls_port));
-  proxy.start();
+  TlsProxy setup;
+  auto [dir, certs, tls_port, proxy] = setup.parts();
   proxy.rewriteConfig(tlsConfig(certs, tls_port, "redirect_http = yes\n"));
   proxy.reload();
   Response answer;
