@@ -123,7 +123,7 @@ bool Proxy::start(std::function<void(int status)> listening) {
   callbacks.on_exited = [this](const std::string& name, int64_t status, int signal) {
     onWorkerExited(name, status, signal);
   };
-  callbacks.on_spawn_failed = [this](const std::string& name, int status) {
+  callbacks.on_spawn_failed = [](const std::string& name, int status) {
     logError("worker " + name + " could not be started: " + uvErrorText(status));
   };
   supervisor_ = std::make_unique<Supervisor>(loop_, config_, callbacks);
