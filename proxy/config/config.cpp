@@ -403,6 +403,7 @@ const KeySpec kTlsKeys[] = {
     {"session_tickets", yesNoKey<&Config::tls, &TlsConfig::session_tickets>},
     {"ticket_key_rotation", durationKey<&Config::tls, &TlsConfig::ticket_key_rotation>},
     {"redirect_http", yesNoKey<&Config::tls, &TlsConfig::redirect_http>},
+    {"hsts", durationKey<&Config::tls, &TlsConfig::hsts>},
 };
 
 // ---- [routing] ----

@@ -97,6 +97,9 @@ struct TlsConfig {
   bool session_tickets = true;
   Duration ticket_key_rotation{std::chrono::hours(12)};  // a new ticket key this often
   bool redirect_http = false;  // the plain listener answers 308 to the https:// URL
+  // Strict-Transport-Security max-age added to responses over TLS (unless the worker sent
+  // one); 0: none.
+  Duration hsts{0};
   bool operator==(const TlsConfig&) const = default;
 };
 

@@ -407,6 +407,11 @@ void ProxyRequest::onResponseHead(ResponseHead&& head) {
   }
   removeHopByHopHeaders(head.headers);
   if (!set_cookie_.empty()) head.headers.add("Set-Cookie", set_cookie_);
+  const TlsConfig& tls = proxy_.config().tls;
+  if (exchange_->secure() && tls.hsts.count() > 0 && head.headers.find("Strict-Transport-Security") == nullptr) {
+    head.headers.add("Strict-Transport-Security",
+                     "max-age=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(tls.hsts).count()));
+  }
   std::optional<uint64_t> length;
   if (!head.framing.chunked && !head.framing.until_close) length = head.framing.content_length.value_or(0);
   exchange_->sendHead(std::move(head), length);

@@ -155,7 +155,7 @@ struct TlsProxy {
   TlsProxy() {
     certs.issue("site", "localhost");
     certs.issue("other", "other.test");
-    proxy = std::make_unique<ProxyUnderTest>(tlsConfig(certs, tls_port));
+    proxy = std::make_unique<ProxyUnderTest>(tlsConfig(certs, tls_port, "hsts = 1d\n"));
     proxy->start();
   }
   std::tuple<const TempDir&, TestCertificates&, uint16_t, ProxyUnderTest&> parts() {
@@ -189,6 +189,7 @@ TEST_CASE("curl over TLS reaches a worker, its session stays there, and cookies 
   std::string set_cookie = headerOf(head, "Set-Cookie");
   CHECK(set_cookie.starts_with(kCookieName + "="));
   CHECK(set_cookie.find("; Secure") != std::string::npos);
+  CHECK(headerOf(head, "Strict-Transport-Security") == "max-age=86400");
   for (int i = 0; i < 5; ++i) {
     run(curl, dir.file("curl.log"));
     CHECK(readFile(dir.file("body")) == worker);
@@ -198,6 +199,7 @@ TEST_CASE("curl over TLS reaches a worker, its session stays there, and cookies 
   Response answer = plain.get("/whoami");
   CHECK(answer.status == 200);
   CHECK(answer.header("Set-Cookie").value_or("").find("Secure") == std::string::npos);
+  CHECK_FALSE(answer.header("Strict-Transport-Security").has_value());
 }
 
 TEST_CASE("TLS: SNI picks the certificate, tickets resume sessions, only TLS 1.2 and 1.3", "[integration][tls]") {

@@ -366,7 +366,7 @@ TEST_CASE("the edge keys (desync, TLS, per-client limits, privileges) parse, def
                             "[limits]\nper_client_connections = 50\nper_client_rate = 20\n"
                             "[tls]\nlisten = 0.0.0.0:8443\ncertificate = tls/site.pem\nkey = /etc/k.pem\n"
                             "sni_certificates = a.pem:a.key, /x/b.pem:/x/b.key\nmin_version = TLSv1.3\n"
-                            "session_tickets = no\nticket_key_rotation = 1h\nredirect_http = yes\n");
+                            "session_tickets = no\nticket_key_rotation = 1h\nredirect_http = yes\nhsts = 365d\n");
   CHECK(config.desync_mode == DesyncMode::kStrictest);
   CHECK(config.user == "stickyproxy");
   CHECK(config.group == "www-data");
@@ -384,6 +384,8 @@ TEST_CASE("the edge keys (desync, TLS, per-client limits, privileges) parse, def
   CHECK_FALSE(config.tls.session_tickets);
   CHECK(config.tls.ticket_key_rotation == hours(1));
   CHECK(config.tls.redirect_http);
+  CHECK(config.tls.hsts == hours(24 * 365));
+  CHECK(defaults.tls.hsts.count() == 0);
 
   CHECK(errorsOf(withProxyKeys("desync_mode = lenient\n")).size() == 1);
   CHECK(errorsOf(withProxyKeys("user = -rf\n")).size() == 1);

@@ -106,6 +106,11 @@ const Case kRequestCases[] = {
     {"target that is no form", "GET x HTTP/1.1\r\nHost: h\r\n\r\n", HeadClass::kSevere, HeadIssue::kBadTarget},
     {"asterisk outside OPTIONS", "GET * HTTP/1.1\r\nHost: h\r\n\r\n", HeadClass::kSevere, HeadIssue::kBadTarget},
     {"no blank line", "GET / HTTP/1.1\r\nHost: h\r\n", HeadClass::kSevere, HeadIssue::kBadHeaderName},
+    // Found by the request_head fuzz target (tests/fuzz/findings).
+    {"a request line without a version (HTTP/0.9)", "PRI /x\r\nHost: a\r\n\r\n", HeadClass::kSevere,
+     HeadIssue::kBadRequestLine},
+    {"an empty name after a field", "GET / HTTP/1.1\r\nHost: a\r\n: 5\r\n\r\n", HeadClass::kSevere,
+     HeadIssue::kBadHeaderName},
 
     // Ambiguous: forwarded normalised, then the connection ends.
     {"Transfer_Encoding", "POST / HTTP/1.1\r\nHost: h\r\nTransfer_Encoding: chunked\r\nContent-Length: 2\r\n\r\n",
@@ -152,6 +157,11 @@ const Case kResponseCases[] = {
      HeadClass::kSevere, HeadIssue::kTransferEncodingWithContentLength},
     {"bare LF", "HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\n", HeadClass::kSevere, HeadIssue::kBareLf},
     {"bad status code", "HTTP/1.1 2x0 OK\r\n\r\n", HeadClass::kSevere, HeadIssue::kBadStatusLine},
+    // Found by the response_head fuzz target (tests/fuzz/findings).
+    {"a two-digit status", "HTTP/1.1 31 Odd\r\nContent-Length: 0\r\n\r\n", HeadClass::kSevere,
+     HeadIssue::kBadStatusLine},
+    {"control characters in the reason", std::string("HTTP/1.1 200 O\0K\x01\r\nContent-Length: 0\r\n\r\n", 40),
+     HeadClass::kSevere, HeadIssue::kControlChar},
     {"HTTP/2 status line", "HTTP/2.0 200 OK\r\n\r\n", HeadClass::kSevere, HeadIssue::kBadVersion},
     {"bad length", "HTTP/1.1 200 OK\r\nContent-Length: 0x10\r\n\r\n", HeadClass::kSevere,
      HeadIssue::kBadContentLength},
