@@ -15,6 +15,7 @@
 #include <cstring>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "proxy/admin/admin_service.h"
 #include "proxy/config/config.h"
@@ -22,6 +23,7 @@
 #include "proxy/core/proxy.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/signal_watcher.h"
+#include "proxy/supervisor/service_account.h"
 
 using namespace stickyproxy;
 
@@ -180,9 +182,30 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (test_only) {
+    // The accounts must exist on the host that checks; whether they fit who starts the proxy is
+    // checked at start.
+    std::vector<std::string> problems = serviceAccountProblems(*loaded.config);
+    for (const std::string& problem : problems) std::fprintf(stderr, "%s\n", problem.c_str());
+    if (!problems.empty()) {
+      std::fprintf(stderr, "stickyproxy: %s: %zu problem%s found\n", config_path.c_str(), problems.size(),
+                   problems.size() == 1 ? "" : "s");
+      return 1;
+    }
     std::printf("stickyproxy: %s: configuration is valid (%zu workers)\n", config_path.c_str(),
                 loaded.config->workers.size());
     return 0;
+  }
+
+  // Who to serve as ([proxy] user): decided before anything is bound or spawned.
+  ServiceAccountCheck account_check = resolveServiceAccount(*loaded.config, ::geteuid(), ::getegid());
+  if (!account_check.account) {
+    std::fprintf(stderr, "stickyproxy: %s\n", account_check.error.c_str());
+    return 1;
+  }
+  const ServiceAccount account = *account_check.account;
+  if (std::string problem = prepareServiceDirectories(*loaded.config, account); !problem.empty()) {
+    std::fprintf(stderr, "stickyproxy: %s\n", problem.c_str());
+    return 1;
   }
 
   std::signal(SIGPIPE, SIG_IGN);
@@ -212,7 +235,19 @@ int main(int argc, char** argv) {
         logError("cannot listen: " + uvErrorText(status));
         exit_code = 1;
         stop();
+        return;
       }
+      // Every socket is bound now (the admin socket and metrics listener before the loop ran, the
+      // public listener just now) and no connection has been accepted yet: leave root here.
+      if (!account.switch_needed || ::geteuid() != 0) return;
+      if (std::string problem = handOverToServiceAccount(proxy->config(), account); !problem.empty()) {
+        logError("cannot drop root: " + problem + "; stopping");
+        exit_code = 1;
+        stop();
+        return;
+      }
+      logInfo("serving as " + account.user + ":" + account.group + " (uid " + std::to_string(account.uid) +
+              ", gid " + std::to_string(account.gid) + ")");
     });
     if (started) admin->start(proxy->config());
     uv_run(&loop, UV_RUN_DEFAULT);

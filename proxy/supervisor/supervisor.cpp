@@ -1,9 +1,12 @@
 #include "proxy/supervisor/supervisor.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <utility>
 
 #include "proxy/net/loop_context.h"
+#include "proxy/supervisor/service_account.h"
 
 namespace stickyproxy {
 
@@ -12,6 +15,11 @@ Supervisor::Supervisor(uv_loop_t* loop, const Config& config, Callbacks callback
       state_dir_(config.state_dir),
       supervisor_(config.supervisor),
       callbacks_(std::move(callbacks)) {
+  // main() refused to start when the account cannot be resolved; then workers keep our ids.
+  ServiceAccountCheck check = resolveServiceAccount(config, ::geteuid(), ::getegid());
+  if (check.account && check.account->switch_needed) {
+    run_as_ = WorkerProcess::RunAs{check.account->uid, check.account->gid};
+  }
   for (const WorkerConfig& worker : config.workers) {
     if (worker.supervised()) workers_.push_back(makeWorker(worker));
   }
@@ -118,8 +126,9 @@ std::unique_ptr<WorkerProcess> Supervisor::makeWorker(const WorkerConfig& config
   callbacks.on_spawn_failed = [this, name](int error) {
     if (auto on_spawn_failed = callbacks_.on_spawn_failed) on_spawn_failed(name, error);
   };
-  return std::make_unique<WorkerProcess>(loop_, config, state_dir_, supervisor_,
-                                         std::move(callbacks));
+  auto worker = std::make_unique<WorkerProcess>(loop_, config, state_dir_, supervisor_, std::move(callbacks));
+  worker->setRunAs(run_as_);
+  return worker;
 }
 
 void Supervisor::retire(std::unique_ptr<WorkerProcess> worker) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,9 @@ class Supervisor {
     std::function<void(const std::string& name, int error)> on_spawn_failed;  // libuv error
   };
 
-  // Creates the workers of `config` without starting them.
+  // Creates the workers of `config` without starting them. When this process is root and
+  // `config.user` names another account (see service_account.h), workers are spawned as that
+  // account; [proxy] user and group change only on restart, so reloads keep it.
   // `loop` (with a LoopContext) must outlive the Supervisor. Loop thread only.
   Supervisor(uv_loop_t* loop, const Config& config, Callbacks callbacks);
   ~Supervisor();
@@ -66,6 +69,7 @@ class Supervisor {
   std::string state_dir_;
   SupervisorConfig supervisor_;
   Callbacks callbacks_;
+  std::optional<WorkerProcess::RunAs> run_as_;
   bool started_ = false;
   std::vector<std::unique_ptr<WorkerProcess>> workers_;   // configured, in config order
   std::vector<std::unique_ptr<WorkerProcess>> retiring_;  // removed, stopping or stopped

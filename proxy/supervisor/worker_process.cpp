@@ -226,6 +226,12 @@ void WorkerProcess::spawn() {
   options.env = env_pointers.data();
   options.stdio_count = 3;
   options.stdio = stdio;
+  // libuv's child drops its supplementary groups, then calls setgid and setuid before exec.
+  if (run_as_ && ::geteuid() == 0) {
+    options.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+    options.uid = run_as_->uid;
+    options.gid = run_as_->gid;
+  }
 
   auto* child = new Child;
   child->owner = this;

@@ -1,12 +1,14 @@
 // One supervised worker: a child process started from a WorkerConfig and kept running.
 #pragma once
 
+#include <sys/types.h>
 #include <uv.h>
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +64,14 @@ class WorkerProcess {
   // applies to the next stop, the new backoff to the next respawn.
   void updateConfig(WorkerConfig config, SupervisorConfig supervisor);
 
+  // From the next spawn on, while this process is root, the worker runs as `uid`/`gid` (with no
+  // supplementary groups). Once the process itself has dropped root, workers inherit its ids.
+  struct RunAs {
+    uid_t uid;
+    gid_t gid;
+  };
+  void setRunAs(std::optional<RunAs> run_as) { run_as_ = run_as; }
+
   // 0 when not running.
   int pid() const { return pid_; }
   bool running() const { return child_ != nullptr; }
@@ -114,6 +124,7 @@ class WorkerProcess {
   std::string state_dir_;
   SupervisorConfig supervisor_;
   Callbacks callbacks_;
+  std::optional<RunAs> run_as_;
 
   Child* child_ = nullptr;  // set while a process runs
   int pid_ = 0;

@@ -295,6 +295,7 @@ def write_proxy_config(work_dir, worker_binary, port, metrics_port, workers=4, o
         "admin_socket = %s" % os.path.join(work_dir, "run", "admin.sock"),
         "state_dir = %s" % os.path.join(work_dir, "state"),
         "trusted_proxies = 127.0.0.1",
+        "allow_root = yes  # tests and CI run as root, in root's temp dirs",
         "",
         "[timeouts]",
         "client_header = 10s",
@@ -408,8 +409,9 @@ def copy_shipped_config(source, work_dir, build_dir, port, metrics_port, overrid
     """A copy of a shipped config (conf/prod.conf) that runs on loopback in `work_dir`: listen and
     metrics_listen on 127.0.0.1 `port` and `metrics_port`, admin_socket, state_dir and every
     worker's unix: socket in <work_dir>/run and <work_dir>/state, every worker command that names a
-    build output taken from `build_dir`. Everything else stays as shipped. `overrides` as in
-    write_proxy_config ("worker w5.address" adds a worker section). Returns the copy's path."""
+    build output taken from `build_dir`, and allow_root = yes (tests run as root). Everything else
+    stays as shipped. `overrides` as in write_proxy_config ("worker w5.address" adds a worker
+    section). Returns the copy's path."""
     with open(source) as shipped:
         lines = shipped.read().splitlines()
     rewritten = {
@@ -417,6 +419,7 @@ def copy_shipped_config(source, work_dir, build_dir, port, metrics_port, overrid
         "proxy.metrics_listen": "127.0.0.1:%d" % metrics_port,
         "proxy.admin_socket": os.path.join(work_dir, "run", "admin.sock"),
         "proxy.state_dir": os.path.join(work_dir, "state"),
+        "proxy.allow_root": "yes",  # tests and CI run as root, in root's temp dirs
     }
     section = None
     for line in lines:

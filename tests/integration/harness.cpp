@@ -1204,7 +1204,10 @@ std::string ProxyUnderTest::standardConfig(int workers, std::string_view worker_
        {{"listen", "127.0.0.1:@PORT@"},
         {"metrics_listen", "127.0.0.1:@METRICS_PORT@"},
         {"admin_socket", "@DIR@/admin.sock"},
-        {"state_dir", "@DIR@/state"}}},
+        {"state_dir", "@DIR@/state"},
+        // Tests (and CI) run as root, and the temp dirs are root's: serve as root on purpose.
+        // privileges_test.cpp covers proxy.user.
+        {"allow_root", "yes"}}},
       {"timeouts", {{"client_header", "2s"}, {"upstream_response", "30s"}}},
       {"limits", {{"max_body", "300m"}}},
       {"health_check", {{"interval", "200ms"}, {"timeout", "500ms"}, {"rise", "1"}, {"fall", "2"}}},

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -522,6 +523,38 @@ TEST_CASE("a worker may be destroyed from inside its own exit callback", "[super
   REQUIRE(loop.close() == 0);
   CHECK(events.exits.size() == 1);
   CHECK(events.pids.size() == 1);
+}
+
+// The Uid: or Gid: line of /proc/<pid>/status: "real effective saved filesystem".
+std::string procIds(int pid, const std::string& field) {
+  std::string status = test::readFile("/proc/" + std::to_string(pid) + "/status");
+  size_t at = status.find("\n" + field + ":\t");
+  if (at == std::string::npos) return "";
+  size_t start = at + field.size() + 3;
+  return status.substr(start, status.find('\n', start) - start);
+}
+
+TEST_CASE("a worker with setRunAs is spawned as that account while the supervisor is root", "[supervisor]") {
+  if (::geteuid() != 0) {
+    WARN("not root: spawning as another account cannot be tested");
+    return;
+  }
+  TestLoop loop;
+  Events events;
+  auto worker = std::make_unique<WorkerProcess>(loop.get(), shellWorker("w1", "exec sleep 30"), "/tmp",
+                                                fastSupervisor(), events.callbacks());
+  worker->setRunAs(WorkerProcess::RunAs{65534, 65534});
+  worker->start();
+  REQUIRE(events.pids.size() == 1);
+  // The ids change in the child between fork and exec: wait until sh has become sleep.
+  REQUIRE(loop.runUntil([&] { return test::readFile("/proc/" + std::to_string(events.pids[0]) + "/comm") == "sleep\n"; },
+                        milliseconds(10000)));
+  CHECK(procIds(events.pids[0], "Uid") == "65534\t65534\t65534\t65534");
+  CHECK(procIds(events.pids[0], "Gid") == "65534\t65534\t65534\t65534");
+  CHECK(procIds(events.pids[0], "Groups").find_first_not_of(" ") == std::string::npos);
+  stopAndWait(loop, *worker);
+  worker.reset();
+  REQUIRE(loop.close() == 0);
 }
 
 }  // namespace
