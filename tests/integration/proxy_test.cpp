@@ -11,6 +11,7 @@
 #include <set>
 #include <thread>
 
+#include "tests/integration/asan_quarantine.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/proxy_scenarios.h"
 
@@ -242,6 +243,7 @@ TEST_CASE("server-sent events pass through the proxy as they are produced", "[in
 }
 
 TEST_CASE("200 MB uploads stream through the proxy with RSS growth under 32 MB", "[integration][proxy]") {
+  WithoutAsanQuarantine no_quarantine;  // the RSS bound is about our memory, not ASan's
   ProxyUnderTest proxy(ProxyUnderTest::standardConfig());
   proxy.start();
   HttpClient client = proxy.client();
