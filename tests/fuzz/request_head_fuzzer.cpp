@@ -5,9 +5,12 @@
 // Input: byte 0 seeds the piece sizes, byte 1 picks the largest piece (low 6 bits) and tiny
 // limits instead of the defaults (bit 7); the rest is the byte stream of the connection.
 //
-// Invariants: the same messages whole and in pieces; nothing parsed holds CR, LF or NUL; and the
-// forwarded form of every complete request parses back, alone, to the same method, target,
-// fields, framing and body (no request smuggling through the rewrite).
+// Invariants: the same messages whole and in pieces; a refused head (the classifier's Severe
+// class) is an error, never a finding; nothing parsed holds CR, LF or NUL, an empty field name or
+// a version other than 1.0 and 1.1; an Ambiguous request does not keep the connection alive; and
+// the forwarded form of every complete request parses back, alone, to the same method, target,
+// fields, framing and body (no request smuggling through the rewrite), and is neither Severe nor
+// still in need of the normalisation (look-alike framing fields, folds, repeated lengths).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -22,7 +25,8 @@ namespace {
 bool hasLineBreakOrNul(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
 
 // The head the proxy writes to a worker: ProxyRequest::upstreamHead() (hop-by-hop fields, Expect
-// and X-Sticky-Previous-Worker removed, X-Forwarded-* set, HTTP/1.1) and then
+// and X-Sticky-Previous-Worker removed, X-Forwarded-* set, HTTP/1.1, Connection: close after an
+// Ambiguous request in the default desync_mode, a Host when there was none) and then
 // ClientConnection::startRequest() (the framing fields made again from the parsed framing). Both
 // are members of objects that need a running proxy and a socket, so their steps are mirrored
 // here with the same free functions of proxy/http/http_message.h.
@@ -44,6 +48,8 @@ RequestHead forwardedHead(const RequestHead& request) {
   } else {
     head.headers.remove("X-Forwarded-Host");
   }
+  if (request.verdict.head_class == HeadClass::kAmbiguous) head.headers.add("Connection", "close");
+  if (head.headers.find("Host") == nullptr) head.headers.add("Host", "w1");
   if (head.framing.chunked || head.framing.content_length) {
     head.headers.remove("Content-Length");
     head.headers.remove("Transfer-Encoding");
@@ -73,10 +79,12 @@ std::string forwardedBody(const RequestHead& head, const std::string& body, uint
 void checkForwarded(const SeenMessage& message, uint32_t seed) {
   const RequestHead& request = message.request[0];
   FUZZ_CHECK(!hasLineBreakOrNul(request.method) && !hasLineBreakOrNul(request.target), describe(message));
+  FUZZ_CHECK(request.version_minor == 0 || request.version_minor == 1, describe(message));
+  FUZZ_CHECK(request.verdict.head_class != HeadClass::kSevere, "a Severe head was accepted:\n" + describe(message));
+  FUZZ_CHECK(request.verdict.head_class != HeadClass::kAmbiguous || !request.keep_alive,
+             "an Ambiguous request keeps the connection:\n" + describe(message));
   for (const Header& field : request.headers.fields()) {
-    // Known (tests/fuzz/findings/request-empty-header-name): llhttp hands over a field with an
-    // empty name (": 5"), which the proxy forwards. Tolerated unless strict().
-    FUZZ_CHECK(!field.name.empty() || !strict(), "an empty field name:\n" + describe(message));
+    FUZZ_CHECK(!field.name.empty(), "an empty field name:\n" + describe(message));
     FUZZ_CHECK(!hasLineBreakOrNul(field.name) && !hasLineBreakOrNul(field.value), describe(message));
   }
   const RequestHead wire = forwardedHead(request);
@@ -86,10 +94,6 @@ void checkForwarded(const SeenMessage& message, uint32_t seed) {
   roomy.max_head_bytes = 1 << 22;
   roomy.max_headers = 100000;
   const ParseRun again = parseStream(HttpParser::Kind::kRequest, stream, {}, roomy);
-  // Known (tests/fuzz/findings/request-line-without-version): a request line without a version
-  // ("PRI /x", HTTP/0.9 style) is taken as HTTP/1.1 with fields; forwarded as "PRI /x HTTP/1.1"
-  // it is refused as a broken HTTP/2 preface. Tolerated unless strict().
-  if (again.failed && request.method == "PRI" && !strict()) return;
   FUZZ_CHECK(!again.failed, "the forwarded request does not parse (" + again.reason + "):\n" + stream);
   FUZZ_CHECK(again.messages.size() == 1 && again.messages[0].complete && again.messages[0].request.size() == 1,
              "the forwarded request parses as " + std::to_string(again.messages.size()) + " messages:\n" + stream);
@@ -97,6 +101,12 @@ void checkForwarded(const SeenMessage& message, uint32_t seed) {
   FUZZ_CHECK(seen.method == wire.method && seen.target == wire.target && seen.version_minor == 1,
              "request line changed:\n" + stream);
   FUZZ_CHECK(sameHeaders(seen.headers, wire.headers), "fields changed:\n" + stream);
+  const HeadIssue issue = seen.verdict.issue;
+  FUZZ_CHECK(seen.verdict.head_class != HeadClass::kSevere && issue != HeadIssue::kFramingLookalike &&
+                 issue != HeadIssue::kObsoleteFold && issue != HeadIssue::kDuplicateContentLength,
+             "the forwarded head is " + std::string(headClassName(seen.verdict.head_class)) + " (" +
+                 std::string(seen.verdict.label()) + "):\n" + stream);
+  if (request.verdict.head_class == HeadClass::kAmbiguous) FUZZ_CHECK(!seen.keep_alive, "kept alive:\n" + stream);
   FUZZ_CHECK(seen.framing.chunked == request.framing.chunked &&
                  (request.framing.chunked || seen.framing.content_length == request.framing.content_length),
              "framing changed:\n" + stream);
