@@ -1,6 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages stickyproxy builds and tests with.
-#   sh deploy/install-deps.sh           what the build and the test suite need
+#   sh deploy/install-deps.sh           what the build and the test suite need (clang-14,
+#                                       libclang-rt-14-dev and llvm-14's llvm-symbolizer are for
+#                                       the sanitizer and fuzz build of tests/run_ci_suites.sh)
 #   sh deploy/install-deps.sh --bench   also wrk, haproxy and nginx, for the on-demand checks in tests/load
 #                                       (Debian's nginx and haproxy packages start their own services)
 # Idempotent: asks apt only for what is missing, so a second run takes well under a second.
@@ -9,7 +11,7 @@ set -eu
 
 packages="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev picojson-dev
 prometheus-cpp-dev catch2 libxxhash-dev libzip-dev libshp-dev libeigen3-dev socat curl ca-certificates
-chromium python3 prometheus"
+chromium python3 prometheus clang-14 libclang-rt-14-dev llvm-14"
 
 case "${1:-}" in
   "") ;;
