@@ -223,7 +223,16 @@ bool MultipartParser::feed(const Bytes& input) {
         bool empty_head = head_.starts_with("\r\n");
         if (empty_head) end = 0;
         if (end == std::string::npos) {
-          if (head_.size() > limits_.max_part_head_bytes) return fail("part head too large");
+          // Up to three bytes at the end may begin the blank line and so not count against the
+          // limit: whether a head at the limit fits must not depend on where the piece ended.
+          size_t pending = 0;
+          for (size_t n = std::min<size_t>(3, head_.size()); n > 0; --n) {
+            if (std::string_view(head_).ends_with(std::string_view("\r\n\r").substr(0, n))) {
+              pending = n;
+              break;
+            }
+          }
+          if (head_.size() - pending > limits_.max_part_head_bytes) return fail("part head too large");
           data = data.suffix(take);
           break;
         }

@@ -128,12 +128,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     return true;
   }();
-  // Known (tests/fuzz/findings/multipart-head-limit-depends-on-split): a piece that ends inside
-  // the CRLFCRLF after a part head counts up to three bytes of it against max_part_head_bytes, so
-  // a head right at the limit is refused in pieces and accepted whole. Tolerated unless strict().
-  const bool known_head_limit = !strict() && split.error == "part head too large" &&
-                                (whole.error != split.error || split.parts.size() < whole.parts.size());
-  FUZZ_CHECK(known_head_limit || (whole.ok == split.ok && whole.error == split.error && same_parts),
+  FUZZ_CHECK(whole.ok == split.ok && whole.error == split.error && same_parts,
              "whole:\n" + describe(whole) + "in pieces:\n" + describe(split));
   return 0;
 }

@@ -175,3 +175,30 @@ TEST_CASE("the number of parts is bounded", "[app][multipart]") {
   CHECK_FALSE(parser.feed(Bytes::copyOf(text)));
   CHECK(parser.error() == "too many parts");
 }
+
+TEST_CASE("a part head at the size limit is accepted or refused the same wherever the body is split",
+          "[app][multipart]") {
+  const MultipartLimits limits{64, 8};
+  const std::string disposition = "Content-Disposition: form-data; name=\"a\"";
+  // Heads one byte under, at and one byte over the limit (the head without its blank line).
+  for (size_t head_size : {limits.max_part_head_bytes - 1, limits.max_part_head_bytes, limits.max_part_head_bytes + 1}) {
+    const std::string head = disposition + "\r\nX: " + std::string(head_size - disposition.size() - 5, 'h');
+    REQUIRE(head.size() == head_size);
+    const std::string text = "--" + kBoundary + "\r\n" + head + "\r\n\r\nvalue\r\n--" + kBoundary + "--\r\n";
+    Collector whole_collector;
+    MultipartParser whole(kBoundary, &whole_collector, limits);
+    const bool whole_ok = whole.feed(Bytes::copyOf(text)) && whole.finish();
+    CHECK(whole_ok == (head_size <= limits.max_part_head_bytes));
+    for (size_t cut = 1; cut < text.size(); ++cut) {
+      Collector collector;
+      MultipartParser parser(kBoundary, &collector, limits);
+      const std::string_view view(text);
+      const bool ok = parser.feed(Bytes::copyOf(view.substr(0, cut))) && parser.feed(Bytes::copyOf(view.substr(cut))) &&
+                      parser.finish();
+      INFO("head of " << head_size << " bytes, cut after byte " << cut);
+      CHECK(ok == whole_ok);
+      CHECK(parser.error() == whole.error());
+      CHECK(collector.parts.size() == whole_collector.parts.size());
+    }
+  }
+}
