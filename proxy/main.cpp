@@ -21,6 +21,7 @@
 #include "proxy/config/config.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/proxy.h"
+#include "proxy/core/tls_termination.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/signal_watcher.h"
 #include "proxy/supervisor/service_account.h"
@@ -185,6 +186,11 @@ int main(int argc, char** argv) {
     // The accounts must exist on the host that checks; whether they fit who starts the proxy is
     // checked at start.
     std::vector<std::string> problems = serviceAccountProblems(*loaded.config);
+    // Certificates and keys are loaded as the running proxy would (readable, matching).
+    std::string tls_error;
+    if (loaded.config->tls.enabled && !TlsTermination::check(loaded.config->tls, &tls_error)) {
+      problems.push_back(config_path + ": tls: " + tls_error);
+    }
     for (const std::string& problem : problems) std::fprintf(stderr, "%s\n", problem.c_str());
     if (!problems.empty()) {
       std::fprintf(stderr, "stickyproxy: %s: %zu problem%s found\n", config_path.c_str(), problems.size(),

@@ -348,6 +348,7 @@ bool Proxy::reload() {
   warnRestart("proxy.admin_socket", next.admin_socket != config_.admin_socket);
   warnRestart("proxy.admin_group", next.admin_group != config_.admin_group);
   warnRestart("proxy.state_dir", next.state_dir != config_.state_dir);
+  warnRestart("proxy.user", next.user != config_.user || next.group != config_.group);
   warnRestart("tls.listen", next.tls.enabled != config_.tls.enabled || !(next.tls.listen == config_.tls.listen));
   next.tls.enabled = config_.tls.enabled;
   next.tls.listen = config_.tls.listen;

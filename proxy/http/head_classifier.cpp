@@ -205,8 +205,9 @@ class HeadScan {
       note(HeadIssue::kBadStatusLine);
       return false;
     }
+    // Three digits, 100 to 599 (RFC 9110 section 15): "000" would be re-serialised as "0".
     for (size_t i = 9; i < 12; ++i) {
-      if (!std::isdigit(static_cast<unsigned char>(line[i]))) {
+      if (!std::isdigit(static_cast<unsigned char>(line[i])) || (i == 9 && (line[i] < '1' || line[i] > '5'))) {
         note(HeadIssue::kBadStatusLine);
         return false;
       }

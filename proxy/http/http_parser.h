@@ -121,7 +121,6 @@ class HttpParser {
   uint64_t body_bytes_ = 0;
   bool in_message_ = false;
   bool head_complete_ = false;
-  bool expects_no_body_ = false;
 
   ParseError error_ = ParseError::kNone;
   std::string error_reason_;

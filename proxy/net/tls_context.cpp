@@ -4,6 +4,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <cstring>
@@ -109,7 +110,9 @@ bool TlsContext::addCertificate(const TlsOptions& options, const std::string& ch
     return false;
   }
   if (SSL_CTX_use_PrivateKey_file(context, key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    *error = "key " + key + ": " + lastError("cannot be read");
+    bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    *error = mismatch ? "key " + key + " does not match certificate " + chain : "key " + key + ": " + lastError("cannot be read");
+    ERR_clear_error();
     return false;
   }
   if (SSL_CTX_check_private_key(context) != 1) {

@@ -286,3 +286,29 @@ TEST_CASE("redirect_http sends plain-HTTP requests to the HTTPS listener", "[int
   REQUIRE(secure.handshakeOk());
   CHECK(secure.get("/whoami", "localhost").starts_with("HTTP/1.1 200"));
 }
+
+TEST_CASE("stickyproxy -t names an unreadable certificate and a key that does not match", "[integration][tls]") {
+  TempDir dir("stickyproxy-tls");
+  TestCertificates certs(dir);
+  certs.issue("site", "localhost");
+  certs.issue("other", "other.test");
+  auto check = [&](const std::string& config_text) {
+    ProxyUnderTest proxy(config_text);  // written, never started
+    std::string output = dir.file("check.out");
+    int status = std::system((binaryPath("stickyproxy") + " -t -c " + proxy.configPath() + " >" + output + " 2>&1").c_str());
+    return std::make_pair(status, readFile(output));
+  };
+  std::string base = ProxyUnderTest::standardConfig(2, "test-worker") + "\n[tls]\nlisten = 127.0.0.1:" +
+                     std::to_string(freePort()) + "\ncertificate = " + certs.chain("site") + "\n";
+  auto [good_status, good] = check(base + "key = " + certs.key("site") + "\n");
+  INFO(good);
+  CHECK(good_status == 0);
+  auto [mismatch_status, mismatch] = check(base + "key = " + certs.key("other") + "\n");
+  INFO(mismatch);
+  CHECK(mismatch_status != 0);
+  CHECK(mismatch.find("does not match certificate") != std::string::npos);
+  auto [missing_status, missing] = check(base + "key = " + dir.file("absent.key") + "\n");
+  INFO(missing);
+  CHECK(missing_status != 0);
+  CHECK(missing.find("absent.key") != std::string::npos);
+}

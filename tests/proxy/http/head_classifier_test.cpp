@@ -160,6 +160,8 @@ const Case kResponseCases[] = {
     // Found by the response_head fuzz target (tests/fuzz/findings).
     {"a two-digit status", "HTTP/1.1 31 Odd\r\nContent-Length: 0\r\n\r\n", HeadClass::kSevere,
      HeadIssue::kBadStatusLine},
+    {"status 000", "HTTP/1.1 000 OK\r\nContent-Length: 0\r\n\r\n", HeadClass::kSevere, HeadIssue::kBadStatusLine},
+    {"status 600", "HTTP/1.1 600 OK\r\n\r\n", HeadClass::kSevere, HeadIssue::kBadStatusLine},
     {"control characters in the reason", std::string("HTTP/1.1 200 O\0K\x01\r\nContent-Length: 0\r\n\r\n", 40),
      HeadClass::kSevere, HeadIssue::kControlChar},
     {"HTTP/2 status line", "HTTP/2.0 200 OK\r\n\r\n", HeadClass::kSevere, HeadIssue::kBadVersion},
