@@ -348,8 +348,6 @@ const KeySpec kLimitKeys[] = {
      integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::upstream_idle_per_worker>},
     {"write_buffer_high", sizeKey<1, &Config::limits, &LimitsConfig::write_buffer_high>},
     {"retry_buffer", sizeKey<0, &Config::limits, &LimitsConfig::retry_buffer>},
-    {"per_client_connections", integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::per_client_connections>},
-    {"per_client_rate", integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::per_client_rate>},
 };
 
 // ---- [tls] ----

@@ -72,10 +72,6 @@ struct LimitsConfig {
   // Request bodies up to this size are kept until the response head arrives, so that the
   // request can be replayed on another worker (0: no body is kept, bodied requests are not replayed).
   uint64_t retry_buffer = 8ull * 1024 * 1024;
-  // Per client address (the X-Forwarded-For client for trusted_proxies peers): connections at
-  // once, and requests per second (a token bucket holding one second's worth). 0 = no limit.
-  uint32_t per_client_connections = 0;
-  uint32_t per_client_rate = 0;
   bool operator==(const LimitsConfig&) const = default;
 };
 

@@ -351,19 +351,16 @@ TEST_CASE("the session-safety keys parse, default and refuse bad values", "[conf
   CHECK(errorsOf(withSection("[limits]\nretry_buffer = -1\n")).size() == 1);
 }
 
-TEST_CASE("the edge keys (desync, TLS, per-client limits, privileges) parse, default and refuse bad values",
+TEST_CASE("the edge keys (desync, TLS, privileges) parse, default and refuse bad values",
           "[config]") {
   Config defaults = mustParse(kMinimal);
   CHECK(defaults.desync_mode == DesyncMode::kDefensive);
   CHECK_FALSE(defaults.tls.enabled);
-  CHECK(defaults.limits.per_client_connections == 0);
-  CHECK(defaults.limits.per_client_rate == 0);
   CHECK(defaults.user.empty());
   CHECK_FALSE(defaults.allow_root);
 
   Config config = mustParse(withProxyKeys("desync_mode = strictest\nuser = stickyproxy\ngroup = www-data\n"
                                           "allow_root = yes\n") +
-                            "[limits]\nper_client_connections = 50\nper_client_rate = 20\n"
                             "[tls]\nlisten = 0.0.0.0:8443\ncertificate = tls/site.pem\nkey = /etc/k.pem\n"
                             "sni_certificates = a.pem:a.key, /x/b.pem:/x/b.key\nmin_version = TLSv1.3\n"
                             "session_tickets = no\nticket_key_rotation = 1h\nredirect_http = yes\nhsts = 365d\n");
@@ -371,8 +368,6 @@ TEST_CASE("the edge keys (desync, TLS, per-client limits, privileges) parse, def
   CHECK(config.user == "stickyproxy");
   CHECK(config.group == "www-data");
   CHECK(config.allow_root);
-  CHECK(config.limits.per_client_connections == 50);
-  CHECK(config.limits.per_client_rate == 20);
   CHECK(config.tls.enabled);
   CHECK(config.tls.listen.port == 8443);
   CHECK(config.tls.certificate == "/srv/sp/conf/tls/site.pem");
