@@ -90,7 +90,19 @@ ProxyMetrics::ProxyMetrics(std::vector<std::string> worker_states)
       tls_errors_(prometheus::BuildCounter()
                       .Name("stickyproxy_tls_errors_total")
                       .Help("TLS connections that failed (handshake or record), by reason")
-                      .Register(*registry_)) {
+                      .Register(*registry_)),
+      client_limited_(prometheus::BuildCounter()
+                          .Name("stickyproxy_client_limited_total")
+                          .Help("Requests answered 429 by a per-client limit (connections or rate)")
+                          .Register(*registry_)),
+      connections_cut_(prometheus::BuildCounter()
+                           .Name("stickyproxy_client_connections_cut_total")
+                           .Help("Client connections cut without an answer (over_limit, send_idle)")
+                           .Register(*registry_)) {
+  for (std::string_view limit : kClientLimits) counterFor(client_limited_, client_limited_series_, "limit", limit);
+  for (std::string_view reason : kConnectionCuts) {
+    counterFor(connections_cut_, connection_cut_series_, "reason", reason);
+  }
   for (std::string_view reason : kTlsErrors) counterFor(tls_errors_, tls_error_series_, "reason", reason);
   for (std::string_view reason : kCookieRefusals) counterFor(cookies_refused_, cookie_refusal_series_, "reason", reason);
   for (std::string_view reason : kRepinReasons) counterFor(repins_, repin_series_, "reason", reason);
@@ -124,6 +136,14 @@ void ProxyMetrics::desyncRequest(std::string_view head_class, std::string_view r
 
 void ProxyMetrics::tlsError(std::string_view reason) {
   counterFor(tls_errors_, tls_error_series_, "reason", reason).Increment();
+}
+
+void ProxyMetrics::clientLimited(std::string_view limit) {
+  counterFor(client_limited_, client_limited_series_, "limit", limit).Increment();
+}
+
+void ProxyMetrics::connectionCut(std::string_view reason) {
+  counterFor(connections_cut_, connection_cut_series_, "reason", reason).Increment();
 }
 
 void ProxyMetrics::requestFinished(std::string_view worker, int status, double duration_s) {
@@ -301,9 +321,20 @@ std::string ProxyMetrics::exposition(const ProxySnapshot& snapshot) {
   Built evictions("stickyproxy_session_evictions_total",
                   "Remembered sessions dropped at the ceiling (their cookies still route them)", MetricType::Counter);
   evictions.add({}, static_cast<double>(snapshot.session_evictions));
+  Built clients("stickyproxy_client_table_entries", "Client addresses the per-client limits remember",
+                MetricType::Gauge);
+  clients.add({}, static_cast<double>(snapshot.client_table_entries));
+  Built client_evictions("stickyproxy_client_table_evictions_total",
+                         "Clients forgotten at the client table's ceiling (their rate starts afresh)",
+                         MetricType::Counter);
+  client_evictions.add({}, static_cast<double>(snapshot.client_table_evictions));
+  Built untracked("stickyproxy_client_table_untracked_total",
+                  "Connections and requests let through unlimited because the client table was full of busy clients",
+                  MetricType::Counter);
+  untracked.add({}, static_cast<double>(snapshot.client_table_untracked));
 
   for (Built* built : {&up, &state, &restarts, &sessions, &in_flight, &queued, &cpu, &memory, &connections, &received,
-                       &sent, &tracked, &moved, &ceiling, &evictions}) {
+                       &sent, &tracked, &moved, &ceiling, &evictions, &clients, &client_evictions, &untracked}) {
     families.push_back(std::move(built->family));
   }
 

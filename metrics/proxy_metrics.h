@@ -49,6 +49,9 @@ struct ProxySnapshot {
   uint64_t moved_sessions = 0;       // moved entries (what the state file holds)
   uint64_t max_sessions = 0;         // the table's ceiling
   uint64_t session_evictions = 0;    // entries dropped at the ceiling, since start
+  uint64_t client_table_entries = 0;    // clients the per-client limits remember
+  uint64_t client_table_evictions = 0;  // clients forgotten at the table's ceiling, since start
+  uint64_t client_table_untracked = 0;  // connections or requests let through unlimited: table full of busy clients
 };
 
 // The `quantile` (0..1) of a Prometheus histogram, interpolated linearly inside the bucket it
@@ -92,6 +95,11 @@ class ProxyMetrics {
   void desyncRequest(std::string_view head_class, std::string_view reason);
   // A TLS connection failed: `reason` is a fixed label ("handshake_failed", "plain_http", ...).
   void tlsError(std::string_view reason);
+  // A request was answered 429 by a per-client `limit` ("connections" or "rate").
+  void clientLimited(std::string_view limit);
+  // A client connection was cut without an answer: "over_limit" (far over per_client_connections)
+  // or "send_idle" (the client read nothing of its response for client_send_idle).
+  void connectionCut(std::string_view reason);
 
   // The Prometheus text format (version 0.0.4) of every family: the counters and histograms
   // above, the gauges from `snapshot`, each worker's CPU and memory from /proc/<pid>, and this
@@ -116,6 +124,8 @@ class ProxyMetrics {
   static constexpr std::string_view kCookieRefusals[] = {"forged_cookie", "malformed_cookie"};
   static constexpr std::string_view kTlsErrors[] = {"handshake_failed", "plain_http", "protocol_version",
                                                     "no_shared_cipher", "bad_record"};
+  static constexpr std::string_view kClientLimits[] = {"connections", "rate"};
+  static constexpr std::string_view kConnectionCuts[] = {"over_limit", "send_idle"};
   static constexpr std::string_view kRetryCauses[] = {"connect_failed", "connect_timeout", "connection_lost",
                                                       "worker_down"};
   static constexpr std::pair<int, std::string_view> kProxyErrorCauses[] = {
@@ -140,6 +150,8 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>& cookies_refused_;
   prometheus::Family<prometheus::Counter>& desync_requests_;
   prometheus::Family<prometheus::Counter>& tls_errors_;
+  prometheus::Family<prometheus::Counter>& client_limited_;
+  prometheus::Family<prometheus::Counter>& connections_cut_;
   // Series looked up once: Family::Add hashes the label set under a lock on every call.
   std::map<std::pair<std::string, int>, prometheus::Counter*> request_series_;
   std::map<std::string, prometheus::Histogram*> duration_series_;
@@ -150,6 +162,8 @@ class ProxyMetrics {
   std::map<std::string, prometheus::Counter*> cookie_refusal_series_;
   std::map<std::pair<std::string, std::string>, prometheus::Counter*> desync_series_;
   std::map<std::string, prometheus::Counter*> tls_error_series_;
+  std::map<std::string, prometheus::Counter*> client_limited_series_;
+  std::map<std::string, prometheus::Counter*> connection_cut_series_;
 };
 
 }  // namespace stickyproxy

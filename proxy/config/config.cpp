@@ -330,9 +330,36 @@ const KeySpec kTimeoutKeys[] = {
     {"upstream_idle", durationKey<&Config::timeouts, &TimeoutsConfig::upstream_idle>},
     {"queue", durationKey<&Config::timeouts, &TimeoutsConfig::queue>},
     {"admin_idle", durationKey<&Config::timeouts, &TimeoutsConfig::admin_idle>},
+    {"client_send_idle", durationKey<&Config::timeouts, &TimeoutsConfig::client_send_idle>},
 };
 
 // ---- [limits] ----
+
+// "20" (per second) or "COUNT/DURATION" ("300/1m").
+void setPerClientRate(Target& target, std::string_view value, Problems& problems) {
+  LimitsConfig& limits = target.config.limits;
+  size_t slash = value.find('/');
+  Duration period = std::chrono::seconds(1);
+  if (slash != std::string_view::npos) {
+    std::string error;
+    std::optional<Duration> parsed = parseDuration(value.substr(slash + 1), &error);
+    if (!parsed) {
+      problems.push_back(error);
+      return;
+    }
+    if (parsed->count() == 0) {
+      problems.push_back(inQuotes(value) + ": the period must be greater than zero");
+      return;
+    }
+    period = *parsed;
+  }
+  uint32_t count = 0;
+  size_t before = problems.size();
+  setInteger(value.substr(0, slash), 0, kMaxU32, count, problems);
+  if (problems.size() != before) return;
+  limits.per_client_rate = count;
+  limits.per_client_rate_period = period;
+}
 
 const KeySpec kLimitKeys[] = {
     {"max_request_line", sizeKey<1, &Config::limits, &LimitsConfig::max_request_line>},
@@ -348,6 +375,9 @@ const KeySpec kLimitKeys[] = {
      integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::upstream_idle_per_worker>},
     {"write_buffer_high", sizeKey<1, &Config::limits, &LimitsConfig::write_buffer_high>},
     {"retry_buffer", sizeKey<0, &Config::limits, &LimitsConfig::retry_buffer>},
+    {"per_client_connections", integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::per_client_connections>},
+    {"per_client_rate", setPerClientRate},
+    {"client_table_size", integerKey<1, kMaxU32, &Config::limits, &LimitsConfig::client_table_size>},
 };
 
 // ---- [tls] ----
@@ -798,6 +828,13 @@ class Parser {
                "max_request_line (" + std::to_string(limits.max_request_line) +
                    " bytes) exceeds max_header_bytes (" + std::to_string(limits.max_header_bytes) +
                    " bytes)");
+    }
+    if (limits.per_client_connections != 0 && limits.client_table_size <= limits.max_client_connections) {
+      std::string key = isSet("limits.client_table_size") ? "limits.client_table_size" : "limits.per_client_connections";
+      addError(keyLine(key), key,
+               "client_table_size (" + std::to_string(limits.client_table_size) +
+                   ") must exceed max_client_connections (" + std::to_string(limits.max_client_connections) +
+                   ") for per_client_connections to hold for every client");
     }
     checkWorkers();
   }

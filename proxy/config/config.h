@@ -56,6 +56,8 @@ struct TimeoutsConfig {
   Duration upstream_idle{std::chrono::seconds(30)};      // pooled idle upstream connection -> close
   Duration queue{std::chrono::seconds(30)};              // wait for an admission slot -> 503
   Duration admin_idle{std::chrono::seconds(60)};         // admin-socket client sends no command -> close
+  // A client reads nothing of a response waiting over write_buffer_high for this long -> close.
+  Duration client_send_idle{std::chrono::seconds(60)};
   bool operator==(const TimeoutsConfig&) const = default;
 };
 
@@ -72,6 +74,13 @@ struct LimitsConfig {
   // Request bodies up to this size are kept until the response head arrives, so that the
   // request can be replayed on another worker (0: no body is kept, bodied requests are not replayed).
   uint64_t retry_buffer = 8ull * 1024 * 1024;
+  // Per client address (the X-Forwarded-For client for trusted_proxies peers; their own
+  // connections are not limited): open connections, and requests per rate period (a token
+  // bucket holding that many). Over them: 429 with Retry-After. 0: no limit.
+  uint32_t per_client_connections = 0;
+  uint32_t per_client_rate = 0;
+  Duration per_client_rate_period{std::chrono::seconds(1)};
+  uint32_t client_table_size = 100000;  // clients remembered at most (least recently seen idle ones go first)
   bool operator==(const LimitsConfig&) const = default;
 };
 

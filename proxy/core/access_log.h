@@ -21,7 +21,7 @@ struct AccessRecord {
   bool repinned = false;
   std::string_view key_hash;    // shortKeyHash() of the session key, never the key
   std::string_view previous_worker;  // X-Sticky-Previous-Worker sent with the request, "" if none
-  std::string_view note;        // why the proxy answered by itself, "" otherwise
+  std::string note;             // why the proxy answered by itself, "" otherwise (owned: notes are built)
 };
 
 // Formats `record` as one line (logfmt), newline included. Control characters and quotes in

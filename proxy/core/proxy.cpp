@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "proxy/core/access_log.h"
+#include "proxy/core/client_address.h"
 #include "proxy/core/proxy_request.h"
 
 namespace stickyproxy {
@@ -46,6 +47,7 @@ Proxy::Proxy(uv_loop_t* loop, Config config)
                   [this](Worker& worker, const std::string& reason, const char* cause) {
                     markDown(worker, reason, cause);
                   }}),
+      client_limiter_(clientLimitsOf(config_)),
       startup_timer_(loop) {
   for (const WorkerConfig& worker : config_.workers) {
     workers_[worker.name] = std::make_shared<Worker>(loop_, worker, config_);
@@ -60,7 +62,16 @@ Proxy::~Proxy() {
   server_.reset();
 }
 
-ServerOptions Proxy::serverOptions() const {
+ClientLimits Proxy::clientLimitsOf(const Config& config) {
+  ClientLimits limits;
+  limits.connections = config.limits.per_client_connections;
+  limits.rate = config.limits.per_client_rate;
+  limits.rate_period = config.limits.per_client_rate_period;
+  limits.table_size = config.limits.client_table_size;
+  return limits;
+}
+
+ServerOptions Proxy::serverOptions() {
   ServerOptions options;
   options.limits.max_request_line = config_.limits.max_request_line;
   options.limits.max_head_bytes = config_.limits.max_header_bytes;
@@ -69,6 +80,7 @@ ServerOptions Proxy::serverOptions() const {
   options.header_timeout = config_.timeouts.client_header;
   options.body_idle_timeout = config_.timeouts.client_body_idle;
   options.keepalive_timeout = config_.timeouts.keepalive_idle;
+  options.send_idle_timeout = config_.timeouts.client_send_idle;
   options.write_high_water = config_.limits.write_buffer_high;
   options.max_connections = config_.limits.max_client_connections;
   options.limits.desync_mode = config_.desync_mode;
@@ -76,8 +88,21 @@ ServerOptions Proxy::serverOptions() const {
     metrics_->tlsError(reason);
     logInfo("TLS connection from " + peer.host() + " failed (" + std::string(reason) + "): " + detail);
   };
+  // The ALB's own connections carry many clients: only untrusted peers are limited per address.
+  options.admit = [this](const Endpoint& peer) {
+    if (config_.limits.per_client_connections == 0 || peerIsTrusted(config_.trusted_proxies, peer)) {
+      return ConnectionAdmission::kUncounted;
+    }
+    return client_limiter_.admitConnection(ClientKey::fromSockaddr(peer.sockaddrPtr()),
+                                           std::chrono::steady_clock::now());
+  };
+  options.release = [this](const Endpoint& peer, ConnectionAdmission admission) {
+    client_limiter_.releaseConnection(ClientKey::fromSockaddr(peer.sockaddrPtr()), admission);
+  };
+  options.on_connection_cut = [this](const Endpoint& peer, std::string_view reason) { noteConnectionCut(peer, reason); };
   options.on_protocol_error = [this](const Endpoint& peer, const ProtocolError& error) {
     metrics_->requestRefused(error.status);
+    if (error.status == 429) metrics_->clientLimited("connections");
     if (!error.verdict.compliant()) {
       metrics_->desyncRequest(headClassName(error.verdict.head_class), error.verdict.label());
     }
@@ -181,6 +206,9 @@ ProxySnapshot Proxy::metricsSnapshot() const {
   snapshot.moved_sessions = table.movedCount();
   snapshot.max_sessions = table.maxEntries();
   snapshot.session_evictions = table.evictions();
+  snapshot.client_table_entries = client_limiter_.size();
+  snapshot.client_table_evictions = client_limiter_.evictions();
+  snapshot.client_table_untracked = client_limiter_.untracked();
   if (server_) {
     snapshot.client_connections = server_->connectionCount();
     snapshot.received_bytes = server_->bytesReceived();
@@ -216,8 +244,10 @@ void Proxy::startListening(bool every_worker_ready) {
 }
 
 void Proxy::handleRequest(const ServerExchangePtr& exchange) {
+  ClientAddress client = clientAddressOf(config_.trusted_proxies, exchange->peer(), exchange->request().headers);
+  if (overRateLimit(exchange, client.text, client.key)) return;
   if (redirectToHttps(exchange)) return;
-  auto request = std::make_shared<ProxyRequest>(*this, exchange);
+  auto request = std::make_shared<ProxyRequest>(*this, exchange, std::move(client.text));
   exchange->setHandler(request);
   request->start();
 }
@@ -317,6 +347,41 @@ void Proxy::shutdown(std::function<void()> done) {
   }
 }
 
+bool Proxy::overRateLimit(const ServerExchangePtr& exchange, const std::string& client_text, const ClientKey& client) {
+  std::optional<uint32_t> wait = client_limiter_.takeRequest(client, std::chrono::steady_clock::now());
+  if (!wait) return false;
+  metrics_->clientLimited("rate");
+  metrics_->requestRefused(429);
+  HeaderList headers;
+  headers.add("Retry-After", std::to_string(*wait));
+  exchange->respond(429, "text/plain; charset=utf-8", "429 Too Many Requests: retry in " + std::to_string(*wait) + " s\n",
+                    std::move(headers));
+  AccessRecord record;
+  record.time = std::chrono::system_clock::now();
+  record.client = client_text;
+  record.method = exchange->request().method;
+  record.path = exchange->request().path();
+  record.status = 429;
+  record.bytes_sent = exchange->bodyBytesSent();
+  record.note = "over per_client_rate, retry after " + std::to_string(*wait) + " s";
+  writeAccessLog(record);
+  return true;
+}
+
+void Proxy::noteConnectionCut(const Endpoint& peer, std::string_view reason) {
+  metrics_->connectionCut(reason);
+  if (reason != "over_limit") return;  // send_idle: the request's access line has the reason
+  // A client far over its connection limit may open thousands a second: one line per interval.
+  constexpr auto kLogInterval = std::chrono::seconds(10);
+  ++cuts_unlogged_;
+  auto now = std::chrono::steady_clock::now();
+  if (now - cut_logged_at_ < kLogInterval) return;
+  logInfo("closed " + std::to_string(cuts_unlogged_) + " connection(s) at accept for being over twice " +
+          "per_client_connections (latest from " + peer.host() + ")");
+  cuts_unlogged_ = 0;
+  cut_logged_at_ = now;
+}
+
 bool Proxy::redirectToHttps(const ServerExchangePtr& exchange) {
   if (!config_.tls.enabled || !config_.tls.redirect_http || exchange->secure()) return false;
   const RequestHead& request = exchange->request();
@@ -379,6 +444,7 @@ bool Proxy::reload() {
     if (pinned > 0) sessionsChanged();
     logInfo("reload: worker set changed; " + std::to_string(pinned) + " live sessions kept on their workers");
   }
+  client_limiter_.setLimits(clientLimitsOf(config_));
   if (server_) server_->setOptions(serverOptions());
   supervisor_->applyConfig(config_);
   for (const std::string& name : restart) operations_.restartInPlace(name);

@@ -14,6 +14,7 @@
 #include "metrics/metrics_server.h"
 #include "metrics/proxy_metrics.h"
 #include "proxy/config/config.h"
+#include "proxy/core/client_limiter.h"
 #include "proxy/core/routing_state.h"
 #include "proxy/core/tls_termination.h"
 #include "proxy/core/worker.h"
@@ -106,7 +107,13 @@ class Proxy final : public WorkerControl {
   void startListening(bool every_worker_ready);
   // Answers a plain-HTTP request with a redirect to HTTPS when [tls] redirect_http asks so.
   bool redirectToHttps(const ServerExchangePtr& exchange);
-  ServerOptions serverOptions() const;
+  // Answers 429 when the request's client is over [limits] per_client_rate.
+  bool overRateLimit(const ServerExchangePtr& exchange, const std::string& client_text, const ClientKey& client);
+  // Logs (at most once per interval) the connections cut at accept for being far over
+  // per_client_connections.
+  void noteConnectionCut(const Endpoint& peer, std::string_view reason);
+  ServerOptions serverOptions();
+  static ClientLimits clientLimitsOf(const Config& config);
   // Applies `next`'s workers; returns the supervised ones to restart in place.
   std::vector<std::string> rebuildWorkers(const Config& next);
   // Moves every session of `name` now (admin evict), announced; returns how many.
@@ -129,6 +136,9 @@ class Proxy final : public WorkerControl {
   std::unique_ptr<Router> router_;
   WorkerHealth health_;  // reads workers_; calls markReady() and markDown()
   std::unique_ptr<TlsTermination> tls_;  // set when [tls] is configured
+  ClientLimiter client_limiter_;  // the client server's connections hold entries in it
+  uint64_t cuts_unlogged_ = 0;    // connections cut at accept since the last log line about them
+  std::chrono::steady_clock::time_point cut_logged_at_{};
   std::unique_ptr<HttpServer> server_;
   Timer startup_timer_;
   std::function<void(int)> on_listening_;

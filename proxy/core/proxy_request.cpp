@@ -3,6 +3,7 @@
 #include <picojson.h>
 
 #include "proxy/core/access_log.h"
+#include "proxy/core/client_address.h"
 #include "proxy/core/proxy.h"
 #include "proxy/core/worker.h"
 #include "proxy/routing/session_key.h"
@@ -21,14 +22,6 @@ constexpr int kRetryDelayMs = 50;
 constexpr std::chrono::milliseconds kExitWait{500};
 constexpr std::chrono::milliseconds kExitPoll{10};
 
-bool peerIsTrusted(const Config& config, const Endpoint& peer) {
-  if (peer.kind != Endpoint::Kind::kTcp) return false;
-  for (const Cidr& network : config.trusted_proxies) {
-    if (network.contains(peer.sockaddrPtr())) return true;
-  }
-  return false;
-}
-
 std::string_view lastListElement(std::string_view value) {
   size_t comma = value.rfind(',');
   std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
@@ -39,8 +32,9 @@ std::string_view lastListElement(std::string_view value) {
 
 }  // namespace
 
-ProxyRequest::ProxyRequest(Proxy& proxy, ServerExchangePtr exchange)
+ProxyRequest::ProxyRequest(Proxy& proxy, ServerExchangePtr exchange, std::string client)
     : proxy_(proxy),
+      client_(std::move(client)),
       exchange_(std::move(exchange)),
       ticket_(proxy.nextTicket()),
       started_(std::chrono::steady_clock::now()),
@@ -96,7 +90,7 @@ void ProxyRequest::extractSessionKey() {
   key_short_ = shortKeyHash(key_);
 
   secure_ = exchange_->secure();
-  if (!secure_ && peerIsTrusted(config, exchange_->peer())) {
+  if (!secure_ && peerIsTrusted(config.trusted_proxies, exchange_->peer())) {
     const std::string* proto = request.headers.find("X-Forwarded-Proto");
     secure_ = proto != nullptr && equalsIgnoreCase(lastListElement(*proto), "https");
   }
@@ -250,7 +244,7 @@ RequestHead ProxyRequest::upstreamHead() const {
 
   std::string peer_ip = exchange_->peer().host();
   if (peer_ip.empty()) peer_ip = "unix";
-  if (peerIsTrusted(config, exchange_->peer())) {
+  if (peerIsTrusted(config.trusted_proxies, exchange_->peer())) {
     const std::string* forwarded_for = head.headers.find("X-Forwarded-For");
     std::string chain = forwarded_for != nullptr ? *forwarded_for + ", " + peer_ip : peer_ip;
     head.headers.set("X-Forwarded-For", std::move(chain));
@@ -506,8 +500,7 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
   const RequestHead& request = exchange_->request();
   AccessRecord record;
   record.time = std::chrono::system_clock::now();
-  record.client = exchange_->peer().host();
-  if (record.client.empty()) record.client = "unix";
+  record.client = client_;
   record.method = request.method;
   record.path = request.path();
   record.status = status;

@@ -24,7 +24,8 @@ class ProxyRequest : public ExchangeHandler,
                      public ClientExchangeHandler,
                      public std::enable_shared_from_this<ProxyRequest> {
  public:
-  ProxyRequest(Proxy& proxy, ServerExchangePtr exchange);
+  // `client`: the client's address for the access log (see clientAddressOf).
+  ProxyRequest(Proxy& proxy, ServerExchangePtr exchange, std::string client);
   ~ProxyRequest() override;
 
   // Routes the request and starts the first attempt.
@@ -78,6 +79,7 @@ class ProxyRequest : public ExchangeHandler,
   void finishLog(int status, const std::string& note);
 
   Proxy& proxy_;
+  std::string client_;
   ServerExchangePtr exchange_;
   uint64_t ticket_;
   std::chrono::steady_clock::time_point started_;

@@ -21,13 +21,18 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
                          public Stream::Handler,
                          public HttpParser::Handler {
  public:
-  ServerConnection(HttpServer* server, StreamPtr stream)
+  ServerConnection(HttpServer* server, StreamPtr stream, Endpoint peer, ConnectionAdmission admission)
       : server_(server),
         stream_(std::move(stream)),
         parser_(HttpParser::Kind::kRequest, this, server->options_.limits),
         timer_(server->loop_),
-        peer_(stream_->peer()),
+        send_timer_(server->loop_),
+        peer_(std::move(peer)),
+        admission_(admission),
         server_alive_(server->alive_) {}
+
+  const Endpoint& peer() const { return peer_; }
+  ConnectionAdmission admission() const { return admission_; }
 
   void start() {
     stream_->setHandler(this);
@@ -41,6 +46,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     if (closed_) return;
     closed_ = true;
     timer_.stop();
+    send_timer_.stop();
     stream_->close();
     if (exchange_) {
       ServerExchangePtr exchange = std::move(exchange_);
@@ -82,14 +88,17 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   void write(Bytes data) {
     server_->bytes_sent_ += data.size;
     stream_->write(std::move(data));
+    watchSending();
   }
   void write(std::string text) {
     server_->bytes_sent_ += text.size();
     stream_->write(std::move(text));
+    watchSending();
   }
   void write(std::vector<Bytes> pieces) {
     for (const Bytes& piece : pieces) server_->bytes_sent_ += piece.size;
     stream_->write(std::move(pieces));
+    watchSending();
   }
 
   void exchangeDone(ServerExchange* exchange) {
@@ -152,12 +161,19 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
 
   void onStreamDrained() override {
     auto keep = shared_from_this();
+    send_timer_.stop();
     if (exchange_) exchange_->deliverDrained();
   }
 
   // --- HttpParser::Handler ---
   void onRequestHead(RequestHead&& head) override {
     timer_.stop();
+    if (admission_ == ConnectionAdmission::kOverLimit) {
+      HeaderList extra;
+      extra.add("Retry-After", std::to_string(server_->options_.over_limit_retry_after));
+      rejectRequest(429, "over the per-client connection limit", {}, std::move(extra));
+      return;
+    }
     exchange_ = std::make_shared<ServerExchange>(this, std::move(head), peer_);
     ServerExchangePtr exchange = exchange_;
     if (exchange->request().framing.hasBody()) armBodyTimer();
@@ -233,8 +249,9 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     if (peer_closed_ && !exchange_) close("client closed the connection");
   }
 
-  // Answers a request the parser refused, then closes: the stream position is unknown.
-  void rejectRequest(int status, const std::string& reason, HeadVerdict verdict = {}) {
+  // Answers a request the server refused, then closes (after a parse error the stream position
+  // is unknown).
+  void rejectRequest(int status, const std::string& reason, HeadVerdict verdict = {}, HeaderList extra = {}) {
     if (server_->options_.on_protocol_error) {
       server_->options_.on_protocol_error(peer_, ProtocolError{status, reason, verdict});
     }
@@ -248,6 +265,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     }
     ResponseHead head;
     head.status = status;
+    head.headers = std::move(extra);
     std::string body = std::to_string(status) + " " + std::string(reasonPhrase(status)) + "\n";
     head.headers.add("Content-Type", "text/plain; charset=utf-8");
     head.headers.add("Content-Length", std::to_string(body.size()));
@@ -265,6 +283,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   void lingerThenClose() {
     if (closed_ || lingering_) return;
     lingering_ = true;
+    send_timer_.stop();  // the linger bounds take over
     pending_.clear();  // a pipelined request after a complete one: never answered
     // After a parse error the request's end cannot be found: discard until the client stops.
     request_ended_ = !parser_.inMessage() && parser_.error() == ParseError::kNone;
@@ -341,6 +360,27 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     close(now >= linger_deadline_ ? "linger time over" : "client idle after the response");
   }
 
+  // Arms the send idle bound when the response has gone over the high-water mark.
+  void watchSending() {
+    if (closed_ || lingering_ || send_timer_.armed() || !stream_->overHighWater()) return;
+    delivered_at_check_ = stream_->deliveredBytes();
+    auto weak = weak_from_this();
+    send_timer_.start(server_->options_.send_idle_timeout, [weak] {
+      if (auto self = weak.lock()) self->onSendIdle();
+    });
+  }
+
+  void onSendIdle() {
+    if (closed_ || lingering_ || !stream_->overHighWater()) return;
+    if (stream_->deliveredBytes() != delivered_at_check_) {
+      watchSending();  // the client reads, slowly: another round
+      return;
+    }
+    if (server_->options_.on_connection_cut) server_->options_.on_connection_cut(peer_, "send_idle");
+    close("client read nothing of the response for " +
+          std::to_string(server_->options_.send_idle_timeout.count()) + " ms");
+  }
+
   void armIdleTimer() {
     auto weak = weak_from_this();
     timer_.start(server_->options_.keepalive_timeout, [weak] {
@@ -384,7 +424,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   StreamPtr stream_;
   HttpParser parser_;
   Timer timer_;
+  Timer send_timer_;  // runs while the response waits over the high-water mark
   Endpoint peer_;
+  ConnectionAdmission admission_;
+  uint64_t delivered_at_check_ = 0;  // stream_->deliveredBytes() when send_timer_ was armed
   ServerExchangePtr exchange_;
   std::vector<Bytes> pending_;  // input after a complete request, parsed once its exchange ends
   bool reading_wanted_ = true;
@@ -612,7 +655,14 @@ void HttpServer::accept(StreamPtr stream) {
     stream->close();
     return;
   }
-  auto connection = std::make_shared<ServerConnection>(this, std::move(stream));
+  Endpoint peer = stream->peer();
+  ConnectionAdmission admission = options_.admit ? options_.admit(peer) : ConnectionAdmission::kUncounted;
+  if (admission == ConnectionAdmission::kClose) {
+    stream->close();
+    if (options_.on_connection_cut) options_.on_connection_cut(peer, "over_limit");
+    return;
+  }
+  auto connection = std::make_shared<ServerConnection>(this, std::move(stream), std::move(peer), admission);
   connections_.insert(connection);
   connection->start();
   if (connections_.size() >= options_.max_connections && !accepting_paused_) {
@@ -622,7 +672,11 @@ void HttpServer::accept(StreamPtr stream) {
 }
 
 void HttpServer::connectionClosed(const std::shared_ptr<ServerConnection>& connection) {
-  connections_.erase(connection);
+  if (connections_.erase(connection) == 0) return;
+  ConnectionAdmission admission = connection->admission();
+  if ((admission == ConnectionAdmission::kAdmitted || admission == ConnectionAdmission::kOverLimit) && options_.release) {
+    options_.release(connection->peer(), admission);
+  }
   if (accepting_paused_ && !shutting_down_ && connections_.size() < options_.max_connections) {
     accepting_paused_ = false;
     for (auto& listener : listeners_) listener->resume();

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "proxy/http/admission.h"
 #include "proxy/http/http_message.h"
 #include "proxy/http/http_parser.h"
 #include "proxy/net/bytes.h"
@@ -40,6 +41,10 @@ struct ServerOptions {
   // not counted while the application paused the body (ServerExchange::pauseRequestBody).
   std::chrono::milliseconds body_idle_timeout{std::chrono::seconds(60)};  // -> 408
   std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(75)};  // idle -> close
+  // The longest a client may leave response bytes unread while they wait over
+  // `write_high_water` (the server has stopped producing for it): then the connection is cut.
+  // Each byte the client takes restarts it.
+  std::chrono::milliseconds send_idle_timeout{std::chrono::seconds(60)};
   // After an answer that ends the connection (an early answer to a request whose body is still
   // coming, a refused request), the rest of the request is read and thrown away so that closing
   // does not reset the connection, which would destroy the answer before the client read it.
@@ -52,8 +57,17 @@ struct ServerOptions {
   uint64_t linger_bytes = uint64_t{256} << 20;
   size_t write_high_water = 256 * 1024;
   uint32_t max_connections = 10000;
-  // Called for each request the server answers by itself (400, 408, 413, 414, 431, 501).
+  // Decides each accepted connection's fate (see ConnectionAdmission); unset: every one is served.
+  std::function<ConnectionAdmission(const Endpoint& peer)> admit;
+  // Called once, when it closes, for each connection admit() answered kAdmitted or kOverLimit.
+  std::function<void(const Endpoint& peer, ConnectionAdmission admission)> release;
+  // Seconds in the Retry-After of the 429 that answers a kOverLimit connection.
+  uint32_t over_limit_retry_after = 1;
+  // Called for each request the server answers by itself (400, 408, 413, 414, 429, 431, 501).
   std::function<void(const Endpoint& peer, const ProtocolError& error)> on_protocol_error;
+  // Called for each connection the server cuts without an answer: "over_limit" (ConnectionAdmission::kClose)
+  // or "send_idle" (send_idle_timeout).
+  std::function<void(const Endpoint& peer, std::string_view reason)> on_connection_cut;
   // Called for each TLS connection that failed: `reason` is TlsSession::failure()'s label,
   // `detail` OpenSSL's text.
   std::function<void(const Endpoint& peer, std::string_view reason, const std::string& detail)> on_tls_error;

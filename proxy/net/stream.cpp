@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "proxy/net/tcp_info.h"
+
 namespace stickyproxy {
 
 namespace {
@@ -238,10 +240,20 @@ void Stream::write(std::vector<Bytes> pieces) {
   queue(request, buffers);
 }
 
+uint64_t Stream::deliveredBytes() const {
+  if (closed_) return raw_total_;
+  uv_os_fd_t fd;
+  if (kind_ == Endpoint::Kind::kTcp && uv_fileno(reinterpret_cast<const uv_handle_t*>(&handle_), &fd) == 0) {
+    if (std::optional<uint64_t> acked = tcpBytesAcked(fd)) return *acked;
+  }
+  return raw_total_ - handle_.tcp.write_queue_size;
+}
+
 void Stream::queue(WriteRequest* request, std::vector<uv_buf_t>& buffers) {
   // Nothing waiting: hand the bytes to the kernel now. What it takes needs no write request,
   // no callback and no change to the poll set (libuv would otherwise re-arm the descriptor
   // after every write); only the rest is queued. Errors show through the queued write.
+  for (const uv_buf_t& buffer : buffers) raw_total_ += buffer.len;
   if (raw()->write_queue_size == 0) {
     int written = uv_try_write(raw(), buffers.data(), static_cast<unsigned>(buffers.size()));
     if (written > 0) {

@@ -73,6 +73,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Bytes libuv still has to hand to the kernel; unlike queuedBytes() it shrinks within a write
   // too, so it shows a slow reader's progress.
   size_t unsentBytes() const { return closed_ ? 0 : handle_.tcp.write_queue_size; }
+  // A count that grows whenever the peer takes some of what was written: bytes its TCP
+  // acknowledged (a reader that stops soon fills its receive buffer, and the count stops), or
+  // for a Unix socket the bytes handed to the kernel.
+  uint64_t deliveredBytes() const;
 
   // Half-closes the write side once queued writes are done. `done`, when given, runs then with 0
   // (every queued byte went to the kernel, and a FIN after them) or a libuv error code; it does
@@ -122,6 +126,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   size_t plain_offset_ = 0;
   std::vector<Bytes> tls_waiting_;  // plaintext written before the handshake completed
   size_t queued_bytes_ = 0;
+  uint64_t raw_total_ = 0;  // bytes ever passed to queue()
   size_t high_water_ = 256 * 1024;
   bool was_over_high_water_ = false;
   bool reading_ = false;

@@ -393,6 +393,40 @@ TEST_CASE("the edge keys (desync, TLS, privileges) parse, default and refuse bad
   CHECK(errorsOf(withSection("[tls]\nlisten = 0.0.0.0:8443\ncertificate = c\nkey = k\nsni_certificates = nokey\n")).size() == 1);
 }
 
+TEST_CASE("the per-client limit keys parse, default to off and refuse bad values", "[config]") {
+  Config defaults = mustParse(kMinimal);
+  CHECK(defaults.limits.per_client_connections == 0);
+  CHECK(defaults.limits.per_client_rate == 0);
+  CHECK(defaults.limits.per_client_rate_period == seconds(1));
+  CHECK(defaults.limits.client_table_size == 100000);
+  CHECK(defaults.timeouts.client_send_idle == seconds(60));
+
+  Config config = mustParse(withSection("[limits]\nper_client_connections = 20\nper_client_rate = 300/1m\n"
+                                        "client_table_size = 20000\n[timeouts]\nclient_send_idle = 15s\n"));
+  CHECK(config.limits.per_client_connections == 20);
+  CHECK(config.limits.per_client_rate == 300);
+  CHECK(config.limits.per_client_rate_period == minutes(1));
+  CHECK(config.limits.client_table_size == 20000);
+  CHECK(config.timeouts.client_send_idle == seconds(15));
+  Config per_second = mustParse(withSection("[limits]\nper_client_rate = 50\n"));
+  CHECK(per_second.limits.per_client_rate == 50);
+  CHECK(per_second.limits.per_client_rate_period == seconds(1));
+
+  for (const char* bad : {"per_client_rate = fast\n", "per_client_rate = 10/\n", "per_client_rate = 10/0s\n",
+                          "per_client_rate = /1s\n", "per_client_rate = 10/1x\n", "per_client_rate = -1\n",
+                          "per_client_connections = many\n", "client_table_size = 0\n"}) {
+    CAPTURE(bad);
+    CHECK(errorsOf(withSection(std::string("[limits]\n") + bad)).size() == 1);
+  }
+  CHECK(errorsOf(withSection("[timeouts]\nclient_send_idle = 0s\n")).size() == 1);
+  // A table smaller than the connections it must count would let clients through uncounted.
+  std::vector<std::string> errors =
+      errorsOf(withSection("[limits]\nper_client_connections = 5\nmax_client_connections = 500\nclient_table_size = 400\n"));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("limits.client_table_size: client_table_size (400) must exceed max_client_connections (500)") !=
+        std::string::npos);
+}
+
 TEST_CASE("access_log is all or errors, all by default", "[config]") {
   CHECK(mustParse(kMinimal).access_log_all);
   CHECK(errorsOf("[proxy]\nlisten = 0.0.0.0:8080\nstate_dir = /srv/sp/state\naccess_log = off\n"

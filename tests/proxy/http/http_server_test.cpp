@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/http/http_client.h"
 #include "tests/proxy/net/loop_test_support.h"
@@ -650,6 +652,147 @@ TEST_CASE("the response timeout runs while the server does not take our request 
     REQUIRE(connection->overHighWater());
     REQUIRE(loop.runUntil([&] { return recorder.failures > 0; }));
     CHECK(recorder.failure == ClientFailure::kResponseTimeout);
+  }
+  CHECK(loop.close() == 0);
+}
+
+namespace {
+
+// A raw non-blocking client socket for the admission and send-idle cases.
+int connectRaw(const Endpoint& endpoint) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  REQUIRE(fd >= 0);
+  ::connect(fd, endpoint.sockaddrPtr(), sizeof(sockaddr_in));  // EINPROGRESS on loopback
+  return fd;
+}
+
+// Reads what is there; true once the peer closed (EOF or reset).
+bool readAvailable(int fd, std::string* into) {
+  char buffer[65536];
+  while (true) {
+    ssize_t n = ::recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n > 0) {
+      into->append(buffer, static_cast<size_t>(n));
+      continue;
+    }
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("admission: a connection over the limit is answered 429 with Retry-After, one far over is closed",
+          "[http]") {
+  testing::TestLoop loop;
+  {
+    std::vector<ConnectionAdmission> decisions = {ConnectionAdmission::kAdmitted, ConnectionAdmission::kOverLimit,
+                                                  ConnectionAdmission::kClose};
+    size_t next = 0;
+    std::vector<ConnectionAdmission> released;
+    std::vector<std::string> cuts;
+    std::vector<int> refusals;
+    int served = 0;
+    ServerOptions options;
+    options.over_limit_retry_after = 7;
+    options.admit = [&](const Endpoint&) { return decisions.at(next++); };
+    options.release = [&](const Endpoint& peer, ConnectionAdmission admission) {
+      CHECK(peer.host() == "127.0.0.1");
+      released.push_back(admission);
+    };
+    options.on_connection_cut = [&](const Endpoint&, std::string_view reason) { cuts.emplace_back(reason); };
+    options.on_protocol_error = [&](const Endpoint&, const ProtocolError& error) { refusals.push_back(error.status); };
+    HttpServer server(loop.get(), options, [&](const ServerExchangePtr& exchange) {
+      ++served;
+      exchange->respond(200, "text/plain", "served");
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    const std::string request = "GET /x HTTP/1.1\r\nHost: test\r\n\r\n";
+    std::string answers[3];
+    bool ended[3] = {false, false, false};
+    int fds[3];
+    for (int i = 0; i < 3; ++i) {
+      fds[i] = connectRaw(server.boundEndpoint());
+      REQUIRE(loop.runUntil([&] { return next == static_cast<size_t>(i + 1); }));
+      ::send(fds[i], request.data(), request.size(), MSG_NOSIGNAL);
+    }
+    REQUIRE(loop.runUntil([&] {
+      for (int i = 0; i < 3; ++i) {
+        if (!ended[i]) ended[i] = readAvailable(fds[i], &answers[i]);
+      }
+      return answers[0].find("served") != std::string::npos && ended[1] && ended[2];
+    }));
+    CHECK(served == 1);
+    CHECK_FALSE(ended[0]);  // the admitted connection stays open (keep-alive)
+    CHECK(answers[1].rfind("HTTP/1.1 429 Too Many Requests\r\n", 0) == 0);
+    CHECK(answers[1].find("\r\nRetry-After: 7\r\n") != std::string::npos);
+    CHECK(answers[1].find("\r\nConnection: close\r\n") != std::string::npos);
+    CHECK(answers[2].empty());
+    CHECK(refusals == std::vector<int>{429});
+    CHECK(cuts == std::vector<std::string>{"over_limit"});
+    // Released once each when they close; the closed one was never counted.
+    REQUIRE(loop.runUntil([&] { return released.size() == 1; }));
+    CHECK(released[0] == ConnectionAdmission::kOverLimit);
+    ::close(fds[0]);
+    REQUIRE(loop.runUntil([&] { return released.size() == 2; }));
+    CHECK(released[1] == ConnectionAdmission::kAdmitted);
+    ::close(fds[1]);
+    ::close(fds[2]);
+    CHECK(loop.runUntil([&] { return server.connectionCount() == 0; }));
+    CHECK(released.size() == 2);
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("send idle: a client that reads nothing of a large response is cut; one that reads slowly is not",
+          "[http]") {
+  testing::TestLoop loop;
+  {
+    std::vector<std::shared_ptr<EndlessBodyHandler>> handlers;
+    std::vector<std::string> cuts;
+    ServerOptions options;
+    options.write_high_water = 64 * 1024;
+    options.send_idle_timeout = std::chrono::milliseconds(400);
+    options.on_connection_cut = [&](const Endpoint&, std::string_view reason) { cuts.emplace_back(reason); };
+    HttpServer server(loop.get(), options, [&](const ServerExchangePtr& exchange) {
+      auto handler = std::make_shared<EndlessBodyHandler>(exchange);
+      handlers.push_back(handler);
+      exchange->setHandler(handler);
+      handler->start();
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    const std::string request = "GET /endless HTTP/1.1\r\nHost: test\r\n\r\n";
+
+    int stalled = connectRaw(server.boundEndpoint());
+    int slow = connectRaw(server.boundEndpoint());
+    REQUIRE(loop.runUntil([&] { return server.connectionCount() == 2; }));
+    ::send(stalled, request.data(), request.size(), MSG_NOSIGNAL);
+    ::send(slow, request.data(), request.size(), MSG_NOSIGNAL);
+    REQUIRE(loop.runUntil([&] { return handlers.size() == 2; }));
+
+    // The slow reader takes 128 KiB every 100 ms for 2 s, five times the send idle bound.
+    auto started = std::chrono::steady_clock::now();
+    auto last_read = started;
+    uint64_t slow_received = 0;
+    loop.runUntil(
+        [&] {
+          auto now = std::chrono::steady_clock::now();
+          if (now - last_read >= std::chrono::milliseconds(100)) {
+            last_read = now;
+            char buffer[128 * 1024];
+            ssize_t n = ::recv(slow, buffer, sizeof buffer, MSG_DONTWAIT);
+            if (n > 0) slow_received += static_cast<uint64_t>(n);
+          }
+          return false;
+        },
+        std::chrono::milliseconds(2000));
+    CHECK(slow_received > 1024 * 1024);
+    CHECK(handlers[0]->aborted);       // the stalled one was cut...
+    CHECK_FALSE(handlers[1]->aborted);  // ...the slow one still goes on
+    CHECK(cuts == std::vector<std::string>{"send_idle"});
+    CHECK(server.connectionCount() == 1);
+    ::close(stalled);
+    ::close(slow);
+    CHECK(loop.runUntil([&] { return server.connectionCount() == 0; }));
   }
   CHECK(loop.close() == 0);
 }
