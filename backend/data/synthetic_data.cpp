@@ -138,7 +138,7 @@ class SmoothField {
 class Lattice {
  public:
   Lattice(Random& random, int cols, int rows, double cell, double west, double north)
-      : cols_(cols), rows_(rows), cell_(cell) {
+      : cols_(cols), cell_(cell) {
     for (int j = 0; j <= rows; ++j) {
       for (int i = 0; i <= cols; ++i) {
         const double jx = random.uniform(-0.15, 0.15);
@@ -205,7 +205,6 @@ class Lattice {
   }
 
   int cols_;
-  int rows_;
   double cell_;
   std::vector<Point> corners_;
   std::vector<std::array<double, 3>> horizontal_;
