@@ -4,7 +4,7 @@
 #
 # 1. build/           gcc, RelWithDebInfo, warnings are errors: every ctest test (unit,
 #                     integration, metrics, browser, load).
-# 2. build-sanitize/  clang-14 with AddressSanitizer + UBSan and the libFuzzer targets
+# 2. build-sanitize/  clang-14 (warnings are errors too) with AddressSanitizer + UBSan and the libFuzzer targets
 #                     (STICKYPROXY_SANITIZE, STICKYPROXY_FUZZ), -O1: the unit, integration and fuzz
 #                     tests, with leaks and undefined behaviour fatal. The browser and load tests
 #                     are left to the first build: they check pages and throughput, not memory, and
@@ -27,7 +27,7 @@ ctest --test-dir build --output-on-failure -j2
 # speed and gives stack traces with file and line. Debug keeps the asserts on.
 CC=clang-14 CXX=clang++-14 cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_C_FLAGS_DEBUG="-O1 -gline-tables-only" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -gline-tables-only" \
-  -DSTICKYPROXY_SANITIZE=ON -DSTICKYPROXY_FUZZ=ON
+  -DSTICKYPROXY_SANITIZE=ON -DSTICKYPROXY_FUZZ=ON -DSTICKYPROXY_WERROR=ON
 cmake --build build-sanitize -j"$jobs"
 
 reports=$PWD/build-sanitize/sanitizer-reports

@@ -5,6 +5,7 @@
 #include "proxy/core/access_log.h"
 #include "proxy/core/client_address.h"
 #include "proxy/core/proxy.h"
+#include "proxy/core/upstream_head.h"
 #include "proxy/core/worker.h"
 #include "proxy/routing/session_key.h"
 #include "proxy/routing/stable_hash.h"
@@ -13,7 +14,6 @@ namespace stickyproxy {
 
 namespace {
 
-constexpr std::string_view kPreviousWorkerHeader = "X-Sticky-Previous-Worker";
 // Delay before trying again after a refused connection: long enough for the supervisor to
 // notice the exit of a worker that just died, short next to any user-visible latency.
 constexpr int kRetryDelayMs = 50;
@@ -230,46 +230,15 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
 }
 
 RequestHead ProxyRequest::upstreamHead() const {
-  const Config& config = proxy_.config();
-  const RequestHead& request = exchange_->request();
-  RequestHead head;
-  head.method = request.method;
-  head.target = request.target;
-  head.version_minor = 1;
-  head.framing = request.framing;
-  head.headers = request.headers;
-  removeHopByHopHeaders(head.headers);
-  head.headers.remove("Expect");  // the proxy answered 100-continue itself
-  head.headers.remove(kPreviousWorkerHeader);  // only the proxy may say where a session was
-
+  ForwardingContext context;
   std::string peer_ip = exchange_->peer().host();
-  if (peer_ip.empty()) peer_ip = "unix";
-  if (peerIsTrusted(config.trusted_proxies, exchange_->peer())) {
-    const std::string* forwarded_for = head.headers.find("X-Forwarded-For");
-    std::string chain = forwarded_for != nullptr ? *forwarded_for + ", " + peer_ip : peer_ip;
-    head.headers.set("X-Forwarded-For", std::move(chain));
-    if (head.headers.find("X-Forwarded-Proto") == nullptr) {
-      head.headers.set("X-Forwarded-Proto", exchange_->secure() ? "https" : "http");
-    }
-    if (head.headers.find("X-Forwarded-Host") == nullptr) {
-      const std::string* host = request.headers.find("Host");
-      if (host != nullptr) head.headers.set("X-Forwarded-Host", *host);
-    }
-  } else {
-    head.headers.set("X-Forwarded-For", peer_ip);
-    head.headers.set("X-Forwarded-Proto", exchange_->secure() ? "https" : "http");
-    const std::string* host = request.headers.find("Host");
-    if (host != nullptr) {
-      head.headers.set("X-Forwarded-Host", *host);
-    } else {
-      head.headers.remove("X-Forwarded-Host");
-    }
-  }
-  if (!route_.announce_previous.empty()) head.headers.add(std::string(kPreviousWorkerHeader), route_.announce_previous);
-  if (upstreamEndsAfter()) head.headers.add("Connection", "close");
-  // HTTP/1.1 needs a Host: an HTTP/1.0 client may have sent none.
-  if (head.headers.find("Host") == nullptr && worker_ != nullptr) head.headers.add("Host", worker_->name());
-  return head;
+  context.peer_ip = peer_ip.empty() ? std::string_view("unix") : std::string_view(peer_ip);
+  context.peer_trusted = peerIsTrusted(proxy_.config().trusted_proxies, exchange_->peer());
+  context.secure = exchange_->secure();
+  context.previous_worker = route_.announce_previous;
+  context.close_after = upstreamEndsAfter();
+  if (worker_ != nullptr) context.default_host = worker_->name();
+  return stickyproxy::upstreamHead(exchange_->request(), context);
 }
 
 bool ProxyRequest::retryUnsent(const char* cause) {

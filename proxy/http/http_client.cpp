@@ -1,7 +1,5 @@
 #include "proxy/http/http_client.h"
 
-#include <cstdio>
-
 namespace stickyproxy {
 
 const char* clientFailureName(ClientFailure failure) {
@@ -83,20 +81,7 @@ void ClientConnection::startRequest(const RequestHead& head, ClientExchangeHandl
     fail(ClientFailure::kConnectionLost, UV_ECONNRESET);
     return;
   }
-  RequestHead wire;
-  const RequestHead* out = &head;
-  if (head.framing.chunked || head.framing.content_length) {
-    wire = head;
-    wire.headers.remove("Content-Length");
-    wire.headers.remove("Transfer-Encoding");
-    if (head.framing.chunked) {
-      wire.headers.add("Transfer-Encoding", "chunked");
-    } else {
-      wire.headers.add("Content-Length", std::to_string(*head.framing.content_length));
-    }
-    out = &wire;
-  }
-  stream_->write(serializeRequestHead(*out));
+  stream_->write(serializeFramedRequestHead(head));
   request_sent_ = true;
   updateResponseTimer();
 }
@@ -104,10 +89,8 @@ void ClientConnection::startRequest(const RequestHead& head, ClientExchangeHandl
 void ClientConnection::sendBody(Bytes data) {
   if (closed_ || !in_exchange_ || data.empty()) return;
   if (request_chunked_) {
-    char header[24];
-    int length = std::snprintf(header, sizeof header, "%zx\r\n", data.size);
     std::vector<Bytes> pieces;
-    pieces.push_back(Bytes::copyOf(std::string_view(header, static_cast<size_t>(length))));
+    pieces.push_back(Bytes::copyOf(chunkSizeLine(data.size)));
     pieces.push_back(std::move(data));
     pieces.push_back(Bytes::copyOf("\r\n"));
     stream_->write(std::move(pieces));

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 namespace stickyproxy {
 
@@ -173,6 +174,28 @@ std::string serializeRequestHead(const RequestHead& head) {
   out.append(head.method).append(" ").append(head.target).append(head.version_minor == 0 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n");
   appendFields(out, head.headers);
   return out;
+}
+
+RequestHead withFramingFields(RequestHead head) {
+  head.headers.remove("Content-Length");
+  head.headers.remove("Transfer-Encoding");
+  if (head.framing.chunked) {
+    head.headers.add("Transfer-Encoding", "chunked");
+  } else if (head.framing.content_length) {
+    head.headers.add("Content-Length", std::to_string(*head.framing.content_length));
+  }
+  return head;
+}
+
+std::string serializeFramedRequestHead(const RequestHead& head) {
+  if (!head.framing.chunked && !head.framing.content_length) return serializeRequestHead(head);
+  return serializeRequestHead(withFramingFields(head));
+}
+
+std::string chunkSizeLine(size_t size) {
+  char text[24];
+  int length = std::snprintf(text, sizeof text, "%zx\r\n", size);
+  return std::string(text, static_cast<size_t>(length));
 }
 
 std::string serializeResponseHead(const ResponseHead& head) {

@@ -83,6 +83,14 @@ void removeHopByHopHeaders(HeaderList& headers);
 
 // "GET /x HTTP/1.1\r\nName: value\r\n...\r\n" with the fields exactly as given.
 std::string serializeRequestHead(const RequestHead& head);
+// `head` with its Content-Length and Transfer-Encoding fields made afresh from `head.framing`
+// (chunked, or the length; none when it has no body), the other fields as given.
+RequestHead withFramingFields(RequestHead head);
+// The head as a client sends it: serializeRequestHead(withFramingFields(head)) for a head with
+// framing; one without (a parsed head without Content-Length or chunked) is written as it is.
+std::string serializeFramedRequestHead(const RequestHead& head);
+// The size line of one chunk: "1f4\r\n".
+std::string chunkSizeLine(size_t size);
 // "HTTP/1.1 200 OK\r\n...\r\n" with the fields exactly as given.
 std::string serializeResponseHead(const ResponseHead& head);
 

@@ -1,19 +1,10 @@
 #include "proxy/http/http_server.h"
 
 #include <algorithm>
-#include <cstdio>
 
 #include "proxy/net/loop_context.h"
 
 namespace stickyproxy {
-
-namespace {
-std::string chunkHeader(size_t size) {
-  char text[24];
-  int length = std::snprintf(text, sizeof text, "%zx\r\n", size);
-  return std::string(text, static_cast<size_t>(length));
-}
-}  // namespace
 
 // One client connection. Reads requests one at a time: while an exchange is open the socket is
 // not read beyond its body, so pipelined requests wait (in order) in `pending_`.
@@ -529,7 +520,7 @@ void ServerExchange::sendBody(Bytes data) {
     pending_head_.clear();
   }
   if (chunked_) {
-    pieces.push_back(Bytes::copyOf(chunkHeader(data.size)));
+    pieces.push_back(Bytes::copyOf(chunkSizeLine(data.size)));
     pieces.push_back(std::move(data));
     static const Bytes kCrlf = Bytes::copyOf("\r\n");
     pieces.push_back(kCrlf);

@@ -1,6 +1,6 @@
 // Fuzz target "admin_command": lines sent to the admin socket, run by AdminCommands::execute()
-// (proxy/admin/admin_commands.h) against a fake WorkerControl (as in
-// tests/proxy/admin/admin_commands_test.cpp) with two workers and a few sessions.
+// (proxy/admin/admin_commands.h) against the unit tests' FakeWorkerControl
+// (tests/proxy/admin/fake_worker_control.h) with two workers and a few sessions.
 //
 // Input: the bytes a client sends; cut into lines at LF, a trailing CR and blank lines dropped, as
 // AdminServer does.
@@ -20,76 +20,28 @@
 
 #include "proxy/admin/admin_commands.h"
 #include "tests/fuzz/fuzz_support.h"
+#include "tests/proxy/admin/fake_worker_control.h"
 #include "tests/proxy/net/loop_test_support.h"
 
 namespace stickyproxy::fuzz {
 namespace {
 
-// w1 (external, ready) and w2 (external, down); answers every wait and restart at once.
-class FakeControl final : public WorkerControl {
- public:
-  explicit FakeControl(uv_loop_t* loop) {
-    for (const char* name : {"w1", "w2"}) {
-      WorkerConfig worker;
-      worker.name = name;
-      worker.address.host = "127.0.0.1";
-      worker.address.port = 1;
-      config_.workers.push_back(worker);
-    }
-    config_.source_path = "/etc/stickyproxy/fuzz.conf";
-    for (const WorkerConfig& worker : config_.workers) {
-      workers_[worker.name] = std::make_shared<Worker>(loop, worker, config_);
-    }
-    const auto now = std::chrono::system_clock::now();
-    sessions_.touch(1, "w1", now);
-    sessions_.touch(2, "w2", now);
-    sessions_.move(3, "w2", "w1", now);
-    reset();
-  }
-
-  void reset() {
-    draining_ = false;
-    workers_["w1"]->setState(WorkerState::kReady);
-    workers_["w2"]->setState(WorkerState::kDown);
-  }
-
-  const WorkerMap& workers() const override { return workers_; }
-  Worker* findWorker(const std::string& name) override {
-    auto it = workers_.find(name);
-    return it == workers_.end() ? nullptr : it->second.get();
-  }
-  const SessionTable& sessions() const override { return sessions_; }
-  const WorkerProcess* process(const std::string&) const override { return nullptr; }
-  bool adminDraining(const std::string&) const override { return draining_; }
-  void drainWorker(Worker& worker) override {
-    draining_ = true;
-    worker.setState(WorkerState::kDraining);
-  }
-  void readyWorker(Worker& worker) override {
-    draining_ = false;
-    worker.setState(WorkerState::kReady);
-  }
-  size_t evictWorker(Worker& worker) override {
-    drainWorker(worker);
-    return sessions_.keysPinnedTo(worker.name()).size();
-  }
-  void waitDrained(const std::string&, Duration timeout, WaitDone done) override {
-    done(timeout.count() == 0 ? "timeout" : "drained");
-  }
-  void restartWorker(const std::string&, Duration, RestartDone done) override { done(false, "not supervised here"); }
-  bool reload() override { return true; }
-  const std::string& configPath() const override { return config_.source_path; }
-
- private:
-  Config config_;
-  WorkerMap workers_;
-  SessionTable sessions_{std::chrono::hours(1), std::chrono::hours(24)};
-  bool draining_ = false;
-};
-
+// w1 (ready) and w2 (down) with a session each and one moved from w2 to w1.
 struct Fixture {
+  Fixture() {
+    const auto now = std::chrono::system_clock::now();
+    control.table().touch(1, "w1", now);
+    control.table().touch(2, "w2", now);
+    control.table().move(3, "w2", "w1", now);
+  }
+  // Back to the start: every command sees the same workers.
+  void reset() {
+    control.draining = false;
+    control.findWorker("w1")->setState(WorkerState::kReady);
+    control.findWorker("w2")->setState(WorkerState::kDown);
+  }
   testing::TestLoop loop;
-  FakeControl control{loop.get()};
+  testing::FakeWorkerControl control{loop.get(), {"w1", "w2"}, "/etc/stickyproxy/fuzz.conf"};
   AdminCommands commands{control};
 };
 
@@ -101,7 +53,7 @@ Fixture& fixture() {
 // The one answer to `line`, from a fresh fake.
 std::string ask(const std::string& line) {
   Fixture& f = fixture();
-  f.control.reset();
+  f.reset();
   int answers = 0;
   std::string answer;
   {

@@ -19,19 +19,19 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace stickyproxy;
   using namespace stickyproxy::fuzz;
-  if (size < 2) return 0;
-  const uint32_t seed = data[0];
-  const size_t max_piece = 1 + (data[1] & 0x3f);
-  const bool response = (data[1] & 0x40) != 0;
+  const std::optional<SplitInput> input = SplitInput::of(data, size);
+  if (!input) return 0;
+  const uint32_t seed = input->seed;
+  const bool response = input->flag_40;
   ParserLimits limits;
-  if ((data[1] & 0x80) != 0) limits.max_body = 64;
+  if (input->flag_80) limits.max_body = 64;
   const HttpParser::Kind kind = response ? HttpParser::Kind::kResponse : HttpParser::Kind::kRequest;
   const std::string head = response ? "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                                     : "POST /upload HTTP/1.1\r\nHost: w1\r\nTransfer-Encoding: chunked\r\n\r\n";
-  const std::string stream = head + std::string(reinterpret_cast<const char*>(data) + 2, size - 2);
+  const std::string stream = head + std::string(input->stream);
 
   const ParseRun whole = parseStream(kind, stream, {}, limits);
-  const ParseRun split = parseStream(kind, stream, pieceSizes(stream.size(), seed, max_piece), limits);
+  const ParseRun split = parseStream(kind, stream, input->pieces(stream.size()), limits);
   checkSameOutcome(whole, split);
   FUZZ_CHECK(!whole.messages.empty(), "the fixed head was not seen");
   const SeenMessage& first = whole.messages[0];

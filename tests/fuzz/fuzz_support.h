@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -135,5 +136,28 @@ inline std::vector<size_t> pieceSizes(size_t total, uint32_t seed, size_t max_pi
   }
   return sizes;
 }
+
+// The input of a target that feeds a stream whole and in pieces: byte 0 seeds the piece sizes,
+// byte 1 holds the largest piece (low 6 bits, plus 1) and two flags the target gives a meaning
+// (0x40 and 0x80); the rest is the stream. Inputs under two bytes are skipped.
+struct SplitInput {
+  uint32_t seed = 0;
+  size_t max_piece = 1;
+  bool flag_40 = false;
+  bool flag_80 = false;
+  std::string_view stream;
+
+  static std::optional<SplitInput> of(const uint8_t* data, size_t size) {
+    if (size < 2) return std::nullopt;
+    SplitInput input;
+    input.seed = data[0];
+    input.max_piece = 1 + (data[1] & 0x3f);
+    input.flag_40 = (data[1] & 0x40) != 0;
+    input.flag_80 = (data[1] & 0x80) != 0;
+    input.stream = std::string_view(reinterpret_cast<const char*>(data) + 2, size - 2);
+    return input;
+  }
+  std::vector<size_t> pieces(size_t total) const { return pieceSizes(total, seed, max_piece); }
+};
 
 }  // namespace stickyproxy::fuzz

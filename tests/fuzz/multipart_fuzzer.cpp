@@ -100,12 +100,11 @@ std::string describe(const MultipartRun& run) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace stickyproxy;
   using namespace stickyproxy::fuzz;
-  if (size < 2) return 0;
-  const uint32_t seed = data[0];
-  const size_t max_piece = 1 + (data[1] & 0x3f);
+  const std::optional<SplitInput> input = SplitInput::of(data, size);
+  if (!input) return 0;
   MultipartLimits limits;
-  if ((data[1] & 0x80) != 0) limits = MultipartLimits{64, 4};
-  std::string_view rest(reinterpret_cast<const char*>(data) + 2, size - 2);
+  if (input->flag_80) limits = MultipartLimits{64, 4};
+  std::string_view rest = input->stream;
   const size_t newline = rest.find('\n');
   if (newline == std::string_view::npos) return 0;
   const std::string_view content_type = rest.substr(0, newline);
@@ -116,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(!boundary->empty() && boundary->size() <= 70, *boundary);
 
   const MultipartRun whole = parseBody(*boundary, body, {}, limits);
-  const MultipartRun split = parseBody(*boundary, body, pieceSizes(body.size(), seed, max_piece), limits);
+  const MultipartRun split = parseBody(*boundary, body, input->pieces(body.size()), limits);
   const bool same_parts = [&] {
     if (whole.parts.size() != split.parts.size()) return false;
     for (size_t i = 0; i < whole.parts.size(); ++i) {

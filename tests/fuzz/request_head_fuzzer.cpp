@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/core/upstream_head.h"
 #include "proxy/http/http_message.h"
 #include "tests/fuzz/http_fuzz_support.h"
 
@@ -24,53 +25,21 @@ namespace {
 
 bool hasLineBreakOrNul(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
 
-// The head the proxy writes to a worker: ProxyRequest::upstreamHead() (hop-by-hop fields, Expect
-// and X-Sticky-Previous-Worker removed, X-Forwarded-* set, HTTP/1.1, Connection: close after an
-// Ambiguous request in the default desync_mode, a Host when there was none) and then
-// ClientConnection::startRequest() (the framing fields made again from the parsed framing). Both
-// are members of objects that need a running proxy and a socket, so their steps are mirrored
-// here with the same free functions of proxy/http/http_message.h.
-RequestHead forwardedHead(const RequestHead& request) {
-  RequestHead head;
-  head.method = request.method;
-  head.target = request.target;
-  head.version_minor = 1;
-  head.framing = request.framing;
-  head.headers = request.headers;
-  removeHopByHopHeaders(head.headers);
-  head.headers.remove("Expect");
-  head.headers.remove("X-Sticky-Previous-Worker");
-  head.headers.set("X-Forwarded-For", "192.0.2.7");
-  head.headers.set("X-Forwarded-Proto", "http");
-  const std::string* host = request.headers.find("Host");
-  if (host != nullptr) {
-    head.headers.set("X-Forwarded-Host", *host);
-  } else {
-    head.headers.remove("X-Forwarded-Host");
-  }
-  if (request.verdict.head_class == HeadClass::kAmbiguous) head.headers.add("Connection", "close");
-  if (head.headers.find("Host") == nullptr) head.headers.add("Host", "w1");
-  if (head.framing.chunked || head.framing.content_length) {
-    head.headers.remove("Content-Length");
-    head.headers.remove("Transfer-Encoding");
-    if (head.framing.chunked) {
-      head.headers.add("Transfer-Encoding", "chunked");
-    } else {
-      head.headers.add("Content-Length", std::to_string(*head.framing.content_length));
-    }
-  }
-  return head;
-}
-
-// The body as ClientConnection::sendBody() writes it: each piece a chunk when chunked.
-std::string forwardedBody(const RequestHead& head, const std::string& body, uint32_t seed) {
-  if (!head.framing.chunked) return body;
-  std::string out;
+// The bytes the proxy writes to a worker for `request` (upstreamHead() as ProxyRequest calls it
+// for an untrusted peer, then the framed head ClientConnection::startRequest() writes) and its
+// body as ClientConnection::sendBody() writes it: each piece a chunk when chunked. `wire`: the
+// head as written.
+std::string forwardedStream(const RequestHead& request, const std::string& body, uint32_t seed, RequestHead* wire) {
+  ForwardingContext context;
+  context.peer_ip = "192.0.2.7";
+  context.close_after = request.verdict.head_class == HeadClass::kAmbiguous;
+  context.default_host = "w1";
+  *wire = withFramingFields(upstreamHead(request, context));
+  std::string out = serializeRequestHead(*wire);
+  if (!wire->framing.chunked) return out + body;
   size_t offset = 0;
   for (size_t size : pieceSizes(body.size(), seed, 300)) {
-    char line[24];
-    int length = std::snprintf(line, sizeof line, "%zx\r\n", size);
-    out.append(line, static_cast<size_t>(length)).append(body, offset, size).append("\r\n");
+    out.append(chunkSizeLine(size)).append(body, offset, size).append("\r\n");
     offset += size;
   }
   return out + "0\r\n\r\n";
@@ -87,8 +56,8 @@ void checkForwarded(const SeenMessage& message, uint32_t seed) {
     FUZZ_CHECK(!field.name.empty(), "an empty field name:\n" + describe(message));
     FUZZ_CHECK(!hasLineBreakOrNul(field.name) && !hasLineBreakOrNul(field.value), describe(message));
   }
-  const RequestHead wire = forwardedHead(request);
-  const std::string stream = serializeRequestHead(wire) + forwardedBody(wire, message.body, seed);
+  RequestHead wire;
+  const std::string stream = forwardedStream(request, message.body, seed, &wire);
   ParserLimits roomy;
   roomy.max_request_line = 1 << 20;
   roomy.max_head_bytes = 1 << 22;
@@ -119,20 +88,19 @@ void checkForwarded(const SeenMessage& message, uint32_t seed) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace stickyproxy;
   using namespace stickyproxy::fuzz;
-  if (size < 2) return 0;
-  const uint32_t seed = data[0];
-  const size_t max_piece = 1 + (data[1] & 0x3f);
+  const std::optional<SplitInput> input = SplitInput::of(data, size);
+  if (!input) return 0;
   ParserLimits limits;
-  if ((data[1] & 0x80) != 0) limits = ParserLimits{64, 256, 8, 64};
-  const std::string_view stream(reinterpret_cast<const char*>(data) + 2, size - 2);
+  if (input->flag_80) limits = ParserLimits{64, 256, 8, 64};
+  const std::string_view stream = input->stream;
 
   const ParseRun whole = parseStream(HttpParser::Kind::kRequest, stream, {}, limits);
-  const ParseRun split = parseStream(HttpParser::Kind::kRequest, stream, pieceSizes(stream.size(), seed, max_piece), limits);
+  const ParseRun split = parseStream(HttpParser::Kind::kRequest, stream, input->pieces(stream.size()), limits);
   checkSameOutcome(whole, split);
   for (const SeenMessage& message : whole.messages) {
     FUZZ_CHECK(message.request.size() == 1, "a message without its head");
     if (limits.max_body != 0) FUZZ_CHECK(message.body.size() <= limits.max_body, describe(message));
-    if (message.complete) checkForwarded(message, seed);
+    if (message.complete) checkForwarded(message, input->seed);
   }
   return 0;
 }

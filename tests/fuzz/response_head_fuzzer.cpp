@@ -62,17 +62,16 @@ void checkReserialised(const SeenMessage& message) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace stickyproxy;
   using namespace stickyproxy::fuzz;
-  if (size < 2) return 0;
-  const uint32_t seed = data[0];
-  const size_t max_piece = 1 + (data[1] & 0x3f);
-  const bool answers_head = (data[1] & 0x40) != 0;
+  const std::optional<SplitInput> input = SplitInput::of(data, size);
+  if (!input) return 0;
+  const bool answers_head = input->flag_40;
   ParserLimits limits;
-  if ((data[1] & 0x80) != 0) limits = ParserLimits{64, 256, 8, 64};
-  const std::string_view stream(reinterpret_cast<const char*>(data) + 2, size - 2);
+  if (input->flag_80) limits = ParserLimits{64, 256, 8, 64};
+  const std::string_view stream = input->stream;
 
   const ParseRun whole = parseStream(HttpParser::Kind::kResponse, stream, {}, limits, answers_head);
   const ParseRun split =
-      parseStream(HttpParser::Kind::kResponse, stream, pieceSizes(stream.size(), seed, max_piece), limits, answers_head);
+      parseStream(HttpParser::Kind::kResponse, stream, input->pieces(stream.size()), limits, answers_head);
   checkSameOutcome(whole, split);
   for (const SeenMessage& message : whole.messages) {
     FUZZ_CHECK(message.response.size() == 1, "a message without its head");

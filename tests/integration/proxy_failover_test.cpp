@@ -158,7 +158,9 @@ TEST_CASE("two proxy instances with the same config route 300 session keys to th
 
 TEST_CASE("moved sessions still go where they moved after the proxy restarts with the same state_dir",
           "[integration][proxy]") {
-  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(3));
+  // The victim stays down while every session is asked for: a session asked for only after its
+  // worker came back would stay there, and a slow (sanitized, loaded) run would see that.
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(3, "test-worker", {{"supervisor.restart_backoff_initial", "30s"}}));
   proxy.start();
   HttpClient client = proxy.client(10s);
 

@@ -5,67 +5,21 @@
 #include <memory>
 #include <string>
 
+#include "tests/proxy/admin/fake_worker_control.h"
 #include "tests/proxy/net/loop_test_support.h"
 
 namespace stickyproxy {
 namespace {
 
+using testing::FakeWorkerControl;
 using testing::TestLoop;
-
-// One external worker "w1", ready; records what the admin asked of it.
-class FakeControl final : public WorkerControl {
- public:
-  explicit FakeControl(uv_loop_t* loop) {
-    WorkerConfig worker;
-    worker.name = "w1";
-    worker.address.host = "127.0.0.1";
-    worker.address.port = 1;
-    config_.workers.push_back(worker);
-    config_.source_path = "/etc/stickyproxy/test.conf";
-    workers_["w1"] = std::make_shared<Worker>(loop, worker, config_);
-    workers_["w1"]->setState(WorkerState::kReady);
-  }
-
-  const WorkerMap& workers() const override { return workers_; }
-  Worker* findWorker(const std::string& name) override {
-    auto it = workers_.find(name);
-    return it == workers_.end() ? nullptr : it->second.get();
-  }
-  const SessionTable& sessions() const override { return sessions_; }
-  const WorkerProcess* process(const std::string&) const override { return nullptr; }
-  bool adminDraining(const std::string&) const override { return draining_; }
-  void drainWorker(Worker& worker) override {
-    draining_ = true;
-    worker.setState(WorkerState::kDraining);
-  }
-  void readyWorker(Worker& worker) override {
-    draining_ = false;
-    worker.setState(WorkerState::kReady);
-  }
-  size_t evictWorker(Worker& worker) override {
-    drainWorker(worker);
-    return 2;
-  }
-  void waitDrained(const std::string&, Duration, WaitDone done) override { done("drained"); }
-  void restartWorker(const std::string&, Duration, RestartDone done) override { done(false, "not here"); }
-  bool reload() override { return reload_ok_; }
-  const std::string& configPath() const override { return config_.source_path; }
-
-  bool reload_ok_ = true;
-
- private:
-  Config config_;
-  WorkerMap workers_;
-  SessionTable sessions_{std::chrono::hours(1), std::chrono::hours(24)};
-  bool draining_ = false;
-};
 
 struct CommandsFixture {
   TestLoop loop;
-  FakeControl control{loop.get()};
+  FakeWorkerControl control{loop.get(), {"w1"}, "/etc/stickyproxy/test.conf"};
   AdminCommands commands{control};
 
-  // The answer to `line` (given at once by every command of FakeControl).
+  // The answer to `line` (given at once by every command of FakeWorkerControl).
   std::string ask(const std::string& line) {
     std::string answer = "(no answer)";
     commands.execute(line, [&](const std::string& text) { answer = text; });
@@ -114,11 +68,14 @@ TEST_CASE("admin commands answer in words or in JSON", "[admin]") {
   CHECK(f.ask("drain w1") == "w1 is draining: no new sessions");
   CHECK(f.ask("drain w1 wait 5") == "w1 drained");
   CHECK(f.ask("ready w1 json") == "{\"ok\":true,\"state\":\"ready\",\"worker\":\"w1\"}");
+  const auto now = std::chrono::system_clock::now();
+  f.control.table().touch(1, "w1", now);
+  f.control.table().touch(2, "w1", now);
   CHECK(f.ask("evict w1") ==
         "w1 evicted: 2 sessions moved (announced with X-Sticky-Previous-Worker); it is draining until \"ready w1\"");
-  CHECK(f.ask("show sessions w1") == "NAME      ACTIVE    MOVED_HERE\nw1        0         0");
+  CHECK(f.ask("show sessions w1") == "NAME      ACTIVE    MOVED_HERE\nw1        2         0");
   CHECK(f.ask("reload") == "configuration reloaded from /etc/stickyproxy/test.conf");
-  f.control.reload_ok_ = false;
+  f.control.reload_ok = false;
   CHECK(f.ask("reload json") ==
         "{\"error\":\"reload rejected, the running configuration is kept (the proxy's log has the problems)\","
         "\"ok\":false}");
