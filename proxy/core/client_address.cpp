@@ -48,6 +48,11 @@ std::string keyText(const ClientKey& key) {
   return text;
 }
 
+std::string_view lastListElement(std::string_view value) {
+  size_t comma = value.rfind(',');
+  return trimOws(comma == std::string_view::npos ? value : value.substr(comma + 1));
+}
+
 }  // namespace
 
 bool peerIsTrusted(const std::vector<Cidr>& trusted, const Endpoint& peer) {
@@ -93,6 +98,13 @@ ClientAddress clientAddressOf(const std::vector<Cidr>& trusted, const Endpoint& 
   }
   client.text = keyText(client.key);
   return client;
+}
+
+bool clientUsedHttps(const std::vector<Cidr>& trusted, const Endpoint& peer, bool tls, const HeaderList& headers) {
+  if (tls) return true;
+  if (!peerIsTrusted(trusted, peer)) return false;
+  const std::string* proto = headers.find("X-Forwarded-Proto");
+  return proto != nullptr && equalsIgnoreCase(lastListElement(*proto), "https");
 }
 
 }  // namespace stickyproxy

@@ -25,4 +25,8 @@ bool peerIsTrusted(const std::vector<Cidr>& trusted, const Endpoint& peer);
 // is not an IP address (optionally with a port): the nearest address seen so far is the client.
 ClientAddress clientAddressOf(const std::vector<Cidr>& trusted, const Endpoint& peer, const HeaderList& headers);
 
+// True when the client reached the proxy over HTTPS: its connection is TLS (`tls`), or a trusted
+// peer says https in the last X-Forwarded-Proto element.
+bool clientUsedHttps(const std::vector<Cidr>& trusted, const Endpoint& peer, bool tls, const HeaderList& headers);
+
 }  // namespace stickyproxy

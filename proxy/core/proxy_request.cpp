@@ -7,8 +7,6 @@
 #include "proxy/core/proxy.h"
 #include "proxy/core/upstream_head.h"
 #include "proxy/core/worker.h"
-#include "proxy/routing/session_key.h"
-#include "proxy/routing/stable_hash.h"
 
 namespace stickyproxy {
 
@@ -21,14 +19,6 @@ constexpr int kRetryDelayMs = 50;
 // exited (SIGCHLD comes a moment after the socket closes), and how often it looks.
 constexpr std::chrono::milliseconds kExitWait{500};
 constexpr std::chrono::milliseconds kExitPoll{10};
-
-std::string_view lastListElement(std::string_view value) {
-  size_t comma = value.rfind(',');
-  std::string_view last = comma == std::string_view::npos ? value : value.substr(comma + 1);
-  while (!last.empty() && (last.front() == ' ' || last.front() == '\t')) last.remove_prefix(1);
-  while (!last.empty() && (last.back() == ' ' || last.back() == '\t')) last.remove_suffix(1);
-  return last;
-}
 
 }  // namespace
 
@@ -48,70 +38,15 @@ ProxyRequest::~ProxyRequest() {
   }
 }
 
-void ProxyRequest::extractSessionKey() {
-  const Config& config = proxy_.config();
-  const CookieSigner& signer = *proxy_.cookieSigner();
-  const RequestHead& request = exchange_->request();
-  std::optional<std::string_view> app_key;
-  bool have_cookie = false;
-  for (const Header& field : request.headers.fields()) {
-    if (!equalsIgnoreCase(field.name, "Cookie")) continue;
-    if (!have_cookie) {
-      if (auto value = findCookie(field.value, config.routing.cookie_name)) {
-        have_cookie = true;
-        RoutingCookie cookie;
-        CookieCheck check = signer.decode(*value, &cookie);
-        if (check == CookieCheck::kSigned ||
-            (check == CookieCheck::kLegacy && config.routing.accept_unsigned_keys)) {
-          proxy_key_ = std::move(cookie.key);
-          presented_pin_ = std::move(cookie.pin);
-          cookie_signed_ = check == CookieCheck::kSigned;
-        } else {
-          cookie_refused_ = check == CookieCheck::kForged ? "forged_cookie" : "malformed_cookie";
-        }
-      }
-    }
-    if (config.routing.key_source == KeySource::kAppCookie && !app_key) {
-      app_key = findCookie(field.value, config.routing.app_cookie_name);
-    }
-  }
-  bool fresh = false;
-  if (proxy_key_.empty()) {
-    // No valid routing cookie: mint a key so every later request of this browser lands here.
-    proxy_key_ = newSessionKey();
-    fresh = !proxy_key_.empty();
-  }
-  key_ = app_key ? "app:" + std::string(*app_key) : proxy_key_;
-  route_request_.key_hash = stableHash(key_);
-  route_request_.fresh = fresh && !app_key;
-  // Only a browser holding a cookie this proxy signed (or just given one) may leave state here.
-  route_request_.trusted = cookie_signed_ || fresh;
-  route_request_.pin = presented_pin_;
-  key_short_ = shortKeyHash(key_);
-
-  secure_ = exchange_->secure();
-  if (!secure_ && peerIsTrusted(config.trusted_proxies, exchange_->peer())) {
-    const std::string* proto = request.headers.find("X-Forwarded-Proto");
-    secure_ = proto != nullptr && equalsIgnoreCase(lastListElement(*proto), "https");
-  }
-}
-
-void ProxyRequest::chooseCookie() {
-  set_cookie_.clear();
-  if (!route_.cookie_pin) return;
-  if (cookie_signed_ && presented_pin_ == route_.cookie_pin) return;  // the client has it already
-  const RoutingConfig& routing = proxy_.config().routing;
-  std::string value = proxy_.cookieSigner()->encode(RoutingCookie{proxy_key_, route_.cookie_pin});
-  set_cookie_ = buildSetCookie(routing.cookie_name, value,
-                               std::chrono::duration_cast<std::chrono::seconds>(routing.cookie_max_age), secure_);
-}
-
 void ProxyRequest::start() {
   const HeadVerdict& verdict = exchange_->request().verdict;
   if (!verdict.compliant()) proxy_.metrics().desyncRequest(headClassName(verdict.head_class), verdict.label());
-  extractSessionKey();
-  if (!cookie_refused_.empty()) proxy_.metrics().cookieRefused(cookie_refused_);
-  if (key_.empty() || proxy_key_.empty()) {
+  const Config& config = proxy_.config();
+  const RequestHead& request = exchange_->request();
+  session_.emplace(config.routing, *proxy_.cookieSigner(), request.headers);
+  secure_ = clientUsedHttps(config.trusted_proxies, exchange_->peer(), exchange_->secure(), request.headers);
+  if (!session_->cookieRefusal().empty()) proxy_.metrics().cookieRefused(session_->cookieRefusal());
+  if (!session_->valid()) {
     respondError(500, "could not create a session key", "rand_bytes_failed");
     return;
   }
@@ -123,11 +58,12 @@ void ProxyRequest::start() {
 
 void ProxyRequest::attempt() {
   if (finished_) return;
-  route_ = proxy_.router().route(route_request_, std::chrono::system_clock::now());
+  const RouteRequest& route_request = session_->routeRequest();
+  route_ = proxy_.router().route(route_request, std::chrono::system_clock::now());
   if (route_.moved_now) {
     // Counted by why the worker it left could not take it: the one announced, else its pin's.
     std::string left = route_.announce_previous;
-    if (left.empty() && route_request_.pin) left = route_request_.pin->worker;
+    if (left.empty() && route_request.pin) left = route_request.pin->worker;
     proxy_.metrics().sessionsRepinned(proxy_.moveReason(left), 1);
   }
   if (route_.table_changed) {
@@ -135,7 +71,7 @@ void ProxyRequest::attempt() {
   } else if (route_.repinned) {
     proxy_.movedSessionUsed();
   }
-  chooseCookie();
+  set_cookie_ = session_->setCookieFor(route_, proxy_.config().routing, *proxy_.cookieSigner(), secure_);
   worker_ = route_.worker.empty() ? nullptr : proxy_.sharedWorker(route_.worker);
   if (worker_ == nullptr) {
     respondError(503, "No worker is available", "no_ready_worker");
@@ -365,7 +301,7 @@ void ProxyRequest::onResponseHead(ResponseHead&& head) {
   replay_.release();  // the worker has answered: this request is never sent again
   if (!route_.announce_previous.empty() && !announced_) {
     announced_ = true;
-    proxy_.sessions().markAnnounced(route_request_.key_hash);
+    proxy_.sessions().markAnnounced(session_->routeRequest().key_hash);
     proxy_.sessionsChanged();
   }
   removeHopByHopHeaders(head.headers);
@@ -480,7 +416,7 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
                                    record.duration_s);
   record.worker = worker_ != nullptr ? std::string_view(worker_->name()) : std::string_view();
   record.repinned = route_.repinned;
-  record.key_hash = key_short_;
+  record.key_hash = session_ ? std::string_view(session_->keyShort()) : std::string_view();
   record.previous_worker = forwarded_previous_;
   std::string desync_note;
   if (note.empty() && !request.verdict.compliant()) {

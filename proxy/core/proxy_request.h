@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "proxy/core/replay_buffer.h"
+#include "proxy/core/request_session.h"
 #include "proxy/routing/router.h"
 #include "proxy/http/http_client.h"
 #include "proxy/http/http_server.h"
@@ -45,10 +47,6 @@ class ProxyRequest : public ExchangeHandler,
   void onRequestWritable() override;
 
  private:
-  // Reads the routing cookie (verified) and the app's cookie into route_request_.
-  void extractSessionKey();
-  // The Set-Cookie for this response, when the client's cookie must change.
-  void chooseCookie();
   void attempt();
   void admitted();
   void connected(ClientConnectionPtr connection, int status, bool reused);
@@ -84,13 +82,7 @@ class ProxyRequest : public ExchangeHandler,
   uint64_t ticket_;
   std::chrono::steady_clock::time_point started_;
 
-  std::string key_;        // what the session is routed by (never logged)
-  std::string key_short_;  // for the access log
-  std::string proxy_key_;  // the key in the proxy's cookie (minted when there was none)
-  std::optional<CookiePin> presented_pin_;  // the pin of the client's verified cookie
-  bool cookie_signed_ = false;  // the client sent a cookie this proxy signed
-  std::string cookie_refused_;  // why the client's cookie was ignored, for the metrics
-  RouteRequest route_request_;
+  std::optional<RequestSession> session_;  // read by start()
   std::string set_cookie_;  // Set-Cookie value for the response, or empty
   std::string forwarded_previous_;  // X-Sticky-Previous-Worker of the last attempt sent, for the log
   bool secure_ = false;    // the client reached us over HTTPS
