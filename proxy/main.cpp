@@ -241,21 +241,22 @@ int main(int argc, char** argv) {
         logError("cannot listen: " + uvErrorText(status));
         exit_code = 1;
         stop();
-        return;
       }
-      // Every socket is bound now (the admin socket and metrics listener before the loop ran, the
-      // public listener just now) and no connection has been accepted yet: leave root here.
-      if (!account.switch_needed || ::geteuid() != 0) return;
+    });
+    if (started) admin->start(proxy->config());
+    // Every socket is bound now (metrics, public and TLS listeners, the admin socket) and the
+    // loop has not run: nothing was read from anyone yet. Leave root here, before the workers'
+    // health checks and the first client.
+    if (started && account.switch_needed && ::geteuid() == 0) {
       if (std::string problem = handOverToServiceAccount(proxy->config(), account); !problem.empty()) {
         logError("cannot drop root: " + problem + "; stopping");
         exit_code = 1;
         stop();
-        return;
+      } else {
+        logInfo("serving as " + account.user + ":" + account.group + " (uid " + std::to_string(account.uid) +
+                ", gid " + std::to_string(account.gid) + ")");
       }
-      logInfo("serving as " + account.user + ":" + account.group + " (uid " + std::to_string(account.uid) +
-              ", gid " + std::to_string(account.gid) + ")");
-    });
-    if (started) admin->start(proxy->config());
+    }
     uv_run(&loop, UV_RUN_DEFAULT);
     // Destroying the proxy closes its remaining handles; their close callbacks run below,
     // while the loop context still exists.

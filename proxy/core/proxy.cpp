@@ -142,6 +142,10 @@ bool Proxy::start(std::function<void(int status)> listening) {
     }
   }
   startMetrics();
+  if (int status = bindListeners(); status != 0) {
+    if (on_listening_) on_listening_(status);
+    return false;
+  }
 
   Supervisor::Callbacks callbacks;
   callbacks.on_spawned = [this](const std::string& name, int pid) { onWorkerSpawned(name, pid); };
@@ -226,16 +230,25 @@ void Proxy::maybeStartListening() {
   startListening(true);
 }
 
-void Proxy::startListening(bool every_worker_ready) {
-  listening_ = true;
+int Proxy::bindListeners() {
   server_ = std::make_unique<HttpServer>(loop_, serverOptions(),
                                          [this](const ServerExchangePtr& exchange) { handleRequest(exchange); });
-  int status = server_->listen(endpointFor(config_.listen));
-  if (status == 0 && tls_) {
+  int status = server_->bind(endpointFor(config_.listen));
+  if (status != 0) {
+    logError("cannot listen on " + config_.listen.toString() + ": " + uvErrorText(status));
+    return status;
+  }
+  if (tls_) {
     server_->setTlsContext(tls_->context());
-    status = server_->listen(endpointFor(config_.tls.listen), 0, /*tls=*/true);
+    status = server_->bind(endpointFor(config_.tls.listen), 0, /*tls=*/true);
     if (status != 0) logError("cannot listen for TLS on " + config_.tls.listen.toString() + ": " + uvErrorText(status));
   }
+  return status;
+}
+
+void Proxy::startListening(bool every_worker_ready) {
+  listening_ = true;
+  int status = server_->startAccepting();
   if (status == 0 && every_worker_ready) {
     logInfo("listening on " + server_->boundEndpoint().toString() + " with " + std::to_string(workers_.size()) +
             " workers ready");

@@ -40,9 +40,11 @@ class Proxy final : public WorkerControl {
   Proxy(const Proxy&) = delete;
   Proxy& operator=(const Proxy&) = delete;
 
-  // Starts the workers and health checks, and opens the public listener once every worker
-  // is ready (or the startup timeout passed). `listening` gets 0 or a libuv error code.
-  // Returns false, after `listening(UV_EINVAL)`, when the routing secrets cannot be had.
+  // Binds the public listeners (and the metrics one), starts the workers and health checks, and
+  // accepts on the public listeners once every worker is ready (or the startup timeout passed):
+  // `listening` then gets 0 or a libuv error code. Before it, connections are refused. Returns
+  // false, after `listening(status)`, when the routing secrets, the certificates or a bind fail;
+  // on true every socket is bound, so that a process started as root may leave root then.
   bool start(std::function<void(int status)> listening);
   // Graceful stop: no new connections, in-flight requests finish (up to the workers' stop
   // grace), the moved-keys table is saved, workers get SIGTERM then SIGKILL. `done` runs last.
@@ -103,7 +105,9 @@ class Proxy final : public WorkerControl {
   void markDown(Worker& worker, const std::string& reason, const char* cause);
   void markReady(Worker& worker);
   void maybeStartListening();
-  // Opens the public listener; `every_worker_ready` says so in the log.
+  // Binds the public (and TLS) endpoints; returns 0 or a libuv error code.
+  int bindListeners();
+  // Accepts on the public listeners; `every_worker_ready` says so in the log.
   void startListening(bool every_worker_ready);
   // Answers a plain-HTTP request with a redirect to HTTPS when [tls] redirect_http asks so.
   bool redirectToHttps(const ServerExchangePtr& exchange);

@@ -616,9 +616,9 @@ HttpServer::~HttpServer() {
   connections_.clear();
 }
 
-int HttpServer::listen(const Endpoint& endpoint, int unix_mode, bool tls) {
+int HttpServer::bind(const Endpoint& endpoint, int unix_mode, bool tls) {
   auto listener = std::make_unique<Listener>(loop_);
-  int status = listener->listen(
+  int status = listener->bind(
       endpoint,
       [this, tls](StreamPtr stream) {
         if (tls) {
@@ -632,6 +632,21 @@ int HttpServer::listen(const Endpoint& endpoint, int unix_mode, bool tls) {
       },
       unix_mode);
   if (status == 0) listeners_.push_back(std::move(listener));
+  return status;
+}
+
+int HttpServer::startAccepting() {
+  for (auto& listener : listeners_) {
+    if (int status = listener->startAccepting(); status != 0) return status;
+  }
+  return 0;
+}
+
+int HttpServer::listen(const Endpoint& endpoint, int unix_mode, bool tls) {
+  int status = bind(endpoint, unix_mode, tls);
+  if (status != 0) return status;
+  status = listeners_.back()->startAccepting();
+  if (status != 0) listeners_.pop_back();
   return status;
 }
 

@@ -188,9 +188,14 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Listens on `endpoint` (Unix sockets get `unix_mode` when non-zero); with `tls`, its
-  // connections speak TLS under the context of setTlsContext(). Returns 0 or a libuv error
-  // code. May be called for several endpoints.
+  // Binds `endpoint` (Unix sockets get `unix_mode` when non-zero) without accepting yet:
+  // connections are refused until startAccepting(). With `tls`, its connections speak TLS under
+  // the context of setTlsContext(). Returns 0 or a libuv error code. May be called for several
+  // endpoints.
+  int bind(const Endpoint& endpoint, int unix_mode = 0, bool tls = false);
+  // Accepts on every endpoint bound so far. Returns 0 or the first libuv error code.
+  int startAccepting();
+  // bind() and start accepting on that endpoint.
   int listen(const Endpoint& endpoint, int unix_mode = 0, bool tls = false);
   // The TLS settings for connections accepted from now on; open ones keep theirs.
   void setTlsContext(std::shared_ptr<TlsContext> context) { tls_context_ = std::move(context); }

@@ -11,7 +11,7 @@ Listener::Listener(uv_loop_t* loop) : loop_(loop) {}
 
 Listener::~Listener() { close(); }
 
-int Listener::listen(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode, int backlog) {
+int Listener::bind(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode) {
   close();
   endpoint_ = endpoint;
   on_accept_ = std::move(on_accept);
@@ -33,9 +33,21 @@ int Listener::listen(const Endpoint& endpoint, AcceptCallback on_accept, int uni
       if (status == 0) ::chmod(endpoint.path.c_str(), static_cast<mode_t>(unix_mode));
     }
   }
-  if (status == 0) {
-    status = uv_listen(reinterpret_cast<uv_stream_t*>(handle_), backlog, &Listener::onConnection);
-  }
+  if (status != 0) close();
+  return status;
+}
+
+int Listener::startAccepting(int backlog) {
+  if (handle_ == nullptr) return UV_EINVAL;
+  if (accepting_) return 0;
+  int status = uv_listen(reinterpret_cast<uv_stream_t*>(handle_), backlog, &Listener::onConnection);
+  if (status == 0) accepting_ = true;
+  return status;
+}
+
+int Listener::listen(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode, int backlog) {
+  int status = bind(endpoint, std::move(on_accept), unix_mode);
+  if (status == 0) status = startAccepting(backlog);
   if (status != 0) close();
   return status;
 }
@@ -78,6 +90,8 @@ void Listener::close() {
   if (endpoint_.kind == Endpoint::Kind::kUnix) ::unlink(endpoint_.path.c_str());
   uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
   handle_ = nullptr;
+  accepting_ = false;
+  paused_ = false;
 }
 
 }  // namespace stickyproxy

@@ -20,8 +20,15 @@ class Listener {
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;
 
-  // Binds and listens. For a Unix socket a stale file at the path is replaced and the socket
-  // gets `unix_mode` (e.g. 0600) when non-zero. Returns 0 or a libuv error code.
+  // Binds without listening: connections are refused until startAccepting(), which needs no
+  // privilege (a process may bind as root and accept as its service user). For a Unix socket a
+  // stale file at the path is replaced and the socket gets `unix_mode` (e.g. 0600) when
+  // non-zero. Returns 0 or a libuv error code.
+  int bind(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode = 0);
+  // Listens on the bound socket and hands each connection to the callback. Returns 0 or a
+  // libuv error code; a second call does nothing.
+  int startAccepting(int backlog = 1024);
+  // bind() and startAccepting().
   int listen(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode = 0, int backlog = 1024);
   // The bound address (the kernel's port when the endpoint asked for port 0).
   Endpoint boundEndpoint() const;
@@ -41,6 +48,7 @@ class Listener {
   };
   Handle* handle_ = nullptr;
   AcceptCallback on_accept_;
+  bool accepting_ = false;
   bool paused_ = false;
 };
 
