@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes the seeds of the tls_handshake fuzz target into tests/fuzz/corpus/tls_handshake/ (run
 once, by hand, after changing them): ClientHellos made by Python's ssl module in memory-BIO mode
-(no network), for TLS 1.2 and 1.3, with and without SNI, plus a few inputs that are not TLS.
+(no network), for TLS 1.2 and 1.3, with and without SNI, plus a few inputs that are not TLS; and
+requests for the target's established mode (its own client makes the handshake).
 
-Each seed starts with the target's two option bytes (piece-size seed, largest piece = 1 + 8 * b).
+Each seed starts with the target's two option bytes (see tests/fuzz/tls_handshake_fuzzer.cpp).
 
     python3 tests/fuzz/make_tls_seeds.py [corpus-dir]
 """
@@ -48,3 +49,10 @@ write("plain-http", b"\x00\xffGET / HTTP/1.1\r\nHost: a\r\n\r\n")
 write("sslv2-hello", b"\x00\xff\x80\x2e\x01\x00\x02\x00\x15" + bytes(range(0x15)) + b"\x00" * 16)
 write("record-garbage", b"\x03\x02\x16\x03\x01\x00\x05\x01\x00\x00\x01\x00\x17\x03\x03\x00\x00")
 write("alert", b"\x00\xff\x15\x03\x03\x00\x02\x02\x28")
+
+# Established mode: byte 0 from 0x80; byte 1: 0x01 TLS 1.2, 0x02 SNI, 0x04 KeyUpdate, 0x08 a flipped byte.
+request = b"GET /whoami HTTP/1.1\r\nHost: sni.test\r\nCookie: stickyproxy=abc\r\n\r\n"
+write("established-tls13", b"\x80\x00" + request)
+write("established-tls12-sni", b"\x81\x03" + request * 3)
+write("established-keyupdate", b"\x82\x06" + request * 40)
+write("established-flipped", b"\x85\x28" + request * 4)
