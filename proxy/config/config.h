@@ -74,9 +74,10 @@ struct LimitsConfig {
   // Request bodies up to this size are kept until the response head arrives, so that the
   // request can be replayed on another worker (0: no body is kept, bodied requests are not replayed).
   uint64_t retry_buffer = 8ull * 1024 * 1024;
-  // Per client address (the X-Forwarded-For client for trusted_proxies peers; their own
-  // connections are not limited): open connections, and requests per rate period (a token
-  // bucket holding that many). Over them: 429 with Retry-After. 0: no limit.
+  // Per client address (an IPv6 client per /64): open connections (not counted for
+  // trusted_proxies peers, whose connections carry many clients), and requests per rate period
+  // (a token bucket holding that many; behind a trusted proxy, per X-Forwarded-For client, and
+  // not for the proxy's own requests). Over them: 429 with Retry-After. 0: no limit.
   uint32_t per_client_connections = 0;
   uint32_t per_client_rate = 0;
   Duration per_client_rate_period{std::chrono::seconds(1)};

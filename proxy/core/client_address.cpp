@@ -70,11 +70,11 @@ ClientAddress clientAddressOf(const std::vector<Cidr>& trusted, const Endpoint& 
     return client;
   }
   client.key = ClientKey::fromSockaddr(peer.sockaddrPtr());
-  if (!peerIsTrusted(trusted, peer)) {
-    client.text = peer.host();
-    return client;
-  }
-  // The elements right to left: the last field's last element first.
+  client.text = peer.host();
+  if (!peerIsTrusted(trusted, peer)) return client;
+  // The elements right to left: the last field's last element first. Until an untrusted
+  // address turns up, the request is the trusted proxies' own (a health check): no key.
+  client.key = ClientKey{};
   const std::vector<Header>& fields = headers.fields();
   for (auto field = fields.rbegin(); field != fields.rend(); ++field) {
     if (!equalsIgnoreCase(field->name, "X-Forwarded-For")) continue;
@@ -83,20 +83,16 @@ ClientAddress clientAddressOf(const std::vector<Cidr>& trusted, const Endpoint& 
       size_t comma = list.rfind(',');
       std::string_view element = trimOws(comma == std::string_view::npos ? list : list.substr(comma + 1));
       std::optional<ClientKey> key = parseForwarded(element);
-      if (!key) {
-        client.text = keyText(client.key);
-        return client;
-      }
-      client.key = *key;
+      if (!key) return client;
+      client.text = keyText(*key);
       if (!trustedKey(trusted, *key)) {
-        client.text = keyText(client.key);
+        client.key = *key;
         return client;
       }
       if (comma == std::string_view::npos) break;
       list = list.substr(0, comma);
     }
   }
-  client.text = keyText(client.key);
   return client;
 }
 

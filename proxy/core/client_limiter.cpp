@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -25,6 +26,14 @@ ClientKey fromV6(const uint8_t* address) {
   }
   return key;
 }
+// IPv6 clients are counted per /64, the block one subscriber usually gets: one per /128 would
+// give a single host billions of buckets (and a way to churn the table).
+ClientKey limitKey(const ClientKey& key) {
+  ClientKey limited = key;
+  if (limited.family == 6) std::memset(limited.bytes + 8, 0, 8);
+  return limited;
+}
+
 }  // namespace
 
 ClientKey ClientKey::fromSockaddr(const struct sockaddr* address) {
@@ -135,10 +144,10 @@ bool ClientLimiter::find(const ClientKey& key, Clock::time_point now, List::iter
   return true;
 }
 
-ConnectionAdmission ClientLimiter::admitConnection(const ClientKey& key, Clock::time_point now) {
-  if (limits_.connections == 0 || !key.valid()) return ConnectionAdmission::kUncounted;
+ConnectionAdmission ClientLimiter::admitConnection(const ClientKey& client, Clock::time_point now) {
+  if (limits_.connections == 0 || !client.valid()) return ConnectionAdmission::kUncounted;
   List::iterator entry;
-  if (!find(key, now, &entry)) return ConnectionAdmission::kUncounted;
+  if (!find(limitKey(client), now, &entry)) return ConnectionAdmission::kUncounted;
   ConnectionAdmission admission;
   if (entry->connections < limits_.connections) {
     ++entry->connections;
@@ -153,20 +162,21 @@ ConnectionAdmission ClientLimiter::admitConnection(const ClientKey& key, Clock::
   return admission;
 }
 
-void ClientLimiter::releaseConnection(const ClientKey& key, ConnectionAdmission admission) {
+void ClientLimiter::releaseConnection(const ClientKey& client, ConnectionAdmission admission) {
   if (admission != ConnectionAdmission::kAdmitted && admission != ConnectionAdmission::kOverLimit) return;
-  auto found = index_.find(key);
+  auto found = index_.find(limitKey(client));
   if (found == index_.end()) return;  // cannot happen: a busy entry is never forgotten
   Entry& entry = *found->second;
   uint32_t& count = admission == ConnectionAdmission::kAdmitted ? entry.connections : entry.over_limit;
+  assert(count > 0 && "a connection released twice");
   if (count > 0) --count;
   touch(found->second, Clock::now());
 }
 
-std::optional<uint32_t> ClientLimiter::takeRequest(const ClientKey& key, Clock::time_point now) {
-  if (limits_.rate == 0 || !key.valid()) return std::nullopt;
+std::optional<uint32_t> ClientLimiter::takeRequest(const ClientKey& client, Clock::time_point now) {
+  if (limits_.rate == 0 || !client.valid()) return std::nullopt;
   List::iterator entry;
-  if (!find(key, now, &entry)) return std::nullopt;
+  if (!find(limitKey(client), now, &entry)) return std::nullopt;
   refill(*entry, now);
   touch(entry, now);
   if (entry->tokens >= 1.0) {

@@ -1,5 +1,5 @@
 // Per-client abuse limits, like HAProxy's stick tables: connections at once and a request rate
-// per client address, kept in a table with a ceiling.
+// per client address (an IPv6 client per /64), kept in a table with a ceiling.
 #pragma once
 
 #include <chrono>

@@ -346,11 +346,17 @@ void Proxy::shutdown(std::function<void()> done) {
   operations_.stop();
   auto stop_workers = [this, done = std::move(done)]() mutable {
     routing_state_.flush([this, done = std::move(done)]() mutable {
-      supervisor_->stopAll([this, done = std::move(done)] {
+      auto stopped = [this, done = std::move(done)] {
         for (auto& [name, worker] : workers_) worker->pool().closeIdle();
         logInfo("stopped");
         done();
-      });
+      };
+      // A start that failed (secrets, certificates, a bind) never made the supervisor.
+      if (supervisor_) {
+        supervisor_->stopAll(std::move(stopped));
+      } else {
+        stopped();
+      }
     });
   };
   if (server_) {

@@ -35,7 +35,16 @@ bool RoutingState::start() {
     sessions_.advance(std::chrono::system_clock::now());
     if (sessions_.movedCount() != moved_before) sessionsChanged();
   });
+  started_ = true;
   return true;
+}
+
+void RoutingState::flush(std::function<void()> done) {
+  if (!started_) {
+    done();
+    return;
+  }
+  session_saver_.flush(std::move(done));
 }
 
 void RoutingState::stop() { expire_timer_.stop(); }

@@ -33,8 +33,9 @@ class RoutingState {
   bool start();
   // Stops the expiry timer (for shutdown).
   void stop();
-  // Calls `done` once the table is on disk. Changes after this are not written.
-  void flush(std::function<void()> done) { session_saver_.flush(std::move(done)); }
+  // Calls `done` once the table is on disk. Changes after this are not written. Before a
+  // successful start() nothing is written: the file on disk was never read, and must stay.
+  void flush(std::function<void()> done);
   // The config was reloaded: new table limits, and the secrets read again (a secret file that
   // cannot be read keeps the running secrets).
   void applyConfig();
@@ -64,6 +65,7 @@ class RoutingState {
   std::shared_ptr<const CookieSigner> cookie_signer_;
   SessionSaver session_saver_;  // reads sessions_
   Timer expire_timer_;          // brings the session table's counts up to date
+  bool started_ = false;  // start() succeeded: the table holds what was on disk
 };
 
 }  // namespace stickyproxy

@@ -351,9 +351,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     close(now >= linger_deadline_ ? "linger time over" : "client idle after the response");
   }
 
-  // Arms the send idle bound when the response has gone over the high-water mark.
+  // Arms the send idle bound when the response has gone over the high-water mark; it runs
+  // until the queue drains (to a quarter of the mark: the producer waits that long).
   void watchSending() {
-    if (closed_ || lingering_ || send_timer_.armed() || !stream_->overHighWater()) return;
+    if (closed_ || lingering_ || send_timer_.armed() || !stream_->awaitingDrain()) return;
     delivered_at_check_ = stream_->deliveredBytes();
     auto weak = weak_from_this();
     send_timer_.start(server_->options_.send_idle_timeout, [weak] {
@@ -362,7 +363,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   }
 
   void onSendIdle() {
-    if (closed_ || lingering_ || !stream_->overHighWater()) return;
+    if (closed_ || lingering_ || !stream_->awaitingDrain()) return;
     if (stream_->deliveredBytes() != delivered_at_check_) {
       watchSending();  // the client reads, slowly: another round
       return;

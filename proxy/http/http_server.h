@@ -41,9 +41,10 @@ struct ServerOptions {
   // not counted while the application paused the body (ServerExchange::pauseRequestBody).
   std::chrono::milliseconds body_idle_timeout{std::chrono::seconds(60)};  // -> 408
   std::chrono::milliseconds keepalive_timeout{std::chrono::seconds(75)};  // idle -> close
-  // The longest a client may leave response bytes unread while they wait over
-  // `write_high_water` (the server has stopped producing for it): then the connection is cut.
-  // Each byte the client takes restarts it.
+  // The longest a client may take none of its response while the server waits for the write
+  // queue to drain (from over `write_high_water` down to a quarter of it: the producer has
+  // stopped): then the connection is cut. Checked once per period: a period in which the
+  // client's TCP acknowledged any byte starts another.
   std::chrono::milliseconds send_idle_timeout{std::chrono::seconds(60)};
   // After an answer that ends the connection (an early answer to a request whose body is still
   // coming, a refused request), the rest of the request is read and thrown away so that closing
@@ -59,7 +60,8 @@ struct ServerOptions {
   uint32_t max_connections = 10000;
   // Decides each accepted connection's fate (see ConnectionAdmission); unset: every one is served.
   std::function<ConnectionAdmission(const Endpoint& peer)> admit;
-  // Called once, when it closes, for each connection admit() answered kAdmitted or kOverLimit.
+  // Called once, when it closes, for each connection admit() answered kAdmitted or kOverLimit;
+  // not for the connections a destroyed server closes (the server is gone by then).
   std::function<void(const Endpoint& peer, ConnectionAdmission admission)> release;
   // Seconds in the Retry-After of the 429 that answers a kOverLimit connection.
   uint32_t over_limit_retry_after = 1;

@@ -1,8 +1,11 @@
 #include "proxy/net/listener.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 namespace stickyproxy {
@@ -20,7 +23,7 @@ int Listener::bind(const Endpoint& endpoint, AcceptCallback on_accept, int unix_
   if (endpoint.kind == Endpoint::Kind::kTcp) {
     uv_tcp_init(loop_, &handle_->tcp);
     handle_->tcp.data = this;
-    status = uv_tcp_bind(&handle_->tcp, endpoint.sockaddrPtr(), 0);
+    status = bindTcp(endpoint);
   } else {
     uv_pipe_init(loop_, &handle_->pipe, 0);
     handle_->pipe.data = this;
@@ -34,6 +37,27 @@ int Listener::bind(const Endpoint& endpoint, AcceptCallback on_accept, int unix_
     }
   }
   if (status != 0) close();
+  return status;
+}
+
+// uv_tcp_bind() keeps an EADDRINUSE for uv_listen() to report: bind the socket here, so that
+// every bind error shows before anything else starts.
+int Listener::bindTcp(const Endpoint& endpoint) {
+  const sockaddr* address = endpoint.sockaddrPtr();
+  int fd = ::socket(address->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  int on = 1;
+  int off = 0;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);  // as libuv does
+  if (address->sa_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+  socklen_t length = address->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  if (::bind(fd, address, length) != 0) {
+    int error = -errno;
+    ::close(fd);
+    return error;
+  }
+  int status = uv_tcp_open(&handle_->tcp, fd);
+  if (status != 0) ::close(fd);
   return status;
 }
 

@@ -39,6 +39,7 @@ class Listener {
 
  private:
   static void onConnection(uv_stream_t* server, int status);
+  int bindTcp(const Endpoint& endpoint);
 
   uv_loop_t* loop_;
   Endpoint endpoint_;

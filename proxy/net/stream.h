@@ -70,6 +70,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // to `high / 4`.
   void setWriteHighWater(size_t high) { high_water_ = high; }
   bool overHighWater() const { return queued_bytes_ > high_water_; }
+  // True from going over the high-water mark until onStreamDrained: while the owner waits to
+  // produce again.
+  bool awaitingDrain() const { return was_over_high_water_ && !closed_; }
   // Bytes libuv still has to hand to the kernel; unlike queuedBytes() it shrinks within a write
   // too, so it shows a slow reader's progress.
   size_t unsentBytes() const { return closed_ ? 0 : handle_.tcp.write_queue_size; }

@@ -116,8 +116,9 @@ void reloadAndWait(ProxyUnderTest& proxy) {
   if (!waitUntil([&] { return reloads() > before; }, 10s)) throw HarnessError("the reload was not logged");
 }
 
-// For `duration`, every `pause`: runs `attack_step`, checks that `client` is served within a
-// second, and samples the proxy's RSS. Returns the peak RSS in KiB.
+// For `duration`, every `pause`: runs `attack_step`, checks that `client` is served within the
+// users' 3 s goal (the attack's first burst costs the proxy CPU), and samples the proxy's RSS.
+// Returns the peak RSS in KiB.
 int servedWhileAttacked(ProxyUnderTest& proxy, HttpClient& client, std::chrono::milliseconds duration,
                         std::chrono::milliseconds pause, const std::function<void()>& attack_step) {
   int peak = rssKb(proxy.pid());
@@ -126,7 +127,7 @@ int servedWhileAttacked(ProxyUnderTest& proxy, HttpClient& client, std::chrono::
     attack_step();
     auto started = std::chrono::steady_clock::now();
     CHECK(client.get("/whoami").status == 200);
-    CHECK(std::chrono::steady_clock::now() - started < 1s);
+    CHECK(std::chrono::steady_clock::now() - started < 3s * kBuildSlowdown);
     peak = std::max(peak, rssKb(proxy.pid()));
     waitUntil([] { return false; }, pause);
   }

@@ -126,6 +126,16 @@ uint16_t freePort() {
   return ntohs(address.sin_port);
 }
 
+int runProxyToExit(const std::vector<std::string>& args, const std::string& log_path,
+                   std::chrono::milliseconds deadline) {
+  std::vector<std::string> argv{binaryPath("stickyproxy")};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ChildProcess process(argv, log_path);
+  std::optional<int> status = process.waitExit(deadline);
+  if (!status) throw HarnessError("stickyproxy " + args.front() + " did not exit; log:\n" + fileTail(log_path));
+  return *status;
+}
+
 bool canConnect(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;

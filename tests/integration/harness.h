@@ -40,6 +40,19 @@ std::string binaryPath(std::string_view name);
 bool waitUntil(const std::function<bool()>& condition, std::chrono::milliseconds deadline,
                std::chrono::milliseconds poll = 20ms);
 
+// How many times slower this build runs than a plain one: 3 under AddressSanitizer, else 1.
+// For bounds on how long one client may wait while others load the proxy, never for speed goals.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STICKYPROXY_TESTS_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(STICKYPROXY_TESTS_UNDER_ASAN)
+inline constexpr int kBuildSlowdown = 3;
+#else
+inline constexpr int kBuildSlowdown = 1;
+#endif
+
 // A free TCP port on 127.0.0.1: the kernel picks one for a socket bound to port 0, which is then
 // closed. Another process could take it in between; tests accept that small race.
 uint16_t freePort();
@@ -94,6 +107,11 @@ class ChildProcess {
 
 // "exited with status 3" / "killed by signal 9", for messages.
 std::string describeWaitStatus(int status);
+
+// Runs build/stickyproxy with `args` (output appended to `log_path`) until it exits by itself;
+// returns the waitpid status. Throws HarnessError when it still runs after `deadline`.
+int runProxyToExit(const std::vector<std::string>& args, const std::string& log_path,
+                   std::chrono::milliseconds deadline = 20s);
 
 // /proc/<pid>/status VmRSS in KiB; -1 when unreadable.
 int rssKb(pid_t pid);

@@ -64,15 +64,6 @@ bool nobodyCanUseAdminSocket(const std::string& path, const std::string& command
 }
 
 // Runs build/stickyproxy with `args` to its end (within 20 s); returns its waitpid status.
-int runProxyToExit(const std::vector<std::string>& args, const std::string& log_path) {
-  std::vector<std::string> argv{binaryPath("stickyproxy")};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ChildProcess process(argv, log_path);
-  std::optional<int> status = process.waitExit(20s);
-  if (!status) throw HarnessError("stickyproxy " + args.front() + " did not exit; log:\n" + fileTail(log_path));
-  return *status;
-}
-
 bool rootOrWarn() {
   if (::geteuid() == 0) return true;
   WARN("not root: the privilege tests need to start the proxy as root");

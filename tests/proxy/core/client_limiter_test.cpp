@@ -77,6 +77,23 @@ TEST_CASE("per_client_rate: a bucket of `rate` requests refilled over the period
   CHECK(slow.takeRequest(a, start + seconds(20)) == std::optional<uint32_t>(10));
 }
 
+TEST_CASE("IPv6 clients are limited per /64", "[client_limiter]") {
+  ClientLimiter limiter(ClientLimits{1, 2, seconds(60), 100});
+  auto now = Clock::now();
+  CHECK(limiter.admitConnection(ip("2001:db8:1:2::1"), now) == ConnectionAdmission::kAdmitted);
+  CHECK(limiter.admitConnection(ip("2001:db8:1:2:ffff::9"), now) == ConnectionAdmission::kOverLimit);
+  CHECK(limiter.admitConnection(ip("2001:db8:1:3::1"), now) == ConnectionAdmission::kAdmitted);
+  limiter.releaseConnection(ip("2001:db8:1:2::1"), ConnectionAdmission::kAdmitted);
+  CHECK(limiter.admitConnection(ip("2001:db8:1:2::77"), now) == ConnectionAdmission::kAdmitted);
+  CHECK_FALSE(limiter.takeRequest(ip("2001:db8:1:2::a"), now));
+  CHECK_FALSE(limiter.takeRequest(ip("2001:db8:1:2::b"), now));
+  CHECK(limiter.takeRequest(ip("2001:db8:1:2::c"), now));
+  CHECK_FALSE(limiter.takeRequest(ip("2001:db8:1:4::c"), now));
+  // IPv4 addresses stay one each.
+  CHECK(limiter.admitConnection(ip("192.0.2.1"), now) == ConnectionAdmission::kAdmitted);
+  CHECK(limiter.admitConnection(ip("192.0.2.2"), now) == ConnectionAdmission::kAdmitted);
+}
+
 TEST_CASE("the client table has a ceiling: idle clients go first, busy ones stay", "[client_limiter]") {
   ClientLimiter limiter(ClientLimits{1, 5, seconds(60), 3});
   auto now = Clock::now();
