@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <memory>
 #include <string>
@@ -659,9 +660,11 @@ TEST_CASE("the response timeout runs while the server does not take our request 
 namespace {
 
 // A raw non-blocking client socket for the admission and send-idle cases.
-int connectRaw(const Endpoint& endpoint) {
+// `receive_buffer`: SO_RCVBUF when non-zero (a small one keeps the server's send buffer small).
+int connectRaw(const Endpoint& endpoint, int receive_buffer = 0) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   REQUIRE(fd >= 0);
+  if (receive_buffer > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
   ::connect(fd, endpoint.sockaddrPtr(), sizeof(sockaddr_in));  // EINPROGRESS on loopback
   return fd;
 }
@@ -792,6 +795,60 @@ TEST_CASE("send idle: a client that reads nothing of a large response is cut; on
     CHECK(server.connectionCount() == 1);
     ::close(stalled);
     ::close(slow);
+    CHECK(loop.runUntil([&] { return server.connectionCount() == 0; }));
+  }
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("send idle: clients that read part of a response and then stop are cut", "[http]") {
+  // Twenty clients stop after reading different amounts, with a small receive buffer so that
+  // the server's own buffer stays small too. (The bound runs until the queue drains, not only
+  // while it is over the mark: a queue left between a quarter of the mark and the mark waits
+  // for a drain as well. On loopback the queue comes to rest over the mark, so this test cannot
+  // stage that band.)
+  constexpr int kClients = 20;
+  testing::TestLoop loop;
+  {
+    std::vector<std::shared_ptr<EndlessBodyHandler>> handlers;
+    int cuts = 0;
+    ServerOptions options;
+    options.write_high_water = 64 * 1024;
+    options.send_idle_timeout = std::chrono::milliseconds(300);
+    options.on_connection_cut = [&](const Endpoint&, std::string_view reason) { cuts += reason == "send_idle"; };
+    HttpServer server(loop.get(), options, [&](const ServerExchangePtr& exchange) {
+      auto handler = std::make_shared<EndlessBodyHandler>(exchange);
+      handlers.push_back(handler);
+      exchange->setHandler(handler);
+      handler->start();
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    const std::string request = "GET /endless HTTP/1.1\r\nHost: test\r\n\r\n";
+    std::vector<int> fds;
+    std::vector<size_t> quota;
+    std::vector<size_t> read(kClients, 0);
+    for (int i = 0; i < kClients; ++i) {
+      fds.push_back(connectRaw(server.boundEndpoint(), 4096));
+      quota.push_back(static_cast<size_t>(i + 1) * 37 * 1024);
+    }
+    REQUIRE(loop.runUntil([&] { return server.connectionCount() == kClients; }));
+    for (int fd : fds) ::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
+    // Each reads its quota, 16 KiB at a time while the server writes, then stops for good.
+    std::vector<char> buffer(16 * 1024);
+    REQUIRE(loop.runUntil(
+        [&] {
+          bool all_done = true;
+          for (int i = 0; i < kClients; ++i) {
+            if (read[i] >= quota[i]) continue;
+            all_done = false;
+            ssize_t n = ::recv(fds[i], buffer.data(), std::min(buffer.size(), quota[i] - read[i]), MSG_DONTWAIT);
+            if (n > 0) read[i] += static_cast<size_t>(n);
+          }
+          return all_done;
+        },
+        std::chrono::seconds(20)));
+    CHECK(loop.runUntil([&] { return cuts == kClients; }, std::chrono::seconds(10)));
+    for (const auto& handler : handlers) CHECK(handler->aborted);
+    for (int fd : fds) ::close(fd);
     CHECK(loop.runUntil([&] { return server.connectionCount() == 0; }));
   }
   CHECK(loop.close() == 0);
