@@ -56,7 +56,8 @@ struct TimeoutsConfig {
   Duration upstream_idle{std::chrono::seconds(30)};      // pooled idle upstream connection -> close
   Duration queue{std::chrono::seconds(30)};              // wait for an admission slot -> 503
   Duration admin_idle{std::chrono::seconds(60)};         // admin-socket client sends no command -> close
-  // A client reads nothing of a response waiting over write_buffer_high for this long -> close.
+  // A client takes nothing of a response for this long while the proxy waits for its write queue
+  // to drain (from over write_buffer_high to a quarter of it) -> close.
   Duration client_send_idle{std::chrono::seconds(60)};
   bool operator==(const TimeoutsConfig&) const = default;
 };
