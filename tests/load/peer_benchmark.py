@@ -69,6 +69,8 @@ import http.client
 import os
 import pwd
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -102,6 +104,31 @@ SCENARIOS = collections.OrderedDict((s.name, s) for s in [
     Scenario("large", "/big?bytes=1048576", 16, True, "GET /big?bytes=1048576 (1 MiB bodies), 50 fixed sessions"),
     Scenario("new-sessions", "/ping", 50, False, "GET /ping without a cookie: every request a new session"),
 ])
+# --workers nginx: conf/bench.conf's external workers, served by nginx (nginx_workers_config()).
+NGINX_WORKER_SCENARIOS = collections.OrderedDict((s.name, s) for s in [
+    Scenario("small", "/ping", 50, True, "GET /ping (100 B), keep-alive, 50 fixed sid sessions"),
+    Scenario("small-200", "/ping", 200, True, "GET /ping (100 B), keep-alive, 50 fixed sid sessions"),
+    Scenario("64k", "/64k", 50, True, "GET /64k (64 KiB bodies), keep-alive, 50 fixed sid sessions"),
+])
+BENCH_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "conf", "bench.conf")
+BENCH_LISTEN = 8083  # conf/bench.conf's listener, metrics listener and worker ports
+BENCH_METRICS = 9093
+BENCH_WORKER_PORTS = [9001, 9002, 9003, 9004]
+SID_COOKIE = "sid"  # conf/bench.conf's routing.app_cookie_name; HAProxy and nginx hash it too
+SMALL_BODY = b"p" * 99 + b"\n"
+LARGE_BODY_BYTES = 64 * 1024
+
+# The issue's goals for --workers nginx: (scenario, figure, peer, most or least ratio of stickyproxy
+# to that peer). A figure of "rss" compares with a fixed MiB bound instead (peer None).
+GOALS = [
+    ("small", "rps", "haproxy", ">=", 1.2),
+    ("small", "cpu_us", "haproxy", "<=", 0.8),
+    ("small-200", "rps", "haproxy", ">=", 1.2),
+    ("small-200", "p99", "haproxy", "<=", 1.0),
+    ("small-200", "cpu_us", "haproxy", "<=", 0.8),
+    ("small-200", "rss", None, "<=", 16.0),
+    ("64k", "rps", "nginx", ">=", 1.2),
+]
 
 # The fixed sessions: wrk's Lua sees threads, not connections, so each thread takes its share of
 # the sessions in turn. Python writes the Cookie headers into the script (wrk_script()): the
@@ -134,22 +161,35 @@ end
 
 def fixed_sessions(bench):
     """The routing cookie of each fixed session (from 1) as stickyproxy issues it: signed under its
-    secret, sent once, kept as it came back."""
+    secret, sent once, kept as it came back. With --workers nginx: the session's Cookie header, its
+    sid and the routing cookie stickyproxy set on its first request, as a browser would hold them."""
+    if bench.external:
+        port = bench.proxies["stickyproxy"].port
+        sessions = {}
+        for session in range(1, SESSIONS + 1):
+            sid = {SID_COOKIE: "%032x" % int.from_bytes(os.urandom(16), "big")}
+            status, _, set_cookies = one_request(port, "/ping", sid)
+            if status != 200 or COOKIE not in set_cookies:
+                raise TestFailure("stickyproxy answered a new sid session %d and set %s" % (status, set_cookies))
+            sessions[session] = "%s=%s; %s=%s" % (SID_COOKIE, sid[SID_COOKIE], COOKIE, set_cookies[COOKIE])
+        return sessions
     port = bench.proxies["stickyproxy"].port
     return {session: cookie_as_issued(port, bench.secret.cookie("bench-%d" % session))
             for session in range(1, SESSIONS + 1)}
 
 
-def session_cookie(sessions, session):
+def session_cookie(sessions, session, external=False):
     """The Cookie header WRK_SCRIPT sends for fixed session `session` (from 1) of fixed_sessions()."""
+    if external:
+        return sessions[session]
     return "%s=%s; %s=%s" % (COOKIE, sessions[session], HAPROXY_COOKIE, WORKERS[(session - 1) % len(WORKERS)])
 
 
-def wrk_script(sessions):
+def wrk_script(sessions, external):
     per_thread = SESSIONS // WRK_THREADS
     rows = []
     for thread in range(WRK_THREADS):
-        headers = ", ".join('"%s"' % session_cookie(sessions, thread * per_thread + n)
+        headers = ", ".join('"%s"' % session_cookie(sessions, thread * per_thread + n, external)
                             for n in range(1, per_thread + 1))
         rows.append("  {%s}," % headers)
     return WRK_SCRIPT % "\n".join(rows)
@@ -180,8 +220,9 @@ class RunningProxy:
 class Bench:
     """The temp dir, the processes started in it, and where each piece lives."""
 
-    def __init__(self, build_dir, work_dir, processes):
+    def __init__(self, build_dir, work_dir, processes, external=False):
         self.build_dir = build_dir
+        self.external = external  # --workers nginx: conf/bench.conf's workers on BENCH_WORKER_PORTS
         self.work_dir = work_dir
         self.processes = processes
         self.run_dir = os.path.join(work_dir, "run")
@@ -193,6 +234,12 @@ class Bench:
 
     def worker_socket(self, worker):
         return os.path.join(self.run_dir, "%s.sock" % worker)  # write_proxy_config's worker addresses
+
+    def worker_address(self, worker, unix_prefix):
+        """Where `worker` listens, as HAProxy (unix_prefix "unix@") or nginx ("unix:") writes it."""
+        if self.external:
+            return "127.0.0.1:%d" % BENCH_WORKER_PORTS[WORKERS.index(worker)]
+        return unix_prefix + self.worker_socket(worker)
 
     def path(self, name):
         return os.path.join(self.work_dir, name)
@@ -211,7 +258,10 @@ class Bench:
 
 
 def start_stickyproxy(bench, deadline):
-    """stickyproxy and its four workers; stdout (the access log) to /dev/null, stderr to the temp dir."""
+    """stickyproxy and its four workers; stdout (the access log) to /dev/null, stderr to the temp dir.
+    With --workers nginx: stickyproxy -c conf/bench.conf, as it is."""
+    if bench.external:
+        return start_bench_stickyproxy(bench, deadline)
     port, metrics_port = bench.new_port(), bench.new_port()
     for folder in ("run", "state"):
         os.makedirs(bench.path(folder))
@@ -226,9 +276,98 @@ def start_stickyproxy(bench, deadline):
                    deadline)
 
 
+def start_bench_stickyproxy(bench, deadline):
+    binary = os.path.join(bench.build_dir, "stickyproxy")
+    argv = ["/bin/sh", "-c", 'exec "$0" "$@" >/dev/null', binary, "-c", os.path.abspath(BENCH_CONF)]
+    process = bench.processes.start("stickyproxy", argv, bench.path("stickyproxy.stderr.log"))
+    return started(bench, RunningProxy("stickyproxy", BENCH_LISTEN, process, bench.path("stickyproxy.stderr.log"),
+                                       False), deadline)
+
+
+def nginx_workers_config(bench):
+    """conf/bench.conf's four workers: one nginx (master and two worker processes, one per core of
+    the machine the issue measured on) with a server per port, each answering /ping with 100 bytes,
+    /64k with 64 KiB from a file and every response with X-Worker: its name."""
+    servers = []
+    for worker, port in zip(WORKERS, BENCH_WORKER_PORTS):
+        servers += [
+            "    server {",
+            "        listen 127.0.0.1:%d reuseport;" % port,
+            "        keepalive_timeout 300s;",
+            "        keepalive_requests 1000000;",
+            "        add_header X-Worker %s always;" % worker,
+            "        location = /ping { default_type text/plain; return 200 '%s'; }" % SMALL_BODY.decode().strip(),
+            "        location = /whoami { default_type text/plain; return 200 '%s'; }" % worker,
+            "        location = /64k { root %s; try_files /64k.bin =404; }" % bench.path("files"),
+            "    }",
+        ]
+    return "\n".join([
+        "# Written by tests/load/peer_benchmark.py: conf/bench.conf's workers",
+        nginx_user_line(),
+        "daemon off;",
+        "master_process on;",
+        "worker_processes 2;",
+        "pid %s;" % bench.path("workers-nginx.pid"),
+        "error_log %s warn;" % bench.path("workers-nginx-error.log"),
+        "events { worker_connections 4096; }",
+        "http {",
+        "    access_log off;",
+        "    sendfile on;",
+        "    open_file_cache max=16;",
+    ] + nginx_temp_paths(bench.path("workers-nginx-temp")) + servers + ["}"]) + "\n"
+
+
+def start_nginx_workers(bench, deadline):
+    """The workers of conf/bench.conf, before any proxy; fails when one of its ports is taken."""
+    busy = [port for port in BENCH_WORKER_PORTS + [BENCH_LISTEN, BENCH_METRICS] if not port_free(port)]
+    if busy:
+        raise TestFailure("conf/bench.conf's ports %s are in use on 127.0.0.1: stop what listens there"
+                          % " ".join(map(str, busy)))
+    os.makedirs(bench.path("files"))
+    with open(bench.path("files/64k.bin"), "wb") as body:
+        body.write(b"x" * LARGE_BODY_BYTES)
+    os.makedirs(bench.path("workers-nginx-temp"))
+    config = bench.write("workers-nginx.conf", nginx_workers_config(bench))
+    base = [find_binary("nginx"), "-p", bench.work_dir, "-e", bench.path("workers-nginx-error.log"), "-c", config]
+    check_config("nginx workers", base + ["-t", "-q"])
+    process = bench.processes.start("workers", base, bench.path("workers-nginx.log"))
+    for port in BENCH_WORKER_PORTS:
+        while True:
+            if process.poll() is not None:
+                raise TestFailure("the workers' nginx exited with status %s\n%s"
+                                  % (process.returncode, tail(bench.path("workers-nginx-error.log"))))
+            try:
+                if one_request(port, "/ping", {}, timeout=deadline.cap(2.0))[0] == 200:
+                    break
+            except (OSError, http.client.HTTPException):
+                pass
+            if deadline.remaining() <= 0:
+                raise TestFailure("the workers' nginx did not answer on 127.0.0.1:%d" % port)
+            time.sleep(0.05)
+    log("workers: nginx on 127.0.0.1:%s (pid %d)" % (",".join(map(str, BENCH_WORKER_PORTS)), process.pid))
+
+
+def port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def haproxy_balance(bench):
+    """HAProxy as its users make it sticky: its own cookie, or with --workers nginx a consistent
+    hash of the sid cookie like the other two."""
+    if bench.external:
+        return ["    balance hash req.cook(%s)" % SID_COOKIE, "    hash-type consistent"]
+    return ["    balance roundrobin", "    cookie %s insert indirect nocache" % HAPROXY_COOKIE]
+
+
 def haproxy_config(bench, port):
-    servers = ["    server %s unix@%s cookie %s check inter %s" % (worker, bench.worker_socket(worker), worker,
-                                                                    HEALTH_CHECK_INTERVAL) for worker in WORKERS]
+    servers = ["    server %s %s cookie %s check inter %s" % (worker, bench.worker_address(worker, "unix@"), worker,
+                                                               HEALTH_CHECK_INTERVAL) for worker in WORKERS]
     return "\n".join([
         "# Written by tests/load/peer_benchmark.py",
         "global",
@@ -254,8 +393,7 @@ def haproxy_config(bench, port):
         "    default_backend workers",
         "",
         "backend workers",
-        "    balance roundrobin",
-        "    cookie %s insert indirect nocache" % HAPROXY_COOKIE,
+    ] + haproxy_balance(bench) + [
         "    option httpchk GET /ping",
     ] + servers) + "\n"
 
@@ -277,8 +415,13 @@ def nginx_user_line():
     return "user %s %s;" % (pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name)
 
 
+def nginx_temp_paths(temp):
+    return ["    %s_temp_path %s/%s;" % (kind, temp, kind) for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
+                                                                      "scgi")]
+
+
 def nginx_config(bench, port):
-    servers = ["        server unix:%s;" % bench.worker_socket(worker) for worker in WORKERS]
+    servers = ["        server %s;" % bench.worker_address(worker, "unix:") for worker in WORKERS]
     temp = bench.path("nginx-temp")
     return "\n".join([
         "# Written by tests/load/peer_benchmark.py",
@@ -291,13 +434,9 @@ def nginx_config(bench, port):
         "events { worker_connections 1024; }",
         "http {",
         "    access_log off;",
-        "    client_body_temp_path %s/client_body;" % temp,
-        "    proxy_temp_path %s/proxy;" % temp,
-        "    fastcgi_temp_path %s/fastcgi;" % temp,
-        "    uwsgi_temp_path %s/uwsgi;" % temp,
-        "    scgi_temp_path %s/scgi;" % temp,
+    ] + nginx_temp_paths(temp) + [
         "    upstream workers {",
-        "        hash $cookie_%s consistent;" % COOKIE,
+        "        hash $cookie_%s consistent;" % (SID_COOKIE if bench.external else COOKIE),
     ] + servers + [
         "        keepalive 32;",
         "        keepalive_requests 1000000;",  # the other two cap no connection's requests
@@ -524,8 +663,39 @@ def spread(workers):
     return " ".join("%s:%d" % (worker, counts.get(worker, 0)) for worker in WORKERS)
 
 
+def check_sid_sessions_stick(proxy, sessions):
+    """--workers nginx: each fixed sid session makes STICKY_REQUESTS GET /whoami on one keep-alive
+    connection and stays on one worker; no answer sets a cookie (the session holds them all)."""
+    failures, placed = [], []
+    for session, header in sessions.items():
+        cookies = dict(pair.split("=", 1) for pair in header.split("; "))
+        connection = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10.0)
+        try:
+            answers = [one_request(proxy.port, "/whoami", cookies, connection=connection)
+                       for _ in range(STICKY_REQUESTS)]
+        finally:
+            connection.close()
+        workers = [worker for _, worker, _ in answers]
+        if len(set(workers)) != 1 or any(status != 200 for status, _, _ in answers):
+            failures.append("%s: sid session %d answered %s by %s" % (proxy.name, session,
+                                                                        sorted({status for status, _, _ in answers}),
+                                                                        " ".join(map(str, workers))))
+        if any(set_cookies for _, _, set_cookies in answers):
+            failures.append("%s: sid session %d was set cookies %s" % (proxy.name, session, answers[0][2]))
+        placed.append(workers[0])
+    return failures, placed
+
+
 def check_stickiness(bench):
     failures, rows = [], []
+    if bench.external:
+        for proxy in bench.proxies.values():
+            sid_failures, placed = check_sid_sessions_stick(proxy, bench.sessions)
+            failures += sid_failures
+            rows.append([proxy.name, "ok" if not sid_failures else "FAILED", spread(placed)])
+        print_table("stickiness (the %d sid sessions of the wrk script x %d GET /whoami each)"
+                    % (SESSIONS, STICKY_REQUESTS), ["proxy", "sessions stick", "sessions per worker"], rows)
+        return failures
     for proxy in bench.proxies.values():
         sticky_failures, sticky_placed = check_sessions_stick(proxy, bench.secret)
         cookie_failures, wrk_placed = check_wrk_sessions_honoured(proxy, bench.sessions)
@@ -575,6 +745,44 @@ def run_round(bench, round_number, scenarios, seconds, deadline):
             runs.append(run)
             time.sleep(PAUSE_BETWEEN_RUNS)
     return runs
+
+
+SYSCALL_WINDOW = 2.0  # seconds of a run that perf counts, from SYSCALL_SETTLE into it
+SYSCALL_SETTLE = 1.0
+
+
+def syscalls_per_request(bench, proxy, scenario, deadline):
+    """The proxy's system calls per request in a run of its own (perf's counting slows every call):
+    perf stat counts raw_syscalls:sys_enter of its processes for SYSCALL_WINDOW seconds while wrk
+    runs, divided by the requests wrk saw in that time at its average rate. None without perf."""
+    perf = find_binary("perf")
+    if perf is None:
+        return None
+    seconds = int(SYSCALL_SETTLE + SYSCALL_WINDOW + 1)
+    script = dict(script=bench.wrk_script) if scenario.sessions else {}
+    wrk = WrkRun(bench.processes, bench.work_dir, "syscalls-%s-%s" % (scenario.name, proxy.name),
+                 proxy.url(scenario.path), WRK_THREADS, scenario.connections, seconds, **script)
+    time.sleep(SYSCALL_SETTLE)  # a point inside the run, not a wait for a condition
+    counted = subprocess.run([perf, "stat", "-x,", "-e", "raw_syscalls:sys_enter",
+                              "-p", ",".join(map(str, proxy.pids())), "--", "sleep", str(SYSCALL_WINDOW)],
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=deadline.cap(30))
+    result = wrk.finish(timeout=deadline.cap(seconds + 15))
+    for line in counted.stderr.splitlines():
+        fields = line.split(",")
+        if len(fields) > 2 and fields[2].startswith("raw_syscalls:sys_enter") and fields[0].isdigit():
+            return int(fields[0]) / (result.rps * SYSCALL_WINDOW) if result.rps else None
+    log("perf stat counted nothing for %s: %s" % (proxy.name, counted.stderr.strip()[:300]))
+    return None
+
+
+def count_syscalls(bench, scenarios, deadline):
+    """{(proxy, scenario): system calls per request}, one short run each after the measured ones."""
+    counts = {}
+    for scenario in scenarios:
+        for proxy in bench.proxies.values():
+            counts[(proxy.name, scenario.name)] = syscalls_per_request(bench, proxy, scenario, deadline)
+            time.sleep(PAUSE_BETWEEN_RUNS)
+    return counts
 
 
 def warm_up(bench, deadline):
@@ -630,7 +838,7 @@ def cpu_ratio_by_round(scenario, runs):
     return "CPU ÷ sp round by round: " + ", ".join(parts)
 
 
-def print_scenario(scenario, runs, seconds, rounds):
+def print_scenario(scenario, runs, seconds, rounds, syscalls):
     summaries = collections.OrderedDict()
     for name in PROXIES:
         mine = [run for run in runs if run.proxy == name and run.scenario == scenario.name]
@@ -638,8 +846,8 @@ def print_scenario(scenario, runs, seconds, rounds):
             summaries[name] = summarize(mine)
     base = summaries[BASELINE]
     rows = [[name, "%.0f" % s.rps, ms(s.p50), ms(s.p99), "%.1f" % s.cpu_us, "%.1f" % mib(s.rss),
-             "+%.1f" % mib(s.rss_growth), s.failures, ratio(s.rps, base.rps), ratio(s.p99, base.p99),
-             ratio(s.cpu_us, base.cpu_us)]
+             "+%.1f" % mib(s.rss_growth), syscall_cell(syscalls.get((name, scenario.name))), s.failures,
+             ratio(s.rps, base.rps), ratio(s.p99, base.p99), ratio(s.cpu_us, base.cpu_us)]
             for name, s in summaries.items()]
     notes = ["median of %d run(s) of %d s each; RSS MiB: peak of the proxy's processes over the runs, "
              "+MiB: the most it grew within one run" % (rounds, seconds),
@@ -656,8 +864,46 @@ def print_scenario(scenario, runs, seconds, rounds):
         notes.append("stickyproxy keeps an entry (about 120 bytes) per session for routing.session_idle (30 min), "
                      "up to 500k: each new-sessions run grows its RSS, which later runs start from")
     print_table("scenario %s: %s (wrk -t%d -c%d)" % (scenario.name, scenario.what, WRK_THREADS, scenario.connections),
-                ["proxy", "req/s", "p50", "p99", "CPU us/req", "RSS MiB", "+MiB", "failures", "req/s ÷ sp",
-                 "p99 ÷ sp", "CPU ÷ sp"], rows, notes)
+                ["proxy", "req/s", "p50", "p99", "CPU us/req", "RSS MiB", "+MiB", "syscalls/req", "failures",
+                 "req/s ÷ sp", "p99 ÷ sp", "CPU ÷ sp"], rows, notes)
+    return summaries
+
+
+def syscall_cell(count):
+    return "-" if count is None else "%.2f" % count
+
+
+GOAL_LABELS = {"small": "100 B, 50 conns", "small-200": "100 B, 200 conns", "64k": "64 KiB, 50 conns"}
+FIGURE_LABELS = {"rps": "req/s", "cpu_us": "proxy CPU us/request", "p99": "p99", "rss": "resident MiB"}
+
+
+def figure(summary, name):
+    if name == "rss":
+        return mib(summary.rss)
+    if name == "p99":
+        return summary.p99 * 1000.0
+    return getattr(summary, name)
+
+
+def print_goals(summaries):
+    """--workers nginx: the issue's table, one line per goal, stickyproxy's figure as a ratio to the
+    peer's (or against the fixed bound), PASS or FAIL."""
+    rows, passed = [], 0
+    for scenario, name, peer, sense, bound in GOALS:
+        by_proxy = summaries.get(scenario)
+        if not by_proxy or BASELINE not in by_proxy:
+            continue
+        mine = figure(by_proxy[BASELINE], name)
+        value = mine / figure(by_proxy[peer], name) if peer else mine
+        ok = value >= bound if sense == ">=" else value <= bound
+        passed += ok
+        peers = ["%.1f" % figure(by_proxy[p], name) if p in by_proxy else "-" for p in ("haproxy", "nginx")]
+        rows.append(["%s: %s" % (GOAL_LABELS[scenario], FIGURE_LABELS[name])] + peers +
+                    ["%.1f" % mine, "%.2fx %s" % (value, peer) if peer else "%.1f" % value,
+                     "%s %s%s" % (sense, bound, "x " + peer if peer else " MiB"), "PASS" if ok else "FAIL"])
+    print_table("goals (issue 11): stickyproxy against the peers", ["load", "haproxy", "nginx", "stickyproxy",
+                                                                    "ratio", "goal", ""], rows,
+                ["%d of %d goals held" % (passed, len(rows))])
 
 
 def print_setup(bench):
@@ -666,12 +912,20 @@ def print_setup(bench):
     print_table("set-up", ["what", "value"], [
         ["machine", "%d cores (os.cpu_count), load average %.2f %.2f %.2f at start" % ((os.cpu_count(),)
                                                                                        + os.getloadavg())],
-        ["stickyproxy", "%s, one event loop, access log (stdout) to /dev/null, stderr to %s"
-         % (os.path.join(bench.build_dir, "stickyproxy"), os.path.basename(bench.proxies["stickyproxy"].log_path))],
-        ["haproxy", "%s; -W (master + 1 worker), nbthread 1, no log" % haproxy_version],
-        ["nginx", "%s; master + worker_processes 1, access_log off" % nginx_version],
-        ["workers", "4 x %s on Unix sockets, supervised by stickyproxy, shared by all three"
+        ["stickyproxy", "%s, one event loop, %s, stderr to %s"
+         % (os.path.join(bench.build_dir, "stickyproxy"),
+            "-c conf/bench.conf (access_log = errors)" if bench.external else "access log (stdout) to /dev/null",
+            os.path.basename(bench.proxies["stickyproxy"].log_path))],
+        ["haproxy", "%s; -W (master + 1 worker), nbthread 1, no log, %s" % (
+            haproxy_version, "balance hash req.cook(sid) consistent" if bench.external else "cookie SERVERID insert")],
+        ["nginx", "%s; master + worker_processes 1, access_log off, hash $cookie_%s consistent"
+         % (nginx_version, SID_COOKIE if bench.external else COOKIE)],
+        ["workers", "nginx (master + 2 worker processes) on 127.0.0.1:%s: /ping 100 B, /64k 64 KiB"
+         % ",".join(map(str, BENCH_WORKER_PORTS)) if bench.external else
+         "4 x %s on Unix sockets, supervised by stickyproxy, shared by all three"
          % os.path.join(bench.build_dir, "test-worker")],
+        ["syscalls/req", "perf stat -e raw_syscalls:sys_enter over %.0f s of a separate run per proxy and scenario"
+         % SYSCALL_WINDOW],
         ["CPU and RSS of", "stickyproxy's process (not its workers); haproxy master + worker; nginx master + worker"],
     ])
 
@@ -696,14 +950,22 @@ def parse_arguments():
     parser.add_argument("--build-dir", required=True, help="the directory with stickyproxy and test-worker")
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each scenario per proxy (default 3)")
-    parser.add_argument("--scenario", action="append", choices=list(SCENARIOS),
-                        help="a scenario to run (repeatable; default: all)")
+    parser.add_argument("--workers", choices=["test-worker", "nginx"], default="test-worker",
+                        help="test-worker: four build/test-worker on Unix sockets, supervised by stickyproxy; "
+                             "nginx: conf/bench.conf as it is, its workers on 127.0.0.1:9001-9004 served by nginx")
+    parser.add_argument("--scenario", action="append", choices=sorted(set(SCENARIOS) | set(NGINX_WORKER_SCENARIOS)),
+                        help="a scenario to run (repeatable; default: all of the --workers set)")
     parser.add_argument("--timeout", type=float, default=900.0, help="bound on the whole run, seconds (default 900)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (configs, logs, wrk output)")
     args = parser.parse_args()
     if args.seconds < 1 or args.rounds < 1:
         parser.error("--seconds and --rounds must be at least 1")
-    args.scenarios = [SCENARIOS[name] for name in SCENARIOS if name in (args.scenario or list(SCENARIOS))]
+    table = NGINX_WORKER_SCENARIOS if args.workers == "nginx" else SCENARIOS
+    unknown = set(args.scenario or []) - set(table)
+    if unknown:
+        parser.error("--workers %s has no scenario %s (it has %s)" % (args.workers, ", ".join(sorted(unknown)),
+                                                                       ", ".join(table)))
+    args.scenarios = [table[name] for name in table if name in (args.scenario or list(table))]
     return args
 
 
@@ -716,9 +978,11 @@ def missing_binaries(build_dir):
 def benchmark(bench, args, deadline):
     """Starts the three proxies, checks stickiness, runs the rounds, prints the tables; returns
     every failure seen."""
+    if bench.external:
+        start_nginx_workers(bench, deadline)
     start_stickyproxy(bench, deadline)
     bench.sessions = fixed_sessions(bench)
-    bench.write(os.path.basename(bench.wrk_script), wrk_script(bench.sessions))
+    bench.write(os.path.basename(bench.wrk_script), wrk_script(bench.sessions, bench.external))
     start_haproxy(bench, deadline)
     start_nginx(bench, deadline)
     print_setup(bench)
@@ -727,8 +991,11 @@ def benchmark(bench, args, deadline):
     runs = []
     for round_number in range(1, args.rounds + 1):
         runs += run_round(bench, round_number, args.scenarios, args.seconds, deadline)
-    for scenario in args.scenarios:
-        print_scenario(scenario, runs, args.seconds, args.rounds)
+    syscalls = count_syscalls(bench, args.scenarios, deadline)
+    summaries = {scenario.name: print_scenario(scenario, runs, args.seconds, args.rounds, syscalls)
+                 for scenario in args.scenarios}
+    if bench.external:
+        print_goals(summaries)
     print("\n  load average at the end: %.2f %.2f %.2f" % os.getloadavg())
     stickyproxy_log_notes(bench)
     return failures + run_failures(runs)
@@ -743,7 +1010,7 @@ def main():
         return 2
 
     deadline, work_dir, processes = begin_run(args.timeout, "sp-peer-")
-    bench = Bench(build_dir, work_dir, processes)
+    bench = Bench(build_dir, work_dir, processes, external=args.workers == "nginx")
     try:
         failures = benchmark(bench, args, deadline)
     except (TestFailure, OSError, http.client.HTTPException, subprocess.SubprocessError) as failure:
