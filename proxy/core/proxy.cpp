@@ -118,6 +118,8 @@ ServerOptions Proxy::serverOptions() {
   return options;
 }
 
+Endpoint Proxy::listenerEndpoint() const { return server_ ? server_->boundEndpoint() : Endpoint(); }
+
 bool Proxy::start(std::function<void(int status)> listening) {
   on_listening_ = std::move(listening);
   std::error_code ignored;

@@ -68,6 +68,9 @@ class Proxy final : public WorkerControl {
   // Signs and checks routing cookies; null only before start().
   const CookieSigner* cookieSigner() const { return routing_state_.cookieSigner(); }
   uv_loop_t* loop() const { return loop_; }
+  // The public listener's bound address (its kernel-chosen port for `listen = ...:0`), once
+  // start() returned true; an empty Endpoint before.
+  Endpoint listenerEndpoint() const;
   uint64_t nextTicket() { return ++tickets_; }
   // A connection to `worker` failed (refused, reset before any byte, timed out). Counted, and the
   // worker is probed at once; only the probes (or its process's exit) can mark it down.

@@ -90,7 +90,17 @@ std::string Endpoint::host() const {
   if (kind != Kind::kTcp) return {};
   char text[INET6_ADDRSTRLEN] = {};
   if (tcp.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&tcp)->sin_addr, text, sizeof text);
+    // Dotted quad by hand: inet_ntop formats with sprintf, and this runs for every request.
+    const auto* octets = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(&tcp)->sin_addr);
+    char* out = text;
+    for (int i = 0; i < 4; ++i) {
+      unsigned value = octets[i];
+      if (value >= 100) *out++ = static_cast<char>('0' + value / 100);
+      if (value >= 10) *out++ = static_cast<char>('0' + value / 10 % 10);
+      *out++ = static_cast<char>('0' + value % 10);
+      if (i < 3) *out++ = '.';
+    }
+    return std::string(text, static_cast<size_t>(out - text));
   } else if (tcp.ss_family == AF_INET6) {
     inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&tcp)->sin6_addr, text, sizeof text);
   }
@@ -101,6 +111,24 @@ std::string Endpoint::toString() const {
   if (kind == Kind::kUnix) return "unix:" + path;
   if (tcp.ss_family == AF_INET6) return "[" + host() + "]:" + std::to_string(port());
   return host() + ":" + std::to_string(port());
+}
+
+bool Endpoint::operator==(const Endpoint& other) const {
+  if (kind != other.kind) return false;
+  if (kind == Kind::kUnix) return path == other.path;
+  if (tcp.ss_family != other.tcp.ss_family) return false;
+  if (tcp.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(tcp);
+    const auto& b = reinterpret_cast<const sockaddr_in&>(other.tcp);
+    return a.sin_port == b.sin_port && a.sin_addr.s_addr == b.sin_addr.s_addr;
+  }
+  if (tcp.ss_family == AF_INET6) {
+    const auto& a = reinterpret_cast<const sockaddr_in6&>(tcp);
+    const auto& b = reinterpret_cast<const sockaddr_in6&>(other.tcp);
+    return a.sin6_port == b.sin6_port && a.sin6_scope_id == b.sin6_scope_id &&
+           std::memcmp(&a.sin6_addr, &b.sin6_addr, sizeof a.sin6_addr) == 0;
+  }
+  return true;  // both unset
 }
 
 }  // namespace stickyproxy

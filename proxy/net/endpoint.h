@@ -28,6 +28,8 @@ struct Endpoint {
   std::string host() const;
   // "unix:/path", "1.2.3.4:80" or "[::1]:80" — parse(toString()) round-trips.
   std::string toString() const;
+  // The same socket address: kind, family, address and port (and scope), or path.
+  bool operator==(const Endpoint& other) const;
 };
 
 }  // namespace stickyproxy

@@ -5,10 +5,12 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include <array>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <utility>
 
 #include "proxy/net/file_util.h"
@@ -52,7 +54,15 @@ size_t splitDots(std::string_view value, std::string_view* parts, size_t max) {
 
 }  // namespace
 
-CookieSigner::CookieSigner(std::vector<std::string> secrets) : secrets_(std::move(secrets)) {}
+CookieSigner::CookieSigner(std::vector<std::string> secrets) : secrets_(std::move(secrets)) {
+  // Without randomness the seed stays 0: slots become predictable, hits still need genuine values.
+  RAND_bytes(reinterpret_cast<unsigned char*>(&cache_seed_), sizeof cache_seed_);
+}
+
+CookieSigner::VerifiedSlot& CookieSigner::verifiedSlot(std::string_view value) const {
+  if (verified_.empty()) verified_.resize(kVerifiedSlots);
+  return verified_[XXH64(value.data(), value.size(), cache_seed_) % kVerifiedSlots];
+}
 
 std::string CookieSigner::mac(const std::string& secret, std::string_view key, std::string_view worker,
                               std::string_view since_hex) const {
@@ -105,13 +115,20 @@ CookieCheck CookieSigner::decode(std::string_view value, RoutingCookie* out) con
       return CookieCheck::kMalformed;
     }
   }
-  bool valid = false;
-  for (const std::string& secret : secrets_) {
-    std::string expected = mac(secret, key, worker, since);
-    // Constant time, and every secret is tried, so timing tells nothing about which matched.
-    valid |= CRYPTO_memcmp(expected.data(), mac_text.data(), kMacHexLength) == 0;
+  VerifiedSlot& slot = verifiedSlot(value);
+  bool valid = slot.length == value.size() && CRYPTO_memcmp(slot.value, value.data(), value.size()) == 0;
+  if (!valid) {
+    for (const std::string& secret : secrets_) {
+      std::string expected = mac(secret, key, worker, since);
+      // Constant time, and every secret is tried, so timing tells nothing about which matched.
+      valid |= CRYPTO_memcmp(expected.data(), mac_text.data(), kMacHexLength) == 0;
+    }
+    if (!valid) return CookieCheck::kForged;
+    if (value.size() <= VerifiedSlot::kCapacity) {
+      std::memcpy(slot.value, value.data(), value.size());
+      slot.length = static_cast<uint8_t>(value.size());
+    }
   }
-  if (!valid) return CookieCheck::kForged;
   out->key = std::string(key);
   if (count == 4) {
     out->pin = CookiePin{std::string(worker), static_cast<int64_t>(*since_value)};

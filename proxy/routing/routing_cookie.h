@@ -38,7 +38,8 @@ enum class CookieCheck {
   kMalformed  // neither shape
 };
 
-// The secrets a proxy signs and verifies with. Thread-compatible; immutable once loaded.
+// The secrets a proxy signs and verifies with. Immutable once loaded, but for decode()'s cache of
+// verified values: one thread at a time.
 class CookieSigner {
  public:
   // `secrets` must be non-empty; the first signs, every one verifies (so a secret can be
@@ -50,14 +51,28 @@ class CookieSigner {
   std::string encode(const RoutingCookie& cookie) const;
 
   // Parses and verifies `value`. Fills `*out` for kSigned (the key alone for kLegacy).
-  // Never throws; the value is untrusted. Comparison of MACs is constant-time.
+  // Never throws; the value is untrusted. Comparison of MACs is constant-time. A value verified
+  // before is found in a cache instead of being hashed again (a session sends the same cookie
+  // with each request).
   CookieCheck decode(std::string_view value, RoutingCookie* out) const;
 
  private:
+  // Signed values seen to be genuine, direct-mapped by a hash under a random seed (a client
+  // cannot aim at a slot); a hit needs the whole value, compared in constant time.
+  struct VerifiedSlot {
+    static constexpr size_t kCapacity = 120;  // the longest signed value is 115 chars
+    uint8_t length = 0;                        // 0: empty
+    char value[kCapacity];
+  };
+  static constexpr size_t kVerifiedSlots = 1024;
+
   std::string mac(const std::string& secret, std::string_view key, std::string_view worker,
                   std::string_view since_hex) const;
+  VerifiedSlot& verifiedSlot(std::string_view value) const;
 
   std::vector<std::string> secrets_;
+  uint64_t cache_seed_ = 0;
+  mutable std::vector<VerifiedSlot> verified_;  // kVerifiedSlots, made on first use
 };
 
 // Reads the secrets from `path`: one per line, each at least 32 characters, blank lines and

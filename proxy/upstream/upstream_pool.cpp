@@ -39,7 +39,7 @@ void UpstreamPool::release(ClientConnectionPtr connection) {
   if (!connection) return;
   // A connection to the worker's previous address (it moved on reload) is never handed out again.
   if (!connection->reusable() || idle_.size() >= options_.max_idle ||
-      connection->endpoint().toString() != endpoint_.toString()) {
+      !(connection->endpoint() == endpoint_)) {
     connection->close();
     return;
   }

@@ -3,7 +3,9 @@
 #include <catch2/catch.hpp>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <vector>
 
 #include "tests/proxy/test_files.h"
 
@@ -57,6 +59,45 @@ TEST_CASE("any change to a signed cookie makes it forged or malformed, never acc
   // Another secret's cookies are forged here.
   CookieSigner other({kSecret + "-other"});
   CHECK(other.decode(value, &out) == CookieCheck::kForged);
+}
+
+TEST_CASE("verified values are cached: a repeat decodes alike, and nothing near a cached value passes", "[routing][cookie]") {
+  CookieSigner signer({kSecret});
+  const std::string value = signer.encode({kKey, CookiePin{"w2", 1764900000}});
+  RoutingCookie out;
+  for (int round = 0; round < 3; ++round) {
+    out = {};
+    REQUIRE(signer.decode(value, &out) == CookieCheck::kSigned);
+    CHECK(out.key == kKey);
+    CHECK(out.pin == CookiePin{"w2", 1764900000});
+  }
+  // With the genuine value cached, each change is still refused, every time it is tried.
+  for (size_t i = 0; i < value.size(); ++i) {
+    std::string changed = value;
+    changed[i] = changed[i] == 'f' ? 'e' : 'f';
+    for (int round = 0; round < 2; ++round) {
+      INFO(changed);
+      CookieCheck check = signer.decode(changed, &out);
+      CHECK((check == CookieCheck::kForged || check == CookieCheck::kMalformed));
+    }
+  }
+  CHECK(signer.decode(value.substr(0, value.size() - 1), &out) == CookieCheck::kMalformed);
+  // More sessions than the cache has slots: each still decodes to its own key, first time or not.
+  std::vector<std::string> values;
+  for (int n = 0; n < 3000; ++n) {
+    char key[33];
+    std::snprintf(key, sizeof key, "%032x", n);
+    values.push_back(signer.encode({key, std::nullopt}));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t n = 0; n < values.size(); ++n) {
+      REQUIRE(signer.decode(values[n], &out) == CookieCheck::kSigned);
+      REQUIRE(out.key == values[n].substr(0, 32));
+      REQUIRE_FALSE(out.pin);
+    }
+  }
+  // A signer under another secret has a cache of its own.
+  CHECK(CookieSigner({kSecret + "-other"}).decode(value, &out) == CookieCheck::kForged);
 }
 
 TEST_CASE("values of neither shape are malformed, and a bare key is the unsigned legacy format", "[routing][cookie]") {

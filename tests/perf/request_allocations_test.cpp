@@ -1,0 +1,235 @@
+// Heap allocations per proxied GET in steady state, counted by a malloc that counts the calls of
+// the proxy's loop thread (operator new, libuv and OpenSSL all allocate through it).
+//
+// The proxy runs in-process on its own loop thread with conf/bench.conf's shape (one external
+// worker, routing by the app cookie `sid`, access_log = errors); the worker is an HttpServer on
+// a second loop thread, whose allocations are not counted; the client is this thread on a
+// blocking keep-alive socket, holding the routing cookie the proxy set on its first answer, as a
+// browser does. Issue 11 wants zero; kCeiling holds the path to what it has reached so far.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "proxy/config/config.h"
+#include "proxy/core/proxy.h"
+#include "proxy/http/http_server.h"
+#include "proxy/net/loop_context.h"
+#include "tests/proxy/test_files.h"
+
+// ---- the counting malloc (glibc: the real allocator stays reachable as __libc_*) ----
+
+namespace {
+thread_local bool tl_counting = false;
+std::atomic<uint64_t> g_allocations{0};
+inline void note() {
+  if (tl_counting) g_allocations.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
+extern "C" {
+void* __libc_malloc(size_t size);
+void* __libc_calloc(size_t count, size_t size);
+void* __libc_realloc(void* pointer, size_t size);
+void* __libc_memalign(size_t alignment, size_t size);
+void __libc_free(void* pointer);
+
+void* malloc(size_t size) {
+  note();
+  return __libc_malloc(size);
+}
+void* calloc(size_t count, size_t size) {
+  note();
+  return __libc_calloc(count, size);
+}
+void* realloc(void* pointer, size_t size) {
+  note();
+  return __libc_realloc(pointer, size);
+}
+void* memalign(size_t alignment, size_t size) {
+  note();
+  return __libc_memalign(alignment, size);
+}
+void* aligned_alloc(size_t alignment, size_t size) {
+  note();
+  return __libc_memalign(alignment, size);
+}
+int posix_memalign(void** out, size_t alignment, size_t size) {
+  note();
+  void* pointer = __libc_memalign(alignment, size);
+  if (pointer == nullptr) return ENOMEM;
+  *out = pointer;
+  return 0;
+}
+void free(void* pointer) { __libc_free(pointer); }
+}
+
+namespace stickyproxy {
+namespace {
+
+// What the request path allocates per GET today; issue 11's goal is 0. Lower it with each step.
+constexpr double kCeiling = 80.0;
+constexpr int kWarmUpRequests = 500;
+constexpr int kCountedRequests = 2000;
+const std::string kBody(100, 'p');
+
+// A loop on its own thread; `setup` runs on it before uv_run, `teardown` when stop() is asked.
+class LoopThread {
+ public:
+  template <typename Setup>
+  explicit LoopThread(Setup setup, bool counting) {
+    std::promise<void> ready;
+    auto started = ready.get_future();
+    thread_ = std::thread([this, setup, counting, &ready] {
+      uv_loop_init(&loop_);
+      {
+        LoopContext context(&loop_);
+        uv_async_init(&loop_, &stop_, [](uv_async_t* handle) {
+          auto* self = static_cast<LoopThread*>(handle->data);
+          if (self->teardown_) self->teardown_();
+          uv_close(reinterpret_cast<uv_handle_t*>(handle), nullptr);
+        });
+        stop_.data = this;
+        teardown_ = setup(&loop_);
+        ready.set_value();
+        tl_counting = counting;
+        uv_run(&loop_, UV_RUN_DEFAULT);
+        tl_counting = false;
+        context.close();
+      }
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+    });
+    started.wait();
+  }
+  ~LoopThread() {
+    uv_async_send(&stop_);
+    thread_.join();
+  }
+
+ private:
+  uv_loop_t loop_{};
+  uv_async_t stop_{};
+  std::function<void()> teardown_;
+  std::thread thread_;
+};
+
+// One keep-alive connection that sends a GET and reads its answer (Content-Length framed).
+class BlockingClient {
+ public:
+  explicit BlockingClient(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~BlockingClient() { ::close(fd_); }
+
+  // Sends GET /ping with `cookies`; returns the whole answer (head and body).
+  std::string get(const std::string& cookies) {
+    std::string request = "GET /ping HTTP/1.1\r\nHost: bench\r\nUser-Agent: alloc-test\r\nAccept: */*\r\nCookie: " +
+                          cookies + "\r\n\r\n";
+    REQUIRE(::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()));
+    std::string answer;
+    size_t head_end = std::string::npos;
+    size_t total = 0;
+    char buffer[4096];
+    while (head_end == std::string::npos || answer.size() < total) {
+      ssize_t got = ::recv(fd_, buffer, sizeof buffer, 0);
+      REQUIRE(got > 0);
+      answer.append(buffer, static_cast<size_t>(got));
+      if (head_end == std::string::npos && (head_end = answer.find("\r\n\r\n")) != std::string::npos) {
+        size_t at = answer.find("Content-Length: ");
+        REQUIRE(at < head_end);
+        total = head_end + 4 + std::strtoul(answer.c_str() + at + 16, nullptr, 10);
+      }
+    }
+    return answer;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// "name=value" of the Set-Cookie for `name` in `answer`, or "".
+std::string setCookiePair(const std::string& answer, const std::string& name) {
+  size_t at = answer.find("Set-Cookie: " + name + "=");
+  if (at == std::string::npos) return "";
+  at += 12;
+  return answer.substr(at, answer.find_first_of(";\r", at) - at);
+}
+
+}  // namespace
+
+TEST_CASE("a proxied GET allocates at most kCeiling times on the proxy's loop, in steady state", "[perf]") {
+  testing::TempDir dir("stickyproxy-alloc");
+  std::promise<int> worker_port;
+  LoopThread worker(
+      [&worker_port](uv_loop_t* loop) -> std::function<void()> {
+        auto server = std::make_shared<HttpServer>(loop, ServerOptions{}, [](const ServerExchangePtr& exchange) {
+          exchange->respond(200, "text/plain", kBody);
+        });
+        REQUIRE(server->listen(*Endpoint::parse("127.0.0.1:0")) == 0);
+        worker_port.set_value(server->boundEndpoint().port());
+        return [server] { server->shutdown(std::chrono::milliseconds(0), [] {}); };
+      },
+      false);
+  const int upstream = worker_port.get_future().get();
+
+  std::string text = "[proxy]\nlisten = 127.0.0.1:0\nmetrics_listen = 127.0.0.1:0\nstate_dir = " + dir.dir("state") +
+                     "\naccess_log = errors\nallow_root = yes\n[health_check]\ninterval = 1h\n"
+                     "[routing]\nkey_source = app_cookie\napp_cookie_name = sid\n"
+                     "[worker w1]\naddress = 127.0.0.1:" + std::to_string(upstream) + "\n";
+  ConfigLoadResult loaded = parseConfig(text, dir.file("alloc.conf"));
+  REQUIRE(loaded.config);
+  std::promise<int> proxy_port;
+  LoopThread proxy_thread(
+      [&](uv_loop_t* loop) -> std::function<void()> {
+        auto proxy = std::make_shared<Proxy>(loop, std::move(*loaded.config));
+        auto port = std::make_shared<std::promise<int>*>(&proxy_port);
+        bool started = proxy->start([proxy, port](int status) {
+          if (*port == nullptr) return;
+          (*port)->set_value(status == 0 ? proxy->listenerEndpoint().port() : -1);
+          *port = nullptr;
+        });
+        REQUIRE(started);
+        return [proxy] { proxy->shutdown([] {}); };
+      },
+      true);
+  const int port = proxy_port.get_future().get();
+  REQUIRE(port > 0);
+
+  BlockingClient client(port);
+  std::string cookies = "sid=0123456789abcdef0123456789abcdef";
+  std::string first = client.get(cookies);
+  std::string routing = setCookiePair(first, "stickyproxy");
+  REQUIRE(!routing.empty());
+  cookies += "; " + routing;
+  for (int i = 0; i < kWarmUpRequests; ++i) REQUIRE(client.get(cookies).find(kBody) != std::string::npos);
+  uint64_t before = g_allocations.load();
+  for (int i = 0; i < kCountedRequests; ++i) {
+    std::string answer = client.get(cookies);
+    REQUIRE(answer.compare(0, 15, "HTTP/1.1 200 OK") == 0);
+    REQUIRE(answer.find("Set-Cookie") == std::string::npos);
+  }
+  double per_request = static_cast<double>(g_allocations.load() - before) / kCountedRequests;
+  WARN("allocations per proxied GET on the proxy's loop: " << per_request << " (ceiling " << kCeiling
+                                                           << ", goal 0)");
+  CHECK(per_request <= kCeiling);
+}
+
+}  // namespace stickyproxy
