@@ -150,7 +150,9 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
   upstream_ = std::move(connection);
   worker_pid_ = worker_->pid();
   forwarded_previous_ = route_.announce_previous;
-  upstream_->startRequest(upstreamHead(), this, proxy_.config().timeouts.upstream_response);
+  const RequestHead& request = exchange_->request();
+  upstream_->startWrittenRequest(upstreamHead(), request.method == "HEAD", request.framing, this,
+                                 proxy_.config().timeouts.upstream_response);
   if (!upstream_) return;  // failed synchronously and was handled
   std::vector<Bytes> pending = std::move(pending_body_);
   pending_body_.clear();
@@ -165,7 +167,7 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
   }
 }
 
-RequestHead ProxyRequest::upstreamHead() const {
+std::string ProxyRequest::upstreamHead() const {
   ForwardingContext context;
   std::string peer_ip = exchange_->peer().host();
   context.peer_ip = peer_ip.empty() ? std::string_view("unix") : std::string_view(peer_ip);
@@ -174,7 +176,9 @@ RequestHead ProxyRequest::upstreamHead() const {
   context.previous_worker = route_.announce_previous;
   context.close_after = upstreamEndsAfter();
   if (worker_ != nullptr) context.default_host = worker_->name();
-  return stickyproxy::upstreamHead(exchange_->request(), context);
+  std::string wire;
+  writeUpstreamHead(exchange_->request(), context, &wire);
+  return wire;
 }
 
 bool ProxyRequest::retryUnsent(const char* cause) {

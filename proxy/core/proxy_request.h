@@ -50,7 +50,7 @@ class ProxyRequest : public ExchangeHandler,
   void attempt();
   void admitted();
   void connected(ClientConnectionPtr connection, int status, bool reused);
-  RequestHead upstreamHead() const;
+  std::string upstreamHead() const;
   // True when the worker connection must close after this exchange (an Ambiguous request).
   bool upstreamEndsAfter() const;
   // The attempt never reached a worker (connect refused or timed out): tries again shortly,

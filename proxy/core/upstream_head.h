@@ -1,6 +1,7 @@
 // The head the proxy sends a worker for a client's request.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "proxy/http/http_message.h"
@@ -21,10 +22,13 @@ struct ForwardingContext {
   std::string_view default_host;  // the Host of a request that had none (HTTP/1.0)
 };
 
-// `request` as HTTP/1.1 to a worker: hop-by-hop fields, Expect (the proxy answers
-// 100-continue itself) and any client-sent kPreviousWorkerHeader removed; X-Forwarded-For,
-// -Proto and -Host set (extended, for a trusted peer); the framing stays in `framing` for
-// serializeFramedRequestHead().
-RequestHead upstreamHead(const RequestHead& request, const ForwardingContext& context);
+// Appends to `out`, in one pass over `request`'s fields, the head to send a worker: the request
+// line as HTTP/1.1; the client's fields in order but for the hop-by-hop ones (RFC 9110 section
+// 7.6.1: Connection and what it names, except Content-Length and Host), Expect (the proxy
+// answers 100-continue itself), any kPreviousWorkerHeader and the framing fields; then
+// X-Forwarded-For (the client's chain, every field joined, extended for a trusted peer, else the
+// peer alone), X-Forwarded-Proto and -Host (a trusted peer's stay where they were), the previous
+// worker, `Connection: close`, a default Host, and the framing made from `request.framing`.
+void writeUpstreamHead(const RequestHead& request, const ForwardingContext& context, std::string* out);
 
 }  // namespace stickyproxy

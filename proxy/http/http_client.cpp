@@ -65,23 +65,29 @@ void ClientConnection::connect(std::chrono::milliseconds timeout, std::function<
 
 void ClientConnection::startRequest(const RequestHead& head, ClientExchangeHandler* handler,
                                     std::chrono::milliseconds response_timeout) {
+  startWrittenRequest(serializeFramedRequestHead(head), head.method == "HEAD", head.framing, handler,
+                      response_timeout);
+}
+
+void ClientConnection::startWrittenRequest(std::string wire, bool head_method, BodyFraming framing,
+                                           ClientExchangeHandler* handler, std::chrono::milliseconds response_timeout) {
   handler_ = handler;
   response_timeout_ = response_timeout;
   in_exchange_ = true;
   ++exchanges_;
-  request_chunked_ = head.framing.chunked;
+  request_chunked_ = framing.chunked;
   request_sent_ = false;
-  request_complete_ = !head.framing.hasBody();
+  request_complete_ = !framing.hasBody();
   response_started_ = false;
   response_complete_ = false;
-  head_request_ = head.method == "HEAD";
+  head_request_ = head_method;
   interim_ = false;
   if (closed_ || broken_) {
     auto self = shared_from_this();
     fail(ClientFailure::kConnectionLost, UV_ECONNRESET);
     return;
   }
-  stream_->write(serializeFramedRequestHead(head));
+  stream_->write(std::move(wire));
   request_sent_ = true;
   updateResponseTimer();
 }

@@ -70,6 +70,10 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection>,
   // to be re-armed by resumeResponse().
   void startRequest(const RequestHead& head, ClientExchangeHandler* handler,
                     std::chrono::milliseconds response_timeout);
+  // The same for a head already written out (`wire`, framing fields included): `framing` says
+  // how its body is sent, `head_method` that it asks HEAD (its response has no body).
+  void startWrittenRequest(std::string wire, bool head_method, BodyFraming framing, ClientExchangeHandler* handler,
+                           std::chrono::milliseconds response_timeout);
   // Sends a piece of the request body, chunk-encoded when the request is chunked.
   void sendBody(Bytes data);
   // Ends the request body.

@@ -91,6 +91,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     stream_->write(std::move(pieces));
     watchSending();
   }
+  void write(std::string prefix, Bytes body, std::string suffix) {
+    server_->bytes_sent_ += prefix.size() + body.size + suffix.size();
+    stream_->write(std::move(prefix), std::move(body), std::move(suffix));
+    watchSending();
+  }
 
   void exchangeDone(ServerExchange* exchange) {
     if (!exchange_ || exchange_.get() != exchange) return;
@@ -514,21 +519,15 @@ void ServerExchange::sendBody(Bytes data) {
   if (!active() || !head_sent_ || response_complete_ || data.empty()) return;
   body_bytes_sent_ += data.size;
   if (no_body_) return;
-  std::vector<Bytes> pieces;
-  pieces.reserve(4);
-  if (!pending_head_.empty()) {
-    pieces.push_back(Bytes::copyOf(pending_head_));
-    pending_head_.clear();
-  }
+  // The head, if still held, leaves with these bytes; a chunk's framing around them.
+  std::string prefix = std::move(pending_head_);
+  pending_head_.clear();
+  std::string suffix;
   if (chunked_) {
-    pieces.push_back(Bytes::copyOf(chunkSizeLine(data.size)));
-    pieces.push_back(std::move(data));
-    static const Bytes kCrlf = Bytes::copyOf("\r\n");
-    pieces.push_back(kCrlf);
-  } else {
-    pieces.push_back(std::move(data));
+    prefix.append(chunkSizeLine(data.size));
+    suffix = "\r\n";
   }
-  connection_->write(std::move(pieces));
+  connection_->write(std::move(prefix), std::move(data), std::move(suffix));
 }
 
 void ServerExchange::sendBody(std::string text) {

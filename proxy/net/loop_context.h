@@ -6,6 +6,8 @@
 #include <functional>
 #include <vector>
 
+#include "proxy/net/slab_pool.h"
+
 namespace stickyproxy {
 
 // Owns the loop's deferred-task queue. One per loop; reachable from the loop through
@@ -28,6 +30,8 @@ class LoopContext {
   // Runs what is still queued, then closes the loop's helper handles.
   void close();
   uv_loop_t* loop() const { return loop_; }
+  // The read slabs streams on this loop share.
+  SlabPool& slabs() { return slabs_; }
 
  private:
   static void onCheck(uv_check_t* handle);
@@ -37,6 +41,7 @@ class LoopContext {
   uv_check_t check_;
   uv_idle_t idle_;  // active only while tasks wait, so the loop does not block in poll
   std::vector<std::function<void()>> tasks_;
+  SlabPool slabs_;
   bool closed_ = false;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "proxy/net/loop_context.h"
 #include "proxy/net/tcp_info.h"
 
 namespace stickyproxy {
@@ -28,8 +29,10 @@ void callSoon(uv_loop_t* loop, std::function<void()> call) {
 
 struct Stream::WriteRequest {
   uv_write_t request;
+  std::string text;           // written from text_offset, before the pieces
+  size_t text_offset = 0;
   std::vector<Bytes> pieces;  // keep the written memory alive until the callback
-  std::string text;
+  std::string tail;           // written after the pieces
   size_t size = 0;
 };
 
@@ -106,18 +109,33 @@ void Stream::stopReading() {
   reading_ = false;
 }
 
+SlabPool* Stream::slabPool() const {
+  // Null once the loop's context has closed (only stragglers read then).
+  return loop_->data != nullptr ? &LoopContext::of(loop_).slabs() : nullptr;
+}
+
 void Stream::onAlloc(uv_handle_t* handle, size_t /*suggested*/, uv_buf_t* buf) {
   auto* self = static_cast<Stream*>(handle->data);
-  if (!self->read_slab_ || self->read_slab_->capacity() - self->read_offset_ < kMinReadSpace) {
-    self->read_slab_ = Slab::make();
-    self->read_offset_ = 0;
+  if (!self->read_slab_) {
+    SlabPool* pool = self->slabPool();
+    self->read_slab_ = pool != nullptr ? pool->take() : Slab::make();
   }
-  buf->base = self->read_slab_->data() + self->read_offset_;
-  buf->len = self->read_slab_->capacity() - self->read_offset_;
+  buf->base = self->read_slab_->data();
+  buf->len = self->read_slab_->capacity();
 }
 
 void Stream::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   auto* self = static_cast<Stream*>(stream->data);
+  // Between reads a stream holds no slab: it goes back to the pool, to be reused once the views
+  // this read hands out (queued writes, pipelined input) are gone.
+  // (The pool, not the stream: the handler may destroy the stream.)
+  struct GiveBack {
+    SlabPool* pool;
+    SlabPtr slab;
+    ~GiveBack() {
+      if (pool != nullptr) pool->giveBack(std::move(slab));
+    }
+  } lent{self->slabPool(), std::move(self->read_slab_)};
   if (nread == 0) return;  // EAGAIN
   if (nread < 0) {
     self->end(static_cast<int>(nread));
@@ -126,12 +144,11 @@ void Stream::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
   // Keep the stream alive while the handler runs: it may close() and drop its pointer.
   StreamPtr keep = self->shared_from_this();
   if (self->tls_) {
-    // The session copies the ciphertext: the read slab's space is reused by the next read.
+    // The session copies the ciphertext.
     self->readTls(std::string_view(buf->base, static_cast<size_t>(nread)));
     return;
   }
-  Bytes data(self->read_slab_, buf->base, static_cast<size_t>(nread));
-  self->read_offset_ += static_cast<size_t>(nread);
+  Bytes data(lent.slab, buf->base, static_cast<size_t>(nread));
   if (self->handler_ != nullptr && !self->closed_) self->handler_->onStreamRead(data);
 }
 
@@ -195,9 +212,16 @@ void Stream::end(int status) {
 
 void Stream::write(Bytes data) {
   if (closed_ || data.empty()) return;
-  std::vector<Bytes> pieces;
-  pieces.push_back(std::move(data));
-  write(std::move(pieces));
+  if (tls_) {
+    writeTls({std::move(data)});
+    return;
+  }
+  uv_buf_t buffer = uv_buf_init(const_cast<char*>(data.data), static_cast<unsigned>(data.size));
+  size_t taken = writeNow(&buffer, 1);
+  if (taken == data.size) return;
+  auto* request = new WriteRequest;
+  request->pieces.push_back(data.suffix(taken));
+  queue(request);
 }
 
 void Stream::write(std::string text) {
@@ -209,13 +233,47 @@ void Stream::write(std::string text) {
   writeRaw(std::move(text));
 }
 
+void Stream::write(std::string prefix, Bytes body, std::string suffix) {
+  if (closed_) return;
+  if (tls_) {
+    std::vector<Bytes> pieces;
+    if (!prefix.empty()) pieces.push_back(Bytes::copyOf(prefix));
+    if (!body.empty()) pieces.push_back(std::move(body));
+    if (!suffix.empty()) pieces.push_back(Bytes::copyOf(suffix));
+    writeTls(pieces);
+    return;
+  }
+  uv_buf_t buffers[3];
+  size_t count = 0;
+  if (!prefix.empty()) buffers[count++] = uv_buf_init(prefix.data(), static_cast<unsigned>(prefix.size()));
+  if (!body.empty()) buffers[count++] = uv_buf_init(const_cast<char*>(body.data), static_cast<unsigned>(body.size));
+  if (!suffix.empty()) buffers[count++] = uv_buf_init(suffix.data(), static_cast<unsigned>(suffix.size()));
+  if (count == 0) return;
+  size_t taken = writeNow(buffers, count);
+  if (taken == prefix.size() + body.size + suffix.size()) return;
+  auto* request = new WriteRequest;
+  size_t from_prefix = std::min(taken, prefix.size());
+  taken -= from_prefix;
+  if (from_prefix < prefix.size()) {
+    request->text = std::move(prefix);
+    request->text_offset = from_prefix;
+  }
+  size_t from_body = std::min(taken, body.size);
+  taken -= from_body;
+  if (from_body < body.size) request->pieces.push_back(body.suffix(from_body));
+  request->tail = suffix.substr(taken);
+  queue(request);
+}
+
 void Stream::writeRaw(std::string text) {
   if (closed_ || text.empty()) return;
+  uv_buf_t buffer = uv_buf_init(text.data(), static_cast<unsigned>(text.size()));
+  size_t taken = writeNow(&buffer, 1);
+  if (taken == text.size()) return;
   auto* request = new WriteRequest;
   request->text = std::move(text);
-  std::vector<uv_buf_t> buffers{uv_buf_init(request->text.data(), static_cast<unsigned>(request->text.size()))};
-  request->size = request->text.size();
-  queue(request, buffers);
+  request->text_offset = taken;
+  queue(request);
 }
 
 void Stream::write(std::vector<Bytes> pieces) {
@@ -224,20 +282,28 @@ void Stream::write(std::vector<Bytes> pieces) {
     writeTls(pieces);
     return;
   }
+  std::erase_if(pieces, [](const Bytes& piece) { return piece.empty(); });
+  if (pieces.empty()) return;
+  constexpr size_t kOnStack = 8;
+  uv_buf_t on_stack[kOnStack];
+  std::vector<uv_buf_t> on_heap;
+  uv_buf_t* buffers = on_stack;
+  if (pieces.size() > kOnStack) {
+    on_heap.resize(pieces.size());
+    buffers = on_heap.data();
+  }
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    buffers[i] = uv_buf_init(const_cast<char*>(pieces[i].data), static_cast<unsigned>(pieces[i].size));
+  }
+  size_t taken = writeNow(buffers, pieces.size());
+  size_t first = 0;
+  while (first < pieces.size() && taken >= pieces[first].size) taken -= pieces[first++].size;
+  if (first == pieces.size()) return;
+  pieces.erase(pieces.begin(), pieces.begin() + static_cast<std::ptrdiff_t>(first));
+  pieces.front() = pieces.front().suffix(taken);
   auto* request = new WriteRequest;
-  std::vector<uv_buf_t> buffers;
-  buffers.reserve(pieces.size());
-  for (const Bytes& piece : pieces) {
-    if (piece.empty()) continue;
-    buffers.push_back(uv_buf_init(const_cast<char*>(piece.data), static_cast<unsigned>(piece.size)));
-    request->size += piece.size;
-  }
   request->pieces = std::move(pieces);
-  if (buffers.empty()) {
-    delete request;
-    return;
-  }
-  queue(request, buffers);
+  queue(request);
 }
 
 uint64_t Stream::deliveredBytes() const {
@@ -249,27 +315,29 @@ uint64_t Stream::deliveredBytes() const {
   return raw_total_ - handle_.tcp.write_queue_size;
 }
 
-void Stream::queue(WriteRequest* request, std::vector<uv_buf_t>& buffers) {
+size_t Stream::writeNow(const uv_buf_t* buffers, size_t count) {
   // Nothing waiting: hand the bytes to the kernel now. What it takes needs no write request,
   // no callback and no change to the poll set (libuv would otherwise re-arm the descriptor
   // after every write); only the rest is queued. Errors show through the queued write.
-  for (const uv_buf_t& buffer : buffers) raw_total_ += buffer.len;
-  if (raw()->write_queue_size == 0) {
-    int written = uv_try_write(raw(), buffers.data(), static_cast<unsigned>(buffers.size()));
-    if (written > 0) {
-      size_t left = static_cast<size_t>(written);
-      size_t first = 0;
-      while (first < buffers.size() && left >= buffers[first].len) left -= buffers[first++].len;
-      if (first == buffers.size()) {
-        delete request;
-        return;
-      }
-      buffers.erase(buffers.begin(), buffers.begin() + static_cast<std::ptrdiff_t>(first));
-      buffers.front().base += left;
-      buffers.front().len -= left;
-      request->size -= static_cast<size_t>(written);
-    }
+  for (size_t i = 0; i < count; ++i) raw_total_ += buffers[i].len;
+  if (raw()->write_queue_size != 0) return 0;
+  int written = uv_try_write(raw(), buffers, static_cast<unsigned>(count));
+  return written > 0 ? static_cast<size_t>(written) : 0;
+}
+
+void Stream::queue(WriteRequest* request) {
+  std::vector<uv_buf_t> buffers;
+  if (!request->text.empty()) {
+    buffers.push_back(uv_buf_init(request->text.data() + request->text_offset,
+                                  static_cast<unsigned>(request->text.size() - request->text_offset)));
   }
+  for (const Bytes& piece : request->pieces) {
+    buffers.push_back(uv_buf_init(const_cast<char*>(piece.data), static_cast<unsigned>(piece.size)));
+  }
+  if (!request->tail.empty()) {
+    buffers.push_back(uv_buf_init(request->tail.data(), static_cast<unsigned>(request->tail.size())));
+  }
+  for (const uv_buf_t& buffer : buffers) request->size += buffer.len;
   request->request.data = request;
   int status = uv_write(&request->request, raw(), buffers.data(), static_cast<unsigned>(buffers.size()),
                         &Stream::onWrite);

@@ -10,6 +10,7 @@
 
 #include "proxy/net/bytes.h"
 #include "proxy/net/endpoint.h"
+#include "proxy/net/slab_pool.h"
 #include "proxy/net/tls_session.h"
 
 namespace stickyproxy {
@@ -64,6 +65,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void write(Bytes data);
   void write(std::string text);
   void write(std::vector<Bytes> pieces);
+  // `prefix`, then `body`, then `suffix`, in one system call when the socket takes them (a
+  // response head with the first body bytes, a chunk with its framing). Any may be empty.
+  void write(std::string prefix, Bytes body, std::string suffix);
   // Bytes queued but not yet handed to the kernel.
   size_t queuedBytes() const { return queued_bytes_; }
   // Above `high` the owner should stop producing; onStreamDrained fires when the queue is back
@@ -99,7 +103,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   struct ConnectRequest;
   struct ShutdownRequest;
   Stream(uv_loop_t* loop, Endpoint::Kind kind);
-  void queue(WriteRequest* request, std::vector<uv_buf_t>& buffers);
+  // Writes what the kernel takes of `buffers` at once, if nothing is queued; returns how much.
+  size_t writeNow(const uv_buf_t* buffers, size_t count);
+  // Queues the rest of a write (its text, then its pieces) behind what is queued.
+  void queue(WriteRequest* request);
   // Writes `text` as it is (ciphertext on a TLS stream).
   void writeRaw(std::string text);
   // The TLS side of a read: decrypts `ciphertext` and hands the plaintext to the handler.
@@ -109,6 +116,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Writes whatever the TLS session has for the peer.
   void flushTls();
   void end(int status);
+  SlabPool* slabPool() const;
   static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf);
   static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
   static void onWrite(uv_write_t* request, int status);
@@ -122,8 +130,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   } handle_;
   StreamPtr self_;  // set from creation until onClose: the handle's memory must outlive libuv's use
   Handler* handler_ = nullptr;
-  SlabPtr read_slab_;
-  size_t read_offset_ = 0;
+  SlabPtr read_slab_;  // between onAlloc and onRead only
   std::unique_ptr<TlsSession> tls_;
   SlabPtr plain_slab_;  // TLS: where decrypted bytes land
   size_t plain_offset_ = 0;

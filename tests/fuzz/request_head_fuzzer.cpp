@@ -25,24 +25,44 @@ namespace {
 
 bool hasLineBreakOrNul(std::string_view text) { return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos; }
 
-// The bytes the proxy writes to a worker for `request` (upstreamHead() as ProxyRequest calls it
-// for an untrusted peer, then the framed head ClientConnection::startRequest() writes) and its
-// body as ClientConnection::sendBody() writes it: each piece a chunk when chunked. `wire`: the
-// head as written.
-std::string forwardedStream(const RequestHead& request, const std::string& body, uint32_t seed, RequestHead* wire) {
+// The bytes the proxy writes to a worker for `request` (writeUpstreamHead() as ProxyRequest calls
+// it for an untrusted peer) and its body as ClientConnection::sendBody() writes it: each piece a
+// chunk when chunked.
+std::string forwardedStream(const RequestHead& request, const std::string& body, uint32_t seed) {
   ForwardingContext context;
   context.peer_ip = "192.0.2.7";
   context.close_after = request.verdict.head_class == HeadClass::kAmbiguous;
   context.default_host = "w1";
-  *wire = withFramingFields(upstreamHead(request, context));
-  std::string out = serializeRequestHead(*wire);
-  if (!wire->framing.chunked) return out + body;
+  std::string out;
+  writeUpstreamHead(request, context, &out);
+  if (!request.framing.chunked) return out + body;
   size_t offset = 0;
   for (size_t size : pieceSizes(body.size(), seed, 300)) {
     out.append(chunkSizeLine(size)).append(body, offset, size).append("\r\n");
     offset += size;
   }
   return out + "0\r\n\r\n";
+}
+
+// `headers` without the fields the proxy writes itself (forwarding, framing, Connection) and, when
+// `drop_host`, Host.
+HeaderList withoutProxyFields(HeaderList headers, bool drop_host) {
+  for (const char* name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Content-Length",
+                           "Transfer-Encoding", "Connection"}) {
+    headers.remove(name);
+  }
+  if (drop_host) headers.remove("Host");
+  return headers;
+}
+
+// The client's end-to-end fields as the worker must see them, by removeHopByHopHeaders() (the
+// structured form of what writeUpstreamHead() drops in passing).
+HeaderList endToEnd(const RequestHead& request) {
+  HeaderList headers = request.headers;
+  removeHopByHopHeaders(headers);
+  headers.remove("Expect");
+  headers.remove(kPreviousWorkerHeader);
+  return withoutProxyFields(std::move(headers), false);
 }
 
 void checkForwarded(const SeenMessage& message, uint32_t seed) {
@@ -56,8 +76,7 @@ void checkForwarded(const SeenMessage& message, uint32_t seed) {
     FUZZ_CHECK(!field.name.empty(), "an empty field name:\n" + describe(message));
     FUZZ_CHECK(!hasLineBreakOrNul(field.name) && !hasLineBreakOrNul(field.value), describe(message));
   }
-  RequestHead wire;
-  const std::string stream = forwardedStream(request, message.body, seed, &wire);
+  const std::string stream = forwardedStream(request, message.body, seed);
   ParserLimits roomy;
   roomy.max_request_line = 1 << 20;
   roomy.max_head_bytes = 1 << 22;
@@ -67,9 +86,19 @@ void checkForwarded(const SeenMessage& message, uint32_t seed) {
   FUZZ_CHECK(again.messages.size() == 1 && again.messages[0].complete && again.messages[0].request.size() == 1,
              "the forwarded request parses as " + std::to_string(again.messages.size()) + " messages:\n" + stream);
   const RequestHead& seen = again.messages[0].request[0];
-  FUZZ_CHECK(seen.method == wire.method && seen.target == wire.target && seen.version_minor == 1,
+  FUZZ_CHECK(seen.method == request.method && seen.target == request.target && seen.version_minor == 1,
              "request line changed:\n" + stream);
-  FUZZ_CHECK(sameHeaders(seen.headers, wire.headers), "fields changed:\n" + stream);
+  const std::string* host = request.headers.find("Host");
+  FUZZ_CHECK(sameHeaders(withoutProxyFields(seen.headers, host == nullptr), endToEnd(request)),
+             "end-to-end fields changed:\n" + stream);
+  const std::string* forwarded_for = seen.headers.find("X-Forwarded-For");
+  const std::string* forwarded_host = seen.headers.find("X-Forwarded-Host");
+  const std::string* seen_host = seen.headers.find("Host");
+  FUZZ_CHECK(forwarded_for != nullptr && *forwarded_for == "192.0.2.7" && seen.headers.hasToken("X-Forwarded-Proto", "http"),
+             "forwarding fields:\n" + stream);
+  FUZZ_CHECK(host == nullptr ? forwarded_host == nullptr && seen_host != nullptr && *seen_host == "w1"
+                             : forwarded_host != nullptr && *forwarded_host == *host,
+             "Host or X-Forwarded-Host:\n" + stream);
   const HeadIssue issue = seen.verdict.issue;
   FUZZ_CHECK(seen.verdict.head_class != HeadClass::kSevere && issue != HeadIssue::kFramingLookalike &&
                  issue != HeadIssue::kObsoleteFold && issue != HeadIssue::kDuplicateContentLength,
