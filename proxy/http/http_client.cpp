@@ -153,10 +153,8 @@ void ClientConnection::updateResponseTimer() {
     if (connected_) timer_.stop();  // before that, the timer bounds the connect
     return;
   }
-  std::weak_ptr<ClientConnection> weak = shared_from_this();
-  timer_.start(response_timeout_, [weak] {
-    if (auto self = weak.lock()) self->fail(ClientFailure::kResponseTimeout, UV_ETIMEDOUT);
-  });
+  // [this] alone (no allocation): a member timer never fires after its owner is gone.
+  timer_.start(response_timeout_, [this] { shared_from_this()->fail(ClientFailure::kResponseTimeout, UV_ETIMEDOUT); });
 }
 
 void ClientConnection::fail(ClientFailure failure, int status) {

@@ -332,10 +332,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     auto left = std::chrono::duration_cast<milliseconds>(linger_deadline_ - std::chrono::steady_clock::now());
     milliseconds wait = std::max(milliseconds(0), left);
     if (answer_written_) wait = std::min(wait, server_->options_.linger_idle);
-    auto weak = weak_from_this();
-    timer_.start(wait, [weak] {
-      if (auto self = weak.lock()) self->onLingerTimeout();
-    });
+    // [this] alone (no allocation): a member timer never fires after its owner is gone.
+    timer_.start(wait, [this] { shared_from_this()->onLingerTimeout(); });
   }
 
   void onLingerTimeout() {
@@ -361,10 +359,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   void watchSending() {
     if (closed_ || lingering_ || send_timer_.armed() || !stream_->awaitingDrain()) return;
     delivered_at_check_ = stream_->deliveredBytes();
-    auto weak = weak_from_this();
-    send_timer_.start(server_->options_.send_idle_timeout, [weak] {
-      if (auto self = weak.lock()) self->onSendIdle();
-    });
+    send_timer_.start(server_->options_.send_idle_timeout, [this] { shared_from_this()->onSendIdle(); });
   }
 
   void onSendIdle() {
@@ -379,17 +374,11 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   }
 
   void armIdleTimer() {
-    auto weak = weak_from_this();
-    timer_.start(server_->options_.keepalive_timeout, [weak] {
-      if (auto self = weak.lock()) self->close("keep-alive idle timeout");
-    });
+    timer_.start(server_->options_.keepalive_timeout, [this] { shared_from_this()->close("keep-alive idle timeout"); });
   }
 
   void armHeaderTimer() {
-    auto weak = weak_from_this();
-    timer_.start(server_->options_.header_timeout, [weak] {
-      if (auto self = weak.lock()) self->onReadTimeout("request head timeout");
-    });
+    timer_.start(server_->options_.header_timeout, [this] { shared_from_this()->onReadTimeout("request head timeout"); });
   }
 
   // Runs only while the server wants the body (see pauseReading).
@@ -398,10 +387,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
       timer_.stop();
       return;
     }
-    auto weak = weak_from_this();
-    timer_.start(server_->options_.body_idle_timeout, [weak] {
-      if (auto self = weak.lock()) self->onReadTimeout("request body idle timeout");
-    });
+    timer_.start(server_->options_.body_idle_timeout,
+                 [this] { shared_from_this()->onReadTimeout("request body idle timeout"); });
   }
 
   void onReadTimeout(const std::string& why) {

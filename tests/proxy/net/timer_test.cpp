@@ -75,3 +75,56 @@ TEST_CASE("deferred tasks run after the current callback, in order", "[net]") {
   CHECK(order == std::vector<int>{1, 2, 3, 4});
   CHECK(loop.close() == 0);
 }
+
+TEST_CASE("a timer re-armed for later fires then, not at the first time; re-armed earlier, at the earlier", "[net]") {
+  testing::TestLoop loop;
+  uint64_t started = 0;
+  uint64_t fired_at = 0;
+  int fired = 0;
+  {
+    Timer timer(loop.get());
+    uv_update_time(loop.get());
+    started = uv_now(loop.get());
+    timer.start(std::chrono::milliseconds(20), [&] { ++fired; });
+    timer.start(std::chrono::milliseconds(80), [&] {
+      ++fired;
+      fired_at = uv_now(loop.get());
+    });
+    CHECK(timer.dueIn() > std::chrono::milliseconds(60));
+    REQUIRE(loop.runUntil([&] { return fired > 0; }));
+    CHECK(fired == 1);
+    CHECK(fired_at - started >= 80);
+    CHECK_FALSE(timer.armed());
+
+    uv_update_time(loop.get());
+    started = uv_now(loop.get());
+    timer.start(std::chrono::milliseconds(5000), [&] { fired = -100; });
+    timer.start(std::chrono::milliseconds(10), [&] {
+      ++fired;
+      fired_at = uv_now(loop.get());
+    });
+    REQUIRE(loop.runUntil([&] { return fired == 2; }));
+    CHECK(fired_at - started < 1000);
+  }
+  CHECK(fired == 2);
+  CHECK(loop.close() == 0);
+}
+
+TEST_CASE("a stopped timer keeps no loop running, and can be armed again", "[net]") {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  int fired = 0;
+  {
+    Timer timer(&loop);
+    timer.start(std::chrono::seconds(30), [&] { ++fired; });
+    timer.stop();
+    auto before = std::chrono::steady_clock::now();
+    uv_run(&loop, UV_RUN_DEFAULT);  // returns at once: nothing keeps the loop alive
+    CHECK(std::chrono::steady_clock::now() - before < std::chrono::seconds(5));
+    timer.start(std::chrono::milliseconds(5), [&] { ++fired; });
+    uv_run(&loop, UV_RUN_DEFAULT);  // runs until the re-armed timer fired
+    CHECK(fired == 1);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);  // the handle's close callback
+  CHECK(uv_loop_close(&loop) == 0);
+}
