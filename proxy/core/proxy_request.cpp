@@ -77,6 +77,10 @@ void ProxyRequest::attempt() {
     respondError(503, "No worker is available", "no_ready_worker");
     return;
   }
+  if (worker_->admission().tryAdmit()) {
+    admitted();
+    return;
+  }
   std::weak_ptr<ProxyRequest> weak = shared_from_this();
   switch (worker_->admission().request(ticket_, [weak](bool admitted) {
     auto self = weak.lock();
@@ -116,6 +120,10 @@ void ProxyRequest::admitted() {
   timer_.stop();
   if (finished_) {
     releaseSlot();
+    return;
+  }
+  if (ClientConnectionPtr idle = worker_->pool().takeIdle()) {
+    connected(std::move(idle), 0, true);
     return;
   }
   std::weak_ptr<ProxyRequest> weak = shared_from_this();

@@ -115,40 +115,49 @@ std::string_view reasonPhrase(int status) {
 void removeHopByHopHeaders(HeaderList& headers) {
   static constexpr std::string_view kHopByHop[] = {
       "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade"};
-  std::vector<std::string_view> named;  // options of Connection fields: hop-by-hop too
-  for (const Header& field : headers.fields()) {
-    if (!equalsIgnoreCase(field.name, "Connection")) continue;
-    forEachListElement(field.value, [&](std::string_view element) {
-      // A Connection option may not strip the framing or the routing of the message.
-      if (!equalsIgnoreCase(element, "Content-Length") && !equalsIgnoreCase(element, "Host")) {
-        named.push_back(element);
-      }
-    });
-  }
+  std::vector<Header>& fields = headers.fields();
+  // Options of Connection fields are hop-by-hop too, but an option may not strip the framing
+  // or the routing of the message.
+  auto named = [&](std::string_view name) {
+    if (equalsIgnoreCase(name, "Content-Length") || equalsIgnoreCase(name, "Host")) return false;
+    bool found = false;
+    for (const Header& field : fields) {
+      if (field.name.size() != 10 || !equalsIgnoreCase(field.name, "Connection")) continue;
+      forEachListElement(field.value, [&](std::string_view element) { found = found || equalsIgnoreCase(element, name); });
+    }
+    return found;
+  };
   auto is_hop_by_hop = [&](const Header& field) {
     for (std::string_view name : kHopByHop) {
       if (equalsIgnoreCase(field.name, name)) return true;
     }
-    for (std::string_view name : named) {
-      if (equalsIgnoreCase(field.name, name)) return true;
-    }
-    return false;
+    return named(field.name);
   };
-  // `named` views point into Connection values: decide everything before erasing anything.
-  std::vector<bool> drop;
-  drop.reserve(headers.size());
+  // Decide for every field before erasing any: the options are read from Connection values,
+  // which go too. On the stack for the heads the limits allow, in a vector beyond.
+  constexpr size_t kOnStack = 256;
+  bool on_stack[kOnStack];
+  std::vector<bool> on_heap;
+  if (fields.size() > kOnStack) on_heap.resize(fields.size());
+  auto drop = [&](size_t i) -> bool { return fields.size() > kOnStack ? on_heap[i] : on_stack[i]; };
   bool any = false;
-  for (const Header& field : headers.fields()) {
-    drop.push_back(is_hop_by_hop(field));
-    any = any || drop.back();
+  for (size_t i = 0; i < fields.size(); ++i) {
+    bool hop = is_hop_by_hop(fields[i]);
+    if (fields.size() > kOnStack) {
+      on_heap[i] = hop;
+    } else {
+      on_stack[i] = hop;
+    }
+    any = any || hop;
   }
   if (!any) return;
-  std::vector<Header> kept;
-  kept.reserve(headers.size());
-  for (size_t i = 0; i < headers.size(); ++i) {
-    if (!drop[i]) kept.push_back(std::move(headers.fields()[i]));
+  size_t kept = 0;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (drop(i)) continue;
+    if (kept != i) fields[kept] = std::move(fields[i]);
+    ++kept;
   }
-  headers.fields() = std::move(kept);
+  fields.resize(kept);
 }
 
 namespace {

@@ -490,10 +490,8 @@ void ServerExchange::sendHead(ResponseHead head, std::optional<uint64_t> content
     head.headers.add("Connection", "keep-alive");
   }
   pending_head_ = serializeResponseHead(head);
-  std::weak_ptr<ServerExchange> weak = weak_from_this();
-  LoopContext::of(loop_).defer([weak] {
-    if (auto self = weak.lock()) self->flushHead();
-  });
+  // Flushed after this callback at the latest (runDeferred), unless body bytes take it first.
+  LoopContext::of(loop_).defer(std::shared_ptr<LoopContext::Deferred>(shared_from_this(), this));
 }
 
 void ServerExchange::flushHead() {
@@ -587,7 +585,7 @@ void ServerExchange::releaseHandler() {
   if (!handler_) return;
   // The handler may be on the stack right now (it called finish()), and it may hold the last
   // reference to this exchange: drop it after the current callback has returned.
-  LoopContext::of(loop_).defer([handler = std::move(handler_)] {});
+  LoopContext::of(loop_).releaseLater(std::move(handler_));
 }
 
 // ---------------------------------------------------------------------------------------------

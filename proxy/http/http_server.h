@@ -18,6 +18,7 @@
 #include "proxy/net/bytes.h"
 #include "proxy/net/endpoint.h"
 #include "proxy/net/listener.h"
+#include "proxy/net/loop_context.h"
 #include "proxy/net/stream.h"
 #include "proxy/net/timer.h"
 
@@ -93,7 +94,7 @@ class ExchangeHandler {
 // One request and its response on a server connection. Safe to call after the connection has
 // gone or the exchange completed: it then drops its link to the connection, and calls are
 // ignored (check active()).
-class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
+class ServerExchange : public std::enable_shared_from_this<ServerExchange>, private LoopContext::Deferred {
  public:
   ServerExchange(ServerConnection* connection, RequestHead head, Endpoint peer);
 
@@ -155,6 +156,7 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange> {
   void maybeSendContinue();
   // Writes the response head if it is still held back (see pending_head_).
   void flushHead();
+  void runDeferred() override { flushHead(); }
 
   ServerConnection* connection_;
   uv_loop_t* loop_;

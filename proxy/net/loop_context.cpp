@@ -16,7 +16,13 @@ LoopContext::~LoopContext() { close(); }
 
 LoopContext& LoopContext::of(uv_loop_t* loop) { return *static_cast<LoopContext*>(loop->data); }
 
-void LoopContext::defer(std::function<void()> task) {
+void LoopContext::defer(std::function<void()> task) { schedule(Task{std::move(task), nullptr, nullptr}); }
+
+void LoopContext::defer(std::shared_ptr<Deferred> object) { schedule(Task{nullptr, std::move(object), nullptr}); }
+
+void LoopContext::releaseLater(std::shared_ptr<void> object) { schedule(Task{nullptr, nullptr, std::move(object)}); }
+
+void LoopContext::schedule(Task task) {
   tasks_.push_back(std::move(task));
   if (!closed_ && !uv_is_active(reinterpret_cast<uv_handle_t*>(&idle_))) {
     uv_idle_start(&idle_, [](uv_idle_t*) {});
@@ -26,12 +32,21 @@ void LoopContext::defer(std::function<void()> task) {
 void LoopContext::onCheck(uv_check_t* handle) { static_cast<LoopContext*>(handle->data)->runDeferred(); }
 
 void LoopContext::runDeferred() {
+  if (in_run_) return;  // a task that closes the context: the outer pass goes on
+  in_run_ = true;
   // Tasks may defer more tasks; those run on the next pass.
   while (!tasks_.empty()) {
-    std::vector<std::function<void()>> batch;
-    batch.swap(tasks_);
-    for (auto& task : batch) task();
+    running_.swap(tasks_);
+    for (Task& task : running_) {
+      if (task.call) {
+        task.call();
+      } else if (task.object) {
+        task.object->runDeferred();
+      }
+    }
+    running_.clear();
   }
+  in_run_ = false;
   if (!closed_) uv_idle_stop(&idle_);
 }
 

@@ -4,6 +4,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "proxy/net/slab_pool.h"
@@ -24,9 +25,20 @@ class LoopContext {
   // The context registered for `loop`.
   static LoopContext& of(uv_loop_t* loop);
 
+  // What defer() can run without allocating: an object kept alive by the queue until then.
+  class Deferred {
+   public:
+    virtual ~Deferred() = default;
+    virtual void runDeferred() = 0;
+  };
+
   // Runs `task` on the loop thread after the current callback has returned (this or the next
   // loop iteration). The place to destroy objects whose own callback is on the stack.
   void defer(std::function<void()> task);
+  // The same for `object->runDeferred()`, in the same order as the tasks, with no allocation.
+  void defer(std::shared_ptr<Deferred> object);
+  // Keeps `object` alive until the current callback has returned, then drops this reference.
+  void releaseLater(std::shared_ptr<void> object);
   // Runs what is still queued, then closes the loop's helper handles.
   void close();
   uv_loop_t* loop() const { return loop_; }
@@ -40,7 +52,17 @@ class LoopContext {
   uv_loop_t* loop_;
   uv_check_t check_;
   uv_idle_t idle_;  // active only while tasks wait, so the loop does not block in poll
-  std::vector<std::function<void()>> tasks_;
+  // One queued item: a task, an object to run, or an object to drop.
+  struct Task {
+    std::function<void()> call;
+    std::shared_ptr<Deferred> object;
+    std::shared_ptr<void> held;
+  };
+  void schedule(Task task);
+
+  std::vector<Task> tasks_;
+  std::vector<Task> running_;  // the batch being run; both keep their capacity
+  bool in_run_ = false;
   SlabPool slabs_;
   bool closed_ = false;
 };

@@ -59,9 +59,32 @@ CookieSigner::CookieSigner(std::vector<std::string> secrets) : secrets_(std::mov
   RAND_bytes(reinterpret_cast<unsigned char*>(&cache_seed_), sizeof cache_seed_);
 }
 
-CookieSigner::VerifiedSlot& CookieSigner::verifiedSlot(std::string_view value) const {
-  if (verified_.empty()) verified_.resize(kVerifiedSlots);
-  return verified_[XXH64(value.data(), value.size(), cache_seed_) % kVerifiedSlots];
+size_t CookieSigner::setOf(std::string_view value) const {
+  if (verified_.empty()) {
+    verified_.resize(kSets * kWays);
+    next_victim_.resize(kSets);
+  }
+  return XXH64(value.data(), value.size(), cache_seed_) % kSets;
+}
+
+bool CookieSigner::knownGenuine(std::string_view value) const {
+  const VerifiedSlot* ways = &verified_[setOf(value) * kWays];
+  bool found = false;
+  for (size_t way = 0; way < kWays; ++way) {
+    found |= ways[way].length == value.size() && CRYPTO_memcmp(ways[way].value, value.data(), value.size()) == 0;
+  }
+  return found;
+}
+
+void CookieSigner::rememberGenuine(std::string_view value) const {
+  if (value.empty() || value.size() > VerifiedSlot::kCapacity) return;
+  size_t set = setOf(value);
+  VerifiedSlot* ways = &verified_[set * kWays];
+  size_t way = 0;
+  while (way < kWays && ways[way].length != 0) ++way;
+  if (way == kWays) way = next_victim_[set]++ % kWays;
+  std::memcpy(ways[way].value, value.data(), value.size());
+  ways[way].length = static_cast<uint8_t>(value.size());
 }
 
 std::string CookieSigner::mac(const std::string& secret, std::string_view key, std::string_view worker,
@@ -115,19 +138,15 @@ CookieCheck CookieSigner::decode(std::string_view value, RoutingCookie* out) con
       return CookieCheck::kMalformed;
     }
   }
-  VerifiedSlot& slot = verifiedSlot(value);
-  bool valid = slot.length == value.size() && CRYPTO_memcmp(slot.value, value.data(), value.size()) == 0;
-  if (!valid) {
+  if (!knownGenuine(value)) {
+    bool valid = false;
     for (const std::string& secret : secrets_) {
       std::string expected = mac(secret, key, worker, since);
       // Constant time, and every secret is tried, so timing tells nothing about which matched.
       valid |= CRYPTO_memcmp(expected.data(), mac_text.data(), kMacHexLength) == 0;
     }
     if (!valid) return CookieCheck::kForged;
-    if (value.size() <= VerifiedSlot::kCapacity) {
-      std::memcpy(slot.value, value.data(), value.size());
-      slot.length = static_cast<uint8_t>(value.size());
-    }
+    rememberGenuine(value);
   }
   out->key = std::string(key);
   if (count == 4) {

@@ -57,22 +57,27 @@ class CookieSigner {
   CookieCheck decode(std::string_view value, RoutingCookie* out) const;
 
  private:
-  // Signed values seen to be genuine, direct-mapped by a hash under a random seed (a client
-  // cannot aim at a slot); a hit needs the whole value, compared in constant time.
+  // Signed values seen to be genuine, in sets of kWays chosen by a hash under a random seed (a
+  // client cannot aim at a set); a hit needs the whole value, compared in constant time.
   struct VerifiedSlot {
     static constexpr size_t kCapacity = 120;  // the longest signed value is 115 chars
     uint8_t length = 0;                        // 0: empty
     char value[kCapacity];
   };
-  static constexpr size_t kVerifiedSlots = 1024;
+  static constexpr size_t kWays = 4;
+  static constexpr size_t kSets = 256;
 
   std::string mac(const std::string& secret, std::string_view key, std::string_view worker,
                   std::string_view since_hex) const;
-  VerifiedSlot& verifiedSlot(std::string_view value) const;
+  // True when `value` was verified before; else, with `remember`, keeps it as verified.
+  bool knownGenuine(std::string_view value) const;
+  void rememberGenuine(std::string_view value) const;
+  size_t setOf(std::string_view value) const;
 
   std::vector<std::string> secrets_;
   uint64_t cache_seed_ = 0;
-  mutable std::vector<VerifiedSlot> verified_;  // kVerifiedSlots, made on first use
+  mutable std::vector<VerifiedSlot> verified_;  // kSets * kWays, made on first use
+  mutable std::vector<uint8_t> next_victim_;    // per set: the way replaced next when it is full
 };
 
 // Reads the secrets from `path`: one per line, each at least 32 characters, blank lines and

@@ -4,11 +4,14 @@
 
 namespace stickyproxy {
 
+bool Admission::tryAdmit() {
+  if (held_ || in_flight_ >= max_in_flight_ || !queue_.empty()) return false;
+  ++in_flight_;
+  return true;
+}
+
 Admission::Result Admission::request(uint64_t ticket, Callback on_admitted) {
-  if (!held_ && in_flight_ < max_in_flight_ && queue_.empty()) {
-    ++in_flight_;
-    return Result::kAdmitted;
-  }
+  if (tryAdmit()) return Result::kAdmitted;
   if (queue_.size() >= max_queue_) return Result::kRejected;
   queue_.push_back({ticket, std::move(on_admitted)});
   return Result::kQueued;

@@ -22,6 +22,9 @@ class Admission {
 
   // kQueued: `on_admitted` runs later, from release() or abandonQueue().
   Result request(uint64_t ticket, Callback on_admitted);
+  // Takes a slot when one is free and nobody waits (request()'s kAdmitted); false otherwise,
+  // and nothing changed: then request() queues or rejects. Saves making the callback.
+  bool tryAdmit();
   // A queued request gave up (timeout, client gone). No-op when not queued.
   void cancel(uint64_t ticket);
   // An admitted request finished: its slot goes to the oldest waiting request.

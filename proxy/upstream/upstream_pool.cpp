@@ -11,7 +11,7 @@ UpstreamPool::UpstreamPool(uv_loop_t* loop, Endpoint endpoint, PoolOptions optio
 
 UpstreamPool::~UpstreamPool() { closeIdle(); }
 
-void UpstreamPool::acquire(AcquireCallback done) {
+ClientConnectionPtr UpstreamPool::takeIdle() {
   while (!idle_.empty()) {
     ClientConnectionPtr connection = std::move(idle_.back());
     idle_.pop_back();
@@ -20,6 +20,13 @@ void UpstreamPool::acquire(AcquireCallback done) {
       continue;
     }
     connection->setIdleClosedCallback(nullptr);
+    return connection;
+  }
+  return nullptr;
+}
+
+void UpstreamPool::acquire(AcquireCallback done) {
+  if (ClientConnectionPtr connection = takeIdle()) {
     LoopContext::of(loop_).defer([connection, done = std::move(done)] { done(connection, 0, true); });
     return;
   }
@@ -43,11 +50,11 @@ void UpstreamPool::release(ClientConnectionPtr connection) {
     connection->close();
     return;
   }
-  std::weak_ptr<ClientConnection> weak = connection;
-  connection->setIdleClosedCallback([this, weak] {
-    auto closed = weak.lock();
-    if (!closed) return;
-    std::erase(idle_, closed);
+  // Two pointers (no allocation): the connection calls it while alive, and the pool clears it
+  // before it lets go of the connection.
+  ClientConnection* raw = connection.get();
+  connection->setIdleClosedCallback([this, raw] {
+    std::erase_if(idle_, [raw](const ClientConnectionPtr& idle) { return idle.get() == raw; });
   });
   idle_.push_back(std::move(connection));
   if (!sweep_timer_.armed()) {

@@ -36,6 +36,9 @@ class UpstreamPool {
   // Hands out an idle connection at once, or connects a new one. `done` gets the connection
   // and 0, or nullptr and a libuv error code. `done` is never called from inside acquire().
   void acquire(AcquireCallback done);
+  // The most recently used idle connection that is still reusable, or nullptr (then acquire()
+  // connects). Unlike acquire(), hands it over in the caller's own call stack.
+  ClientConnectionPtr takeIdle();
   // Takes a connection back after an exchange: kept when reusable and the pool has room.
   void release(ClientConnectionPtr connection);
   // Closes every idle connection (the worker went away or changed address).
