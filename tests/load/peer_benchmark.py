@@ -73,6 +73,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -231,6 +232,7 @@ class Bench:
         self.sessions = {}  # fixed_sessions()
         self.proxies = collections.OrderedDict()
         self.ports = set()
+        self.upload_dir = None  # --workers nginx: where the upload sink writes, removed at the end
 
     def worker_socket(self, worker):
         return os.path.join(self.run_dir, "%s.sock" % worker)  # write_proxy_config's worker addresses
@@ -299,6 +301,10 @@ def nginx_workers_config(bench):
             "        location = /ping { default_type text/plain; return 200 '%s'; }" % SMALL_BODY.decode().strip(),
             "        location = /whoami { default_type text/plain; return 200 '%s'; }" % worker,
             "        location = /64k { root %s; try_files /64k.bin =404; }" % bench.path("files"),
+            # The sink of the upload runs: the whole body is read (into memory, bench.upload_dir)
+            # before the answer.
+            "        location = /upload { client_max_body_size 0; dav_methods PUT; root %s; "
+            "client_body_temp_path %s; }" % (bench.upload_dir, bench.upload_dir),
             "    }",
         ]
     return "\n".join([
@@ -327,6 +333,8 @@ def start_nginx_workers(bench, deadline):
     with open(bench.path("files/64k.bin"), "wb") as body:
         body.write(b"x" * LARGE_BODY_BYTES)
     os.makedirs(bench.path("workers-nginx-temp"))
+    shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else bench.work_dir
+    bench.upload_dir = tempfile.mkdtemp(prefix="sp-peer-upload-", dir=shm)
     config = bench.write("workers-nginx.conf", nginx_workers_config(bench))
     base = [find_binary("nginx"), "-p", bench.work_dir, "-e", bench.path("workers-nginx-error.log"), "-c", config]
     check_config("nginx workers", base + ["-t", "-q"])
@@ -455,6 +463,8 @@ def nginx_config(bench, port):
         "            proxy_set_header X-Forwarded-Host $host;",
         "            proxy_read_timeout 120s;",
         "            proxy_max_temp_file_size 0;",
+        "            client_max_body_size 0;",
+        "            proxy_request_buffering off;",  # streams uploads, as the other two do
         "        }",
         "    }",
         "}",
@@ -785,6 +795,57 @@ def count_syscalls(bench, scenarios, deadline):
     return counts
 
 
+UPLOAD_PIECE = 1 << 20
+
+
+def upload_seconds(port, mib, cookie, deadline):
+    """Seconds to PUT `mib` MiB (Content-Length, sent in 1 MiB pieces from memory) to
+    127.0.0.1:`port`/upload and read the answer, which comes once the body is stored; raises
+    TestFailure on anything but 201 or 204."""
+    piece = b"u" * UPLOAD_PIECE
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=deadline.cap(120.0))
+    try:
+        started = time.monotonic()
+        connection.putrequest("PUT", "/upload")
+        connection.putheader("Content-Length", str(mib * UPLOAD_PIECE))
+        connection.putheader("Cookie", cookie)
+        connection.endheaders()
+        for _ in range(mib):
+            connection.send(piece)
+        response = connection.getresponse()
+        response.read()
+        elapsed = time.monotonic() - started
+    finally:
+        connection.close()
+    if response.status not in (201, 204):
+        raise TestFailure("upload to port %d answered %d" % (port, response.status))
+    return elapsed
+
+
+def measure_uploads(bench, mib, rounds, deadline):
+    """Uploads of `mib` MiB straight to a worker and through each proxy, interleaved, `rounds`
+    times: MiB/s (median) and the ratio to direct; the issue's goal is >= 0.9 through stickyproxy."""
+    targets = [("direct (worker w1)", BENCH_WORKER_PORTS[0])] + [(p.name, p.port) for p in bench.proxies.values()]
+    seconds = collections.defaultdict(list)
+    cookie = bench.sessions[1]
+    for _ in range(rounds):
+        for name, port in targets:
+            if deadline.remaining() < 60:
+                return ["out of time (--timeout) in the upload runs"]
+            seconds[name].append(upload_seconds(port, mib, cookie, deadline))
+    rate = {name: mib / statistics.median(times) for name, times in seconds.items()}
+    direct = rate[targets[0][0]]
+    rows = [[name, "%.0f" % rate[name], "%.2f" % (rate[name] / direct),
+             " ".join("%.2f" % value for value in seconds[name])] for name, _ in targets]
+    ratio_sp = rate["stickyproxy"] / direct
+    print_table("uploads: PUT /upload of %d MiB (Content-Length, streamed; the worker stores it in memory), "
+                "%d round(s), interleaved" % (mib, rounds),
+                ["to", "MiB/s", "÷ direct", "seconds per run"], rows,
+                ["goal (issue 11): through stickyproxy >= 0.90 of direct: %.2f %s"
+                 % (ratio_sp, "PASS" if ratio_sp >= 0.9 else "FAIL")])
+    return []
+
+
 def warm_up(bench, deadline):
     """A short small-scenario run per proxy, not counted: pools filled, caches warm."""
     failures = []
@@ -955,6 +1016,9 @@ def parse_arguments():
                              "nginx: conf/bench.conf as it is, its workers on 127.0.0.1:9001-9004 served by nginx")
     parser.add_argument("--scenario", action="append", choices=sorted(set(SCENARIOS) | set(NGINX_WORKER_SCENARIOS)),
                         help="a scenario to run (repeatable; default: all of the --workers set)")
+    parser.add_argument("--upload-mib", type=int, default=100,
+                        help="--workers nginx: the size of the upload runs (PUT /upload, streamed; default 100, "
+                             "0: none)")
     parser.add_argument("--timeout", type=float, default=900.0, help="bound on the whole run, seconds (default 900)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (configs, logs, wrk output)")
     args = parser.parse_args()
@@ -996,6 +1060,8 @@ def benchmark(bench, args, deadline):
                  for scenario in args.scenarios}
     if bench.external:
         print_goals(summaries)
+        if args.upload_mib:
+            failures += measure_uploads(bench, args.upload_mib, args.rounds, deadline)
     print("\n  load average at the end: %.2f %.2f %.2f" % os.getloadavg())
     stickyproxy_log_notes(bench)
     return failures + run_failures(runs)
@@ -1017,6 +1083,8 @@ def main():
         failures = [str(failure)]
     finally:
         tear_down(processes, None, None, work_dir, args.keep_temp)
+        if bench.upload_dir:
+            shutil.rmtree(bench.upload_dir, ignore_errors=True)
     for failure in failures:
         log("FAIL: %s" % failure)
     log("%s in %.1f s" % ("FAIL" if failures else "PASS", args.timeout - deadline.remaining()))
