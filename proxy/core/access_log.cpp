@@ -56,6 +56,11 @@ void writeLine(FILE* stream, const std::string& line) {
 std::string formatAccessLine(const AccessRecord& record) {
   std::string line;
   line.reserve(200 + record.path.size());
+  appendAccessLine(line, record);
+  return line;
+}
+
+void appendAccessLine(std::string& line, const AccessRecord& record) {
   line.append(isoTime(record.time));
   line.append(" client=").append(record.client);
   line.append(" method=");
@@ -77,10 +82,33 @@ std::string formatAccessLine(const AccessRecord& record) {
     appendQuoted(line, record.note);
   }
   line.push_back('\n');
-  return line;
 }
 
-void writeAccessLog(const AccessRecord& record) { writeLine(stdout, formatAccessLine(record)); }
+std::shared_ptr<AccessLog> AccessLog::create(uv_loop_t* loop, FILE* out) {
+  return std::make_shared<AccessLog>(loop, out);
+}
+
+AccessLog::AccessLog(uv_loop_t* loop, FILE* out) : loop_(loop), out_(out) { buffer_.reserve(kFlushBytes + 1024); }
+
+void AccessLog::write(const AccessRecord& record) {
+  appendAccessLine(buffer_, record);
+  if (buffer_.size() >= kFlushBytes) {
+    flush();
+  } else if (!flush_queued_ && loop_->data != nullptr) {
+    flush_queued_ = true;
+    LoopContext::of(loop_).defer(std::shared_ptr<LoopContext::Deferred>(shared_from_this(), this));
+  } else if (!flush_queued_) {
+    flush();  // no loop context (shutting down): nothing would flush later
+  }
+}
+
+void AccessLog::flush() {
+  flush_queued_ = false;
+  if (buffer_.empty()) return;
+  std::fwrite(buffer_.data(), 1, buffer_.size(), out_);
+  std::fflush(out_);
+  buffer_.clear();
+}
 
 void logError(std::string_view message) {
   writeLine(stderr, isoTime(std::chrono::system_clock::now()) + " stickyproxy error: " + std::string(message) + "\n");

@@ -1,10 +1,16 @@
 // One line per request on stdout (journald collects it), and error lines with context on stderr.
 #pragma once
 
+#include <uv.h>
+
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <memory>
 #include <string>
 #include <string_view>
+
+#include "proxy/net/loop_context.h"
 
 namespace stickyproxy {
 
@@ -27,9 +33,34 @@ struct AccessRecord {
 // Formats `record` as one line (logfmt), newline included. Control characters and quotes in
 // request-supplied fields are escaped so a client cannot forge log lines.
 std::string formatAccessLine(const AccessRecord& record);
+// The same, appended to `out`.
+void appendAccessLine(std::string& out, const AccessRecord& record);
 
-// Writes the line to stdout.
-void writeAccessLog(const AccessRecord& record);
+// The access log of one loop: lines gather in a buffer and leave with one write once the loop
+// iteration's callbacks are done (at once past kFlushBytes, and at destruction), so a busy loop
+// writes once per iteration, not once per request, and an idle one without delay. Loop thread only.
+class AccessLog : public std::enable_shared_from_this<AccessLog>, private LoopContext::Deferred {
+ public:
+  static constexpr size_t kFlushBytes = 64 * 1024;
+
+  static std::shared_ptr<AccessLog> create(uv_loop_t* loop, FILE* out = stdout);
+  ~AccessLog() override { flush(); }
+  AccessLog(const AccessLog&) = delete;
+  AccessLog& operator=(const AccessLog&) = delete;
+
+  void write(const AccessRecord& record);
+  void flush();
+
+  AccessLog(uv_loop_t* loop, FILE* out);
+
+ private:
+  void runDeferred() override { flush(); }
+
+  uv_loop_t* loop_;
+  FILE* out_;
+  std::string buffer_;
+  bool flush_queued_ = false;
+};
 
 // "2026-11-26T23:07:01.123Z stickyproxy error: <message>" to stderr.
 void logError(std::string_view message);

@@ -37,6 +37,7 @@ std::vector<std::string> workerStateNames() {
 Proxy::Proxy(uv_loop_t* loop, Config config)
     : loop_(loop),
       config_(std::move(config)),
+      access_log_(AccessLog::create(loop)),
       metrics_(std::make_unique<ProxyMetrics>(workerStateNames())),
       routing_state_(loop, config_),
       operations_(loop, config_, workers_, routing_state_,
@@ -113,7 +114,7 @@ ServerOptions Proxy::serverOptions() {
     record.path = "-";
     record.status = error.status;
     record.note = error.reason;
-    writeAccessLog(record);
+    access_log_->write(record);
   };
   return options;
 }
@@ -385,7 +386,7 @@ bool Proxy::overRateLimit(const ServerExchangePtr& exchange, const std::string& 
   record.status = 429;
   record.bytes_sent = exchange->bodyBytesSent();
   record.note = "over per_client_rate, retry after " + std::to_string(*wait) + " s";
-  writeAccessLog(record);
+  access_log_->write(record);
   return true;
 }
 

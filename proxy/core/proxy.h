@@ -14,6 +14,7 @@
 #include "metrics/metrics_server.h"
 #include "metrics/proxy_metrics.h"
 #include "proxy/config/config.h"
+#include "proxy/core/access_log.h"
 #include "proxy/core/client_limiter.h"
 #include "proxy/core/routing_state.h"
 #include "proxy/core/tls_termination.h"
@@ -84,6 +85,7 @@ class Proxy final : public WorkerControl {
   // within half a minute.
   void movedSessionUsed() { routing_state_.movedSessionUsed(); }
   ProxyMetrics& metrics() { return *metrics_; }
+  AccessLog& accessLog() { return *access_log_; }
 
   // --- WorkerControl, for the admin socket; see WorkerOperations ---
   const WorkerMap& workers() const override { return workers_; }
@@ -135,6 +137,7 @@ class Proxy final : public WorkerControl {
   // exchanges log into metrics_).
   uv_loop_t* loop_;
   Config config_;
+  std::shared_ptr<AccessLog> access_log_;  // stdout, batched per loop iteration
   std::unique_ptr<ProxyMetrics> metrics_;
   RoutingState routing_state_;
   WorkerMap workers_;

@@ -436,7 +436,7 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
                   std::string(request.verdict.label());
   }
   record.note = note.empty() ? desync_note : note;
-  if (proxy_.config().access_log_all || !record.note.empty()) writeAccessLog(record);
+  if (proxy_.config().access_log_all || !record.note.empty()) proxy_.accessLog().write(record);
 }
 
 }  // namespace stickyproxy
