@@ -43,7 +43,7 @@ RequestSession::RequestSession(const RoutingConfig& routing, const CookieSigner&
   // Only a browser holding a cookie this proxy signed (or just given one) may leave state here.
   route_request_.trusted = cookie_signed_ || fresh;
   route_request_.pin = presented_pin_;
-  key_short_ = shortKeyHash(key_);
+  key_short_ = shortKeyHashOf(route_request_.key_hash);  // shortKeyHash(key_) without hashing it again
 }
 
 std::string RequestSession::setCookieFor(const RouteDecision& route, const RoutingConfig& routing,

@@ -2,12 +2,10 @@
 
 namespace stickyproxy {
 
-Timer::Timer(uv_loop_t* loop) : handle_(new uv_timer_t) {
-  uv_timer_init(loop, handle_);
-  handle_->data = this;
-}
+Timer::Timer(uv_loop_t* loop) : loop_(loop) {}
 
 Timer::~Timer() {
+  if (handle_ == nullptr) return;
   uv_timer_stop(handle_);
   handle_->data = nullptr;
   uv_close(reinterpret_cast<uv_handle_t*>(handle_),
@@ -15,7 +13,13 @@ Timer::~Timer() {
 }
 
 void Timer::setLoopTimer(uint64_t timeout, uint64_t repeat) {
-  handle_due_ = uv_now(handle_->loop) + timeout;
+  if (handle_ == nullptr) {
+    handle_ = new uv_timer_t;
+    uv_timer_init(loop_, handle_);
+    handle_->data = this;
+    if (unref_wanted_) uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+  }
+  handle_due_ = uv_now(loop_) + timeout;
   uv_timer_start(handle_, &Timer::onFire, timeout, repeat);
   if (!unref_wanted_) uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
 }
@@ -23,8 +27,9 @@ void Timer::setLoopTimer(uint64_t timeout, uint64_t repeat) {
 void Timer::start(std::chrono::milliseconds timeout, std::function<void()> callback) {
   callback_ = std::move(callback);
   const auto wait = static_cast<uint64_t>(std::max<int64_t>(0, timeout.count()));
-  due_ = uv_now(handle_->loop) + wait;
-  const bool loop_timer_set = uv_is_active(reinterpret_cast<uv_handle_t*>(handle_)) && !repeating_;
+  due_ = uv_now(loop_) + wait;
+  const bool loop_timer_set =
+      handle_ != nullptr && uv_is_active(reinterpret_cast<uv_handle_t*>(handle_)) && !repeating_;
   repeating_ = false;
   armed_ = true;
   if (loop_timer_set && handle_due_ <= due_) {
@@ -46,6 +51,7 @@ void Timer::startRepeating(std::chrono::milliseconds interval, std::function<voi
 void Timer::stop() {
   armed_ = false;
   callback_ = nullptr;
+  if (handle_ == nullptr) return;
   if (repeating_) {
     uv_timer_stop(handle_);
     return;
@@ -57,7 +63,7 @@ void Timer::stop() {
 std::chrono::milliseconds Timer::dueIn() const {
   if (!armed_) return std::chrono::milliseconds(0);
   if (repeating_) return std::chrono::milliseconds(uv_timer_get_due_in(handle_));
-  uint64_t now = uv_now(handle_->loop);
+  uint64_t now = uv_now(loop_);
   return std::chrono::milliseconds(due_ > now ? due_ - now : 0);
 }
 

@@ -19,8 +19,8 @@ namespace stickyproxy {
 class Timer {
  public:
   explicit Timer(uv_loop_t* loop);
-  // Closes the handle; its memory is released in uv_close's callback, so destroying a Timer
-  // from inside its own callback is safe.
+  // Closes the handle (if it was ever armed); its memory is released in uv_close's callback, so
+  // destroying a Timer from inside its own callback is safe.
   ~Timer();
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
@@ -37,7 +37,7 @@ class Timer {
   // stopping process alive).
   void unref() {
     unref_wanted_ = true;
-    uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+    if (handle_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
   }
 
  private:
@@ -45,7 +45,8 @@ class Timer {
   // Sets the loop's timer to fire in `timeout` ms (`repeat`: then every `repeat` ms).
   void setLoopTimer(uint64_t timeout, uint64_t repeat);
 
-  uv_timer_t* handle_;
+  uv_loop_t* loop_;
+  uv_timer_t* handle_ = nullptr;  // made when first armed: a timer that never runs costs nothing
   std::function<void()> callback_;
   uint64_t due_ = 0;         // loop time at which an armed one-shot timer fires
   uint64_t handle_due_ = 0;  // loop time the loop's timer is set for (no earlier than due_ when armed)

@@ -78,9 +78,11 @@ std::string buildSetCookie(std::string_view name, std::string_view value,
   return header;
 }
 
-std::string shortKeyHash(std::string_view key) {
+std::string shortKeyHash(std::string_view key) { return shortKeyHashOf(stableHash(key)); }
+
+std::string shortKeyHashOf(uint64_t key_hash) {
   // The top 32 bits, so the 8 chars are the prefix of the 16-char form used elsewhere.
-  return hexOf(stableHash(key) >> 32, 8);
+  return hexOf(key_hash >> 32, 8);
 }
 
 }  // namespace stickyproxy

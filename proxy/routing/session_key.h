@@ -42,5 +42,7 @@ std::string buildSetCookie(std::string_view name, std::string_view value,
 // The first 8 hex chars of stableHash(key): what logs print to correlate a session's requests.
 // Never the key itself, which would let a log reader take over the session's pinning.
 std::string shortKeyHash(std::string_view key);
+// shortKeyHash() of a key whose stableHash() is `key_hash`.
+std::string shortKeyHashOf(uint64_t key_hash);
 
 }  // namespace stickyproxy

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "proxy/routing/session_key.h"
+
 namespace stickyproxy {
 namespace {
 
@@ -34,6 +36,7 @@ TEST_CASE("a request without a routing cookie gets a fresh key and a cookie pinn
   CHECK_FALSE(session.routeRequest().pin);
   CHECK(session.cookieRefusal().empty());
   CHECK(session.keyShort().find(session.key()) == std::string::npos);  // the log never sees the key
+  CHECK(session.keyShort() == shortKeyHash(session.key()));
   std::string set_cookie = session.setCookieFor(routedTo("w2", 100), routing, kSigner, /*secure=*/true);
   CHECK(set_cookie.rfind("stickyproxy=", 0) == 0);
   CHECK(set_cookie.find("; Secure") != std::string::npos);

@@ -155,6 +155,7 @@ TEST_CASE("short key hash is the first 8 hex chars of the stable hash, never the
           "[routing]") {
   CHECK(shortKeyHash("abc") == "44bc2cf5");  // stableHash("abc") = 0x44bc2cf5ad770999
   CHECK(shortKeyHash("") == "ef46db37");
+  CHECK(shortKeyHashOf(0x44bc2cf5ad770999ULL) == "44bc2cf5");
   const std::string key = "0123456789abcdef0123456789abcdef";
   const std::string short_hash = shortKeyHash(key);
   char full[17];
