@@ -4,6 +4,14 @@ four workers: req/s, latency, CPU and memory per proxy, as ratios to stickyproxy
 
     python3 tests/load/peer_benchmark.py --build-dir build [--seconds 10] [--rounds 3]
         [--scenario small|large|new-sessions ...] [--timeout 900] [--keep-temp]
+    python3 tests/load/peer_benchmark.py --build-dir build --workers nginx [--upload-mib 100]
+        [--scenario small|small-200|64k ...] [--perf-record FILE] ...
+
+With --workers nginx (issue 11's table) the workers are conf/bench.conf's external ones on
+127.0.0.1:9001-9004, served by one nginx started here, stickyproxy runs `-c conf/bench.conf` as
+it is, HAProxy and nginx hash the `sid` cookie, and the output ends with the issue's goals as
+PASS/FAIL lines and 100 MiB uploads (direct and through each proxy); --perf-record profiles
+stickyproxy afterwards. What follows describes the default, --workers test-worker.
 
 An on-demand benchmark, not part of ctest: it needs Debian's `haproxy`, `nginx` and `wrk`, and takes
 about five minutes with the defaults. In a temp dir it starts build/stickyproxy (config written by
@@ -68,6 +76,7 @@ import grp
 import http.client
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -543,17 +552,18 @@ def process_name(pid):
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids):
-    """utime + stime of `pids` (their own, not their children's), in seconds."""
-    total = 0
+def cpu_times(pids):
+    """(utime, stime) of `pids` (their own, not their children's), in seconds."""
+    user = system = 0
     for pid in pids:
         try:
             with open("/proc/%d/stat" % pid) as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
-    return total / CLOCK_TICKS
+        user += int(fields[11])  # fields 14 and 15 of proc(5)
+        system += int(fields[12])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def rss_bytes(pids):
@@ -578,7 +588,7 @@ class ResourceWatch(threading.Thread):
         self.proxy = proxy
         self.stopping = threading.Event()
         self.peak_rss = 0
-        self.cpu_at_start = cpu_seconds(proxy.pids())
+        self.cpu_at_start = cpu_times(proxy.pids())
         self.rss_at_start = rss_bytes(proxy.pids())
 
     def run(self):
@@ -588,12 +598,15 @@ class ResourceWatch(threading.Thread):
                 return
 
     def stop(self):
-        """(CPU seconds used, peak RSS in bytes, peak RSS minus RSS at start)."""
-        cpu = cpu_seconds(self.proxy.pids()) - self.cpu_at_start
+        """(CPU seconds used, the kernel's part of them, peak RSS in bytes, peak RSS minus RSS at
+        start)."""
+        user, system = cpu_times(self.proxy.pids())
+        user -= self.cpu_at_start[0]
+        system -= self.cpu_at_start[1]
         self.stopping.set()
         self.join(timeout=5.0)
         peak = max(self.peak_rss, rss_bytes(self.proxy.pids()))
-        return cpu, peak, max(0, peak - self.rss_at_start)
+        return user + system, system, peak, max(0, peak - self.rss_at_start)
 
 
 # ---- stickiness ----
@@ -720,7 +733,7 @@ def check_stickiness(bench):
 
 # ---- runs ----
 
-Run = collections.namedtuple("Run", "proxy scenario round wrk cpu_seconds peak_rss rss_growth")
+Run = collections.namedtuple("Run", "proxy scenario round wrk cpu_seconds system_seconds peak_rss rss_growth")
 
 
 def measure(bench, proxy, scenario, seconds, label, deadline):
@@ -783,6 +796,42 @@ def syscalls_per_request(bench, proxy, scenario, deadline):
             return int(fields[0]) / (result.rps * SYSCALL_WINDOW) if result.rps else None
     log("perf stat counted nothing for %s: %s" % (proxy.name, counted.stderr.strip()[:300]))
     return None
+
+
+PROFILE_SECONDS = 5
+
+
+def profile_stickyproxy(bench, scenario, output, deadline):
+    """--perf-record: `perf record -g` of stickyproxy for PROFILE_SECONDS in the middle of a wrk
+    run of `scenario`, written to `output`; prints where the time went by binary and the top
+    symbols of the proxy's own code and libraries. Returns failures."""
+    perf = find_binary("perf")
+    if perf is None:
+        return ["--perf-record needs perf (Debian's linux-perf)"]
+    proxy = bench.proxies["stickyproxy"]
+    seconds = int(SYSCALL_SETTLE + PROFILE_SECONDS + 1)
+    script = dict(script=bench.wrk_script) if scenario.sessions else {}
+    wrk = WrkRun(bench.processes, bench.work_dir, "profile-" + scenario.name, proxy.url(scenario.path), WRK_THREADS,
+                 scenario.connections, seconds, **script)
+    time.sleep(SYSCALL_SETTLE)  # a point inside the run, not a wait for a condition
+    recorded = subprocess.run([perf, "record", "-g", "-F", "999", "-o", output, "-p", str(proxy.process.pid), "--",
+                               "sleep", str(PROFILE_SECONDS)], stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=deadline.cap(60))
+    wrk.finish(timeout=deadline.cap(seconds + 15))
+    if recorded.returncode != 0:
+        return ["perf record failed: %s" % recorded.stderr.strip()[-300:]]
+    for title, argv in [("by binary", ["--sort", "dso"]),
+                        ("top symbols outside the kernel", ["--sort", "dso,symbol", "--percent-limit", "0.5",
+                                                            "--dsos", "stickyproxy,libc.so.6,libuv.so.1.0.0,"
+                                                            "libstdc++.so.6.0.30,libcrypto.so.3,libssl.so.3"])]:
+        report = subprocess.run([perf, "report", "-i", output, "--stdio", "--no-children", "-g", "none"] + argv,
+                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=deadline.cap(120))
+        # perf pads each line out to its widest symbol and ends it with empty "-" columns.
+        lines = [re.sub(r"(\s+-)+\s*$", "", re.sub(r"\s{2,}", "  ", line.strip()))
+                 for line in report.stdout.splitlines() if line.strip() and not line.startswith("#")]
+        print_table("perf profile of stickyproxy, scenario %s, %s (%s)" % (scenario.name, title, output),
+                    ["share and symbol"], [[line.strip()] for line in lines[:30]])
+    return []
 
 
 def count_syscalls(bench, scenarios, deadline):
@@ -864,7 +913,7 @@ def run_failures(runs):
 
 # ---- report ----
 
-Summary = collections.namedtuple("Summary", "rps p50 p99 cpu_us rss rss_growth failures rps_low rps_high")
+Summary = collections.namedtuple("Summary", "rps p50 p99 cpu_us kernel rss rss_growth failures rps_low rps_high")
 
 
 def summarize(runs):
@@ -873,6 +922,8 @@ def summarize(runs):
                    p50=statistics.median(run.wrk.p50 for run in runs),
                    p99=statistics.median(run.wrk.p99 for run in runs),
                    cpu_us=statistics.median(cpu_us_per_request(run) for run in runs),
+                   kernel=statistics.median(run.system_seconds / run.cpu_seconds if run.cpu_seconds else 0.0
+                                            for run in runs),
                    rss=max(run.peak_rss for run in runs), rss_growth=max(run.rss_growth for run in runs),
                    failures=sum(wrk_failures(run.wrk) for run in runs),
                    rps_low=min(run.wrk.rps for run in runs), rps_high=max(run.wrk.rps for run in runs))
@@ -906,11 +957,12 @@ def print_scenario(scenario, runs, seconds, rounds, syscalls):
         if mine:
             summaries[name] = summarize(mine)
     base = summaries[BASELINE]
-    rows = [[name, "%.0f" % s.rps, ms(s.p50), ms(s.p99), "%.1f" % s.cpu_us, "%.1f" % mib(s.rss),
-             "+%.1f" % mib(s.rss_growth), syscall_cell(syscalls.get((name, scenario.name))), s.failures,
+    rows = [[name, "%.0f" % s.rps, ms(s.p50), ms(s.p99), "%.1f" % s.cpu_us, "%.0f%%" % (100 * s.kernel),
+             "%.1f" % mib(s.rss), "+%.1f" % mib(s.rss_growth), syscall_cell(syscalls.get((name, scenario.name))), s.failures,
              ratio(s.rps, base.rps), ratio(s.p99, base.p99), ratio(s.cpu_us, base.cpu_us)]
             for name, s in summaries.items()]
-    notes = ["median of %d run(s) of %d s each; RSS MiB: peak of the proxy's processes over the runs, "
+    notes = ["median of %d run(s) of %d s each; kernel: the part of the proxy's CPU spent in system calls and "
+             "interrupts (stime); RSS MiB: peak of the proxy's processes over the runs, "
              "+MiB: the most it grew within one run" % (rounds, seconds),
              "req/s spread over the rounds: %s" % ", ".join(
                  "%s %.0f..%.0f (%+.0f%%..%+.0f%%)" % (name, s.rps_low, s.rps_high, 100 * (s.rps_low / s.rps - 1),
@@ -925,7 +977,7 @@ def print_scenario(scenario, runs, seconds, rounds, syscalls):
         notes.append("stickyproxy keeps an entry (about 120 bytes) per session for routing.session_idle (30 min), "
                      "up to 500k: each new-sessions run grows its RSS, which later runs start from")
     print_table("scenario %s: %s (wrk -t%d -c%d)" % (scenario.name, scenario.what, WRK_THREADS, scenario.connections),
-                ["proxy", "req/s", "p50", "p99", "CPU us/req", "RSS MiB", "+MiB", "syscalls/req", "failures",
+                ["proxy", "req/s", "p50", "p99", "CPU us/req", "kernel", "RSS MiB", "+MiB", "syscalls/req", "failures",
                  "req/s ÷ sp", "p99 ÷ sp", "CPU ÷ sp"], rows, notes)
     return summaries
 
@@ -1019,6 +1071,9 @@ def parse_arguments():
     parser.add_argument("--upload-mib", type=int, default=100,
                         help="--workers nginx: the size of the upload runs (PUT /upload, streamed; default 100, "
                              "0: none)")
+    parser.add_argument("--perf-record", metavar="FILE",
+                        help="after the runs, profile stickyproxy with perf record -g during the first scenario, "
+                             "write FILE and print the top of its report")
     parser.add_argument("--timeout", type=float, default=900.0, help="bound on the whole run, seconds (default 900)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (configs, logs, wrk output)")
     args = parser.parse_args()
@@ -1062,6 +1117,8 @@ def benchmark(bench, args, deadline):
         print_goals(summaries)
         if args.upload_mib:
             failures += measure_uploads(bench, args.upload_mib, args.rounds, deadline)
+    if args.perf_record:
+        failures += profile_stickyproxy(bench, args.scenarios[0], os.path.abspath(args.perf_record), deadline)
     print("\n  load average at the end: %.2f %.2f %.2f" % os.getloadavg())
     stickyproxy_log_notes(bench)
     return failures + run_failures(runs)
