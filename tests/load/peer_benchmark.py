@@ -316,17 +316,7 @@ def nginx_workers_config(bench):
             "client_body_temp_path %s; }" % (bench.upload_dir, bench.upload_dir),
             "    }",
         ]
-    return "\n".join([
-        "# Written by tests/load/peer_benchmark.py: conf/bench.conf's workers",
-        nginx_user_line(),
-        "daemon off;",
-        "master_process on;",
-        "worker_processes 2;",
-        "pid %s;" % bench.path("workers-nginx.pid"),
-        "error_log %s warn;" % bench.path("workers-nginx-error.log"),
-        "events { worker_connections 4096; }",
-        "http {",
-        "    access_log off;",
+    return "\n".join(nginx_main_lines(bench, "workers-nginx", 2, 4096) + [
         "    sendfile on;",
         "    open_file_cache max=16;",
     ] + nginx_temp_paths(bench.path("workers-nginx-temp")) + servers + ["}"]) + "\n"
@@ -432,6 +422,23 @@ def nginx_user_line():
     return "user %s %s;" % (pwd.getpwuid(os.geteuid()).pw_name, grp.getgrgid(os.getegid()).gr_name)
 
 
+def nginx_main_lines(bench, name, processes, connections):
+    """The top of an nginx config written here, up to the open http block: a foreground master
+    with `processes` workers, its pid and error log named after `name` in the temp dir, no access log."""
+    return [
+        "# Written by tests/load/peer_benchmark.py (%s)" % name,
+        nginx_user_line(),
+        "daemon off;",
+        "master_process on;",
+        "worker_processes %d;" % processes,
+        "pid %s;" % bench.path(name + ".pid"),
+        "error_log %s warn;" % bench.path(name + "-error.log"),
+        "events { worker_connections %d; }" % connections,
+        "http {",
+        "    access_log off;",
+    ]
+
+
 def nginx_temp_paths(temp):
     return ["    %s_temp_path %s/%s;" % (kind, temp, kind) for kind in ("client_body", "proxy", "fastcgi", "uwsgi",
                                                                       "scgi")]
@@ -440,18 +447,7 @@ def nginx_temp_paths(temp):
 def nginx_config(bench, port):
     servers = ["        server %s;" % bench.worker_address(worker, "unix:") for worker in WORKERS]
     temp = bench.path("nginx-temp")
-    return "\n".join([
-        "# Written by tests/load/peer_benchmark.py",
-        nginx_user_line(),
-        "daemon off;",
-        "master_process on;",
-        "worker_processes 1;",
-        "pid %s;" % bench.path("nginx.pid"),
-        "error_log %s warn;" % bench.path("nginx-error.log"),
-        "events { worker_connections 1024; }",
-        "http {",
-        "    access_log off;",
-    ] + nginx_temp_paths(temp) + [
+    return "\n".join(nginx_main_lines(bench, "nginx", 1, 1024) + nginx_temp_paths(temp) + [
         "    upstream workers {",
         "        hash $cookie_%s consistent;" % (SID_COOKIE if bench.external else COOKIE),
     ] + servers + [
