@@ -114,7 +114,10 @@ const char* AppUser::stepName(Action action) {
 }
 
 void AppUser::start(std::chrono::milliseconds delay) {
-  timer_.start(delay, [this] { perform(Action::kPage); });
+  timer_.start(delay, [this] {
+    started_ = true;
+    perform(Action::kPage);
+  });
 }
 
 void AppUser::stop() {

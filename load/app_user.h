@@ -47,6 +47,7 @@ class AppUser {
   void stop();
   // Stops at once: the request in flight, if any, is dropped.
   void abort();
+  bool started() const { return started_; }
   bool finished() const { return finished_; }
   bool waiting() const { return agent_.busy(); }
   const std::string& name() const { return name_; }
@@ -96,6 +97,7 @@ class AppUser {
   Timer timer_;
   std::mt19937_64 rng_;
 
+  bool started_ = false;
   bool stopping_ = false;
   bool finished_ = false;
   bool in_flow_ = false;

@@ -31,7 +31,7 @@ struct Second {
   LatencyHistogram latency;  // judged requests completed in this second
   uint64_t requests = 0;
   uint64_t errors = 0;
-  uint32_t users = 0;  // users started by then
+  uint32_t users = 0;  // users that had started by then
 };
 
 class LoadRecorder {
@@ -45,6 +45,7 @@ class LoadRecorder {
   // `user` and `detail` go into the samples; `text` is the session-error text found, if any.
   void failure(const std::string& step, FailureKind kind, const std::string& user, const std::string& detail,
                const std::string& text = {});
+  // How many users have started so far (the timeline's user count from this second on).
   void usersStarted(uint32_t users);
 
   uint64_t flows_completed = 0;

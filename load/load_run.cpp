@@ -45,11 +45,13 @@ void LoadRun::addUsers(uint32_t count) {
     user->start(delay);
     users_.push_back(std::move(user));
   }
-  recorder_.usersStarted(static_cast<uint32_t>(users_.size()));
 }
 
 void LoadRun::tick() {
   sampler_->sample();
+  uint32_t started = 0;
+  for (const auto& user : users_) started += user->started() ? 1 : 0;
+  recorder_.usersStarted(started);
   double now = recorder_.sinceStart();
   if (stopping_) {
     bool done = true;
