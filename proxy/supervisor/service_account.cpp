@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <utility>
 
@@ -134,6 +135,45 @@ std::string giveEntry(const std::string& path, const ServiceAccount& account) {
   return "";
 }
 
+// The permission bits of `info` that apply to the account: owner, group (its primary group:
+// the switch drops supplementary ones), or other.
+int accountBits(const struct stat& info, const ServiceAccount& account) {
+  mode_t mode = info.st_mode;
+  if (info.st_uid == account.uid) return static_cast<int>((mode >> 6) & 7);
+  if (info.st_gid == account.gid) return static_cast<int>((mode >> 3) & 7);
+  return static_cast<int>(mode & 7);
+}
+
+std::string modeText(const struct stat& info) {
+  char text[8];
+  std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(info.st_mode & 07777));
+  return text;
+}
+
+// "" when the account can reach `path` (search permission on every directory above it) and has
+// `want` (4 read, 2 write, 1 execute/search) on it; else which entry stops it and why.
+std::string accountAccessProblem(const std::string& path, const ServiceAccount& account, int want) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  fs::path real = fs::canonical(path, error);
+  if (error) return path + ": " + error.message();
+  const fs::path relative = real.relative_path();
+  fs::path walked = real.root_path();
+  for (auto part = relative.begin();; ++part) {
+    struct stat info {};
+    if (::stat(walked.c_str(), &info) != 0) return walked.string() + ": " + errnoText(errno);
+    bool last = part == relative.end();
+    int needed = last ? want : 1;
+    if ((accountBits(info, account) & needed) != needed) {
+      const char* what = !last ? "search" : (needed & 2) ? "write to" : (needed & 4) ? "read" : "run";
+      return walked.string() + " (owner uid " + std::to_string(info.st_uid) + ", gid " + std::to_string(info.st_gid) +
+             ", mode " + modeText(info) + ") does not let " + account.user + " " + what + " it";
+    }
+    if (last) return "";
+    walked /= *part;
+  }
+}
+
 std::string accountText(const ServiceAccount& account) {
   return account.user + " (uid " + std::to_string(account.uid) + ", group " + account.group + " gid " +
          std::to_string(account.gid) + ")";
@@ -235,6 +275,30 @@ std::string prepareServiceDirectories(const Config& config, const ServiceAccount
     if (!account.switch_needed) continue;
     for (const fs::path& dir : created) {
       if (std::string problem = giveEntry(dir.string(), account); !problem.empty()) return problem;
+    }
+  }
+  return account.switch_needed ? accountReachProblem(config, account) : "";
+}
+
+std::string accountReachProblem(const Config& config, const ServiceAccount& account) {
+  namespace fs = std::filesystem;
+  // Workers spawned as the account find what their command line names, or crash-loop.
+  if (std::string problem = accountAccessProblem(config.state_dir, account, 7); !problem.empty()) {
+    return "state_dir: " + problem;
+  }
+  for (const WorkerConfig& worker : config.workers) {
+    if (!worker.supervised()) continue;
+    if (worker.address.kind == Address::Kind::kUnix) {
+      std::string dir = fs::path(worker.address.path).parent_path().string();
+      if (std::string problem = accountAccessProblem(dir, account, 3); !problem.empty()) {
+        return "worker " + worker.name + ": its socket directory cannot be used: " + problem +
+               " (give it to the account, or remove it so that the proxy makes it)";
+      }
+    }
+    if (worker.command.find('/') != std::string::npos) {
+      if (std::string problem = accountAccessProblem(worker.command, account, 1); !problem.empty()) {
+        return "worker " + worker.name + ": its command cannot be run: " + problem;
+      }
     }
   }
   return "";

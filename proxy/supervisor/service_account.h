@@ -49,8 +49,14 @@ ServiceAccountCheck resolveServiceAccount(const Config& config, uid_t euid, gid_
 // Creates `config.state_dir` (mode 0700) and the missing directories of the supervised workers'
 // Unix sockets. When `account.switch_needed`, gives the account the state directory with all it
 // holds (files left by an earlier run as root included) and the socket directories this call
-// created, so that workers spawned as the account can write there. Returns "" or what failed.
+// created, so that workers spawned as the account can write there; then, when switching, checks
+// accountReachProblem(). Returns "" or what failed.
 std::string prepareServiceDirectories(const Config& config, const ServiceAccount& account);
+
+// What would stop processes running as `account` from using the state directory, the
+// supervised workers' socket directories (write) and their commands (run), the search
+// permission on every directory above them included; "" when nothing does.
+std::string accountReachProblem(const Config& config, const ServiceAccount& account);
 
 // Run once the listeners are bound, before serving: gives the account the state directory's
 // contents, the routing secret file (re-read on every reload) and the admin socket, then drops

@@ -12,6 +12,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -154,6 +155,25 @@ TEST_CASE("started as root without user or allow_root, the proxy refuses to serv
   CHECK_FALSE(canConnect(proxy.port()));
   CHECK_FALSE(canConnect(proxy.metricsPort()));
   CHECK(proxy.logText().find("worker w1") == std::string::npos);
+}
+
+TEST_CASE("started as root with a user whose workers could not listen, the proxy refuses before spawning",
+          "[integration][proxy][privileges]") {
+  if (!rootOrWarn()) return;
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(1, "test-worker",
+                                                      {{"proxy.user", "nobody"},
+                                                       {"worker w1.address", "unix:@DIR@/sockets/w1.sock"}}));
+  REQUIRE(::chmod(proxy.dir().path().c_str(), 0711) == 0);
+  // A socket directory an earlier run as root left: it keeps its owner, so nobody could not bind.
+  std::filesystem::create_directories(proxy.dir().file("sockets"));
+  int status = runProxyToExit({"-c", proxy.configPath()}, proxy.logPath());
+  INFO(proxy.logText());
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(proxy.logText().find("worker w1: its socket directory cannot be used: " + proxy.dir().file("sockets") +
+                             " (owner uid 0, gid 0, mode 0755) does not let nobody write to it") != std::string::npos);
+  CHECK(proxy.logText().find("worker w1 started") == std::string::npos);
+  CHECK_FALSE(canConnect(proxy.port()));
 }
 
 TEST_CASE("started as root with allow_root = yes and no user, the proxy serves as root",

@@ -154,6 +154,7 @@ TEST_CASE("the state directory becomes 0700 and the account's, links in it are n
   worker.address.kind = Address::Kind::kUnix;
   worker.address.path = dir.path() + "/run/sockets/w1.sock";
   config.workers.push_back(worker);
+  REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);  // the account must reach what it is given
 
   ServiceAccountCheck check = resolveServiceAccount(config, 0, 0);
   REQUIRE(check.account);
@@ -170,6 +171,59 @@ TEST_CASE("the state directory becomes 0700 and the account's, links in it are n
   // What the links point at, and the directories that existed before, keep their owner.
   CHECK(statOf(outside).st_uid == 0);
   CHECK(statOf(dir.path()).st_uid == 0);
+}
+
+TEST_CASE("a socket directory, a state directory or a command the account cannot reach is refused by name",
+          "[supervisor]") {
+  if (::geteuid() != 0) {
+    WARN("not root: there is no switch to check for");
+    return;
+  }
+  TempDir dir;
+  REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+  Config config = configFor("nobody");
+  config.state_dir = dir.path() + "/state";
+  WorkerConfig worker;
+  worker.name = "w2";
+  worker.command = "/bin/true";
+  worker.address.kind = Address::Kind::kUnix;
+  worker.address.path = dir.path() + "/run/w2.sock";
+  config.workers.push_back(worker);
+  ServiceAccountCheck check = resolveServiceAccount(config, 0, 0);
+  REQUIRE(check.account);
+
+  // A socket directory that root made earlier keeps its owner: the workers could not listen there.
+  std::filesystem::create_directories(dir.path() + "/run");
+  std::string problem = prepareServiceDirectories(config, *check.account);
+  CHECK(problem.find("worker w2: its socket directory cannot be used: " + dir.path() + "/run") == 0);
+  CHECK(problem.find("mode 0755) does not let nobody write to it") != std::string::npos);
+  std::filesystem::remove(dir.path() + "/run");
+  CHECK(prepareServiceDirectories(config, *check.account) == "");
+
+  // A command under a directory the account cannot search (a checkout in /root, say).
+  std::filesystem::create_directories(dir.path() + "/private/bin");
+  writeText(dir.path() + "/private/bin/app", "#!/bin/sh\n");
+  REQUIRE(::chmod((dir.path() + "/private/bin/app").c_str(), 0755) == 0);
+  REQUIRE(::chmod((dir.path() + "/private").c_str(), 0700) == 0);
+  config.workers[0].command = dir.path() + "/private/bin/app";
+  problem = prepareServiceDirectories(config, *check.account);
+  CHECK(problem == "worker w2: its command cannot be run: " + dir.path() +
+                       "/private (owner uid 0, gid 0, mode 0700) does not let nobody search it");
+  REQUIRE(::chmod((dir.path() + "/private").c_str(), 0755) == 0);
+  CHECK(prepareServiceDirectories(config, *check.account) == "");
+
+  // A state directory under one the account cannot search.
+  REQUIRE(::chmod(dir.path().c_str(), 0711) == 0);  // searchable, so still fine
+  CHECK(prepareServiceDirectories(config, *check.account) == "");
+  REQUIRE(::chmod(dir.path().c_str(), 0700) == 0);
+  CHECK(prepareServiceDirectories(config, *check.account).find("state_dir: " + dir.path() + " (owner uid 0") == 0);
+
+  // Without a switch nothing is checked: the workers run as the proxy, which made what they need.
+  config.user.clear();
+  config.allow_root = true;
+  ServiceAccountCheck same = resolveServiceAccount(config, 0, 0);
+  REQUIRE(same.account);
+  CHECK(prepareServiceDirectories(config, *same.account) == "");
 }
 
 TEST_CASE("without a switch the directories are made but keep their owner", "[supervisor]") {
