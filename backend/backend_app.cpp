@@ -6,6 +6,7 @@
 
 #include "backend/app/exchange_io.h"
 #include "backend/web/web_assets.h"
+#include "proxy/http/gzip_encoder.h"
 #include "proxy/routing/session_key.h"
 
 namespace stickyproxy::backend {
@@ -142,9 +143,17 @@ void BackendApp::route(const ServerExchangePtr& exchange) {
 }
 
 void BackendApp::serveIndex(const ServerExchangePtr& exchange) {
+  constexpr std::string_view kType = "text/html; charset=utf-8";
   HeaderList headers = app_.baseHeaders();
   headers.add("X-Content-Type-Options", "nosniff");
-  exchange->respond(200, "text/html; charset=utf-8", std::string(webIndexHtml()), std::move(headers));
+  if (AppContext::gzipFor(exchange->request(), kType, webIndexHtml().size())) {
+    // The page never changes while the process runs: compressed once, at its best level.
+    static const std::string compressed = GzipEncoder::compress(webIndexHtml(), 9);
+    headers.add("Vary", "Accept-Encoding");
+    headers.add("Content-Encoding", "gzip");
+    return exchange->respond(200, kType, compressed, std::move(headers));
+  }
+  app_.send(exchange, 200, kType, std::string(webIndexHtml()), std::move(headers));
 }
 
 void BackendApp::systemHealth(const ServerExchangePtr& exchange) {

@@ -1,7 +1,7 @@
 // stickyproxy-backend: one worker of the bundled analysis app.
 //
 //   stickyproxy-backend --name w1 --listen unix:/path/w1.sock --state-dir /var/lib/stickyproxy
-//                       [--session-idle-timeout-s 86400]
+//                       [--session-idle-timeout-s 86400] [--memory-budget-mib 512]
 #include <memory>
 
 #include "backend/backend_app.h"
@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     app_options.name = process.name;
     app_options.state_dir = process.state_dir;
     app_options.session_idle_timeout = process.session_idle_timeout;
+    if (process.memory_budget_mib) app_options.memory_budget_bytes = static_cast<size_t>(*process.memory_budget_mib) << 20;
     auto app = std::make_shared<BackendApp>(loop, app_options);
     return [app](const ServerExchangePtr& exchange) { app->handle(exchange); };
   });

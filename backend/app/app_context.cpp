@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "proxy/http/gzip_encoder.h"
 #include "proxy/routing/session_key.h"
 
 namespace stickyproxy::backend {
@@ -29,7 +30,9 @@ Answer Answer::error(ErrorKind kind, std::string message) {
 AppContext::AppContext(uv_loop_t* loop, BackendOptions options)
     : loop_(loop),
       options_(std::move(options)),
-      sessions_(options_.state_dir, options_.name, options_.session_idle_timeout) {}
+      sessions_(options_.state_dir, options_.name, options_.session_idle_timeout) {
+  sessions_.setMemoryBudget(options_.memory_budget_bytes);
+}
 
 std::string AppContext::cookieSessionId(const RequestHead& request) {
   const std::string* cookie = request.headers.find("Cookie");
@@ -80,8 +83,31 @@ void AppContext::respond(const ServerExchangePtr& exchange, const Answer& answer
   if (session != nullptr && cookieSessionId(exchange->request()) != session->id) {
     headers.add("Set-Cookie", sessionCookie(session->id));
   }
-  exchange->respond(answer.http_status, "application/json", picojson::value(answer.body).serialize(),
-                    std::move(headers));
+  send(exchange, answer.http_status, "application/json", picojson::value(answer.body).serialize(), std::move(headers));
+}
+
+bool AppContext::compressibleType(std::string_view content_type) {
+  const std::string_view type = content_type.substr(0, content_type.find(';'));
+  return type.starts_with("text/") || type == "application/json" || type == "image/svg+xml" ||
+         type == "application/javascript";
+}
+
+bool AppContext::gzipFor(const RequestHead& request, std::string_view content_type, std::optional<uint64_t> bytes) {
+  return compressibleType(content_type) && (!bytes || *bytes >= kMinGzipBytes) &&
+         acceptsGzip(request.headers.find("Accept-Encoding"));
+}
+
+void AppContext::send(const ServerExchangePtr& exchange, int status, std::string_view content_type, std::string body,
+                      HeaderList headers) {
+  if (compressibleType(content_type)) headers.add("Vary", "Accept-Encoding");
+  if (gzipFor(exchange->request(), content_type, body.size())) {
+    std::string gz = GzipEncoder::compress(body, kGzipLevel);
+    if (!gz.empty()) {
+      body = std::move(gz);
+      headers.add("Content-Encoding", "gzip");
+    }
+  }
+  exchange->respond(status, content_type, std::move(body), std::move(headers));
 }
 
 void AppContext::respond(const std::weak_ptr<ServerExchange>& exchange, const Answer& answer,

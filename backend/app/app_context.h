@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,6 +34,12 @@ struct BackendOptions {
   uint32_t max_chunks = 4096;            // per file of a chunked upload
   size_t composite_maps_per_page = 4;
   std::chrono::milliseconds chat_token_interval{15};  // pause between streamed chat events
+  // Parsed data (uploads and analyses) kept in memory before the least recently used sessions'
+  // is dropped, to be reloaded from their files (SessionStore::noteLoaded); 0: no limit. The
+  // default lets four workers with 500 sessions between them stay within 4 GiB: a 400-ward
+  // session holds about 1 MiB, and each worker keeps room for its own code, buffers and maps.
+  size_t memory_budget_bytes = kDefaultMemoryBudget;
+  static constexpr size_t kDefaultMemoryBudget = 512ull << 20;
 };
 
 // An operation's answer, ready to send: HTTP status and JSON body ({"status": "success", ...}
@@ -73,7 +80,23 @@ class AppContext {
   // The request's chatmrpt_session value when it is shaped like our ids, else empty.
   static std::string cookieSessionId(const RequestHead& request);
 
-  // Sends `answer` with X-Worker and Cache-Control: no-store. When `session` is given and the
+  // Sends `body` as the whole answer with `headers`. A text type (compressibleType) gets Vary:
+  // Accept-Encoding, and goes gzip-encoded (Content-Encoding: gzip) when it is at least
+  // kMinGzipBytes and the request accepts gzip (acceptsGzip: q-values honoured).
+  void send(const ServerExchangePtr& exchange, int status, std::string_view content_type, std::string body,
+            HeaderList headers);
+  // Whether the answer to `request`, `bytes` long (nullopt: unknown yet) and of `content_type`,
+  // goes gzip-encoded; the rule send() and sendFile() follow.
+  static bool gzipFor(const RequestHead& request, std::string_view content_type, std::optional<uint64_t> bytes);
+  // HTML, JSON, CSV, SVG, plain text, CSS and JavaScript: bodies gzip shrinks several times.
+  static bool compressibleType(std::string_view content_type);
+  // Below this, gzip's header and the CPU cost more than the bytes saved.
+  static constexpr uint64_t kMinGzipBytes = 1024;
+  // Speed over the last few percent: map pages are hundreds of KiB of path text, and level 4
+  // takes most of level 6's ratio on them at well under its cost.
+  static constexpr int kGzipLevel = 4;
+
+  // Sends `answer` with X-Worker and Cache-Control: no-store (through send()). When `session` is given and the
   // request's cookie does not already name it (new, rotated or adopted), sets the cookie.
   void respond(const ServerExchangePtr& exchange, const Answer& answer, const SessionState* session = nullptr);
   // The same for an exchange followed by a weak reference: nothing happens when it is gone.

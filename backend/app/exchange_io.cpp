@@ -6,6 +6,8 @@
 
 #include <memory>
 
+#include "proxy/http/gzip_encoder.h"
+
 namespace stickyproxy::backend {
 
 namespace {
@@ -64,11 +66,12 @@ class JsonBodyReader : public ExchangeHandler {
   bool failed_ = false;
 };
 
-// Feeds a file to the client block by block, pausing while the client's write queue is full.
+// Feeds a file to the client block by block, pausing while the client's write queue is full;
+// through `gzip` when given, so a compressed answer never holds more than a block either.
 class FileSender : public ExchangeHandler {
  public:
-  FileSender(std::weak_ptr<ServerExchange> exchange, int fd, uint64_t size)
-      : exchange_(std::move(exchange)), fd_(fd), remaining_(size) {}
+  FileSender(std::weak_ptr<ServerExchange> exchange, int fd, uint64_t size, std::unique_ptr<GzipEncoder> gzip)
+      : exchange_(std::move(exchange)), fd_(fd), remaining_(size), gzip_(std::move(gzip)) {}
   ~FileSender() override { closeFile(); }
 
   void pump() {
@@ -85,9 +88,24 @@ class FileSender : public ExchangeHandler {
       }
       block.resize(static_cast<size_t>(n));
       remaining_ -= static_cast<uint64_t>(n);
-      exchange->sendBody(std::move(block));
+      if (gzip_ == nullptr) {
+        exchange->sendBody(std::move(block));
+        continue;
+      }
+      std::string packed;
+      if (!gzip_->feed(block, &packed) || (remaining_ == 0 && !gzip_->finish(&packed))) {
+        closeFile();
+        exchange->abort();
+        return;
+      }
+      if (!packed.empty()) exchange->sendBody(std::move(packed));
     }
     if (remaining_ == 0) {
+      if (gzip_ != nullptr && !gzip_->finished()) {  // an empty file: the stream still needs its trailer
+        std::string packed;
+        gzip_->finish(&packed);
+        exchange->sendBody(std::move(packed));
+      }
       closeFile();
       exchange->finish();
     }
@@ -106,6 +124,7 @@ class FileSender : public ExchangeHandler {
   std::weak_ptr<ServerExchange> exchange_;
   int fd_;
   uint64_t remaining_;
+  std::unique_ptr<GzipEncoder> gzip_;
 };
 
 }  // namespace
@@ -135,9 +154,17 @@ void sendFile(AppContext& app, const ServerExchangePtr& exchange, const std::str
   if (!download_name.empty()) {
     head.headers.add("Content-Disposition", "attachment; filename=\"" + std::string(download_name) + "\"");
   }
-  auto sender = std::make_shared<FileSender>(exchange, fd, static_cast<uint64_t>(info.st_size));
+  const auto size = static_cast<uint64_t>(info.st_size);
+  std::unique_ptr<GzipEncoder> gzip;
+  if (AppContext::compressibleType(content_type)) head.headers.add("Vary", "Accept-Encoding");
+  if (AppContext::gzipFor(exchange->request(), content_type, size)) {
+    gzip = std::make_unique<GzipEncoder>(AppContext::kGzipLevel);
+    head.headers.add("Content-Encoding", "gzip");
+  }
+  const bool chunked = gzip != nullptr;  // the compressed length is known only at the end
+  auto sender = std::make_shared<FileSender>(exchange, fd, size, std::move(gzip));
   exchange->setHandler(sender);
-  exchange->sendHead(std::move(head), static_cast<uint64_t>(info.st_size));
+  exchange->sendHead(std::move(head), chunked ? std::nullopt : std::optional<uint64_t>(size));
   sender->pump();
 }
 

@@ -17,7 +17,8 @@ namespace stickyproxy::backend {
 void readJsonBody(AppContext& app, const ServerExchangePtr& exchange, std::function<void(picojson::object)> done);
 
 // Streams the regular file at `path` as a 200 answer of `content_type`, reading it in blocks as
-// the client takes them (a large download never sits in memory). `download_name` non-empty adds
+// the client takes them (a large download never sits in memory); gzip-encoded as it streams when
+// AppContext::gzipFor() says so (then chunked, without Content-Length). `download_name` non-empty adds
 // Content-Disposition: attachment. A missing file gets 404 {"status":"error","message":
 // not_found_message}. `path` must already be validated by the caller.
 void sendFile(AppContext& app, const ServerExchangePtr& exchange, const std::string& path,

@@ -11,6 +11,7 @@
 #include "backend/app/session_layout.h"
 #include "backend/export/report.h"
 #include "backend/export/zip_archive.h"
+#include "backend/session/derived_file.h"
 #include "backend/session/directory_listing.h"
 #include "proxy/net/file_util.h"
 
@@ -203,13 +204,16 @@ void ExportRoutes::buildReport(const std::string& session_id, const std::string&
             return;
           }
           // The archive holds the main maps even when the user never opened them.
+          // Only the maps not drawn yet are drawn: a page in results/ is the one this analysis made.
           for (const char* type : {"vulnerability_map", "pca_map", "box_plot"}) {
-            Expected<RenderedView> view = renderView(*data, *analysis, ViewRequest{type, "", 1}, per_page);
-            const RenderedView* rendered = view.valueIfOk();
-            if (rendered == nullptr) continue;  // a map that cannot be drawn is left out
-            std::string path = joinPath(results, rendered->filename);
+            const ViewRequest request{type, "", 1};
+            Expected<RenderedView> plan = planView(*data, *analysis, request, per_page);
+            if (!plan.ok()) continue;  // a map that cannot be drawn is left out
+            const std::string path = joinPath(results, plan.value().filename);
             std::error_code ignored;
-            if (!fs::exists(path, ignored)) writeFileAtomically(path, rendered->html, error.get());
+            if (fs::exists(path, ignored)) continue;
+            Expected<RenderedView> view = renderView(*data, *analysis, request, per_page);
+            if (view.ok()) writeDerivedFile(path, view.value().html, error.get());
           }
           std::vector<ZipEntry> entries;
           std::error_code listing;
@@ -226,7 +230,7 @@ void ExportRoutes::buildReport(const std::string& session_id, const std::string&
         },
         [this, session_id, analysis, error, filename, done] {
           SessionState* found = app_.sessions().find(session_id, app_.now());
-          if (found == nullptr || found->analysis != analysis) {
+          if (found == nullptr || !found->holdsAnalysis(analysis)) {
             return done(Answer::error(ErrorKind::kConflict,
                                       "This session changed while the report was built; ask for it again"));
           }

@@ -37,6 +37,42 @@ bool swapDirectory(SessionOperations& operations, const std::string& replacement
   return true;
 }
 
+// The answer to run_analysis for `analysis`.
+Answer analysisAnswer(const AnalysisResult& analysis) {
+  picojson::object fields;
+  fields["message"] = picojson::value("Analysis complete: " + std::to_string(analysis.wardCount()) +
+                                      " wards ranked with " + std::to_string(analysis.models.size()) +
+                                      " composite models and PCA");
+  fields["variables_used"] = stringArray(analysis.variables_used);
+  fields["high_risk_wards"] = stringArray(analysis.high_risk_wards);
+  fields["medium_risk_wards"] = stringArray(analysis.medium_risk_wards);
+  fields["low_risk_wards"] = stringArray(analysis.low_risk_wards);
+  fields["ward_count"] = picojson::value(static_cast<double>(analysis.wardCount()));
+  fields["model_count"] = picojson::value(static_cast<double>(analysis.models.size()));
+  return Answer::success(std::move(fields));
+}
+
+// About how many bytes `analysis` holds (vectors and strings; not allocator overhead).
+size_t analysisBytes(const AnalysisResult& analysis) {
+  auto strings = [](const std::vector<std::string>& texts) {
+    size_t bytes = sizeof texts;
+    for (const std::string& text : texts) bytes += sizeof text + text.capacity();
+    return bytes;
+  };
+  size_t bytes = sizeof analysis + strings(analysis.ward_keys) + strings(analysis.ward_names) +
+                 strings(analysis.skipped_columns) + strings(analysis.variables_used) +
+                 strings(analysis.high_risk_wards) + strings(analysis.medium_risk_wards) +
+                 strings(analysis.low_risk_wards);
+  for (const ImputedColumn& column : analysis.imputed_columns) bytes += sizeof column + column.values.capacity() * 16;
+  for (const auto& values : analysis.normalized) bytes += sizeof values + values.capacity() * sizeof(double);
+  for (const CompositeModel& model : analysis.models) bytes += sizeof model + model.formula.capacity() + 64;
+  bytes += analysis.model_scores.wardCount() * analysis.model_scores.modelCount() * sizeof(double);
+  bytes += (analysis.median_scores.capacity() + analysis.pca.scores.capacity()) * sizeof(double);
+  bytes += (analysis.overall_ranks.capacity() + analysis.pca_ranks.capacity()) * sizeof(size_t);
+  for (const auto& loading : analysis.pca.loadings) bytes += sizeof loading + loading.capacity() * sizeof(double);
+  return bytes;
+}
+
 }  // namespace
 
 SessionOperations::SessionOperations(AppContext& app)
@@ -63,6 +99,15 @@ void SessionOperations::discardDirectory(const std::string& path) {
   std::string aside = joinPath(staging_root_, "discarded-" + newSessionKey());
   fs::rename(path, aside, ignored);
   fs::remove_all(ignored ? path : aside, ignored);
+}
+
+void SessionOperations::noteLoaded(SessionState& session) {
+  const size_t bytes = (session.data ? session.data->memoryBytes() : 0) +
+                       (session.analysis ? analysisBytes(*session.analysis) : 0);
+  if (size_t evicted = app_.sessions().noteLoaded(session, bytes); evicted > 0) {
+    app_.log("memory budget: parsed data of " + std::to_string(evicted) + " idle sessions left memory (" +
+             std::to_string(app_.sessions().loadedBytes() >> 20) + " MiB held)");
+  }
 }
 
 std::string SessionOperations::resultsDir(const std::string& session_id) const {
@@ -112,6 +157,10 @@ void SessionOperations::commitUpload(const std::string& session_id, const std::s
         session->current_map_page = 0;
         session->data = data;
         session->analysis = nullptr;
+        session->analysis_request.reset();
+        session->rendered_for = nullptr;
+        session->rendered_pages.clear();
+        noteLoaded(*session);
         if (!app_.sessions().save(*session, &error)) app_.log("cannot save session state: " + error);
 
         picojson::object fields;
@@ -147,7 +196,10 @@ void SessionOperations::withLoadedSession(const std::string& session_id, bool ne
             return next(found, app_.serverFailure("Could not reload this session's data",
                                                   data_dir + ": " + status->message()));
           }
-          if (!found->data) found->data = data;
+          if (!found->data) {
+            found->data = data;
+            noteLoaded(*found);
+          }
           withLoadedSession(session_id, need_analysis, next);
         });
     return;
@@ -167,8 +219,9 @@ void SessionOperations::withLoadedSession(const std::string& session_id, bool ne
           if (!(*result)->ok()) {
             return next(found, app_.serverFailure("Could not rebuild this session's analysis", (*result)->error()));
           }
-          if (found->data == data && !found->analysis) {
+          if (found->holdsData(data) && !found->analysis) {
             found->analysis = std::make_shared<const AnalysisResult>(std::move(**result).value());
+            noteLoaded(*found);
           }
           withLoadedSession(session_id, need_analysis, next);
         });
@@ -197,6 +250,9 @@ void SessionOperations::runAnalysis(const std::string& session_id, std::vector<s
     if (session == nullptr || !session->csv_loaded || !session->shapefile_loaded || !session->data) {
       return done(Answer::error(ErrorKind::kBadInput, std::string(kUploadBothFirstMessage)));
     }
+    if (session->analysis_complete && session->analysis && session->analysis_request == variables) {
+      return done(analysisAnswer(*session->analysis));  // the same data and request: the same result, already stored
+    }
     std::string error;
     std::string staging = newStagingDir(&error);
     if (staging.empty()) return done(app_.serverFailure("Could not run the analysis", error));
@@ -215,14 +271,14 @@ void SessionOperations::runAnalysis(const std::string& session_id, std::vector<s
             if (!writeFileAtomically(joinPath(staging, file.filename), file.content, write_error.get())) return;
           }
         },
-        [this, data, result, staging, write_error, session_id, done] {
+        [this, data, options, result, staging, write_error, session_id, done] {
           if (!(*result)->ok() || !write_error->empty()) {
             discardDirectory(staging);
             if (!write_error->empty()) return done(app_.serverFailure("Could not write the results", *write_error));
             return done(app_.dataFailure((*result)->status(), "analysis_input", "Could not run the analysis"));
           }
           SessionState* found = app_.sessions().find(session_id, app_.now());
-          if (found == nullptr || found->data != data) {
+          if (found == nullptr || !found->holdsData(data)) {
             discardDirectory(staging);
             return done(Answer::error(ErrorKind::kConflict,
                                       "This session's data changed while the analysis ran; run it again"));
@@ -234,23 +290,16 @@ void SessionOperations::runAnalysis(const std::string& session_id, std::vector<s
           }
           auto analysis = std::make_shared<const AnalysisResult>(std::move(**result).value());
           found->analysis = analysis;
+          found->analysis_request = options.selected_variables;
+          found->rendered_for = nullptr;
+          found->rendered_pages.clear();
+          noteLoaded(*found);
           found->analysis_complete = true;
           found->variables_used = analysis->variables_used;
           found->current_map_page = 0;
           std::string save_error;
           if (!app_.sessions().save(*found, &save_error)) app_.log("cannot save session state: " + save_error);
-
-          picojson::object fields;
-          fields["message"] = picojson::value("Analysis complete: " + std::to_string(analysis->wardCount()) +
-                                              " wards ranked with " + std::to_string(analysis->models.size()) +
-                                              " composite models and PCA");
-          fields["variables_used"] = stringArray(analysis->variables_used);
-          fields["high_risk_wards"] = stringArray(analysis->high_risk_wards);
-          fields["medium_risk_wards"] = stringArray(analysis->medium_risk_wards);
-          fields["low_risk_wards"] = stringArray(analysis->low_risk_wards);
-          fields["ward_count"] = picojson::value(static_cast<double>(analysis->wardCount()));
-          fields["model_count"] = picojson::value(static_cast<double>(analysis->models.size()));
-          done(Answer::success(std::move(fields)));
+          done(analysisAnswer(*analysis));
         });
   });
 }

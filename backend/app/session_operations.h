@@ -67,6 +67,10 @@ class SessionOperations {
   // <session dir>/results
   std::string resultsDir(const std::string& session_id) const;
 
+  // Counts what `session`'s data and analysis cost against the memory budget, evicting other
+  // sessions' parsed data when it is over (SessionStore::noteLoaded). Call whenever either changes.
+  void noteLoaded(SessionState& session);
+
  private:
   AppContext& app_;
   std::string staging_root_;

@@ -3,9 +3,11 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <optional>
 #include <unordered_set>
 
 #include "backend/app/session_layout.h"
+#include "backend/app/shape_cache.h"
 #include "proxy/net/file_util.h"
 
 namespace stickyproxy::backend {
@@ -32,7 +34,49 @@ void readDisplayNames(const std::string& data_dir, UploadedData* out) {
   out->shapefile_filename = text_of("shapefile_filename");
 }
 
+// The parts an earlier load extracted into `shape_dir`, when its .shp is there (extraction
+// renames the .shp last, so a complete .shp means a complete set).
+std::optional<ExtractedShapefile> extractedEarlier(const std::string& shape_dir) {
+  const std::string base = joinPath(shape_dir, ShapefileZipOptions().basename) + ".";
+  if (!fileExists(base + "shp") || !fileExists(base + "shx") || !fileExists(base + "dbf")) return std::nullopt;
+  ExtractedShapefile files;
+  files.shp_path = base + "shp";
+  files.shx_path = base + "shx";
+  files.dbf_path = base + "dbf";
+  if (fileExists(base + "prj")) files.prj_path = base + "prj";
+  if (fileExists(base + "cpg")) files.cpg_path = base + "cpg";
+  files.source_name = "shapefile.zip";
+  return files;
+}
+
+size_t stringBytes(const std::string& text) { return sizeof(std::string) + text.capacity(); }
+
+size_t stringsBytes(const std::vector<std::string>& texts) {
+  size_t bytes = sizeof texts;
+  for (const std::string& text : texts) bytes += stringBytes(text);
+  return bytes;
+}
+
 }  // namespace
+
+size_t UploadedData::memoryBytes() const {
+  size_t bytes = sizeof *this + stringBytes(csv_filename) + stringBytes(shapefile_filename);
+  for (const CsvColumn& column : table.columns()) {
+    bytes += sizeof column + column.name().capacity() + column.size() * (4 + 1) + column.numbers().capacity() * 8;
+    for (size_t row = 0; row < column.size(); ++row) bytes += column.cell(row).size();
+  }
+  for (const WardShape& shape : layer.wards()) {
+    bytes += sizeof shape + stringsBytes(shape.attributes);
+    for (const auto& ring : shape.rings) bytes += sizeof ring + ring.capacity() * sizeof(Point);
+  }
+  if (outlines) bytes += sizeof *outlines + outlines->pathBytes() + outlines->size() * sizeof(std::string);
+  bytes += stringsBytes(join.row_keys) + stringsBytes(join.shape_keys);
+  bytes += (join.shape_of_row.size() + join.row_of_shape.size()) * sizeof(std::optional<size_t>);
+  bytes += stringsBytes(wards.keys) + stringsBytes(wards.names) + stringsBytes(wards.text_columns);
+  for (const NumericColumn& column : wards.columns) bytes += sizeof column + column.values.capacity() * 16;
+  for (const auto& neighbours : wards.adjacency) bytes += sizeof neighbours + neighbours.capacity() * sizeof(size_t);
+  return bytes;
+}
 
 picojson::object UploadedData::summaryJson() const {
   picojson::object summary = table.summary().toJson();
@@ -86,22 +130,41 @@ DataStatus loadUploadedData(const std::string& data_dir, const UploadLimits& lim
   out->has_shapes = fileExists(zip_path);
   Adjacency row_adjacency;
   if (out->has_shapes) {
-    const std::string shape_dir = joinPath(data_dir, kShapefileDir);
-    // Not create_directories: a session adopted away meanwhile must not get its directory back.
-    std::error_code ignored;
-    std::filesystem::create_directory(shape_dir, ignored);
-    ShapefileZipOptions zip_options;
-    zip_options.limits = limits.zip;
-    ExtractedShapefile files;
-    status = loadShapefileZip(zip_path, shape_dir, zip_options, limits.shapes, &files, &out->layer);
-    if (!status.ok()) return status;
+    // The same zip bytes were parsed before (another user of the same state, or this session
+    // before the memory budget evicted it): their records, adjacency and outlines are taken as
+    // they are, and nothing is extracted.
+    const std::string digest = ShapeCache::digestOf(zip_path);
+    std::optional<ParsedShapes> shapes = digest.empty() ? std::nullopt : ShapeCache::instance().find(digest);
+    if (!shapes) {
+      shapes.emplace();
+      const std::string shape_dir = joinPath(data_dir, kShapefileDir);
+      // Not create_directories: a session adopted away meanwhile must not get its directory back.
+      std::error_code ignored;
+      std::filesystem::create_directory(shape_dir, ignored);
+      if (std::optional<ExtractedShapefile> earlier = extractedEarlier(shape_dir)) {
+        status = ShapefileLayer::read(*earlier, limits.shapes, &shapes->layer);
+      } else {
+        ShapefileZipOptions zip_options;
+        zip_options.limits = limits.zip;
+        ExtractedShapefile files;
+        status = loadShapefileZip(zip_path, shape_dir, zip_options, limits.shapes, &files, &shapes->layer);
+      }
+      if (!status.ok()) return status;
+      shapes->adjacency = computeAdjacency(shapes->layer.wards());
+      shapes->outlines = std::make_shared<const WardOutlines>(
+          WardOutlines::project(shapes->layer, WardOutlines::kDefaultWidth, WardOutlines::kDisplayGrid));
+      shapes->layer.dropGeometry();
+      if (!digest.empty()) ShapeCache::instance().insert(digest, *shapes);
+    }
+    out->layer = std::move(shapes->layer);
+    out->outlines = std::move(shapes->outlines);
     out->join = joinWards(out->table, out->layer);
     if (out->join.matchedCount() == 0) {
       return DataStatus::error(DataError::kMissingColumns,
                                "No ward of the shapefile matches a ward of the CSV (by WardCode or WardName); "
                                "check that both files describe the same wards");
     }
-    row_adjacency = rowAdjacency(out->join, computeAdjacency(out->layer.wards()));
+    row_adjacency = rowAdjacency(out->join, shapes->adjacency);
   } else {
     out->join = joinWards(out->table, out->layer);
   }

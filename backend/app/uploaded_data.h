@@ -13,6 +13,7 @@
 #include "backend/data/data_status.h"
 #include "backend/data/shapefile_zip.h"
 #include "backend/data/ward_join.h"
+#include "backend/viz/ward_outlines.h"
 
 namespace stickyproxy::backend {
 
@@ -31,7 +32,12 @@ inline constexpr std::string_view kWardNameColumn = "WardName";
 struct UploadedData {
   CsvTable table;
   bool has_shapes = false;  // false for a csv_only upload
+  // The shapefile's records and attributes. Its rings are freed once `outlines` and the
+  // adjacency are made from them (ShapefileLayer::dropGeometry): nothing after the load needs them.
   ShapefileLayer layer;
+  // Every ward projected for display once per upload (WardOutlines::kDisplayGrid); every map of
+  // the session is drawn from these. Null for a csv_only upload.
+  std::shared_ptr<const WardOutlines> outlines;
   WardJoin join;            // rows to shapes; without shapes every row is unmatched
   WardTable wards;          // the analysis input: one ward per CSV row
   std::string csv_filename;        // as the user named the files; display only
@@ -40,10 +46,16 @@ struct UploadedData {
   // The upload answer's data_summary: the CSV summary plus shapefile_info and join (both null
   // for a csv_only upload).
   picojson::object summaryJson() const;
+
+  // About how many bytes of memory this holds (containers and strings, not allocator overhead):
+  // what a session's parsed data costs against the worker's memory budget.
+  size_t memoryBytes() const;
 };
 
 // Reads <data_dir>/raw_data.csv and, when present, <data_dir>/shapefile.zip (extracted into
-// <data_dir>/shapefile/), joins them and builds the ward table. <data_dir>/upload.json supplies
+// <data_dir>/shapefile/, or read from there when an earlier load extracted it: a complete .shp
+// there means a complete set; or neither, when ShapeCache holds the same zip's shapes already),
+// joins them, builds the ward table and projects the outlines. <data_dir>/upload.json supplies
 // the display file names when present. Fails with the data layer's user-facing status; a zip
 // whose wards match none of the CSV's fails too, since nothing could be mapped.
 DataStatus loadUploadedData(const std::string& data_dir, const UploadLimits& limits, UploadedData* out);

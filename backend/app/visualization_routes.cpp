@@ -1,16 +1,18 @@
 #include "backend/app/visualization_routes.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <memory>
 
 #include "proxy/net/background_job.h"
+#include "backend/session/derived_file.h"
 #include "backend/app/exchange_io.h"
 #include "backend/app/session_layout.h"
 #include "backend/viz/box_plot_page.h"
 #include "backend/viz/map_page.h"
-#include "backend/viz/ward_outlines.h"
 #include "proxy/net/file_util.h"
 
 namespace stickyproxy::backend {
@@ -59,13 +61,20 @@ std::string fileNamePart(std::string_view name) {
 
 }  // namespace
 
-Expected<RenderedView> renderView(const UploadedData& data, const AnalysisResult& analysis, const ViewRequest& request,
-                                  size_t composite_maps_per_page) {
-  if (!data.has_shapes) return AnalysisError{"Maps need the ward shapefile: upload it with the CSV"};
+namespace {
+
+// planView() and renderView() in one: the page's name, title and position always, its HTML only
+// when `draw`.
+Expected<RenderedView> buildView(const UploadedData& data, const AnalysisResult& analysis, const ViewRequest& request,
+                                 size_t composite_maps_per_page, bool draw) {
+  if (!data.has_shapes || !data.outlines) return AnalysisError{"Maps need the ward shapefile: upload it with the CSV"};
   RenderedView view;
   const std::string subtitle = std::to_string(analysis.wardCount()) + " wards, " +
                                std::to_string(analysis.variables_used.size()) + " variables";
   if (request.type == "box_plot") {
+    view.filename = "box_plot.html";
+    view.title = "Composite score spread per ward";
+    if (!draw) return view;
     std::vector<BoxPlotWard> wards;
     for (size_t ward : wardsByRank(analysis.overall_ranks)) {
       const double* row = analysis.model_scores.row(ward);
@@ -73,8 +82,6 @@ Expected<RenderedView> renderView(const UploadedData& data, const AnalysisResult
                                   std::vector<double>(row, row + analysis.model_scores.modelCount()),
                                   analysis.overall_ranks[ward], analysis.vulnerability_categories[ward]});
     }
-    view.filename = "box_plot.html";
-    view.title = "Composite score spread per ward";
     view.html = renderBoxPlotPage(view.title, subtitle + ", " + std::to_string(analysis.models.size()) + " models", wards);
     return view;
   }
@@ -139,16 +146,54 @@ Expected<RenderedView> renderView(const UploadedData& data, const AnalysisResult
     return AnalysisError{"Unknown visualization type '" + request.type +
                          "' (vulnerability_map, composite_map, box_plot, pca_map, variable_map)"};
   }
-  view.html = renderMapPage(WardOutlines::project(data.layer), page);
+  if (draw) view.html = renderMapPage(*data.outlines, page);
   return view;
+}
+
+}  // namespace
+
+Expected<RenderedView> planView(const UploadedData& data, const AnalysisResult& analysis, const ViewRequest& request,
+                                size_t composite_maps_per_page) {
+  return buildView(data, analysis, request, composite_maps_per_page, false);
+}
+
+Expected<RenderedView> renderView(const UploadedData& data, const AnalysisResult& analysis, const ViewRequest& request,
+                                  size_t composite_maps_per_page) {
+  return buildView(data, analysis, request, composite_maps_per_page, true);
+}
+
+Answer VisualizationRoutes::drawn(SessionState& session, const RenderedView& view) {
+  picojson::object fields;
+  fields["web_path"] = picojson::value("/serve_viz_file/" + session.id + "/" + view.filename);
+  fields["title"] = picojson::value(view.title);
+  if (view.total_pages > 0) {
+    fields["current_page"] = picojson::value(static_cast<double>(view.page));
+    fields["total_pages"] = picojson::value(static_cast<double>(view.total_pages));
+    if (session.current_map_page != static_cast<int>(view.page)) {
+      session.current_map_page = static_cast<int>(view.page);
+      // Where the user is in the composite pages is worth no fsync per step: a crash at worst
+      // shows page 1 again (SessionStore::saveLazily).
+      std::string error;
+      if (!app_.sessions().saveLazily(session, &error)) app_.log("cannot save session state: " + error);
+    }
+  }
+  return Answer::success(std::move(fields));
 }
 
 void VisualizationRoutes::render(const std::string& session_id, ViewRequest request, AnswerCallback done) {
   operations_.withAnalysedSession(session_id, done, [this, session_id, request = std::move(request), done](
                                                        std::shared_ptr<const UploadedData> data,
                                                        std::shared_ptr<const AnalysisResult> analysis) {
-    const std::string results = operations_.resultsDir(session_id);
     const size_t per_page = app_.options().composite_maps_per_page;
+    Expected<RenderedView> plan = planView(*data, *analysis, request, per_page);
+    if (!plan.ok()) return done(app_.dataFailure(plan.status(), "bad_visualization", "Could not draw the map"));
+    const std::string results = operations_.resultsDir(session_id);
+    SessionState* session = app_.sessions().find(session_id, app_.now());
+    if (session != nullptr && session->rendered_for == analysis &&
+        session->rendered_pages.count(plan.value().filename) != 0 &&
+        ::access(joinPath(results, plan.value().filename).c_str(), F_OK) == 0) {
+      return done(drawn(*session, plan.value()));
+    }
     auto view = std::make_shared<std::optional<Expected<RenderedView>>>();
     auto write_error = std::make_shared<std::string>();
     runInBackground(
@@ -162,31 +207,25 @@ void VisualizationRoutes::render(const std::string& session_id, ViewRequest requ
           // meanwhile does not get its directory back.
           std::error_code ignored;
           std::filesystem::create_directory(results, ignored);
-          writeFileAtomically(joinPath(results, rendered->filename), rendered->html, write_error.get());
+          writeDerivedFile(joinPath(results, rendered->filename), rendered->html, write_error.get());
         },
         [this, session_id, analysis, view, write_error, done] {
-          const RenderedView* drawn = (*view)->valueIfOk();
-          if (drawn == nullptr) {
+          const RenderedView* rendered = (*view)->valueIfOk();
+          if (rendered == nullptr) {
             return done(app_.dataFailure((*view)->status(), "bad_visualization", "Could not draw the map"));
           }
           SessionState* found = app_.sessions().find(session_id, app_.now());
-          if (found == nullptr || found->analysis != analysis) {
+          if (found == nullptr || !found->holdsAnalysis(analysis)) {
             return done(Answer::error(ErrorKind::kConflict,
                                       "This session changed while the map was drawn; ask for it again"));
           }
           if (!write_error->empty()) return done(app_.serverFailure("Could not store the map", *write_error));
-          const RenderedView& rendered = *drawn;
-          picojson::object fields;
-          fields["web_path"] = picojson::value("/serve_viz_file/" + session_id + "/" + rendered.filename);
-          fields["title"] = picojson::value(rendered.title);
-          if (rendered.total_pages > 0) {
-            fields["current_page"] = picojson::value(static_cast<double>(rendered.page));
-            fields["total_pages"] = picojson::value(static_cast<double>(rendered.total_pages));
-            found->current_map_page = static_cast<int>(rendered.page);
-            std::string error;
-            if (!app_.sessions().save(*found, &error)) app_.log("cannot save session state: " + error);
+          if (found->rendered_for != analysis) {
+            found->rendered_for = analysis;
+            found->rendered_pages.clear();
           }
-          done(Answer::success(std::move(fields)));
+          found->rendered_pages.insert(rendered->filename);
+          done(drawn(*found, *rendered));
         });
   });
 }

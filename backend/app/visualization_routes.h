@@ -30,8 +30,14 @@ struct RenderedView {
   size_t total_pages = 0;
 };
 
-// Draws `request` from the session's data and analysis. Pure: safe on any thread. Fails with a
-// user-facing message for an unknown type or variable.
+// What renderView() would give, without drawing: file name, title and pages, `html` empty.
+// Cheap enough for the loop thread; fails as renderView() does.
+Expected<RenderedView> planView(const UploadedData& data, const AnalysisResult& analysis, const ViewRequest& request,
+                                size_t composite_maps_per_page);
+
+// Draws `request` from the session's data and analysis (its outlines, projected once per
+// upload). Pure: safe on any thread. Fails with a user-facing message for an unknown type or
+// variable.
 Expected<RenderedView> renderView(const UploadedData& data, const AnalysisResult& analysis, const ViewRequest& request,
                                   size_t composite_maps_per_page);
 
@@ -47,10 +53,15 @@ class VisualizationRoutes {
   void serveFile(const ServerExchangePtr& exchange, std::string_view session_id, std::string_view file);
 
   // Renders `request` for the session into its results/ and answers {web_path, title} (plus
-  // current_page and total_pages for composite maps); 400 before an analysis.
+  // current_page and total_pages for composite maps); 400 before an analysis. A page this
+  // session already drew from its current analysis, still on disk, is answered at once,
+  // without drawing or writing it again.
   void render(const std::string& session_id, ViewRequest request, AnswerCallback done);
 
  private:
+  // The answer for `view`, drawn for `session`; a composite page also becomes its current page.
+  Answer drawn(SessionState& session, const RenderedView& view);
+
   AppContext& app_;
   SessionOperations& operations_;
 };

@@ -515,6 +515,10 @@ std::string_view ShapefileLayer::attribute(size_t ward, std::string_view name) c
   return wards_[ward].attributes[*index];
 }
 
+void ShapefileLayer::dropGeometry() {
+  for (WardShape& ward : wards_) std::vector<std::vector<Point>>().swap(ward.rings);
+}
+
 picojson::object ShapefileLayer::infoJson() const {
   picojson::object info;
   info["feature_count"] = picojson::value(static_cast<double>(wards_.size()));

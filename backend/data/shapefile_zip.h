@@ -111,6 +111,10 @@ class ShapefileLayer {
   // The .prj text (WKT), empty when the zip had none.
   const std::string& projection() const { return projection_; }
 
+  // Frees every ward's rings (a state's worth of vertices) once what is made from them (outlines,
+  // adjacency) is made; records, attributes, bounds, counts and infoJson() stay as they were.
+  void dropGeometry();
+
   // The shapefile_info of an upload answer: {feature_count, shape_type, fields, vertex_count,
   // bounds: {min_x, min_y, max_x, max_y}, projection}.
   picojson::object infoJson() const;

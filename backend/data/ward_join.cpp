@@ -221,7 +221,7 @@ Adjacency computeAdjacency(const std::vector<WardShape>& shapes, double quantum)
     for (const auto& ring : shape.rings) total_vertices += ring.size();
   }
   // Per distinct vertex, the wards using it as a linked list in one flat array (no allocation per
-  // vertex): `head` maps the vertex to its newest entry.
+  // vertex): `heads` below gives each distinct vertex its newest entry.
   struct Entry {
     uint32_t ward;
     uint32_t next;
@@ -229,8 +229,15 @@ Adjacency computeAdjacency(const std::vector<WardShape>& shapes, double quantum)
   constexpr uint32_t kEnd = UINT32_MAX;
   std::vector<Entry> entries;
   entries.reserve(total_vertices);
-  std::unordered_map<VertexKey, uint32_t, VertexKeyHash> head;
-  head.reserve(total_vertices);
+  // Distinct vertices in an open-addressing table of indexes, at most half full: one short probe
+  // per vertex and no allocation per vertex (a node-based map spent most of an upload's time in
+  // malloc and pointer chasing). `heads[i]` is the newest entry of distinct vertex `keys[i]`.
+  std::vector<VertexKey> keys;
+  std::vector<uint32_t> heads;
+  size_t capacity = 16;
+  while (capacity < total_vertices * 2) capacity <<= 1;
+  std::vector<uint32_t> table(capacity, kEnd);
+  const size_t mask = capacity - 1;
   constexpr double kMaxKey = 9.0e18;
   for (size_t s = 0; s < shapes.size(); ++s) {
     const auto ward = static_cast<uint32_t>(s);
@@ -239,20 +246,27 @@ Adjacency computeAdjacency(const std::vector<WardShape>& shapes, double quantum)
         const double kx = std::round(point.x / quantum);
         const double ky = std::round(point.y / quantum);
         if (!(std::fabs(kx) < kMaxKey && std::fabs(ky) < kMaxKey)) continue;
-        auto [it, inserted] =
-            head.try_emplace(VertexKey{static_cast<int64_t>(kx), static_cast<int64_t>(ky)}, kEnd);
+        const VertexKey key{static_cast<int64_t>(kx), static_cast<int64_t>(ky)};
+        size_t at = VertexKeyHash{}(key) & mask;
+        while (table[at] != kEnd && !(keys[table[at]] == key)) at = (at + 1) & mask;
+        if (table[at] == kEnd) {
+          table[at] = static_cast<uint32_t>(keys.size());
+          keys.push_back(key);
+          heads.push_back(kEnd);
+        }
+        uint32_t& head = heads[table[at]];
         // Wards are visited in order, so a repeat of this ward's vertex (a ring's closing point,
         // two rings touching) can only be the newest entry.
-        if (it->second != kEnd && entries[it->second].ward == ward) continue;
-        entries.push_back({ward, it->second});
-        it->second = static_cast<uint32_t>(entries.size() - 1);
+        if (head != kEnd && entries[head].ward == ward) continue;
+        entries.push_back({ward, head});
+        head = static_cast<uint32_t>(entries.size() - 1);
       }
     }
   }
 
   std::unordered_map<uint64_t, uint32_t> shared_vertices;  // (a << 32 | b), a < b
   std::vector<uint32_t> wards;
-  for (const auto& [key, first] : head) {
+  for (const uint32_t first : heads) {
     if (entries[first].next == kEnd) continue;  // used by one ward only
     wards.clear();
     for (uint32_t at = first; at != kEnd; at = entries[at].next) wards.push_back(entries[at].ward);

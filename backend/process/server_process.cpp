@@ -34,7 +34,7 @@ bool endWithSupervisor() {
 void printUsage(FILE* out, std::string_view program) {
   std::fprintf(out,
                "usage: %.*s --name NAME --listen ADDRESS [--state-dir DIR] [--header-timeout-ms N]\n"
-               "       [--session-idle-timeout-s N]\n"
+               "       [--session-idle-timeout-s N] [--memory-budget-mib N]\n"
                "  ADDRESS is unix:/path/to.sock or host:port (an IP literal)\n",
                static_cast<int>(program.size()), program.data());
 }
@@ -53,7 +53,7 @@ bool parseServerProcessArgs(int argc, char** argv, std::string_view program, Ser
       return false;
     }
     bool takes_value = arg == "--name" || arg == "--listen" || arg == "--state-dir" || arg == "--header-timeout-ms" ||
-                       arg == "--session-idle-timeout-s";
+                       arg == "--session-idle-timeout-s" || arg == "--memory-budget-mib";
     if (!takes_value) {
       std::fprintf(stderr, "%s: unknown argument %s\n", prefix.c_str(), arg.c_str());
       printUsage(stderr, program);
@@ -82,6 +82,8 @@ bool parseServerProcessArgs(int argc, char** argv, std::string_view program, Ser
       }
       if (arg == "--header-timeout-ms") {
         options->server.header_timeout = std::chrono::milliseconds(number);
+      } else if (arg == "--memory-budget-mib") {
+        options->memory_budget_mib = static_cast<uint64_t>(number);
       } else {
         options->session_idle_timeout = std::chrono::seconds(number);
       }

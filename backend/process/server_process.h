@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,9 @@ struct ServerProcessOptions {
   ServerOptions server;      // --header-timeout-ms adjusts server.header_timeout
   // --session-idle-timeout-s: how long an app keeps an unused session (apps with sessions only).
   std::chrono::seconds session_idle_timeout{std::chrono::hours(24)};
+  // --memory-budget-mib: parsed session data an app keeps in memory before evicting the least
+  // recently used; nullopt leaves the app's default (apps with sessions only).
+  std::optional<uint64_t> memory_budget_mib;
 };
 
 // Parses argv. Returns false after printing a message and usage to stderr (or usage to stdout

@@ -1,14 +1,17 @@
 #include "backend/session/session_store.h"
 
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <system_error>
 
 #include <picojson.h>
 
+#include "backend/session/derived_file.h"
 #include "backend/session/directory_listing.h"
 #include "proxy/net/file_util.h"
 
@@ -19,6 +22,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kStateFile = "session.json";
+constexpr const char* kViewFile = "view.json";
 
 std::string randomId() {
   unsigned char bytes[16];
@@ -46,6 +50,63 @@ WallClock::time_point fromMs(double ms) {
 }
 
 }  // namespace
+
+namespace {
+
+// SessionState::holdsData/holdsAnalysis for either slot.
+template <typename T>
+bool holdsOrTakesBack(std::shared_ptr<const T>& slot, const void* evicted, const std::shared_ptr<const T>& held) {
+  if (held == nullptr) return slot == nullptr;
+  if (slot == held) return true;
+  if (slot != nullptr || evicted != held.get()) return false;
+  slot = held;
+  return true;
+}
+
+}  // namespace
+
+bool SessionState::holdsData(const std::shared_ptr<const UploadedData>& held) {
+  return holdsOrTakesBack(data, evicted_data, held);
+}
+
+bool SessionState::holdsAnalysis(const std::shared_ptr<const AnalysisResult>& held) {
+  return holdsOrTakesBack(analysis, evicted_analysis, held);
+}
+
+size_t SessionStore::loadedBytes() const {
+  size_t total = 0;
+  for (const auto& entry : sessions_) total += entry.second->loaded_bytes;
+  return total;
+}
+
+size_t SessionStore::noteLoaded(SessionState& session, size_t bytes) {
+  session.loaded_bytes = bytes;
+  if (memory_budget_ == 0) return 0;
+  size_t total = loadedBytes();
+  if (total <= memory_budget_) return 0;
+  std::vector<SessionState*> candidates;
+  for (const auto& entry : sessions_) {
+    if (entry.second.get() != &session && entry.second->loaded_bytes > 0) candidates.push_back(entry.second.get());
+  }
+  std::sort(candidates.begin(), candidates.end(),
+            [](const SessionState* a, const SessionState* b) { return a->last_used < b->last_used; });
+  size_t evicted = 0;
+  for (SessionState* victim : candidates) {
+    if (total <= memory_budget_) break;
+    total -= victim->loaded_bytes;
+    victim->evicted_data = victim->data.get();
+    victim->evicted_analysis = victim->analysis.get();
+    victim->data.reset();
+    victim->analysis.reset();
+    victim->analysis_request.reset();  // a rebuilt analysis is run from variables_used
+    victim->rendered_for.reset();
+    victim->rendered_pages.clear();
+    victim->loaded_bytes = 0;
+    ++evicted;
+  }
+  evictions_ += evicted;
+  return evicted;
+}
 
 SessionStore::SessionStore(std::string state_dir, std::string worker, std::chrono::milliseconds idle_timeout)
     : state_dir_(std::move(state_dir)),
@@ -208,7 +269,16 @@ bool SessionStore::save(const SessionState& session, std::string* error) const {
   object["current_map_page"] = picojson::value(static_cast<double>(session.current_map_page));
   object["created_ms"] = picojson::value(toMs(session.created));
   object["last_used_ms"] = picojson::value(toMs(session.last_used));
-  return writeFileAtomically(directoryOf(session.id) + "/" + kStateFile, picojson::value(object).serialize(true), error);
+  if (!writeFileAtomically(directoryOf(session.id) + "/" + kStateFile, picojson::value(object).serialize(true), error)) {
+    return false;
+  }
+  ::unlink((directoryOf(session.id) + "/" + kViewFile).c_str());  // older than what session.json now says
+  return true;
+}
+
+bool SessionStore::saveLazily(const SessionState& session, std::string* error) const {
+  return writeDerivedFile(directoryOf(session.id) + "/" + kViewFile,
+                          "{\"current_map_page\":" + std::to_string(session.current_map_page) + "}", error);
 }
 
 bool SessionStore::loadFromDisk(std::string_view id, WallClock::time_point now) {
@@ -243,6 +313,22 @@ bool SessionStore::loadFromDisk(std::string_view id, WallClock::time_point now) 
     }
   }
   session->current_map_page = static_cast<int>(number("current_map_page", 0));
+  std::string view_text;
+  picojson::value view;
+  std::string view_error = "missing";
+  if (readWholeFile(directoryOf(id) + "/" + kViewFile, &view_text)) {
+    try {
+      view_error = picojson::parse(view, view_text);
+    } catch (const std::exception&) {
+    }
+  }
+  if (view_error.empty() && view.is<picojson::object>()) {
+    auto page = view.get<picojson::object>().find("current_map_page");
+    if (page != view.get<picojson::object>().end() && page->second.is<double>() &&
+        std::isfinite(page->second.get<double>()) && std::fabs(page->second.get<double>()) < 1e6) {
+      session->current_map_page = static_cast<int>(page->second.get<double>());
+    }
+  }
   session->created = fromMs(number("created_ms", toMs(now)));
   session->last_used = now;
   sessions_[std::string(id)] = std::move(session);

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +32,28 @@ struct SessionState {
   // restart or an adoption (they are rebuilt from the session's files); never saved.
   std::shared_ptr<const UploadedData> data;
   std::shared_ptr<const AnalysisResult> analysis;
+  // The selected_variables `analysis` was run with, as asked (empty: the default set); unknown
+  // for an analysis rebuilt after a restart. The same request on the same data is answered from
+  // `analysis` instead of running it again.
+  std::optional<std::vector<std::string>> analysis_request;
+  // Map pages already drawn into results/ from `rendered_for` (file names): asked again while
+  // `analysis` is still that one, they are answered without drawing or writing anything.
+  std::shared_ptr<const AnalysisResult> rendered_for;
+  std::set<std::string, std::less<>> rendered_pages;
+  // What `data` and `analysis` cost in memory, as the app last counted it (SessionStore::noteLoaded).
+  size_t loaded_bytes = 0;
+
+  // True when `held` is this session's data: the one it holds, or the one the memory budget
+  // evicted since (SessionStore::noteLoaded), which is then taken back. An operation that
+  // captured the data before running off the loop asks this instead of comparing pointers, so
+  // an eviction meanwhile does not look like a new upload.
+  bool holdsData(const std::shared_ptr<const UploadedData>& held);
+  // The same for the analysis.
+  bool holdsAnalysis(const std::shared_ptr<const AnalysisResult>& held);
+
+  // Identities (never dereferenced) of the data and analysis the budget last evicted.
+  const void* evicted_data = nullptr;
+  const void* evicted_analysis = nullptr;
 };
 
 // Sessions of one worker. Session directories are <uploads_root>/<id>/ where
@@ -75,10 +98,30 @@ class SessionStore {
   // The proxy announces only after it stopped routing the session to the old worker.
   SessionState* adopt(std::string_view id, std::string_view previous, WallClock::time_point now, std::string* error,
                       std::string* source = nullptr);
-  // Writes the session's flags to <dir>/session.json atomically.
+  // Writes the session's flags to <dir>/session.json atomically and durably (fsync), and drops
+  // what saveLazily() wrote: call it whenever flags that matter change (upload, analysis).
   bool save(const SessionState& session, std::string* error) const;
+  // Writes only current_map_page, to <dir>/view.json, without fsync: a step through the
+  // composite pages costs no disk flush on the loop. After a machine crash the file may be old
+  // or empty; loading then takes session.json's page, and session.json is never touched here,
+  // so the flags that matter stay as durable as save() left them.
+  bool saveLazily(const SessionState& session, std::string* error) const;
   // Forgets the session and removes its directory. `id` may be the session's own id.
   void remove(std::string_view id);
+
+  // The most parsed data (SessionState::data and analysis, by loaded_bytes) this worker keeps in
+  // memory; 0 means no limit.
+  void setMemoryBudget(size_t bytes) { memory_budget_ = bytes; }
+  size_t memoryBudget() const { return memory_budget_; }
+  // Records that `session` now holds `bytes` of parsed data, then, while the sessions together
+  // hold more than the budget, drops the parsed data of the least recently used other sessions
+  // (their files stay; SessionOperations::withLoadedSession reloads them on their next request).
+  // `session` itself is never evicted here, even when it alone is over the budget. Returns how
+  // many sessions were evicted.
+  size_t noteLoaded(SessionState& session, size_t bytes);
+  // Parsed data held by all sessions, and how many evictions the budget made so far.
+  size_t loadedBytes() const;
+  uint64_t evictions() const { return evictions_; }
 
   // Loads the sessions found on disk (a restarted worker keeps its users). Returns how many;
   // when the root could not be listed (wholly or in part), `error` (optional) says why.
@@ -105,6 +148,8 @@ class SessionStore {
   std::string uploads_root_;
   std::chrono::milliseconds idle_timeout_;
   std::map<std::string, std::unique_ptr<SessionState>, std::less<>> sessions_;
+  size_t memory_budget_ = 0;
+  uint64_t evictions_ = 0;
 };
 
 }  // namespace stickyproxy::backend

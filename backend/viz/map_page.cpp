@@ -28,13 +28,11 @@ constexpr std::string_view kMapCss =
     "svg.map .hl{fill:none;stroke:#000;stroke-width:2px;pointer-events:none}"
     ".ramp{display:inline-block;width:160px;height:12px;border:1px solid #999}";
 
-// Hovering a ward shows its tooltip and outlines it in every panel; the <title> fallbacks are
-// removed so the browser's own tooltip does not appear on top.
+// Hovering a ward shows its tooltip and outlines it in every panel.
 constexpr std::string_view kMapScript =
     "var d=JSON.parse(document.getElementById('viz-data').textContent),hls=[];"
     "function hide(){tipHide();hls.forEach(function(h){h.removeAttribute('href');});}"
     "document.querySelectorAll('svg.map').forEach(function(svg,p){"
-    "svg.querySelectorAll('title').forEach(function(t){t.remove();});"
     "var hl=document.createElementNS('http://www.w3.org/2000/svg','use');"
     "hl.setAttribute('class','hl');svg.appendChild(hl);hls.push(hl);"
     "svg.addEventListener('pointermove',function(e){var u=e.target.closest('use');"
@@ -139,8 +137,7 @@ void appendLegend(std::string* out, const MapPanel& panel, const PanelCells& cel
   *out += "</div>\n";
 }
 
-void appendPanel(std::string* out, const WardOutlines& outlines, const MapPage& page, const MapPanel& panel,
-                 const PanelCells& cells) {
+void appendPanel(std::string* out, const WardOutlines& outlines, const MapPanel& panel, const PanelCells& cells) {
   const int64_t width = std::llround(outlines.width() * 10);
   const int64_t height = std::llround(outlines.height() * 10);
   *out += "<figure class=\"panel\"><figcaption>";
@@ -158,15 +155,11 @@ void appendPanel(std::string* out, const WardOutlines& outlines, const MapPage& 
   *out += "\">\n";
   for (size_t i = 0; i < cells.cells.size(); ++i) {
     const Cell& cell = cells.cells[i];
-    *out += "<use href=\"#w" + std::to_string(i) + "\" fill=\"" + cell.color + "\"><title>";
-    appendHtmlEscaped(out, wardName(page, i));
-    *out += '\n';
-    appendHtmlEscaped(out, valueLine(panel, cell));
-    if (i < panel.notes.size() && !panel.notes[i].empty()) {
-      *out += '\n';
-      appendHtmlEscaped(out, panel.notes[i]);
-    }
-    *out += "</title></use>\n";
+    *out += "<use href=\"#w";
+    *out += std::to_string(i);
+    *out += "\" fill=\"";
+    *out += cell.color;
+    *out += "\"/>\n";
   }
   *out += "</svg>\n";
   appendLegend(out, panel, cells);
@@ -182,7 +175,7 @@ std::string renderMapPage(const WardOutlines& outlines, const MapPage& page) {
   for (const MapPanel& panel : page.panels) panels.push_back(panelCells(panel, shapes));
 
   std::string out;
-  out.reserve(outlines.pathBytes() + shapes * (40 + 110 * page.panels.size()) + 8192);
+  out.reserve(outlines.pathBytes() + shapes * (40 + 80 * page.panels.size()) + 8192);
   appendPageStart(&out, page.title, page.subtitle, kMapCss);
 
   out += "<svg class=\"geo\" aria-hidden=\"true\" focusable=\"false\"><defs>\n";
@@ -197,7 +190,7 @@ std::string renderMapPage(const WardOutlines& outlines, const MapPage& page) {
   const size_t columns = page.panels.size() <= 1 ? 1 : page.panels.size() <= 4 ? 2 : 3;
   out += "<main class=\"grid\" style=\"--cols:" + std::to_string(columns) + "\">\n";
   for (size_t p = 0; p < page.panels.size(); ++p)
-    appendPanel(&out, outlines, page, page.panels[p], panels[p]);
+    appendPanel(&out, outlines, page.panels[p], panels[p]);
   out += "</main>\n";
 
   // {"names":[...],"panels":[{"t":[value line per shape],"n":[note per shape]}]}

@@ -38,9 +38,10 @@ struct MapPage {
 // per panel drawn from `outlines`, a legend per panel (colour ramp with min/max for kSequential;
 // the three risk categories with their ward counts for kRiskCategory; a "No data" swatch when
 // some ward has none), and on hover the ward name and value/category (+note) shown in a tooltip
-// element, with the ward outlined in every panel (plus an SVG <title> per ward as fallback
-// without script). Geometry is emitted once (in <defs>) and reused by every panel with <use>, so
-// a 4-panel page is not 4x the size. All user text is escaped; the same input gives the same bytes.
+// element, with the ward outlined in every panel. Each ward's tooltip text is written once, in the
+// page's script data (names once, value lines and notes once per panel), not again as SVG
+// <title>s. Geometry is emitted once (in <defs>) and reused by every panel with <use>, so a
+// 4-panel page is not 4x the size. All user text is escaped; the same input gives the same bytes.
 std::string renderMapPage(const WardOutlines& outlines, const MapPage& page);
 
 }  // namespace stickyproxy::backend

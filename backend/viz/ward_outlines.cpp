@@ -25,13 +25,14 @@ struct Transform {
   double x_factor = 1;  // cos(middle latitude) for geographic layers, else 1
   double scale = 1;
   double offset_x = 0;
+  int64_t grid = 1;  // in tenths
 
   Tenths apply(const Point& point) const {
     return {toTenths(((point.x - min_x) * x_factor) * scale + offset_x), toTenths((max_y - point.y) * scale)};
   }
 
-  static int64_t toTenths(double units) {
-    const double tenths = std::round(units * 10);
+  int64_t toTenths(double units) const {
+    const double tenths = std::round(units * 10 / static_cast<double>(grid)) * static_cast<double>(grid);
     // Coordinates land in [0, width] x [0, height] by construction; the guard keeps a layer with
     // absurd bounds (a span that overflows to infinity) from reaching llround's undefined range.
     if (!std::isfinite(tenths) || std::fabs(tenths) > 1e15) return 0;
@@ -99,12 +100,13 @@ void appendRing(std::string* out, const std::vector<Point>& ring, const Transfor
 
 }  // namespace
 
-WardOutlines WardOutlines::project(const ShapefileLayer& layer, double width) {
+WardOutlines WardOutlines::project(const ShapefileLayer& layer, double width, int grid_tenths) {
   const bool geographic = looksGeographic(layer.bounds()) && !namesProjectedSystem(layer.projection());
-  return project(layer.wards(), geographic, width);
+  return project(layer.wards(), geographic, width, grid_tenths);
 }
 
-WardOutlines WardOutlines::project(const std::vector<WardShape>& shapes, bool geographic, double width) {
+WardOutlines WardOutlines::project(const std::vector<WardShape>& shapes, bool geographic, double width,
+                                   int grid_tenths) {
   WardOutlines outlines;
   if (!(width > 0) || !std::isfinite(width)) width = kDefaultWidth;
   outlines.width_ = width;
@@ -148,10 +150,15 @@ WardOutlines WardOutlines::project(const std::vector<WardShape>& shapes, bool ge
   outlines.height_ = std::max(span_y * scale, 1.0);
   if (!std::isfinite(outlines.height_)) outlines.height_ = width;
 
+  Transform fine = transform;
+  transform.grid = std::max(grid_tenths, 1);
   outlines.paths_.resize(shapes.size());
   std::vector<Tenths> scratch;
   for (size_t i = 0; i < shapes.size(); ++i) {
     for (const auto& ring : shapes[i].rings) appendRing(&outlines.paths_[i], ring, transform, &scratch);
+    if (outlines.paths_[i].empty() && transform.grid > 1) {
+      for (const auto& ring : shapes[i].rings) appendRing(&outlines.paths_[i], ring, fine, &scratch);
+    }
   }
   return outlines;
 }

@@ -19,7 +19,7 @@ class WardOutlines {
   // with cos(middle latitude) correction, unless the layer's .prj names a projected system
   // (PROJCS/PROJCRS); other bounds are scaled as planar. y grows downwards.
   // Coordinates are rounded to 0.1 unit and repeated points dropped, so path text stays small.
-  static WardOutlines project(const ShapefileLayer& layer, double width = kDefaultWidth);
+  static WardOutlines project(const ShapefileLayer& layer, double width = kDefaultWidth, int grid_tenths = 1);
 
   // project() for shapes without a layer: the bounds are those of `shapes`' rings, and
   // `geographic` says whether x/y are longitude/latitude in degrees.
@@ -32,8 +32,18 @@ class WardOutlines {
   // has no area and is left out.
   // The drawing is centred horizontally when the aspect cap below narrows it: height is at most
   // kMaxAspect times the width, so a sliver-shaped layer cannot make a page kilometres tall.
+  //
+  // `grid_tenths` > 1 snaps every point to multiples of that many tenths instead (kDisplayGrid:
+  // one unit, about a screen pixel when the map is shown at its natural width), which drops the
+  // detail no screen shows: a 400-ward state's outlines shrink several times over. Neighbours
+  // still share identical edges, since every point snaps the same way. A shape that would vanish
+  // on the coarse grid (smaller than a unit) is drawn on the tenth grid instead, so no ward that
+  // has an area disappears from the map.
   static WardOutlines project(const std::vector<WardShape>& shapes, bool geographic,
-                              double width = kDefaultWidth);
+                              double width = kDefaultWidth, int grid_tenths = 1);
+
+  // The grid maps are drawn on: whole viewBox units.
+  static constexpr int kDisplayGrid = 10;
 
   static constexpr double kMaxAspect = 4;
 

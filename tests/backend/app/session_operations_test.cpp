@@ -213,3 +213,99 @@ TEST_CASE("the server's own I/O failures are answered 500 with a plain message, 
   }
   CHECK(loop.close() == 0);
 }
+
+TEST_CASE("sessions past the memory budget leave memory least recently used first and reload whole", "[app]") {
+  TestLoop loop;
+  TempDir state;
+  BackendOptions options = optionsFor(state, "w1");
+  options.memory_budget_bytes = 0;  // measured first, set below
+  AppContext app(loop.get(), options);
+  SessionOperations operations(app);
+
+  // Five analysed sessions, made one after another (so each is more recently used than the last).
+  auto analysed = [&](const std::string& id) {
+    std::optional<Answer> answer;
+    operations.runAnalysis(id, {}, [&](Answer result) { answer = std::move(result); });
+    REQUIRE(loop.runUntil([&] { return answer.has_value(); }, std::chrono::seconds(30)));
+    REQUIRE(answer->ok());
+    return *answer;
+  };
+  std::vector<std::string> ids;
+  std::vector<std::string> first_answers;
+  for (int i = 0; i < 5; ++i) {
+    std::string error;
+    SessionState* session = app.sessions().create(app.now() + std::chrono::seconds(i), &error);
+    REQUIRE(session != nullptr);
+    Answer uploaded = commit(loop, operations, session->id, stageUpload(operations));
+    REQUIRE(uploaded.ok());
+    ids.push_back(sessionIdOf(uploaded));
+    first_answers.push_back(picojson::value(analysed(ids.back()).body).serialize());
+    // Distinct, increasing last_used times whatever the clock's resolution.
+    app.sessions().find(ids.back(), app.now() + std::chrono::seconds(10 * (i + 1)));
+  }
+  const size_t per_session = app.sessions().find(ids[0], app.now() + std::chrono::seconds(10))->loaded_bytes;
+  CHECK(per_session > 10000);
+  CHECK(per_session < (2u << 20));  // what an idle session may keep resident
+  for (int i = 1; i < 5; ++i) app.sessions().find(ids[i], app.now() + std::chrono::seconds(10 * (i + 1)));
+  CHECK(app.sessions().evictions() == 0);
+  CHECK(app.sessions().loadedBytes() >= 5 * per_session / 2);
+
+  // A budget for about two and a half sessions: loading one more evicts the oldest until it fits.
+  app.sessions().setMemoryBudget(per_session * 5 / 2);
+  SessionState* newest = app.sessions().find(ids[4], app.now() + std::chrono::seconds(100));
+  operations.noteLoaded(*newest);
+  CHECK(app.sessions().loadedBytes() <= per_session * 5 / 2);
+  CHECK(app.sessions().evictions() == 3);
+  for (int i = 0; i < 3; ++i) {
+    SessionState* evicted = app.sessions().find(ids[i], app.now() + std::chrono::seconds(10 * (i + 1)));
+    REQUIRE(evicted != nullptr);
+    CHECK(evicted->data == nullptr);
+    CHECK(evicted->analysis == nullptr);
+    CHECK(evicted->loaded_bytes == 0);
+    CHECK(evicted->analysis_complete);  // the flags stay: only memory is given back
+  }
+  CHECK(app.sessions().find(ids[3], app.now() + std::chrono::seconds(40))->data != nullptr);
+  CHECK(app.sessions().find(ids[4], app.now() + std::chrono::seconds(100))->data != nullptr);
+
+  // The oldest session's next request reloads its data and analysis from its files, the same as
+  // before, and in turn pushes out the least recently used of the others.
+  std::optional<bool> reloaded;
+  operations.withLoadedSession(ids[0], true, [&](SessionState* session, std::optional<Answer> failure) {
+    reloaded = session != nullptr && !failure && session->data != nullptr && session->analysis != nullptr;
+  });
+  REQUIRE(loop.runUntil([&] { return reloaded.has_value(); }, std::chrono::seconds(30)));
+  CHECK(*reloaded);
+  SessionState* back = app.sessions().find(ids[0], app.now() + std::chrono::seconds(200));
+  REQUIRE(back->data != nullptr);
+  CHECK(back->data->outlines != nullptr);
+  CHECK(back->data->outlines->size() == 40);
+  CHECK(back->loaded_bytes > 0);
+  CHECK(app.sessions().loadedBytes() <= per_session * 5 / 2 + per_session / 4);
+  CHECK(app.sessions().find(ids[3], app.now() + std::chrono::seconds(40))->data == nullptr);
+  CHECK(picojson::value(analysed(ids[0]).body).serialize() == first_answers[0]);
+}
+
+TEST_CASE("an operation whose session's data was evicted meanwhile still completes", "[app]") {
+  TestLoop loop;
+  TempDir state;
+  AppContext app(loop.get(), optionsFor(state, "w1"));
+  SessionOperations operations(app);
+  std::string error;
+  SessionState* session = app.sessions().create(app.now(), &error);
+  REQUIRE(session != nullptr);
+  Answer uploaded = commit(loop, operations, session->id, stageUpload(operations));
+  REQUIRE(uploaded.ok());
+  const std::string id = sessionIdOf(uploaded);
+
+  // The analysis runs off the loop holding the data; the budget drops the session's copy meanwhile.
+  std::optional<Answer> answer;
+  operations.runAnalysis(id, {}, [&](Answer result) { answer = std::move(result); });
+  SessionState* other = app.sessions().create(app.now() + std::chrono::seconds(5), &error);
+  REQUIRE(other != nullptr);
+  app.sessions().setMemoryBudget(1);
+  app.sessions().noteLoaded(*other, 1);
+  CHECK(app.sessions().find(id, app.now())->data == nullptr);
+  REQUIRE(loop.runUntil([&] { return answer.has_value(); }, std::chrono::seconds(30)));
+  CHECK(answer->ok());  // not "This session's data changed"
+  CHECK(app.sessions().find(id, app.now())->data != nullptr);
+}

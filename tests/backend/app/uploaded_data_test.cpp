@@ -2,7 +2,11 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <memory>
+
 #include "backend/app/session_layout.h"
+#include "backend/app/shape_cache.h"
 #include "backend/data/synthetic_data.h"
 #include "tests/proxy/test_files.h"
 
@@ -79,4 +83,45 @@ TEST_CASE("buildWardTable keys by WardCode only when codes are present and uniqu
   CHECK(data.wards.keys[0] != data.wards.keys[2]);
   REQUIRE(data.wards.columns.size() == 1);
   CHECK_FALSE(data.wards.columns[0].values[2].has_value());
+}
+
+TEST_CASE("a zip uploaded again is parsed once: its shapes are shared while an upload holds them", "[app]") {
+  TempDir first_dir;
+  TempDir second_dir;
+  TempDir other_dir;
+  writeUpload(first_dir, 120);
+  writeUpload(second_dir, 120);  // the same generator and seed: the same bytes
+  writeUpload(other_dir, 121);
+
+  auto first = std::make_unique<UploadedData>();
+  REQUIRE(loadUploadedData(first_dir.path(), UploadLimits{}, first.get()).ok());
+  REQUIRE(first->outlines != nullptr);
+  CHECK(std::filesystem::exists(first_dir.file("shapefile/wards.shp")));
+  CHECK(first->layer.wards()[0].rings.empty());  // only outlines and adjacency are kept of the geometry
+
+  UploadedData second;
+  REQUIRE(loadUploadedData(second_dir.path(), UploadLimits{}, &second).ok());
+  CHECK(second.outlines == first->outlines);
+  CHECK_FALSE(std::filesystem::exists(second_dir.file("shapefile/wards.shp")));  // nothing extracted
+  CHECK(second.layer.size() == 120);
+  CHECK(second.wards.adjacency == first->wards.adjacency);
+  CHECK(second.summaryJson()["shapefile_info"].serialize() == first->summaryJson()["shapefile_info"].serialize());
+
+  UploadedData other;
+  REQUIRE(loadUploadedData(other_dir.path(), UploadLimits{}, &other).ok());
+  CHECK(other.outlines != first->outlines);
+  CHECK(other.layer.size() == 121);
+
+  // Once no upload holds them, the shapes go; the next load parses the files again, the same way.
+  const std::string digest = ShapeCache::digestOf(first_dir.file(kShapefileZip));
+  CHECK(digest.size() == 64);
+  CHECK(ShapeCache::instance().find(digest).has_value());
+  const std::string first_path = first->outlines->path(0);
+  first.reset();
+  second = UploadedData();
+  CHECK_FALSE(ShapeCache::instance().find(digest).has_value());
+  UploadedData again;
+  REQUIRE(loadUploadedData(second_dir.path(), UploadLimits{}, &again).ok());
+  CHECK(std::filesystem::exists(second_dir.file("shapefile/wards.shp")));
+  CHECK(again.outlines->path(0) == first_path);
 }

@@ -268,3 +268,41 @@ TEST_CASE("the sibling search follows no symlinks and leaves no state_dir", "[ba
   REQUIRE(adopted != nullptr);
   CHECK(adopted->csv_loaded);
 }
+
+TEST_CASE("the map page saved lazily survives a restart, and a later durable save wins over it",
+          "[backend][session]") {
+  StateDir dir;
+  std::string id;
+  std::string error;
+  {
+    SessionStore before(dir.path(), "w1", std::chrono::minutes(30));
+    SessionState* session = before.create(kNow, &error);
+    session->analysis_complete = true;
+    REQUIRE(before.save(*session, &error));
+    session->current_map_page = 3;
+    REQUIRE(before.saveLazily(*session, &error));
+    id = session->id;
+  }
+  {
+    SessionStore after(dir.path(), "w1", std::chrono::minutes(30));
+    REQUIRE(after.recover(kNow) == 1);
+    SessionState* session = after.find(id, kNow);
+    REQUIRE(session != nullptr);
+    CHECK(session->current_map_page == 3);
+    CHECK(session->analysis_complete);
+    // A new analysis resets the page durably: the lazy file's older page must not come back.
+    session->current_map_page = 0;
+    REQUIRE(after.save(*session, &error));
+  }
+  {
+    SessionStore again(dir.path(), "w1", std::chrono::minutes(30));
+    REQUIRE(again.recover(kNow) == 1);
+    CHECK(again.find(id, kNow)->current_map_page == 0);
+  }
+  // A lazy file a machine crash left empty or torn is ignored: session.json's page stands.
+  writeText(dir.path() + "/w1/uploads/" + id + "/view.json", "{\"current_map_pa");
+  SessionStore torn(dir.path(), "w1", std::chrono::minutes(30));
+  REQUIRE(torn.recover(kNow) == 1);
+  CHECK(torn.find(id, kNow)->current_map_page == 0);
+  CHECK(torn.find(id, kNow)->analysis_complete);
+}

@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -120,6 +121,39 @@ TEST_CASE("rounding to a tenth drops repeated points, straight runs and the clos
   CHECK(outlines.path(1).empty());
   // Half units print without a leading zero.
   CHECK(outlines.path(2) == "M0 800l0-.5 .5 0 0 .5Z");
+}
+
+TEST_CASE("the display grid snaps to whole units, keeps shared edges shared and small wards drawn", "[viz]") {
+  // 100 x 100 units drawn 800 wide: one unit is 8 viewBox units, a wiggle of 0.01 unit is 0.08.
+  std::vector<Point> left_ward = {{0, 0}, {0, 100}, {50, 100}};
+  std::vector<Point> right_ward = {{50, 100}, {100, 100}, {100, 0}};
+  // The shared edge from (50, 100) down to (50, 0), with sub-pixel wiggles, as both wards store it.
+  std::vector<Point> edge;
+  for (int i = 1; i < 100; ++i) edge.push_back({50 + (i % 2 == 0 ? 0.01 : -0.01), 100.0 - i});
+  left_ward.insert(left_ward.end(), edge.begin(), edge.end());
+  left_ward.push_back({50, 0});
+  left_ward.push_back({0, 0});
+  right_ward.push_back({50, 0});
+  right_ward.insert(right_ward.end(), edge.rbegin(), edge.rend());
+  right_ward.push_back({50, 100});
+  const std::vector<WardShape> shapes = {shape({left_ward}), shape({right_ward}),
+                                         shape({rectangle(10, 10, 10.05, 10.05)})};
+
+  const WardOutlines fine = WardOutlines::project(shapes, false);
+  const WardOutlines display = WardOutlines::project(shapes, false, WardOutlines::kDefaultWidth,
+                                                     WardOutlines::kDisplayGrid);
+  REQUIRE(display.size() == 3);
+  // The wiggles are below a unit: on the display grid the shared edge is one straight step.
+  CHECK(display.path(0) == "M0 800l0-800 400 0 0 800Z");
+  CHECK(display.path(1) == "M400 0l400 0 0 800-400 0Z");
+  CHECK(fine.pathBytes() > 5 * display.pathBytes());
+  // Every point of both wards' edge lands on the same grid points.
+  for (const auto& ring : parsePath(display.path(0))) {
+    for (const Point& point : ring) CHECK(point.x == std::round(point.x));
+  }
+  // A ward under a unit across would vanish on the coarse grid: it keeps its tenth-grid outline.
+  CHECK(display.path(2) == fine.path(2));
+  CHECK_FALSE(display.path(2).empty());
 }
 
 TEST_CASE("holes become extra subpaths and sliver layers are capped and centred", "[viz]") {
