@@ -63,6 +63,11 @@ class Proxy final : public WorkerControl {
   Worker* findWorker(const std::string& name) override;
   // The worker `name` shared: a request keeps it alive after a reload removed it.
   std::shared_ptr<Worker> sharedWorker(const std::string& name);
+  // The worker at `index` in the router's ring (RouteDecision::worker_index), shared; null when
+  // out of range.
+  std::shared_ptr<Worker> sharedWorker(size_t index) const {
+    return index < ring_workers_.size() ? ring_workers_[index] : nullptr;
+  }
   Router& router() { return *router_; }
   SessionTable& sessions() { return routing_state_.sessions(); }
   const SessionTable& sessions() const override { return routing_state_.sessions(); }
@@ -125,6 +130,8 @@ class Proxy final : public WorkerControl {
   static ClientLimits clientLimitsOf(const Config& config);
   // Applies `next`'s workers; returns the supervised ones to restart in place.
   std::vector<std::string> rebuildWorkers(const Config& next);
+  // Lines ring_workers_ up with the router's ring (after it or the workers changed).
+  void indexWorkers();
   // Moves every session of `name` now (admin evict), announced; returns how many.
   size_t moveSessionsOf(const std::string& name);
   // Opens the metrics listener; a failure is logged, and the proxy runs without metrics.
@@ -144,6 +151,9 @@ class Proxy final : public WorkerControl {
   std::unique_ptr<Supervisor> supervisor_;
   WorkerOperations operations_;  // reads workers_, routing_state_ and supervisor_
   std::unique_ptr<Router> router_;
+  // The workers in the order of router_->ring()->workerNames(): a worker's index there is its
+  // index for routing (availability, admission, pool), stable until the set of workers changes.
+  std::vector<std::shared_ptr<Worker>> ring_workers_;
   WorkerHealth health_;  // reads workers_; calls markReady() and markDown()
   std::unique_ptr<TlsTermination> tls_;  // set when [tls] is configured
   ClientLimiter client_limiter_;  // the client server's connections hold entries in it

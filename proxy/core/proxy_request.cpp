@@ -7,6 +7,7 @@
 #include "proxy/core/proxy.h"
 #include "proxy/core/upstream_head.h"
 #include "proxy/core/worker.h"
+#include "proxy/net/loop_context.h"
 
 namespace stickyproxy {
 
@@ -72,7 +73,7 @@ void ProxyRequest::attempt() {
     proxy_.movedSessionUsed();
   }
   set_cookie_ = session_->setCookieFor(route_, proxy_.config().routing, *proxy_.cookieSigner(), secure_);
-  worker_ = route_.worker.empty() ? nullptr : proxy_.sharedWorker(route_.worker);
+  worker_ = route_.worker_index ? proxy_.sharedWorker(size_t{*route_.worker_index}) : nullptr;
   if (worker_ == nullptr) {
     respondError(503, "No worker is available", "no_ready_worker");
     return;
@@ -175,7 +176,7 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
   }
 }
 
-std::string ProxyRequest::upstreamHead() const {
+std::string_view ProxyRequest::upstreamHead() const {
   ForwardingContext context;
   std::string peer_ip = exchange_->peer().host();
   context.peer_ip = peer_ip.empty() ? std::string_view("unix") : std::string_view(peer_ip);
@@ -184,7 +185,8 @@ std::string ProxyRequest::upstreamHead() const {
   context.previous_worker = route_.announce_previous;
   context.close_after = upstreamEndsAfter();
   if (worker_ != nullptr) context.default_host = worker_->name();
-  std::string wire;
+  std::string& wire = LoopContext::of(proxy_.loop()).scratch();
+  wire.clear();
   writeUpstreamHead(exchange_->request(), context, &wire);
   return wire;
 }

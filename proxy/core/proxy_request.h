@@ -50,7 +50,8 @@ class ProxyRequest : public ExchangeHandler,
   void attempt();
   void admitted();
   void connected(ClientConnectionPtr connection, int status, bool reused);
-  std::string upstreamHead() const;
+  // Writes the head for the worker into the loop's scratch buffer and returns it.
+  std::string_view upstreamHead() const;
   // True when the worker connection must close after this exchange (an Ambiguous request).
   bool upstreamEndsAfter() const;
   // The attempt never reached a worker (connect refused or timed out): tries again shortly,

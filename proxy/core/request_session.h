@@ -10,9 +10,11 @@
 #include "proxy/http/http_message.h"
 #include "proxy/routing/router.h"
 #include "proxy/routing/routing_cookie.h"
+#include "proxy/routing/session_key.h"
 
 namespace stickyproxy {
 
+// Holds its keys in fixed arrays: reading a returning session's cookies allocates nothing.
 class RequestSession {
  public:
   // Reads the routing cookie (verified by `signer`) and, with key_source = app_cookie, the
@@ -20,9 +22,9 @@ class RequestSession {
   RequestSession(const RoutingConfig& routing, const CookieSigner& signer, const HeaderList& headers);
 
   // False when no key could be minted (the random source failed).
-  bool valid() const { return !key_.empty() && !proxy_key_.empty(); }
-  // What the session is routed by; never logged.
-  const std::string& key() const { return key_; }
+  bool valid() const { return key_length_ != 0 && proxy_key_length_ != 0; }
+  // What the session is routed by ("app:" and the app's cookie, or the proxy's key); never logged.
+  std::string_view key() const { return {key_, key_length_}; }
   // shortKeyHash(key()), for the access log.
   const std::string& keyShort() const { return key_short_; }
   const RouteRequest& routeRequest() const { return route_request_; }
@@ -35,12 +37,17 @@ class RequestSession {
                            bool secure) const;
 
  private:
-  std::string key_;
+  static constexpr std::string_view kAppPrefix = "app:";
+  std::string_view proxyKey() const { return {proxy_key_, proxy_key_length_}; }
+
+  char key_[kAppPrefix.size() + kMaxCookieValueLength];
+  size_t key_length_ = 0;
+  char proxy_key_[kSessionKeyLength];  // the key in the proxy's cookie (minted when there was none)
+  size_t proxy_key_length_ = 0;
   std::string key_short_;
-  std::string proxy_key_;  // the key in the proxy's cookie (minted when there was none)
   std::optional<CookiePin> presented_pin_;  // the pin of the client's verified cookie
   bool cookie_signed_ = false;  // the client sent a cookie this proxy signed
-  std::string cookie_refused_;
+  std::string_view cookie_refused_;
   RouteRequest route_request_;
 };
 

@@ -51,7 +51,7 @@ void appendField(std::string* out, std::string_view name, std::string_view value
 void writeUpstreamHead(const RequestHead& request, const ForwardingContext& context, std::string* out) {
   const std::vector<Header>& fields = request.headers.fields();
   bool has_connection = false;
-  size_t size = request.method.size() + request.target.size() + 64 + context.peer_ip.size();
+  size_t size = request.method.size() + request.target.size() + 160 + context.peer_ip.size();
   for (const Header& field : fields) {
     size += field.name.size() + field.value.size() + 4;
     has_connection = has_connection || (field.name.size() == 10 && equalsIgnoreCase(field.name, "Connection"));

@@ -43,10 +43,14 @@ Worker* WorkerOperations::find(const std::string& name) const {
 Availability WorkerOperations::availability(const std::string& name) const {
   Worker* worker = find(name);
   if (worker == nullptr) return Availability::kDown;
-  if (restartingInPlace(name)) return Availability::kPaused;
-  if (!worker->up()) return Availability::kDown;
-  if (admin_evicted_.count(name) > 0) return Availability::kEvicted;
-  return worker->ready() ? Availability::kReady : Availability::kDraining;
+  return availability(*worker);
+}
+
+Availability WorkerOperations::availability(const Worker& worker) const {
+  if (!restarting_in_place_.empty() && restartingInPlace(worker.name())) return Availability::kPaused;
+  if (!worker.up()) return Availability::kDown;
+  if (!admin_evicted_.empty() && admin_evicted_.count(worker.name()) > 0) return Availability::kEvicted;
+  return worker.ready() ? Availability::kReady : Availability::kDraining;
 }
 
 const char* WorkerOperations::moveReason(const std::string& name) const {

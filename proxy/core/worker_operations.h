@@ -46,6 +46,8 @@ class WorkerOperations {
   bool restartingInPlace(const std::string& name) const { return restarting_in_place_.count(name) > 0; }
   // What `name` may take now, for the router.
   Availability availability(const std::string& name) const;
+  // The same for a worker at hand: no lookup by name while no admin operation is under way.
+  Availability availability(const Worker& worker) const;
   // Why sessions leave `name` now, for stickyproxy_repins_total: "death", "unhealthy",
   // "removed", "evict", "drain" or "unavailable".
   const char* moveReason(const std::string& name) const;

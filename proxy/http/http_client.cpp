@@ -69,7 +69,7 @@ void ClientConnection::startRequest(const RequestHead& head, ClientExchangeHandl
                       response_timeout);
 }
 
-void ClientConnection::startWrittenRequest(std::string wire, bool head_method, BodyFraming framing,
+void ClientConnection::startWrittenRequest(std::string_view wire, bool head_method, BodyFraming framing,
                                            ClientExchangeHandler* handler, std::chrono::milliseconds response_timeout) {
   handler_ = handler;
   response_timeout_ = response_timeout;
@@ -87,7 +87,7 @@ void ClientConnection::startWrittenRequest(std::string wire, bool head_method, B
     fail(ClientFailure::kConnectionLost, UV_ECONNRESET);
     return;
   }
-  stream_->write(std::move(wire));
+  stream_->writeCopied(wire, Bytes(), {});
   request_sent_ = true;
   updateResponseTimer();
 }

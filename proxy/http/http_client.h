@@ -72,7 +72,8 @@ class ClientConnection : public std::enable_shared_from_this<ClientConnection>,
                     std::chrono::milliseconds response_timeout);
   // The same for a head already written out (`wire`, framing fields included): `framing` says
   // how its body is sent, `head_method` that it asks HEAD (its response has no body).
-  void startWrittenRequest(std::string wire, bool head_method, BodyFraming framing, ClientExchangeHandler* handler,
+  // `wire` is copied only as far as the socket does not take it at once.
+  void startWrittenRequest(std::string_view wire, bool head_method, BodyFraming framing, ClientExchangeHandler* handler,
                            std::chrono::milliseconds response_timeout);
   // Sends a piece of the request body, chunk-encoded when the request is chunked.
   void sendBody(Bytes data);

@@ -30,7 +30,112 @@ void forEachListElement(std::string_view value, Visit&& visit) {
   }
 }
 
+// What finished header lists leave for the next ones on this thread, bounded: field vectors
+// of at most kMaxFields fields, strings of at most kMaxStringBytes.
+class HeaderStash {
+ public:
+  static constexpr size_t kMaxVectors = 32;
+  static constexpr size_t kMaxFields = 256;
+  static constexpr size_t kMaxStrings = 256;
+  static constexpr size_t kMaxStringBytes = 8 * 1024;
+
+  HeaderStash() {
+    vectors_.reserve(kMaxVectors);
+    strings_.reserve(kMaxStrings);
+  }
+  ~HeaderStash();
+
+  // Empties `fields`, keeping its strings and then the vector itself when they are worth it.
+  void keep(std::vector<Header>& fields) {
+    for (Header& field : fields) {
+      keepString(field.name);
+      keepString(field.value);
+    }
+    fields.clear();
+    if (fields.capacity() == 0 || fields.capacity() > kMaxFields || vectors_.size() >= kMaxVectors) return;
+    vectors_.push_back(std::move(fields));
+    fields = std::vector<Header>();
+  }
+  void keepString(std::string& text) {
+    if (text.capacity() <= kInline || text.capacity() > kMaxStringBytes || strings_.size() >= kMaxStrings) return;
+    text.clear();
+    strings_.push_back(std::move(text));
+  }
+  // A stashed vector in `fields` (which must be empty), if any.
+  void take(std::vector<Header>& fields) {
+    if (vectors_.empty()) return;
+    fields = std::move(vectors_.back());
+    vectors_.pop_back();
+  }
+  // A stashed string of at least `size` bytes' capacity in `text` (which must be empty), if any.
+  void take(std::string& text, size_t size) {
+    for (size_t i = strings_.size(); i-- > 0;) {
+      if (strings_[i].capacity() < size) continue;
+      text.swap(strings_[i]);
+      strings_[i].swap(strings_.back());
+      strings_.pop_back();
+      return;
+    }
+  }
+
+  // The capacity of an empty std::string: what it holds without the heap.
+  static inline const size_t kInline = std::string().capacity();
+
+ private:
+  std::vector<std::vector<Header>> vectors_;
+  std::vector<std::string> strings_;
+};
+
+// Trivially destructible, so still readable while the thread's other objects are destroyed.
+thread_local bool tl_stash_gone = false;
+thread_local HeaderStash tl_stash;
+
+HeaderStash::~HeaderStash() { tl_stash_gone = true; }
+
 }  // namespace
+
+HeaderList& HeaderList::operator=(HeaderList&& other) noexcept {
+  if (this != &other) {
+    clear();
+    fields_.swap(other.fields_);
+  }
+  return *this;
+}
+
+HeaderList::~HeaderList() {
+  if (!tl_stash_gone) tl_stash.keep(fields_);
+}
+
+void HeaderList::clear() {
+  if (tl_stash_gone) {
+    fields_.clear();
+    return;
+  }
+  for (Header& field : fields_) {
+    tl_stash.keepString(field.name);
+    tl_stash.keepString(field.value);
+  }
+  fields_.clear();
+}
+
+void HeaderList::reserveRecycled(size_t count) {
+  if (fields_.capacity() >= count) return;
+  if (fields_.empty() && fields_.capacity() == 0 && !tl_stash_gone) tl_stash.take(fields_);
+  if (fields_.capacity() < count) fields_.reserve(count);
+}
+
+Header& HeaderList::addRecycled(std::string_view name) {
+  fields_.emplace_back();
+  appendRecycled(fields_.back().name, name);
+  return fields_.back();
+}
+
+void HeaderList::appendRecycled(std::string& text, std::string_view piece) {
+  if (text.empty() && piece.size() > HeaderStash::kInline && text.capacity() < piece.size() && !tl_stash_gone) {
+    tl_stash.take(text, piece.size());
+  }
+  text.append(piece);
+}
 
 void HeaderList::set(std::string_view name, std::string value) {
   remove(name);
@@ -209,12 +314,18 @@ std::string chunkSizeLine(size_t size) {
 
 std::string serializeResponseHead(const ResponseHead& head) {
   std::string out;
-  std::string_view reason = head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
-  out.reserve(16 + reason.size() + fieldsSize(head.headers));
-  out.append(head.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ").append(std::to_string(head.status)).append(" ");
-  out.append(reason).append("\r\n");
-  appendFields(out, head.headers);
+  appendResponseHead(head, &out);
   return out;
+}
+
+void appendResponseHead(const ResponseHead& head, std::string* out) {
+  std::string_view reason = head.reason.empty() ? reasonPhrase(head.status) : std::string_view(head.reason);
+  out->reserve(out->size() + 16 + reason.size() + fieldsSize(head.headers));
+  char status[16];
+  int length = std::snprintf(status, sizeof status, "%d ", head.status);
+  out->append(head.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ").append(status, static_cast<size_t>(length));
+  out->append(reason).append("\r\n");
+  appendFields(*out, head.headers);
 }
 
 std::string_view trimOws(std::string_view text) {

@@ -17,9 +17,30 @@ struct Header {
 };
 
 // Header fields in arrival order; names compare case-insensitively.
+//
+// A list that goes away leaves its storage (the field vector, and names and values longer
+// than a string holds inline) to its thread's bounded stash, where the parser takes it for the
+// next head: parsing a stream of requests allocates nothing in steady state.
 class HeaderList {
  public:
+  HeaderList() = default;
+  HeaderList(const HeaderList& other) = default;
+  HeaderList(HeaderList&& other) noexcept = default;
+  HeaderList& operator=(const HeaderList& other) = default;
+  HeaderList& operator=(HeaderList&& other) noexcept;
+  ~HeaderList();
+
   void add(std::string name, std::string value) { fields_.push_back({std::move(name), std::move(value)}); }
+  // Removes every field; the storage stays for the next fields or goes to the stash.
+  void clear();
+  // Room for `count` fields, taken from the stash when this list has none.
+  void reserveRecycled(size_t count);
+  // Adds a field named `name` with an empty value, its strings taken from the stash when
+  // `name` is too long to be held inline.
+  Header& addRecycled(std::string_view name);
+  // Appends `piece` to `text` (a name or value of this list), taking a stashed string when
+  // `text` is empty and `piece` too long to be held inline.
+  static void appendRecycled(std::string& text, std::string_view piece);
   // Replaces every field named `name` by one with `value`.
   void set(std::string_view name, std::string value);
   // Removes every field named `name`; returns how many.
@@ -93,5 +114,7 @@ std::string serializeFramedRequestHead(const RequestHead& head);
 std::string chunkSizeLine(size_t size);
 // "HTTP/1.1 200 OK\r\n...\r\n" with the fields exactly as given.
 std::string serializeResponseHead(const ResponseHead& head);
+// The same, appended to `out` (whose capacity a caller may keep from head to head).
+void appendResponseHead(const ResponseHead& head, std::string* out);
 
 }  // namespace stickyproxy

@@ -185,8 +185,8 @@ int HttpParser::onMessageBegin(llhttp_t* parser) {
   HttpParser* self = owner(parser);
   self->url_.clear();
   self->reason_.clear();
-  self->headers_ = HeaderList();
-  self->headers_.fields().reserve(kExpectedFields);
+  self->headers_.clear();
+  self->headers_.reserveRecycled(kExpectedFields);
   self->last_was_value_ = false;
   self->head_bytes_ = 0;
   self->body_bytes_ = 0;
@@ -220,9 +220,9 @@ int HttpParser::onHeaderField(llhttp_t* parser, const char* at, size_t length) {
     if (fields.size() >= self->limits_.max_headers) {
       return self->fail(ParseError::kHeadTooLarge, "too many header fields");
     }
-    self->headers_.add(std::string(at, length), std::string());
+    self->headers_.addRecycled(std::string_view(at, length));
   } else {
-    fields.back().name.append(at, length);
+    HeaderList::appendRecycled(fields.back().name, std::string_view(at, length));
   }
   self->last_was_value_ = false;
   return 0;
@@ -232,7 +232,7 @@ int HttpParser::onHeaderValue(llhttp_t* parser, const char* at, size_t length) {
   HttpParser* self = owner(parser);
   if (!self->countHeadBytes(length)) return self->fail(ParseError::kHeadTooLarge, "head too large");
   auto& fields = self->headers_.fields();
-  if (!fields.empty()) fields.back().value.append(at, length);
+  if (!fields.empty()) HeaderList::appendRecycled(fields.back().value, std::string_view(at, length));
   self->last_was_value_ = true;
   return 0;
 }

@@ -91,11 +91,15 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
     stream_->write(std::move(pieces));
     watchSending();
   }
-  void write(std::string prefix, Bytes body, std::string suffix) {
+
+  void writeCopied(std::string_view prefix, Bytes body, std::string_view suffix) {
     server_->bytes_sent_ += prefix.size() + body.size + suffix.size();
-    stream_->write(std::move(prefix), std::move(body), std::move(suffix));
+    stream_->writeCopied(prefix, std::move(body), suffix);
     watchSending();
   }
+  // The buffer the connection's exchanges write their response heads into, kept between
+  // exchanges for its capacity: swapped into the exchange's (empty) string and back.
+  void swapHeadBuffer(std::string& text) { head_buffer_.swap(text); }
 
   void exchangeDone(ServerExchange* exchange) {
     if (!exchange_ || exchange_.get() != exchange) return;
@@ -170,7 +174,8 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
       rejectRequest(429, "over the per-client connection limit", {}, std::move(extra));
       return;
     }
-    exchange_ = std::make_shared<ServerExchange>(this, std::move(head), peer_);
+    // From the thread's recycled blocks: a request on a kept-alive connection allocates nothing.
+    exchange_ = std::allocate_shared<ServerExchange>(RecyclingAllocator<ServerExchange>(), this, std::move(head), peer_);
     ServerExchangePtr exchange = exchange_;
     if (exchange->request().framing.hasBody()) armBodyTimer();
     server_->on_request_(exchange);
@@ -427,6 +432,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   size_t unsent_at_check_ = 0;
   std::chrono::steady_clock::time_point linger_deadline_;
   std::weak_ptr<void> server_alive_;  // expires when the server is destroyed
+  std::string head_buffer_;  // see swapHeadBuffer()
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -489,15 +495,24 @@ void ServerExchange::sendHead(ResponseHead head, std::optional<uint64_t> content
   } else if (request_.version_minor == 0) {
     head.headers.add("Connection", "keep-alive");
   }
-  pending_head_ = serializeResponseHead(head);
+  connection_->swapHeadBuffer(pending_head_);
+  lent_head_buffer_ = true;
+  pending_head_.clear();
+  appendResponseHead(head, &pending_head_);
   // Flushed after this callback at the latest (runDeferred), unless body bytes take it first.
   LoopContext::of(loop_).defer(std::shared_ptr<LoopContext::Deferred>(shared_from_this(), this));
 }
 
 void ServerExchange::flushHead() {
   if (pending_head_.empty() || connection_ == nullptr) return;
-  connection_->write(std::move(pending_head_));
+  connection_->writeCopied(pending_head_, Bytes(), {});
+  giveBackHeadBuffer();
+}
+
+void ServerExchange::giveBackHeadBuffer() {
   pending_head_.clear();
+  if (lent_head_buffer_ && connection_ != nullptr) connection_->swapHeadBuffer(pending_head_);
+  lent_head_buffer_ = false;
 }
 
 void ServerExchange::sendBody(Bytes data) {
@@ -505,14 +520,9 @@ void ServerExchange::sendBody(Bytes data) {
   body_bytes_sent_ += data.size;
   if (no_body_) return;
   // The head, if still held, leaves with these bytes; a chunk's framing around them.
-  std::string prefix = std::move(pending_head_);
-  pending_head_.clear();
-  std::string suffix;
-  if (chunked_) {
-    prefix.append(chunkSizeLine(data.size));
-    suffix = "\r\n";
-  }
-  connection_->write(std::move(prefix), std::move(data), std::move(suffix));
+  if (chunked_) pending_head_.append(chunkSizeLine(data.size));
+  connection_->writeCopied(pending_head_, std::move(data), chunked_ ? std::string_view("\r\n") : std::string_view());
+  giveBackHeadBuffer();
 }
 
 void ServerExchange::sendBody(std::string text) {

@@ -19,6 +19,7 @@
 #include "proxy/net/endpoint.h"
 #include "proxy/net/listener.h"
 #include "proxy/net/loop_context.h"
+#include "proxy/net/recycling_pool.h"
 #include "proxy/net/stream.h"
 #include "proxy/net/timer.h"
 
@@ -156,6 +157,8 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange>, priv
   void maybeSendContinue();
   // Writes the response head if it is still held back (see pending_head_).
   void flushHead();
+  // Empties pending_head_ and hands its buffer back to the connection.
+  void giveBackHeadBuffer();
   void runDeferred() override { flushHead(); }
 
   ServerConnection* connection_;
@@ -175,8 +178,10 @@ class ServerExchange : public std::enable_shared_from_this<ServerExchange>, priv
   bool body_paused_ = false;
   bool done_ = false;
   // The serialised response head, held back so that it leaves in one write with the first body
-  // bytes or the end of the response; flushed at the latest after this loop iteration.
+  // bytes or the end of the response; flushed at the latest after this loop iteration. Its
+  // buffer is the connection's, lent for the time the head is held.
   std::string pending_head_;
+  bool lent_head_buffer_ = false;  // pending_head_ holds the connection's buffer
   int status_ = 0;
   uint64_t body_bytes_sent_ = 0;
   uint64_t request_body_bytes_ = 0;

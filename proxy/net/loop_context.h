@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "proxy/net/slab_pool.h"
@@ -44,6 +45,9 @@ class LoopContext {
   uv_loop_t* loop() const { return loop_; }
   // The read slabs streams on this loop share.
   SlabPool& slabs() { return slabs_; }
+  // A buffer any code on the loop may fill and hand on within one call (a head to write with a
+  // copying write): its contents last until its next user; its capacity stays between uses.
+  std::string& scratch() { return scratch_; }
 
  private:
   static void onCheck(uv_check_t* handle);
@@ -64,6 +68,7 @@ class LoopContext {
   std::vector<Task> running_;  // the batch being run; both keep their capacity
   bool in_run_ = false;
   SlabPool slabs_;
+  std::string scratch_;
   bool closed_ = false;
 };
 

@@ -234,6 +234,11 @@ void Stream::write(std::string text) {
 }
 
 void Stream::write(std::string prefix, Bytes body, std::string suffix) {
+  // Only what the kernel does not take at once is copied: rarely more than a head's tail.
+  writeCopied(prefix, std::move(body), suffix);
+}
+
+void Stream::writeCopied(std::string_view prefix, Bytes body, std::string_view suffix) {
   if (closed_) return;
   if (tls_) {
     std::vector<Bytes> pieces;
@@ -245,23 +250,20 @@ void Stream::write(std::string prefix, Bytes body, std::string suffix) {
   }
   uv_buf_t buffers[3];
   size_t count = 0;
-  if (!prefix.empty()) buffers[count++] = uv_buf_init(prefix.data(), static_cast<unsigned>(prefix.size()));
+  if (!prefix.empty()) buffers[count++] = uv_buf_init(const_cast<char*>(prefix.data()), static_cast<unsigned>(prefix.size()));
   if (!body.empty()) buffers[count++] = uv_buf_init(const_cast<char*>(body.data), static_cast<unsigned>(body.size));
-  if (!suffix.empty()) buffers[count++] = uv_buf_init(suffix.data(), static_cast<unsigned>(suffix.size()));
+  if (!suffix.empty()) buffers[count++] = uv_buf_init(const_cast<char*>(suffix.data()), static_cast<unsigned>(suffix.size()));
   if (count == 0) return;
   size_t taken = writeNow(buffers, count);
   if (taken == prefix.size() + body.size + suffix.size()) return;
   auto* request = new WriteRequest;
   size_t from_prefix = std::min(taken, prefix.size());
   taken -= from_prefix;
-  if (from_prefix < prefix.size()) {
-    request->text = std::move(prefix);
-    request->text_offset = from_prefix;
-  }
+  if (from_prefix < prefix.size()) request->text.assign(prefix.substr(from_prefix));
   size_t from_body = std::min(taken, body.size);
   taken -= from_body;
   if (from_body < body.size) request->pieces.push_back(body.suffix(from_body));
-  request->tail = suffix.substr(taken);
+  request->tail.assign(suffix.substr(taken));
   queue(request);
 }
 

@@ -68,6 +68,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // `prefix`, then `body`, then `suffix`, in one system call when the socket takes them (a
   // response head with the first body bytes, a chunk with its framing). Any may be empty.
   void write(std::string prefix, Bytes body, std::string suffix);
+  // The same, with `prefix` and `suffix` copied only when the kernel does not take them at once
+  // (the caller keeps its buffers, e.g. one reused for every head it writes).
+  void writeCopied(std::string_view prefix, Bytes body, std::string_view suffix);
   // Bytes queued but not yet handed to the kernel.
   size_t queuedBytes() const { return queued_bytes_; }
   // Above `high` the owner should stop producing; onStreamDrained fires when the queue is back

@@ -37,6 +37,8 @@ struct RouteRequest {
 
 struct RouteDecision {
   std::string worker;             // empty: no worker can take the request
+  // The worker's index in the ring routed by (Router::ring()->workerNames()); unset with `worker` empty.
+  std::optional<uint32_t> worker_index;
   std::string announce_previous;  // non-empty: send X-Sticky-Previous-Worker with this name
   bool repinned = false;          // the session lives off its ring owner (for the access log)
   bool moved_now = false;         // this request moved the session: its worker could not take it
@@ -53,9 +55,14 @@ struct RouteDecision {
 // (a draining, then an evicted one, beats none) and stays there: its cookie is re-issued with the
 // new pin. Every such move of a known session names the worker it left in announce_previous, so
 // that the app adopts its files there, even when the table forgot the session.
+//
+// Workers are named by their index in the ring's sorted names (Ring::workerNames()), which the
+// caller's availability callback reads by array indexing; a name is looked up only when it comes
+// from outside (a cookie's pin, the session table), by binary search over the ring's few names.
 class Router {
  public:
-  using AvailabilityOf = std::function<Availability(const std::string& name)>;
+  // What worker `index` (into ring()->workerNames()) may take now.
+  using AvailabilityOf = std::function<Availability(size_t index)>;
 
   Router(RingPtr ring, SessionTable* sessions, AvailabilityOf availability);
 
@@ -75,9 +82,9 @@ class Router {
  private:
   // The next worker clockwise from `key_hash` that takes new sessions; failing that a draining
   // one, then an evicted one; "" when none is up.
-  std::string nextReady(uint64_t key_hash) const;
-  std::string ringOwner(uint64_t key_hash) const;
-  Availability availabilityOf(const std::string& name) const;
+  std::optional<size_t> nextReady(uint64_t key_hash) const;
+  // What worker `name` may take: kDown when it is not on the ring (it left with a reload).
+  Availability availabilityOf(std::optional<size_t> index) const;
 
   RingPtr ring_;
   SessionTable* sessions_;

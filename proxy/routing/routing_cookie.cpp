@@ -116,12 +116,24 @@ std::string CookieSigner::encode(const RoutingCookie& cookie) const {
 }
 
 CookieCheck CookieSigner::decode(std::string_view value, RoutingCookie* out) const {
+  RoutingCookieView view;
+  CookieCheck check = decode(value, &view);
+  if (check != CookieCheck::kSigned && check != CookieCheck::kLegacy) return check;
+  out->key = std::string(view.key);
+  if (view.pinned) {
+    out->pin = CookiePin{std::string(view.pin_worker), view.pin_since_s};
+  } else {
+    out->pin.reset();
+  }
+  return check;
+}
+
+CookieCheck CookieSigner::decode(std::string_view value, RoutingCookieView* out) const {
   std::array<std::string_view, 4> parts;
   size_t count = splitDots(value, parts.data(), parts.size());
   if (count == 1) {
     if (!isValidProxyKey(value)) return CookieCheck::kMalformed;
-    out->key = std::string(value);
-    out->pin.reset();
+    *out = RoutingCookieView{value, false, {}, 0};
     return CookieCheck::kLegacy;
   }
   if (count != 2 && count != 4) return CookieCheck::kMalformed;
@@ -148,12 +160,7 @@ CookieCheck CookieSigner::decode(std::string_view value, RoutingCookie* out) con
     if (!valid) return CookieCheck::kForged;
     rememberGenuine(value);
   }
-  out->key = std::string(key);
-  if (count == 4) {
-    out->pin = CookiePin{std::string(worker), static_cast<int64_t>(*since_value)};
-  } else {
-    out->pin.reset();
-  }
+  *out = RoutingCookieView{key, count == 4, worker, count == 4 ? static_cast<int64_t>(*since_value) : 0};
   return CookieCheck::kSigned;
 }
 

@@ -30,6 +30,14 @@ struct RoutingCookie {
   std::optional<CookiePin> pin;  // set for a moved session
 };
 
+// What a verified cookie says, as views into the value it was read from.
+struct RoutingCookieView {
+  std::string_view key;
+  bool pinned = false;
+  std::string_view pin_worker;  // set when pinned
+  int64_t pin_since_s = 0;      // set when pinned
+};
+
 // How a cookie value was judged.
 enum class CookieCheck {
   kSigned,    // a valid signed value
@@ -55,6 +63,8 @@ class CookieSigner {
   // before is found in a cache instead of being hashed again (a session sends the same cookie
   // with each request).
   CookieCheck decode(std::string_view value, RoutingCookie* out) const;
+  // The same, with no copy: `*out` views `value`.
+  CookieCheck decode(std::string_view value, RoutingCookieView* out) const;
 
  private:
   // Signed values seen to be genuine, in sets of kWays chosen by a hash under a random seed (a

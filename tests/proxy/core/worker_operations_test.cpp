@@ -110,9 +110,14 @@ TEST_CASE("an evicted worker's sessions are moved once, and it is evicted until 
   CHECK(f.operations.evictWorker(f.w1()) == 3);
   CHECK(f.move_calls == 1);
   CHECK(f.operations.availability("w1") == Availability::kEvicted);
+  CHECK(f.operations.availability(f.w1()) == Availability::kEvicted);  // the router's form, by the worker
   CHECK(f.operations.moveReason("w1") == std::string("evict"));
   f.operations.readyWorker(f.w1());
   CHECK(f.operations.availability("w1") == Availability::kReady);
+  CHECK(f.operations.availability(f.w1()) == Availability::kReady);
+  f.w1().setState(WorkerState::kDown);
+  CHECK(f.operations.availability(f.w1()) == Availability::kDown);
+  CHECK(f.operations.availability("w9") == Availability::kDown);  // not a worker
 }
 
 TEST_CASE("a restart without a supervisor is refused at once; stopping ends the waits", "[core][operations]") {

@@ -66,6 +66,16 @@ TEST_CASE("request and response heads serialise in wire order", "[http]") {
   CHECK(serializeResponseHead(response).starts_with("HTTP/1.1 503 Busy\r\n"));
 }
 
+TEST_CASE("a response head appended to a buffer reads as the serialised one", "[http]") {
+  ResponseHead response;
+  response.status = 404;
+  response.headers.add("Content-Type", "text/plain");
+  std::string out = "kept:";
+  appendResponseHead(response, &out);
+  CHECK(out == "kept:" + serializeResponseHead(response));
+  CHECK(serializeResponseHead(response) == "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\n\r\n");
+}
+
 TEST_CASE("idempotent methods follow RFC 9110", "[http]") {
   const std::pair<const char*, bool> methods[] = {
       {"GET", true}, {"HEAD", true}, {"OPTIONS", true}, {"TRACE", true},

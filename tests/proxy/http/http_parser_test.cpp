@@ -67,6 +67,46 @@ TEST_CASE("a request head is parsed into method, target, fields and framing", "[
   CHECK(parse.recorder.completed == 1);
 }
 
+TEST_CASE("a finished head leaves its field storage to the next head its thread parses", "[http]") {
+  const std::string cookie(200, 'c');
+  const std::string text = "GET / HTTP/1.1\r\nHost: h\r\nCookie: " + cookie + "\r\n\r\n";
+  const char* value_storage = nullptr;
+  const Header* field_storage = nullptr;
+  {
+    Parse first(HttpParser::Kind::kRequest, text);
+    REQUIRE(first.recorder.requests.size() == 1);
+    const HeaderList& headers = first.recorder.requests[0].headers;
+    value_storage = headers.find("Cookie")->data();
+    field_storage = headers.fields().data();
+  }
+  Parse second(HttpParser::Kind::kRequest, text);
+  REQUIRE(second.recorder.requests.size() == 1);
+  const HeaderList& headers = second.recorder.requests[0].headers;
+  REQUIRE(headers.find("Cookie") != nullptr);
+  CHECK(*headers.find("Cookie") == cookie);
+  CHECK(*headers.find("Host") == "h");
+  CHECK(headers.find("Cookie")->data() == value_storage);
+  CHECK(headers.fields().data() == field_storage);
+}
+
+TEST_CASE("a cleared header list keeps its storage and reads as empty", "[http]") {
+  HeaderList headers;
+  headers.reserveRecycled(4);
+  HeaderList::appendRecycled(headers.addRecycled("X-A-Rather-Long-Field-Name").value, std::string(100, 'v'));
+  CHECK(headers.find("x-a-rather-long-field-name")->size() == 100);
+  size_t capacity = headers.fields().capacity();
+  headers.clear();
+  CHECK(headers.size() == 0);
+  CHECK(headers.find("X-A-Rather-Long-Field-Name") == nullptr);
+  CHECK(headers.fields().capacity() == capacity);
+  HeaderList moved_into;
+  moved_into.add("Old", "field");
+  headers.add("New", "field");
+  moved_into = std::move(headers);
+  REQUIRE(moved_into.size() == 1);
+  CHECK(moved_into.fields()[0].name == "New");
+}
+
 TEST_CASE("parsing stops after each message so pipelined requests are handled in order", "[http]") {
   Recorder recorder;
   HttpParser parser(HttpParser::Kind::kRequest, &recorder, ParserLimits{});

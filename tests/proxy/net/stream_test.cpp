@@ -1,5 +1,6 @@
 #include "proxy/net/stream.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -62,6 +63,15 @@ TEST_CASE("writes the kernel takes only in part go out whole and in order, in ev
       std::string suffix = pattern(3 + round, '0');
       expected += prefix + body + suffix;
       server_side->write(std::move(prefix), Bytes::copyOf(body), std::move(suffix));
+
+      // The copying form: the caller's buffers are its own again once the call returns.
+      std::string head = pattern(150 * 1024 + round, 'h');
+      std::string chunk = pattern(90 * 1024 + round, 'H');
+      std::string tail = pattern(5 + round, '9');
+      expected += head + chunk + tail;
+      server_side->writeCopied(head, Bytes::copyOf(chunk), tail);
+      std::fill(head.begin(), head.end(), 'x');
+      std::fill(tail.begin(), tail.end(), 'x');
 
       std::vector<Bytes> pieces;
       for (int piece = 0; piece < 12; ++piece) {

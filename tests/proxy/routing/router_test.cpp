@@ -17,7 +17,8 @@ struct Fixture {
   std::set<std::string> draining;
   std::set<std::string> evicted;
   SessionTable sessions{std::chrono::minutes(30), std::chrono::hours(24), 100000};
-  Router router{Ring::build({"w1", "w2", "w3", "w4"}, 1024), &sessions, [this](const std::string& name) {
+  Router router{Ring::build({"w1", "w2", "w3", "w4"}, 1024), &sessions, [this](size_t index) {
+                  const std::string& name = router.ring()->workerNames()[index];
                   if (down.count(name)) return Availability::kDown;
                   if (evicted.count(name)) return Availability::kEvicted;
                   return draining.count(name) ? Availability::kDraining : Availability::kReady;
@@ -44,6 +45,13 @@ struct Browser {
     request.fresh = !has_cookie;
     request.pin = pin;
     RouteDecision decision = f.router.route(request, at);
+    // Every decision names its worker by index in the ring too, the way the proxy reads it.
+    if (decision.worker.empty()) {
+      CHECK_FALSE(decision.worker_index);
+    } else {
+      REQUIRE(decision.worker_index);
+      CHECK(f.router.ring()->workerNames()[*decision.worker_index] == decision.worker);
+    }
     if (decision.cookie_pin) {
       pin = decision.cookie_pin;
       has_cookie = true;
@@ -225,6 +233,7 @@ TEST_CASE("no worker up gives an empty decision", "[router]") {
   request.key_hash = keyHash(1);
   RouteDecision decision = f.router.route(request, f.now);
   CHECK(decision.worker.empty());
+  CHECK_FALSE(decision.worker_index);
   CHECK_FALSE(decision.cookie_pin);
 }
 

@@ -35,6 +35,17 @@ TEST_CASE("a signed cookie decodes to its key and pin", "[routing][cookie]") {
     REQUIRE(signer.decode(signer.encode({kKey, pin}), &out) == CookieCheck::kSigned);
     CHECK(out.key == kKey);
     CHECK(out.pin == pin);
+    // The copy-free form reads the same, as views into the value.
+    const std::string value = signer.encode({kKey, pin});
+    RoutingCookieView view;
+    REQUIRE(signer.decode(value, &view) == CookieCheck::kSigned);
+    CHECK(view.key == kKey);
+    CHECK(view.pinned == pin.has_value());
+    if (pin) {
+      CHECK(view.pin_worker == pin->worker);
+      CHECK(view.pin_since_s == pin->since_s);
+    }
+    CHECK(view.key.data() == value.data());
   }
 }
 
