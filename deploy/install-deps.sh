@@ -2,7 +2,9 @@
 # Installs the Debian 12 packages stickyproxy builds and tests with.
 #   sh deploy/install-deps.sh           what the build and the test suite need (clang-14,
 #                                       libclang-rt-14-dev and llvm-14's llvm-symbolizer are for
-#                                       the sanitizer and fuzz build of tests/run_ci_suites.sh)
+#                                       the sanitizer and fuzz build of tests/run_ci_suites.sh,
+#                                       lintian for the package test), and the stickyproxy system
+#                                       account that conf/prod.conf serves as
 #   sh deploy/install-deps.sh --bench   also wrk, haproxy and nginx, for the on-demand checks in tests/load
 #                                       (Debian's nginx and haproxy packages start their own services)
 # Idempotent: asks apt only for what is missing, so a second run takes well under a second.
@@ -11,7 +13,7 @@ set -eu
 
 packages="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev picojson-dev
 prometheus-cpp-dev catch2 libxxhash-dev libzip-dev zlib1g-dev libshp-dev libeigen3-dev socat curl ca-certificates
-chromium python3 prometheus clang-14 libclang-rt-14-dev llvm-14"
+chromium python3 prometheus clang-14 libclang-rt-14-dev llvm-14 lintian adduser"
 
 case "${1:-}" in
   "") ;;
@@ -26,9 +28,14 @@ for p in $packages; do
   fi
 done
 
-[ -z "$missing" ] && exit 0
-
 if [ "$(id -u)" -eq 0 ]; then as_root=""; else as_root="sudo"; fi
-echo "install-deps: installing$missing" >&2
-$as_root apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+if [ -n "$missing" ]; then
+  echo "install-deps: installing$missing" >&2
+  $as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# The account conf/prod.conf serves as (proxy.user), as the Debian package makes it.
+if ! getent passwd stickyproxy >/dev/null; then
+  $as_root adduser --system --group --no-create-home --quiet stickyproxy
+fi

@@ -409,9 +409,9 @@ def copy_shipped_config(source, work_dir, build_dir, port, metrics_port, overrid
     """A copy of a shipped config (conf/prod.conf) that runs on loopback in `work_dir`: listen and
     metrics_listen on 127.0.0.1 `port` and `metrics_port`, admin_socket, state_dir and every
     worker's unix: socket in <work_dir>/run and <work_dir>/state, every worker command that names a
-    build output taken from `build_dir`, and allow_root = yes (tests run as root). Everything else
-    stays as shipped. `overrides` as in write_proxy_config ("worker w5.address" adds a worker
-    section). Returns the copy's path."""
+    build output taken from `build_dir`, no proxy.user and allow_root = yes (tests run as root).
+    Everything else stays as shipped. `overrides` as in write_proxy_config ("worker w5.address"
+    adds a worker section). Returns the copy's path."""
     with open(source) as shipped:
         lines = shipped.read().splitlines()
     rewritten = {
@@ -422,10 +422,13 @@ def copy_shipped_config(source, work_dir, build_dir, port, metrics_port, overrid
         "proxy.allow_root": "yes",  # tests and CI run as root, in root's temp dirs
     }
     section = None
+    kept = []
     for line in lines:
         text = line.strip()
         if text.startswith("[") and text.endswith("]"):
             section = text.strip("[]").strip()
+        elif section == "proxy" and text.split("=", 1)[0].strip() == "user":
+            continue  # serve as the test's own user (root, with allow_root), not the shipped account
         elif section and section.startswith("worker ") and "=" in text and not text.startswith("#"):
             key, value = [part.strip() for part in text.split("=", 1)]
             worker = section.split(None, 1)[1]
@@ -434,6 +437,8 @@ def copy_shipped_config(source, work_dir, build_dir, port, metrics_port, overrid
             elif key == "command" and "/" in value:
                 rewritten["%s.command" % section] = os.path.join(build_dir, os.path.basename(value.split("#")[0]
                                                                                              .strip()))
+        kept.append(line)
+    lines = kept
     rewritten.update(overrides or {})
     lines = ["# A copy of %s written by %s" % (source, os.path.basename(sys.argv[0]))] + lines
     path = os.path.join(work_dir, name)
