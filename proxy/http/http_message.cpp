@@ -137,6 +137,10 @@ void HeaderList::appendRecycled(std::string& text, std::string_view piece) {
   text.append(piece);
 }
 
+void HeaderList::recycle(std::string& text) {
+  if (!tl_stash_gone) tl_stash.keepString(text);
+}
+
 void HeaderList::set(std::string_view name, std::string value) {
   remove(name);
   add(std::string(name), std::move(value));

@@ -41,6 +41,8 @@ class HeaderList {
   // Appends `piece` to `text` (a name or value of this list), taking a stashed string when
   // `text` is empty and `piece` too long to be held inline.
   static void appendRecycled(std::string& text, std::string_view piece);
+  // Leaves `text`'s storage to the thread's stash (a request target when its head goes away).
+  static void recycle(std::string& text);
   // Replaces every field named `name` by one with `value`.
   void set(std::string_view name, std::string value);
   // Removes every field named `name`; returns how many.

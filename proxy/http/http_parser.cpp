@@ -201,7 +201,7 @@ int HttpParser::onUrl(llhttp_t* parser, const char* at, size_t length) {
     return self->fail(ParseError::kRequestLineTooLong, "request line too long");
   }
   if (!self->countHeadBytes(length)) return self->fail(ParseError::kHeadTooLarge, "request head too large");
-  self->url_.append(at, length);
+  HeaderList::appendRecycled(self->url_, std::string_view(at, length));
   return 0;
 }
 

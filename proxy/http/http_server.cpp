@@ -448,6 +448,8 @@ ServerExchange::ServerExchange(ServerConnection* connection, RequestHead head, E
   request_complete_ = !request_.framing.hasBody();
 }
 
+ServerExchange::~ServerExchange() { HeaderList::recycle(request_.target); }
+
 void ServerExchange::pauseRequestBody() {
   body_paused_ = true;
   if (active() && !request_complete_) connection_->pauseReading();

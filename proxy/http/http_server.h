@@ -98,6 +98,8 @@ class ExchangeHandler {
 class ServerExchange : public std::enable_shared_from_this<ServerExchange>, private LoopContext::Deferred {
  public:
   ServerExchange(ServerConnection* connection, RequestHead head, Endpoint peer);
+  // Leaves the request target's storage for the next request's (see HeaderList).
+  ~ServerExchange() override;
 
   const RequestHead& request() const { return request_; }
   RequestHead& request() { return request_; }
