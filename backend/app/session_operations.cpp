@@ -1,5 +1,8 @@
 #include "backend/app/session_operations.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <filesystem>
 #include <memory>
 
@@ -35,6 +38,33 @@ bool swapDirectory(SessionOperations& operations, const std::string& replacement
     return false;
   }
   return true;
+}
+
+// Writes `files` as new files into the fresh directory `dir` and makes them durable: one fsync
+// per file and one of the directory, no temporary names (nobody reads `dir` until it is renamed
+// into place whole). Runs off the loop; false with the failing step in `error`.
+bool writeResultFiles(const std::string& dir, const std::vector<AnalysisFile>& files, std::string* error) {
+  auto fail = [&](const std::string& path, std::string_view step) {
+    *error = path + ": " + std::string(step) + ": " + errnoText(errno);
+    return false;
+  };
+  for (const AnalysisFile& file : files) {
+    const std::string path = joinPath(dir, file.filename);
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) return fail(path, "create");
+    const bool written = writeAllTo(fd, file.content) && ::fsync(fd) == 0;
+    const int err = errno;
+    ::close(fd);
+    errno = err;
+    if (!written) return fail(path, "write");
+  }
+  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return fail(dir, "open directory");
+  const bool synced = ::fsync(dir_fd) == 0;
+  const int err = errno;
+  ::close(dir_fd);
+  errno = err;
+  return synced || fail(dir, "fsync directory");
 }
 
 // The answer to run_analysis for `analysis`.
@@ -267,9 +297,7 @@ void SessionOperations::runAnalysis(const std::string& session_id, std::vector<s
           result->emplace(backend::runAnalysis(data->wards, options));
           const AnalysisResult* analysis = (*result)->valueIfOk();
           if (analysis == nullptr) return;
-          for (const AnalysisFile& file : analysisFiles(*analysis)) {
-            if (!writeFileAtomically(joinPath(staging, file.filename), file.content, write_error.get())) return;
-          }
+          writeResultFiles(staging, analysisFiles(*analysis), write_error.get());
         },
         [this, data, options, result, staging, write_error, session_id, done] {
           if (!(*result)->ok() || !write_error->empty()) {

@@ -13,6 +13,7 @@
 #include "backend/app/multipart_receiver.h"
 #include "backend/app/session_layout.h"
 #include "backend/data/text_util.h"
+#include "backend/session/derived_file.h"
 #include "backend/session/directory_listing.h"
 #include "proxy/net/file_util.h"
 
@@ -52,7 +53,9 @@ bool writeUploadMeta(const std::string& dir, const std::string& csv_name, const 
   picojson::object meta;
   meta["csv_filename"] = picojson::value(csv_name);
   meta["shapefile_filename"] = picojson::value(zip_name);
-  return writeFileAtomically(joinPath(dir, kUploadMetaFile), picojson::value(meta).serialize(), error);
+  // Display names only, next to files the receiver writes without fsync: flushing this one alone
+  // would buy no durability, only two fsyncs per upload.
+  return writeDerivedFile(joinPath(dir, kUploadMetaFile), picojson::value(meta).serialize(), error);
 }
 
 std::string chunkPath(const std::string& chunk_dir, std::string_view file_type, uint64_t index) {

@@ -190,7 +190,6 @@ SessionState* SessionStore::rotate(std::string_view id, WallClock::time_point no
   session->last_used = now;
   SessionState* rotated = session.get();
   sessions_[fresh] = std::move(session);
-  if (!save(*rotated, error)) return nullptr;
   return rotated;
 }
 

@@ -80,7 +80,9 @@ class SessionStore {
   SessionState* find(std::string_view id, WallClock::time_point now);
   // Gives session `id` a new id, moving its directory (the real app minted a new id on every
   // upload). The old id is unknown afterwards. nullptr when `id` is unknown (see find()) or
-  // the move fails; a session whose directory vanished under the move is forgotten.
+  // the move fails; a session whose directory vanished under the move is forgotten. Its
+  // session.json moves with it and stays valid (a session's id is its directory's name), so
+  // nothing is written here: the caller saves once it has changed what it rotated for.
   SessionState* rotate(std::string_view id, WallClock::time_point now, std::string* error);
   // Takes over session `id` after the proxy announced that it re-pinned the session here from
   // worker `previous`: its directory is renamed (never copied) into our root and its state
