@@ -7,7 +7,15 @@ int64_t unixSeconds(WallTime time) {
 }
 
 Router::Router(RingPtr ring, SessionTable* sessions, AvailabilityOf availability)
-    : ring_(std::move(ring)), sessions_(sessions), availability_(std::move(availability)) {}
+    : sessions_(sessions), availability_(std::move(availability)) {
+  setRing(std::move(ring));
+}
+
+void Router::setRing(RingPtr ring) {
+  ring_ = std::move(ring);
+  table_ids_.clear();
+  for (const std::string& name : ring_->workerNames()) table_ids_.push_back(sessions_->workerId(name));
+}
 
 Availability Router::availabilityOf(std::optional<size_t> index) const {
   // A worker that left the ring (config reload) takes nothing: its sessions move on.
@@ -83,7 +91,7 @@ RouteDecision Router::route(const RouteRequest& request, WallTime now) {
         decision.table_changed = true;
         pin = CookiePin{home_name, unixSeconds(now)};
       } else {
-        sessions_->touch(key_hash, home_name, now);
+        sessions_->touch(key_hash, table_ids_[*target], now);
       }
     }
     decision.announce_previous = std::string(state_at);
@@ -120,7 +128,7 @@ size_t Router::replaceRing(RingPtr ring, WallTime now) {
       ++pinned;
     }
   }
-  ring_ = std::move(ring);
+  setRing(std::move(ring));
   return pinned;
 }
 

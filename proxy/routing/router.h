@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "proxy/routing/ring.h"
 #include "proxy/routing/routing_cookie.h"
@@ -86,9 +87,13 @@ class Router {
   // What worker `name` may take: kDown when it is not on the ring (it left with a reload).
   Availability availabilityOf(std::optional<size_t> index) const;
 
+  // Sets ring_ and numbers its workers in the session table.
+  void setRing(RingPtr ring);
+
   RingPtr ring_;
   SessionTable* sessions_;
   AvailabilityOf availability_;
+  std::vector<SessionTable::WorkerId> table_ids_;  // by ring index: SessionTable::workerId()
 };
 
 // Whole seconds since the Unix epoch of `time`: the resolution of a cookie's pin time.

@@ -269,7 +269,10 @@ SessionTable::List::iterator SessionTable::nodeFor(uint64_t key_hash, WorkerId w
 }
 
 void SessionTable::touch(uint64_t key_hash, const std::string& worker, WallTime now) {
-  WorkerId id = idOf(worker);
+  touch(key_hash, idOf(worker), now);
+}
+
+void SessionTable::touch(uint64_t key_hash, WorkerId id, WallTime now) {
   auto node = nodeFor(key_hash, id, now);
   if (!node->moved) setWorker(*node, id);
   toBack(node, segmentOf(*node), now);

@@ -72,6 +72,12 @@ class SessionTable {
   // absent; re-points a non-moved entry to `worker` (the ring may have changed); for a moved
   // entry only updates last_seen, since the move's pin wins over the ring.
   void touch(uint64_t key_hash, const std::string& worker, WallTime now);
+  // The table's number for worker `name`, made on first use and never changed afterwards: what
+  // the router keeps per ring index, so that recording a request looks nothing up by name.
+  using WorkerId = uint16_t;
+  WorkerId workerId(const std::string& name) { return idOf(name); }
+  // touch() for the worker numbered `worker` by workerId().
+  void touch(uint64_t key_hash, WorkerId worker, WallTime now);
 
   // Pins `key_hash` to `to` (moved, last_seen = moved_at = now) and records in previous_worker
   // where the session's state is, to be announced on its next request: normally `from`. When
@@ -132,7 +138,6 @@ class SessionTable {
   void setLimits(std::chrono::milliseconds session_idle, std::chrono::milliseconds moved_idle, size_t max_entries);
 
  private:
-  using WorkerId = uint16_t;
   struct Node {
     uint64_t key_hash = 0;
     WorkerId worker = 0;

@@ -71,6 +71,22 @@ TEST_CASE("touching a ring-pinned key follows the ring and refreshes last_seen",
   CHECK(table.size() == 1);
 }
 
+TEST_CASE("a worker's number from workerId() stays the same and touches as its name does", "[routing]") {
+  SessionTable table(kSessionIdle, kMovedIdle, kMax);
+  SessionTable::WorkerId w2 = table.workerId("w2");
+  SessionTable::WorkerId w1 = table.workerId("w1");
+  CHECK(w1 != w2);
+  CHECK(table.workerId("w2") == w2);
+  table.touch(1, w2, kT0);
+  table.touch(2, "w2", kT0);
+  checkEntry(table, 1, {.worker = "w2", .moved = false, .last_seen = kT0});
+  checkEntry(table, 2, {.worker = "w2", .moved = false, .last_seen = kT0});
+  CHECK(table.activeSessionsOf("w2") == 2);
+  table.touch(1, w1, kT0 + minutes(1));
+  checkEntry(table, 1, {.worker = "w1", .last_seen = kT0 + minutes(1)});
+  CHECK(table.activeSessionsOf("w1") == 1);
+}
+
 TEST_CASE("a moved key stays on its new worker when touched with the ring's choice",
           "[routing]") {
   SessionTable table(kSessionIdle, kMovedIdle, kMax);
