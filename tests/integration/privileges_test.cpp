@@ -103,7 +103,7 @@ TEST_CASE("started as root with user = nobody, the proxy and its workers serve a
   CHECK(dropped != std::string::npos);
   CHECK(dropped < log.find("worker w1 is ready"));
   CHECK(dropped < log.find("worker w2 is ready"));
-  CHECK(dropped < log.find("listening on"));
+  CHECK(dropped < log.find("stickyproxy: listening on"));  // the proxy's line, not a test-worker's
 
   HttpClient client = proxy.client(10s);
   for (int i = 0; i < 10; ++i) REQUIRE(client.get("/whoami").status == 200);
