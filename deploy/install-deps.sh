@@ -12,7 +12,7 @@
 set -eu
 
 packages="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev picojson-dev
-prometheus-cpp-dev catch2 libxxhash-dev libzip-dev zlib1g-dev libshp-dev libeigen3-dev socat curl ca-certificates
+prometheus-cpp-dev libsystemd-dev catch2 libxxhash-dev libzip-dev zlib1g-dev libshp-dev libeigen3-dev socat curl ca-certificates
 chromium python3 prometheus clang-14 libclang-rt-14-dev llvm-14 lintian adduser"
 
 case "${1:-}" in

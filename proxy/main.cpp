@@ -21,9 +21,11 @@
 #include "proxy/config/config.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/proxy.h"
+#include "proxy/core/service_notifier.h"
 #include "proxy/core/tls_termination.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/signal_watcher.h"
+#include "proxy/net/timer.h"
 #include "proxy/supervisor/service_account.h"
 
 using namespace stickyproxy;
@@ -225,7 +227,14 @@ int main(int argc, char** argv) {
     auto admin = std::make_unique<AdminService>(&loop, *proxy);
     proxy->setReloadListener([&](const Config& config) { admin->applyConfig(config); });
     std::vector<std::unique_ptr<SignalWatcher>> signals;
+    // systemd hears when the workers answer, around reloads and at the stop; STATUS= carries
+    // the workers' summary every few seconds.
+    auto notifier = std::make_unique<ServiceNotifier>(&loop);
+    auto status_timer = std::make_unique<Timer>(&loop);
+    auto statusLine = [&] { return serviceStatusLine(proxy->metricsSnapshot()); };
     auto stop = [&] {
+      status_timer->stop();
+      notifier->stopping("stopping: finishing requests in flight");
       admin->close();  // removes the socket file
       proxy->shutdown([&] {
         for (auto& watcher : signals) watcher->close();
@@ -235,13 +244,20 @@ int main(int argc, char** argv) {
     };
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGTERM, stop));
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGINT, stop));
-    signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGHUP, [&] { proxy->reload(); }));
+    signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGHUP, [&] {
+      notifier->reloading("reloading " + config_path);
+      bool applied = proxy->reload();
+      notifier->ready((applied ? "reloaded; " : "reload rejected, the running configuration kept; ") + statusLine());
+    }));
     bool started = proxy->start([&](int status) {
       if (status != 0) {
         logError("cannot listen: " + uvErrorText(status));
         exit_code = 1;
         stop();
+        return;
       }
+      notifier->ready(statusLine());
+      if (notifier->enabled()) status_timer->startRepeating(std::chrono::seconds(5), [&] { notifier->status(statusLine()); });
     });
     if (started) admin->start(proxy->config());
     // Every socket is bound now (metrics, public and TLS listeners, the admin socket) and the
@@ -260,6 +276,8 @@ int main(int argc, char** argv) {
     uv_run(&loop, UV_RUN_DEFAULT);
     // Destroying the proxy closes its remaining handles; their close callbacks run below,
     // while the loop context still exists.
+    status_timer.reset();
+    notifier.reset();
     admin.reset();
     proxy.reset();
     for (auto& watcher : signals) watcher->close();

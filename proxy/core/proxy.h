@@ -57,6 +57,8 @@ class Proxy final : public WorkerControl {
   void setReloadListener(std::function<void(const Config& config)> listener) {
     on_reloaded_ = std::move(listener);
   }
+  // The live state the metrics mirror (and systemd's STATUS line), for one look.
+  ProxySnapshot metricsSnapshot() const;
 
   // --- for ProxyRequest ---
   const Config& config() const { return config_; }
@@ -136,8 +138,6 @@ class Proxy final : public WorkerControl {
   size_t moveSessionsOf(const std::string& name);
   // Opens the metrics listener; a failure is logged, and the proxy runs without metrics.
   void startMetrics();
-  // The live state the metrics mirror, for one scrape.
-  ProxySnapshot metricsSnapshot() const;
 
   // Members are destroyed in reverse order: each reads only members above it, and ~Proxy()
   // first closes the readers of the rest (the metrics server, the client server whose

@@ -1067,7 +1067,7 @@ void ProxyUnderTest::rewriteConfig(std::string config_template) { writeFile(conf
 void ProxyUnderTest::start(std::chrono::milliseconds deadline) {
   if (process_ && process_->running()) throw HarnessError("proxy already running");
   process_ = std::make_unique<ChildProcess>(std::vector<std::string>{binaryPath("stickyproxy"), "-c", config_path_},
-                                            log_path_);
+                                            log_path_, environment_);
   bool ready = waitUntil(
       [this] {
         if (!process_->running()) return true;

@@ -367,6 +367,8 @@ class ProxyUnderTest {
   // Starts the proxy and waits until GET /ping through it answers 200 (`deadline`). Throws
   // HarnessError with the log's tail otherwise.
   void start(std::chrono::milliseconds deadline = 20s);
+  // "NAME=value" entries added to the environment the proxy is started with from now on.
+  void setEnvironment(std::vector<std::string> extra_env) { environment_ = std::move(extra_env); }
   // Rewrites the config file from a new template (same ports and directory).
   void rewriteConfig(std::string config_template);
   // SIGHUP by pid.
@@ -434,6 +436,7 @@ class ProxyUnderTest {
   std::string config_path_;
   std::string log_path_;
   std::unique_ptr<ChildProcess> process_;
+  std::vector<std::string> environment_;
   std::vector<pid_t> leftover_workers_;
 };
 
