@@ -1,34 +1,40 @@
 #!/usr/bin/env python3
-"""Two proxy instances, one secret, the same four workers: a session reaches one worker whichever
-instance its requests go through, through a worker kill, the worker's return and an instance restart.
+"""Three proxy instances behind a round-robin front, one secret, the same four workers: a session
+reaches one worker whichever instance its requests go through, through a worker kill, the
+worker's return and an instance restart.
 
-    python3 tests/load/shared_instances.py --build-dir build [--users 12] [--keep-temp] [--timeout 150]
+    python3 tests/load/shared_instances.py --build-dir build [--instances 3] [--users 12] [--keep-temp]
+        [--timeout 150]
 
-The ctest test `load: two instances share sessions`. Instance A supervises four
-build/stickyproxy-backend workers on Unix sockets (browser_support.write_proxy_config); instance B
-has the same config except its listen, metrics, admin and state paths, and the same four workers as
-external workers (address only, no command). Both read one routing secret file (routing.secret_file,
-written here), so a cookie one signs the other accepts.
+The ctest test `load: three instances behind a round-robin front share sessions`. Instance A
+supervises four build/stickyproxy-backend workers on Unix sockets (browser_support.write_proxy_config);
+instances B, C, ... have the same config except their listen, metrics, admin and state paths, and the
+same four workers as external workers (address only, no command). All read one routing secret file
+(routing.secret_file, written here), so a cookie one signs the others accept. No other state is
+shared.
 
-Each user keeps one cookie jar (the routing cookie and the app's session cookie; both instances are
-127.0.0.1, and cookies are not port-specific) and alternates its requests between A and B. A user
-first uploads a small data set (POST /upload_both_files), then each phase is a round of
-ROUND_REQUESTS GET /session_status per user, A, B, A, B...:
+In front of them a round-robin TCP front (here, in Python, as an ALB without stickiness) gives each
+new connection to the next instance, skipping one that refuses it. Each user keeps one cookie jar
+(the routing cookie and the app's session cookie) and sends every request on a new connection
+through the front, so its requests land on every instance in turn. A user first uploads a small
+data set (POST /upload_both_files), then each phase is a round of ROUND_REQUESTS GET
+/session_status per user:
 
-  start         every user's requests reach one worker (X-Worker), through both instances
+  start         every user's requests reach one worker (X-Worker), through every instance
   kill          the worker with the most users gets kill -9 (its pid from A's /status.json): its
-                users move to one other worker, both instances agree on it, and the app still has
+                users move to one other worker, every instance agrees on it, and the app still has
                 each moved session's data (it adopted the files, so the move was announced with
                 X-Sticky-Previous-Worker); nobody else moves
-  return        once both instances see the killed worker ready again: moved users stay where they
+  return        once every instance sees the killed worker ready again: moved users stay where they
                 moved, the others where they were
   restart B     SIGTERM to instance B, wait for it to exit, start it again on the same ports: nothing
                 moves
 
 Every answer must be 200, carry X-Worker, and show the user's session with its data loaded
-(session_id, csv_loaded, shapefile_loaded); the routing key inside the cookie never changes.
-Prints a table per phase and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2 when a binary is missing.
-Loopback only, kernel-chosen ports, every process stopped by its pid. Python standard library only.
+(session_id, csv_loaded, shapefile_loaded); the routing key inside the cookie never changes; every
+instance must have answered in each phase. Prints a table per phase and PASS or FAIL; exit 0 on
+PASS, 1 on FAIL, 2 when a binary is missing. Loopback only, kernel-chosen ports, every process
+stopped by its pid. Python standard library only.
 """
 
 import argparse
@@ -37,7 +43,9 @@ import http.client
 import json
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,7 +59,7 @@ from app_flow import (PROXY_COOKIE, Dataset, LogFigures, UsageError, missing_bin
 
 WORKERS = ["w1", "w2", "w3", "w4"]
 WORKER_ARGS = "--session-idle-timeout-s 86400"
-ROUND_REQUESTS = 6  # per user and phase: three through each instance
+ROUND_REQUESTS = 6  # per user and phase, round-robin over the instances
 WARDS = 40
 RESTART_DELAY = "8s"  # instance A's restart_backoff_initial
 
@@ -72,8 +80,8 @@ class Instance:
 
 
 def external_copy(config_a, instance_b):
-    """Instance A's config with B's listen, metrics, admin and state, and every worker external
-    (its address kept, its command and args left out)."""
+    """Instance A's config with `instance_b`'s listen, metrics, admin and state, and every worker
+    external (its address kept, its command and args left out)."""
     with open(config_a) as source:
         lines = source.read().splitlines()
     replaced = {
@@ -82,7 +90,8 @@ def external_copy(config_a, instance_b):
         "admin_socket": os.path.join(instance_b.work_dir, "run", "admin.sock"),
         "state_dir": os.path.join(instance_b.work_dir, "state"),
     }
-    result = ["# Instance B: instance A's config with its own sockets and state, the workers external"]
+    result = ["# Instance %s: instance A's config with its own sockets and state, the workers external"
+              % instance_b.name]
     section = None
     for line in lines:
         text = line.strip()
@@ -101,38 +110,110 @@ def external_copy(config_a, instance_b):
     return path
 
 
-class Person:
-    """One user: a cookie jar for both instances and the worker its session is on."""
+class RoundRobinFront:
+    """A TCP front on a kernel-chosen loopback port that gives each new connection to the next
+    instance (skipping one that refuses the connection), and remembers which instance got the
+    connection from each client port. One thread per connection direction; stop() ends them."""
 
-    def __init__(self, number, instances):
-        self.name = "user-%02d" % number
+    def __init__(self, instances):
         self.instances = instances
-        self.turn = number % 2  # users begin on alternate instances
+        self.turn = 0
+        self.lock = threading.Lock()
+        self.served = {}  # client port -> instance name
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self.accept_loop, name="front", daemon=True)
+        self.thread.start()
+
+    def accept_loop(self):
+        while not self.stopping:
+            try:
+                client, address = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(client, address[1]), daemon=True).start()
+
+    def serve(self, client, client_port):
+        upstream = None
+        with self.lock:
+            first = self.turn
+            self.turn = (self.turn + 1) % len(self.instances)
+        for step in range(len(self.instances)):
+            instance = self.instances[(first + step) % len(self.instances)]
+            try:
+                upstream = socket.create_connection(("127.0.0.1", instance.port), timeout=5.0)
+                upstream.settimeout(None)
+                with self.lock:
+                    self.served[client_port] = instance.name
+                break
+            except OSError:
+                upstream = None
+        if upstream is None:
+            client.close()
+            return
+        threading.Thread(target=self.pipe, args=(upstream, client), daemon=True).start()
+        self.pipe(client, upstream)
+
+    @staticmethod
+    def pipe(source, target):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                target.sendall(data)
+            target.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            try:
+                source.close()
+            except OSError:
+                pass
+
+    def instance_for(self, client_port):
+        with self.lock:
+            return self.served.pop(client_port, "?")
+
+    def stop(self):
+        self.stopping = True
+        self.listener.close()
+
+
+class Person:
+    """One user: a cookie jar for every instance and the worker its session is on."""
+
+    def __init__(self, number, front):
+        self.name = "user-%02d" % number
+        self.front = front
         self.cookies = {}
         self.key = None
         self.sid = None
         self.worker = None
 
-    def next_instance(self):
-        instance = self.instances[self.turn]
-        self.turn = 1 - self.turn
-        return instance
-
     def request(self, method, path, body=None, content_type=None):
-        """One request through the next instance: (instance name, status, X-Worker, JSON or None)."""
-        instance = self.next_instance()
-        headers = {"Accept": "application/json"}
+        """One request on a new connection through the front: (instance name, status, X-Worker,
+        JSON or None)."""
+        headers = {"Accept": "application/json", "Connection": "close"}
         if self.cookies:
             headers["Cookie"] = "; ".join("%s=%s" % item for item in self.cookies.items())
         if content_type:
             headers["Content-Type"] = content_type
-        connection = http.client.HTTPConnection("127.0.0.1", instance.port, timeout=30.0)
+        connection = http.client.HTTPConnection("127.0.0.1", self.front.port, timeout=30.0)
+        where = "?"
         try:
+            connection.connect()
+            client_port = connection.sock.getsockname()[1]
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             data = response.read()
+            where = self.front.instance_for(client_port)
         except (OSError, http.client.HTTPException) as error:
-            raise TestFailure("%s: %s %s through %s: no answer (%s)" % (self.name, method, path, instance.name, error))
+            raise TestFailure("%s: %s %s through the front: no answer (%s)" % (self.name, method, path, error))
         finally:
             connection.close()
         for name, morsel in set_cookies(response):
@@ -140,14 +221,14 @@ class Person:
                 key = routing_key(morsel.value)
                 if self.key is not None and key != self.key:
                     raise TestFailure("%s: instance %s replaced the routing key %s with %s (a new session)"
-                                      % (self.name, instance.name, self.key, key))
+                                      % (self.name, where, self.key, key))
                 self.key = key
             self.cookies[name] = morsel.value
         try:
             document = json.loads(data.decode("utf-8"))
         except ValueError:
             document = None
-        return instance.name, response.status, response.getheader("X-Worker"), document
+        return where, response.status, response.getheader("X-Worker"), document
 
 
 class SharedRun:
@@ -157,14 +238,15 @@ class SharedRun:
         self.work_dir = work_dir
         self.processes = processes
         self.deadline = deadline
-        self.a = Instance("A", os.path.join(work_dir, "a"))
-        self.b = Instance("B", os.path.join(work_dir, "b"))
+        self.instances = [Instance(name, os.path.join(work_dir, name.lower())) for name in "ABCDE"[:args.instances]]
+        self.a, self.b = self.instances[0], self.instances[1]
+        self.front = None
         self.checks = []
 
     def start(self):
         secret_path = os.path.join(self.work_dir, "routing-secret")
         write_routing_secret(secret_path, "shared_instances %d" % self.args.seed)
-        for instance in (self.a, self.b):
+        for instance in self.instances:
             os.makedirs(instance.work_dir)
             instance.port, instance.metrics_port = free_port_pair()
         self.a.config = write_proxy_config(self.a.work_dir, os.path.join(self.build_dir, "stickyproxy-backend"),
@@ -173,9 +255,13 @@ class SharedRun:
                                                       # the killed worker stays down while its users move
                                                       "supervisor.restart_backoff_initial": RESTART_DELAY},
                                            worker_args=WORKER_ARGS)
-        self.b.config = external_copy(self.a.config, self.b)
-        for instance in (self.a, self.b):
+        for instance in self.instances[1:]:
+            instance.config = external_copy(self.a.config, instance)
+        for instance in self.instances:
             self.launch(instance)
+        self.front = RoundRobinFront(self.instances)
+        log("round-robin front on 127.0.0.1:%d over %s" % (self.front.port,
+                                                           ", ".join(i.name for i in self.instances)))
 
     def launch(self, instance):
         instance.process, instance.log = run_proxy(self.build_dir, instance.work_dir, self.processes, self.deadline,
@@ -184,21 +270,21 @@ class SharedRun:
                                                                       instance.process.pid, instance.metrics_port))
 
     def wait_ready(self, worker, what):
-        """Until both instances show `worker` ready (and so route to it again)."""
+        """Until every instance shows `worker` ready (and so routes to it again)."""
         last = {}
         while self.deadline.remaining() > 5.0:
-            last = {instance.name: instance.status().get(worker, {}).get("state") for instance in (self.a, self.b)}
+            last = {instance.name: instance.status().get(worker, {}).get("state") for instance in self.instances}
             if all(state == "ready" for state in last.values()):
                 return
             self.deadline_sleep(0.2)
-        raise TestFailure("%s: %s not ready on both instances (%s)" % (what, worker, last))
+        raise TestFailure("%s: %s not ready on every instance (%s)" % (what, worker, last))
 
     def wait_down(self, worker):
-        """Until neither instance routes to `worker` (A sees its exit at once, B after its health
-        checks fail), so that both have moved its sessions before their next request."""
+        """Until no instance routes to `worker` (A sees its exit at once, the others after their
+        health checks fail), so that all have moved its sessions before their next request."""
         last = {}
         while self.deadline.remaining() > 5.0:
-            last = {instance.name: instance.status().get(worker, {}).get("state") for instance in (self.a, self.b)}
+            last = {instance.name: instance.status().get(worker, {}).get("state") for instance in self.instances}
             if all(state != "ready" for state in last.values()):
                 return last
             self.deadline_sleep(0.1)
@@ -216,7 +302,7 @@ class SharedRun:
         data = Dataset(self.build_dir, os.path.join(self.work_dir, "data"), self.args.seed, WARDS, None,
                        self.deadline.cap(60.0))
         self.start()
-        people = [Person(number, [self.a, self.b]) for number in range(self.args.users)]
+        people = [Person(number, self.front) for number in range(self.args.users)]
         for person in people:
             where, status, worker, document = person.request("POST", "/upload_both_files", data.whole_body,
                                                              data.whole_type)
@@ -233,7 +319,7 @@ class SharedRun:
         log("kill -9 %s (pid %d), the worker of %d users" % (victim, pid, by_worker[victim]))
         moved_users = [person.name for person in people if person.worker == victim]
         states = self.wait_down(victim)
-        log("%s is down on both instances (%s)" % (victim, ", ".join("%s: %s" % item for item in states.items())))
+        log("%s is down on every instance (%s)" % (victim, ", ".join("%s: %s" % item for item in states.items())))
         self.round(people, "after kill -9 %s" % victim, moved_from=victim)
         self.check("the killed worker's users moved", "%d users left %s" % (len(moved_users), victim),
                    all(person.worker != victim for person in people))
@@ -251,9 +337,9 @@ class SharedRun:
         self.wait_ready(victim, "instance B's start")
         self.round(people, "instance B restarted", moved_from=None)
 
-        # Both access logs merged in time order: a session's requests alternate between them.
-        figures = LogFigures(read_log_lines(self.a.log, self.b.log))
-        self.check("every move announced (prev= in the access logs of A and B)",
+        # Every access log merged in time order: a session's requests go round the instances.
+        figures = LogFigures(read_log_lines(*[instance.log for instance in self.instances]))
+        self.check("every move announced (prev= in every instance's access log)",
                    "%d of %d moves (%d unannounced, %d with a wrong prev=)" % (
                        figures.announced, figures.moves, len(figures.unannounced), len(figures.wrong_prev)),
                    figures.moves >= len(moved_users) and not figures.unannounced and not figures.wrong_prev)
@@ -267,13 +353,15 @@ class SharedRun:
         return all(holds for _, _, holds in self.checks)
 
     def round(self, people, phase, moved_from):
-        """ROUND_REQUESTS GET /session_status per user, alternating instances; checks and prints."""
+        """ROUND_REQUESTS GET /session_status per user through the front; checks and prints."""
         rows, problems = [], []
+        answered_by = collections.Counter()
         for person in people:
             seen = []
             for _ in range(ROUND_REQUESTS):
                 where, status, worker, document = person.request("GET", "/session_status")
                 seen.append("%s:%s" % (where, worker))
+                answered_by[where] += 1
                 state = {key: (document or {}).get(key) for key in ("session_id", "csv_loaded", "shapefile_loaded")}
                 if status != 200 or not worker:
                     problems.append("%s: through %s answered %d, X-Worker %r" % (person.name, where, status, worker))
@@ -289,17 +377,22 @@ class SharedRun:
             rows.append([person.name, person.worker, ", ".join(workers), " ".join(seen)])
             if len(workers) == 1:
                 person.worker = workers[0]
-        print_table("phase: %s (%d GET /session_status per user, alternating A and B)" % (phase, ROUND_REQUESTS),
+        print_table("phase: %s (%d GET /session_status per user, each on a new connection through the front)"
+                    % (phase, ROUND_REQUESTS),
                     ["user", "worker before", "reached", "instance:worker per request"], rows, align="llll")
         for problem in problems[:20]:
             print("    " + problem)
-        self.check("%s: every session on one worker through both instances" % phase,
+        self.check("%s: every session on one worker through every instance" % phase,
                    "%d problems" % len(problems), not problems)
+        self.check("%s: every instance answered" % phase, ", ".join(
+            "%s %d" % (instance.name, answered_by[instance.name]) for instance in self.instances),
+            all(answered_by[instance.name] > 0 for instance in self.instances))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--build-dir", required=True, help="the directory with stickyproxy and stickyproxy-backend")
+    parser.add_argument("--instances", type=int, default=3, help="proxy instances behind the front, 2..5 (default 3)")
     parser.add_argument("--users", type=int, default=12, help="users (default 12)")
     parser.add_argument("--seed", type=int, default=7, help="gendata seed and the secret's label (default 7)")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temp dir (configs, logs)")
@@ -307,6 +400,8 @@ def main():
     args = parser.parse_args()
     if args.users < 2:
         parser.error("--users must be at least 2")
+    if not 2 <= args.instances <= 5:
+        parser.error("--instances must be from 2 to 5")
     build_dir = os.path.abspath(args.build_dir)
     missing = missing_binaries(build_dir)
     if missing:
@@ -323,11 +418,13 @@ def main():
         return 2
     except (TestFailure, OSError, http.client.HTTPException, ValueError) as failure:
         log("FAIL: %s" % failure)
-        for instance in (run.a, run.b):
+        for instance in run.instances:
             if instance.log:
                 print(tail(instance.log, 20), file=sys.stderr)
         return 1
     finally:
+        if run.front is not None:
+            run.front.stop()
         tear_down(processes, None, None, work_dir, args.keep_temp)
 
 
