@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <memory>
 
 #include "proxy/http/gzip_encoder.h"
@@ -127,6 +128,32 @@ class FileSender : public ExchangeHandler {
   std::unique_ptr<GzipEncoder> gzip_;
 };
 
+// A strong validator for the file as `info` describes it: its size and modification time (a
+// rewrite renames a new file into place, so both change), and which encoding is sent.
+std::string fileEtag(const struct stat& info, bool gzipped) {
+  char text[80];
+  std::snprintf(text, sizeof text, "\"%llx-%llx%s\"", static_cast<unsigned long long>(info.st_size),
+                static_cast<unsigned long long>(info.st_mtim.tv_sec) * 1000000000ull +
+                    static_cast<unsigned long long>(info.st_mtim.tv_nsec),
+                gzipped ? "-gz" : "");
+  return text;
+}
+
+// Whether an If-None-Match list names `etag` (or is "*"). Weak tags ("W/...") match their strong
+// form, as RFC 9110's weak comparison for If-None-Match says.
+bool etagListHolds(std::string_view list, std::string_view etag) {
+  while (!list.empty()) {
+    const size_t comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list.remove_prefix(comma == std::string_view::npos ? list.size() : comma + 1);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.starts_with("W/")) item.remove_prefix(2);
+    if (item == "*" || item == etag) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void readJsonBody(AppContext& app, const ServerExchangePtr& exchange, std::function<void(picojson::object)> done) {
@@ -149,15 +176,29 @@ void sendFile(AppContext& app, const ServerExchangePtr& exchange, const std::str
   ResponseHead head;
   head.status = 200;
   head.headers = app.baseHeaders();
-  head.headers.add("Content-Type", std::string(content_type));
+  // A session's files are rewritten under the same names (a map per analysis): the browser may
+  // keep them but asks each time, and gets 304 while the file is the one it has.
+  head.headers.set("Cache-Control", "private, no-cache");
   head.headers.add("X-Content-Type-Options", "nosniff");
+  const auto size = static_cast<uint64_t>(info.st_size);
+  const bool gzipped = AppContext::gzipFor(exchange->request(), content_type, size);
+  if (AppContext::compressibleType(content_type)) head.headers.add("Vary", "Accept-Encoding");
+  const std::string etag = fileEtag(info, gzipped);
+  head.headers.add("ETag", etag);
+  if (const std::string* known = exchange->request().headers.find("If-None-Match");
+      known != nullptr && etagListHolds(*known, etag)) {
+    ::close(fd);
+    head.status = 304;
+    exchange->sendHead(std::move(head), std::nullopt);
+    exchange->finish();
+    return;
+  }
+  head.headers.add("Content-Type", std::string(content_type));
   if (!download_name.empty()) {
     head.headers.add("Content-Disposition", "attachment; filename=\"" + std::string(download_name) + "\"");
   }
-  const auto size = static_cast<uint64_t>(info.st_size);
   std::unique_ptr<GzipEncoder> gzip;
-  if (AppContext::compressibleType(content_type)) head.headers.add("Vary", "Accept-Encoding");
-  if (AppContext::gzipFor(exchange->request(), content_type, size)) {
+  if (gzipped) {
     gzip = std::make_unique<GzipEncoder>(AppContext::kGzipLevel);
     head.headers.add("Content-Encoding", "gzip");
   }

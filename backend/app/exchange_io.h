@@ -18,7 +18,9 @@ void readJsonBody(AppContext& app, const ServerExchangePtr& exchange, std::funct
 
 // Streams the regular file at `path` as a 200 answer of `content_type`, reading it in blocks as
 // the client takes them (a large download never sits in memory); gzip-encoded as it streams when
-// AppContext::gzipFor() says so (then chunked, without Content-Length). `download_name` non-empty adds
+// AppContext::gzipFor() says so (then chunked, without Content-Length). Sent with
+// Cache-Control: private, no-cache and an ETag from the file's size and modification time; a
+// request whose If-None-Match names it gets 304 without the body. `download_name` non-empty adds
 // Content-Disposition: attachment. A missing file gets 404 {"status":"error","message":
 // not_found_message}. `path` must already be validated by the caller.
 void sendFile(AppContext& app, const ServerExchangePtr& exchange, const std::string& path,

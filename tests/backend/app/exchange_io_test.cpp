@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -65,17 +66,19 @@ TEST_CASE("answers go gzip-encoded only to requests that accept gzip, whole or s
     REQUIRE(loop.runUntil([&] { return connected != 1; }));
     REQUIRE(connected == 0);
 
-    auto fetch = [&](const std::string& target, const char* accept_encoding) {
+    auto fetch = [&](const std::string& target, const char* accept_encoding, const std::string& if_none_match = {},
+                     int expected = 200) {
       RequestHead head;
       head.method = "GET";
       head.target = target;
       head.headers.add("Host", "test");
       if (accept_encoding != nullptr) head.headers.add("Accept-Encoding", accept_encoding);
+      if (!if_none_match.empty()) head.headers.add("If-None-Match", if_none_match);
       Received received;
       connection->startRequest(head, &received, std::chrono::seconds(5));
       REQUIRE(loop.runUntil([&] { return received.complete || received.failed; }));
       REQUIRE(received.complete);
-      REQUIRE(received.status == 200);
+      REQUIRE(received.status == expected);
       return received;
     };
     auto encoding = [](const Received& received) {
@@ -112,6 +115,23 @@ TEST_CASE("answers go gzip-encoded only to requests that accept gzip, whole or s
     CHECK(encoding(zip).empty());
     CHECK(vary(zip).empty());
     CHECK(zip.body == std::string(4096, 'z'));
+    // A file the browser has is not sent again: its ETag (per encoding) answers 304 until it changes.
+    const std::string* gz_tag = streamed.headers.find("ETag");
+    const std::string* plain_tag = plain_map.headers.find("ETag");
+    REQUIRE(gz_tag != nullptr);
+    REQUIRE(plain_tag != nullptr);
+    CHECK(*gz_tag != *plain_tag);
+    CHECK(*streamed.headers.find("Cache-Control") == "private, no-cache");
+    Received unchanged = fetch("/map", "gzip", "\"other\", " + *gz_tag, 304);
+    CHECK(unchanged.body.empty());
+    CHECK(*unchanged.headers.find("ETag") == *gz_tag);
+    CHECK(fetch("/map", "gzip", "W/" + *gz_tag, 304).body.empty());
+    CHECK(fetch("/map", nullptr, *gz_tag).body == page);  // the other encoding's tag does not match
+    testing::writeFile(dir.file("map.html.new"), page + "<!-- redrawn -->");
+    std::filesystem::rename(dir.file("map.html.new"), dir.file("map.html"));
+    Received redrawn = fetch("/map", "gzip", *gz_tag);
+    CHECK(gunzip(redrawn.body) == page + "<!-- redrawn -->");
+    CHECK(*redrawn.headers.find("ETag") != *gz_tag);
     connection->close();
   }
   CHECK(loop.close() == 0);
