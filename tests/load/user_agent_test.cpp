@@ -1,14 +1,13 @@
 // The load generator's browser against the project's HTTP server, in one loop.
 #include "load/user_agent.h"
 
-#include <zlib.h>
-
 #include <catch2/catch.hpp>
 
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "proxy/http/gzip_encoder.h"
 #include "proxy/http/http_server.h"
 #include "tests/proxy/net/loop_test_support.h"
 
@@ -16,20 +15,6 @@ using namespace stickyproxy;
 using namespace stickyproxy::load;
 
 namespace {
-
-std::string gzipOf(const std::string& text) {
-  z_stream stream{};
-  REQUIRE(deflateInit2(&stream, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&stream, text.size()) + 32, '\0');
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  stream.avail_in = static_cast<uInt>(text.size());
-  stream.next_out = reinterpret_cast<Bytef*>(out.data());
-  stream.avail_out = static_cast<uInt>(out.size());
-  REQUIRE(deflate(&stream, Z_FINISH) == Z_STREAM_END);
-  out.resize(stream.total_out);
-  deflateEnd(&stream);
-  return out;
-}
 
 struct Served {
   std::string method;
@@ -73,7 +58,7 @@ struct EchoServer {
       exchange->respond(200, "text/plain", "set", std::move(extra));
     } else if (path == "/gzip" || path == "/broken") {
       extra.add("Content-Encoding", "gzip");
-      std::string body = gzipOf(std::string(5000, 'x') + "end");
+      std::string body = GzipEncoder::compress(std::string(5000, 'x') + "end");
       if (path == "/broken") body.resize(body.size() / 2);
       exchange->respond(200, "text/plain", body, std::move(extra));
     } else {
