@@ -3,7 +3,7 @@
 #   sh deploy/install-deps.sh           what the build and the test suite need (clang-14,
 #                                       libclang-rt-14-dev and llvm-14's llvm-symbolizer are for
 #                                       the sanitizer and fuzz build of tests/run_ci_suites.sh,
-#                                       lintian for the package test), and the stickyproxy system
+#                                       lintian and yamllint for the deploy tests), and the stickyproxy system
 #                                       account that conf/prod.conf serves as
 #   sh deploy/install-deps.sh --bench   also wrk, haproxy and nginx, for the on-demand checks in tests/load
 #                                       (Debian's nginx and haproxy packages start their own services)
@@ -13,7 +13,7 @@ set -eu
 
 packages="build-essential cmake pkg-config libuv1-dev node-llhttp libssl-dev picojson-dev
 prometheus-cpp-dev libsystemd-dev catch2 libxxhash-dev libzip-dev zlib1g-dev libshp-dev libeigen3-dev socat curl ca-certificates
-chromium python3 prometheus clang-14 libclang-rt-14-dev llvm-14 lintian adduser"
+chromium python3 prometheus clang-14 libclang-rt-14-dev llvm-14 lintian yamllint adduser"
 
 case "${1:-}" in
   "") ;;
