@@ -1,9 +1,8 @@
 #include "load/user_agent.h"
 
-#include <zlib.h>
-
 #include <utility>
 
+#include "proxy/http/gzip_encoder.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/stream.h"
 
@@ -147,25 +146,6 @@ void UserAgent::finish(std::string failure) {
     done_ = nullptr;
     done(std::move(response_));
   });
-}
-
-bool gunzip(std::string_view compressed, std::string* out) {
-  z_stream stream{};
-  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) return false;
-  out->clear();
-  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
-  stream.avail_in = static_cast<uInt>(compressed.size());
-  char buffer[64 * 1024];
-  int result = Z_OK;
-  while (result == Z_OK) {
-    stream.next_out = reinterpret_cast<Bytef*>(buffer);
-    stream.avail_out = sizeof(buffer);
-    result = inflate(&stream, Z_NO_FLUSH);
-    out->append(buffer, sizeof(buffer) - stream.avail_out);
-    if (result == Z_BUF_ERROR && stream.avail_in == 0) break;
-  }
-  inflateEnd(&stream);
-  return result == Z_STREAM_END && stream.avail_in == 0;
 }
 
 }  // namespace stickyproxy::load

@@ -93,7 +93,4 @@ class UserAgent : public ClientExchangeHandler {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// Inflates a gzip member; false when `compressed` is not whole, valid gzip.
-bool gunzip(std::string_view compressed, std::string* out);
-
 }  // namespace stickyproxy::load

@@ -501,6 +501,44 @@ const KeySpec kHealthCheckKeys[] = {
     {"fall", integerKey<1, kMaxU32, &Config::health_check, &HealthCheckConfig::fall>},
 };
 
+// ---- [compression] ----
+
+// "text/html, image/svg+xml": media types without parameters, compared in lower case.
+void setCompressionTypes(Target& target, std::string_view value, Problems& problems) {
+  std::vector<std::string> types;
+  auto isToken = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || (c != 0 && std::strchr("!#$&-^_.+", c) != nullptr);
+  };
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string type(trimOws(value.substr(0, comma)));
+    value = comma == std::string_view::npos ? std::string_view() : value.substr(comma + 1);
+    for (char& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    size_t slash = type.find('/');
+    bool valid = slash != std::string::npos && slash > 0 && slash + 1 < type.size() &&
+                 std::all_of(type.begin(), type.end(), [&](char c) { return c == '/' || isToken(c); }) &&
+                 type.find('/', slash + 1) == std::string::npos;
+    if (!valid) {
+      problems.push_back(inQuotes(type) + " is not a media type (type/subtype, without parameters)");
+      return;
+    }
+    types.push_back(std::move(type));
+  }
+  if (types.empty()) {
+    problems.push_back("no media type listed (set enabled = no to compress nothing)");
+    return;
+  }
+  target.config.compression.types = std::move(types);
+}
+
+const KeySpec kCompressionKeys[] = {
+    {"enabled", yesNoKey<&Config::compression, &CompressionConfig::enabled>},
+    {"types", setCompressionTypes},
+    {"min_size", sizeKey<0, &Config::compression, &CompressionConfig::min_size>},
+    {"level", integerKey<1, 9, &Config::compression, &CompressionConfig::level>},
+    {"max_streams", integerKey<1, 100000, &Config::compression, &CompressionConfig::max_streams>},
+};
+
 // ---- [worker NAME] ----
 
 void setWorkerAddress(Target& target, std::string_view value, Problems& problems) {
@@ -575,7 +613,8 @@ struct SectionSpec {
 const SectionSpec kSections[] = {
     {"proxy", kProxyKeys},         {"timeouts", kTimeoutKeys},   {"limits", kLimitKeys},
     {"routing", kRoutingKeys},     {"supervisor", kSupervisorKeys},
-    {"health_check", kHealthCheckKeys}, {"tls", kTlsKeys},         {"worker", kWorkerKeys},
+    {"health_check", kHealthCheckKeys}, {"tls", kTlsKeys},         {"compression", kCompressionKeys},
+    {"worker", kWorkerKeys},
 };
 
 const SectionSpec* findSection(std::string_view name) {

@@ -110,6 +110,19 @@ struct TlsConfig {
   bool operator==(const TlsConfig&) const = default;
 };
 
+// [compression]: gzip for worker responses the client accepts it for and the worker sent
+// uncompressed (proxy/core/response_compressor.h).
+struct CompressionConfig {
+  bool enabled = false;
+  // Media types (lower case, no parameters) worth compressing.
+  std::vector<std::string> types = {"text/html", "text/css", "text/plain", "text/csv", "text/javascript",
+                                    "application/javascript", "application/json", "image/svg+xml"};
+  uint64_t min_size = 1024;   // bytes; a response known to be smaller goes as it is
+  uint32_t level = 1;         // zlib 1 (fastest) to 9 (smallest)
+  uint32_t max_streams = 256;  // responses compressed at once (about 270 KiB of zlib state each)
+  bool operator==(const CompressionConfig&) const = default;
+};
+
 enum class KeySource {
   kProxyCookie,  // route by the proxy's own cookie (default)
   kAppCookie,    // route by the app's cookie, falling back to the proxy cookie
@@ -197,6 +210,7 @@ struct Config {
   SupervisorConfig supervisor;
   HealthCheckConfig health_check;
   TlsConfig tls;
+  CompressionConfig compression;
   std::vector<WorkerConfig> workers;  // in file order; at least one
 
   const WorkerConfig* findWorker(const std::string& name) const;

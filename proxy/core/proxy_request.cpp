@@ -325,19 +325,40 @@ void ProxyRequest::onResponseHead(ResponseHead&& head) {
     head.headers.add("Strict-Transport-Security",
                      "max-age=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(tls.hsts).count()));
   }
+  compressor_ = ResponseCompressor::start(proxy_.config().compression, exchange_->request(), &head);
   std::optional<uint64_t> length;
-  if (!head.framing.chunked && !head.framing.until_close) length = head.framing.content_length.value_or(0);
+  if (!compressor_ && !head.framing.chunked && !head.framing.until_close) {
+    length = head.framing.content_length.value_or(0);
+  }
   exchange_->sendHead(std::move(head), length);
 }
 
 void ProxyRequest::onResponseBody(const Bytes& data) {
   if (finished_) return;
-  exchange_->sendBody(data);
+  if (compressor_) {
+    std::string out = compressor_->feed(data);
+    if (compressor_->failed()) {
+      onFailure(ClientFailure::kBadResponse, 0);  // mid-response: the client connection is cut
+      return;
+    }
+    if (!out.empty()) exchange_->sendBody(std::move(out));
+  } else {
+    exchange_->sendBody(data);
+  }
   if (exchange_->overHighWater() && upstream_) upstream_->pauseResponse();
 }
 
 void ProxyRequest::onResponseComplete() {
   if (finished_) return;
+  if (compressor_) {
+    std::string rest = compressor_->finish();
+    if (compressor_->failed()) {
+      onFailure(ClientFailure::kBadResponse, 0);
+      return;
+    }
+    if (!rest.empty()) exchange_->sendBody(std::move(rest));
+    compressor_.reset();
+  }
   int status = exchange_->status();
   detachUpstream(!upstreamEndsAfter());
   releaseSlot();

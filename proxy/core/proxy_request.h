@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "proxy/core/replay_buffer.h"
+#include "proxy/core/response_compressor.h"
 #include "proxy/core/request_session.h"
 #include "proxy/routing/router.h"
 #include "proxy/http/http_client.h"
@@ -102,6 +103,7 @@ class ProxyRequest : public ExchangeHandler,
   int worker_pid_ = 0;              // the current worker's process when the request was sent
   std::chrono::steady_clock::time_point exit_wait_until_;
   bool request_complete_ = false;
+  std::unique_ptr<ResponseCompressor> compressor_;  // set while the response is gzipped here ([compression])
   bool response_started_ = false;
   bool finished_ = false;
   bool announced_ = false;

@@ -135,4 +135,23 @@ std::string GzipEncoder::compress(std::string_view input, int level) {
   return out;
 }
 
+bool gunzip(std::string_view compressed, std::string* out) {
+  z_stream stream{};
+  if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) return false;
+  out->clear();
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
+  stream.avail_in = static_cast<uInt>(compressed.size());
+  int result = Z_OK;
+  while (result == Z_OK) {
+    char block[16 * 1024];
+    stream.next_out = reinterpret_cast<Bytef*>(block);
+    stream.avail_out = sizeof block;
+    result = inflate(&stream, Z_NO_FLUSH);
+    out->append(block, sizeof block - stream.avail_out);
+  }
+  const bool whole = result == Z_STREAM_END && stream.avail_in == 0;
+  inflateEnd(&stream);
+  return whole;
+}
+
 }  // namespace stickyproxy

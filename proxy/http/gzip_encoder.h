@@ -58,4 +58,8 @@ class GzipEncoder {
   uint64_t bytes_out_ = 0;
 };
 
+// The reading side, for clients (the load generator, tests): `compressed` inflated as one whole
+// gzip member into `out`; false when it is incomplete, corrupt or followed by other bytes.
+bool gunzip(std::string_view compressed, std::string* out);
+
 }  // namespace stickyproxy

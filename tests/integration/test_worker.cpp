@@ -12,7 +12,8 @@
 //   POST /count                     {"bytes":N,"sha":"<FNV-1a 64 hex>"} of the streamed body
 //   GET  /sse?events=N&interval_ms=M  text/event-stream, "data: event i\n\n" every M ms
 //   GET  /delay?ms=N                200 after N ms
-//   GET  /big?bytes=N               N bytes of the shared pattern, streamed with backpressure
+//   GET  /big?bytes=N[&type=T]      N bytes of the shared pattern, streamed with backpressure, as
+//                                   Content-Type T (default application/octet-stream)
 //   GET  /bad-framing               200 with a second, malformed Content-Length field (-> proxy 502)
 //   GET  /abort                     the connection is closed with no answer; the process stays up
 //   GET  /crash                     the process exits at once with status 3, no answer
@@ -229,7 +230,8 @@ class WorkerApp {
       uint64_t total = queryNumber(request.target, "bytes", 0);
       ResponseHead head;
       head.headers = baseHeaders();
-      head.headers.add("Content-Type", "application/octet-stream");
+      auto type = queryValue(request.target, "type");
+      head.headers.add("Content-Type", type ? std::string(*type) : "application/octet-stream");
       exchange->sendHead(std::move(head), total);
       auto handler = std::make_shared<BigHandler>(exchange, pattern_block_, total);
       exchange->setHandler(handler);
