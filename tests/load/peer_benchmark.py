@@ -108,7 +108,8 @@ RSS_SAMPLE_INTERVAL = 0.1
 HEALTH_CHECK_INTERVAL = "2s"  # stickyproxy's default; HAProxy checks as often
 SEARCH_PATH = os.environ.get("PATH", "") + os.pathsep + "/usr/sbin" + os.pathsep + "/sbin"
 
-Scenario = collections.namedtuple("Scenario", "name path connections sessions what")
+# gzip: wrk asks Accept-Encoding: gzip, and each proxy compresses (level 1) what the workers send.
+Scenario = collections.namedtuple("Scenario", "name path connections sessions what gzip", defaults=(False,))
 SCENARIOS = collections.OrderedDict((s.name, s) for s in [
     Scenario("small", "/ping", 50, True, "GET /ping, keep-alive, 50 fixed sessions"),
     Scenario("large", "/big?bytes=1048576", 16, True, "GET /big?bytes=1048576 (1 MiB bodies), 50 fixed sessions"),
@@ -119,6 +120,8 @@ NGINX_WORKER_SCENARIOS = collections.OrderedDict((s.name, s) for s in [
     Scenario("small", "/ping", 50, True, "GET /ping (100 B), keep-alive, 50 fixed sid sessions"),
     Scenario("small-200", "/ping", 200, True, "GET /ping (100 B), keep-alive, 50 fixed sid sessions"),
     Scenario("64k", "/64k", 50, True, "GET /64k (64 KiB bodies), keep-alive, 50 fixed sid sessions"),
+    Scenario("64k-gzip", "/64k.html", 50, True, "GET /64k.html (64 KiB of SVG-like HTML) with Accept-Encoding: gzip, "
+             "each proxy compressing at level 1; 50 fixed sid sessions", gzip=True),
 ])
 BENCH_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir, "conf", "bench.conf")
 BENCH_LISTEN = 8083  # conf/bench.conf's listener, metrics listener and worker ports
@@ -160,11 +163,12 @@ end
 function init(args)
   cookies = sessions[thread_number]
   turn = 0
+  accept = args[1]  -- "gzip" for the compression scenario, else nil (no Accept-Encoding)
 end
 
 function request()
   turn = turn %% #cookies + 1
-  return wrk.format("GET", nil, {Cookie = cookies[turn]})
+  return wrk.format("GET", nil, {Cookie = cookies[turn], ["Accept-Encoding"] = accept})
 end
 """
 
@@ -310,6 +314,8 @@ def nginx_workers_config(bench):
             "        location = /ping { default_type text/plain; return 200 '%s'; }" % SMALL_BODY.decode().strip(),
             "        location = /whoami { default_type text/plain; return 200 '%s'; }" % worker,
             "        location = /64k { root %s; try_files /64k.bin =404; }" % bench.path("files"),
+            "        location = /64k.html { default_type text/html; root %s; try_files /64k.html =404; }"
+            % bench.path("files"),
             # The sink of the upload runs: the whole body is read (into memory, bench.upload_dir)
             # before the answer.
             "        location = /upload { client_max_body_size 0; dav_methods PUT; root %s; "
@@ -322,6 +328,17 @@ def nginx_workers_config(bench):
     ] + nginx_temp_paths(bench.path("workers-nginx-temp")) + servers + ["}"]) + "\n"
 
 
+def html_like_body(size):
+    """`size` bytes of markup like the app's map pages (paths and fills with varied numbers,
+    seeded): text that compresses as a real page does, not one repeated byte."""
+    out, state = [], 12345
+    while sum(map(len, out)) < size:
+        state = (state * 1103515245 + 12345) % 2147483648
+        out.append('<path d="M%d %dL%d %d" fill="#%06x"/>\n' % (state % 997, state % 991, state % 983, state % 977,
+                                                                  state % 0xffffff))
+    return "".join(out).encode()[:size]
+
+
 def start_nginx_workers(bench, deadline):
     """The workers of conf/bench.conf, before any proxy; fails when one of its ports is taken."""
     busy = [port for port in BENCH_WORKER_PORTS + [BENCH_LISTEN, BENCH_METRICS] if not port_free(port)]
@@ -331,6 +348,8 @@ def start_nginx_workers(bench, deadline):
     os.makedirs(bench.path("files"))
     with open(bench.path("files/64k.bin"), "wb") as body:
         body.write(b"x" * LARGE_BODY_BYTES)
+    with open(bench.path("files/64k.html"), "wb") as body:
+        body.write(html_like_body(LARGE_BODY_BYTES))
     os.makedirs(bench.path("workers-nginx-temp"))
     shm = "/dev/shm" if os.access("/dev/shm", os.W_OK) else bench.work_dir
     bench.upload_dir = tempfile.mkdtemp(prefix="sp-peer-upload-", dir=shm)
@@ -380,6 +399,7 @@ def haproxy_config(bench, port):
         "global",
         "    nbthread 1",
         "    maxconn 4096",
+        "    tune.comp.maxlevel 1",
         "",
         "defaults",
         "    mode http",
@@ -400,6 +420,8 @@ def haproxy_config(bench, port):
         "    default_backend workers",
         "",
         "backend workers",
+        "    compression algo gzip",  # the 64k-gzip scenario; the others ask no Accept-Encoding
+        "    compression type text/html",
     ] + haproxy_balance(bench) + [
         "    option httpchk GET /ping",
     ] + servers) + "\n"
@@ -454,6 +476,11 @@ def nginx_config(bench, port):
         "        keepalive 32;",
         "        keepalive_requests 1000000;",  # the other two cap no connection's requests
         "    }",
+        "    gzip on;",  # the 64k-gzip scenario; the others ask no Accept-Encoding
+        "    gzip_types text/html;",
+        "    gzip_comp_level 1;",
+        "    gzip_proxied any;",
+        "    gzip_min_length 1024;",
         "    server {",
         "        listen 127.0.0.1:%d;" % port,
         "        keepalive_timeout 75s;",
@@ -736,7 +763,7 @@ def measure(bench, proxy, scenario, seconds, label, deadline):
     """One wrk run of `scenario` against `proxy`, with the proxy's CPU and memory around it."""
     if deadline.remaining() < seconds + 5:
         raise TestFailure("out of time (--timeout) before %s" % label)
-    script = dict(script=bench.wrk_script) if scenario.sessions else {}
+    script = wrk_options(bench, scenario)
     watch = ResourceWatch(proxy)
     watch.start()
     try:
@@ -745,6 +772,14 @@ def measure(bench, proxy, scenario, seconds, label, deadline):
     finally:
         resources = watch.stop()
     return (wrk,) + resources
+
+
+def wrk_options(bench, scenario):
+    """WrkRun's script arguments for `scenario`: the fixed sessions' script, asking gzip when the
+    scenario does."""
+    if not scenario.sessions:
+        return {}
+    return dict(script=bench.wrk_script, script_args=("gzip",) if scenario.gzip else ())
 
 
 def cpu_us_per_request(run):
@@ -778,7 +813,7 @@ def syscalls_per_request(bench, proxy, scenario, deadline):
     if perf is None:
         return None
     seconds = int(SYSCALL_SETTLE + SYSCALL_WINDOW + 1)
-    script = dict(script=bench.wrk_script) if scenario.sessions else {}
+    script = wrk_options(bench, scenario)
     wrk = WrkRun(bench.processes, bench.work_dir, "syscalls-%s-%s" % (scenario.name, proxy.name),
                  proxy.url(scenario.path), WRK_THREADS, scenario.connections, seconds, **script)
     time.sleep(SYSCALL_SETTLE)  # a point inside the run, not a wait for a condition
@@ -806,7 +841,7 @@ def profile_stickyproxy(bench, scenario, output, deadline):
         return ["--perf-record needs perf (Debian's linux-perf)"]
     proxy = bench.proxies["stickyproxy"]
     seconds = int(SYSCALL_SETTLE + PROFILE_SECONDS + 1)
-    script = dict(script=bench.wrk_script) if scenario.sessions else {}
+    script = wrk_options(bench, scenario)
     wrk = WrkRun(bench.processes, bench.work_dir, "profile-" + scenario.name, proxy.url(scenario.path), WRK_THREADS,
                  scenario.connections, seconds, **script)
     time.sleep(SYSCALL_SETTLE)  # a point inside the run, not a wait for a condition
