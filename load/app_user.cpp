@@ -78,8 +78,7 @@ bool isSessionId(std::string_view text) {
 
 AppUser::AppUser(uv_loop_t* loop, uint32_t index, const UserSettings& settings, const AppDataset* data, bool chunked,
                  LoadRecorder* recorder)
-    : loop_(loop),
-      settings_(settings),
+    : settings_(settings),
       data_(data),
       recorder_(recorder),
       chunked_(chunked),

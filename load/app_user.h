@@ -87,7 +87,6 @@ class AppUser {
   void noteRouting(const AgentResponse& response);
   bool uploading(Action action) const { return action == Action::kUpload || action == Action::kChunk || action == Action::kFinalize; }
 
-  uv_loop_t* loop_;
   const UserSettings& settings_;
   const AppDataset* data_;
   LoadRecorder* recorder_;

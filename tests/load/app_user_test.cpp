@@ -59,21 +59,28 @@ FakeApp::Answer pageThen(std::function<void(const ServerExchangePtr&)> upload) {
   };
 }
 
+// The loop, a fake app on it and a user's settings; close() stops the app, then checks that the
+// loop holds no handle any more.
 struct Rig {
-  explicit Rig(FakeApp::Answer answer) : app(loop.get(), std::move(answer)) {
+  explicit Rig(FakeApp::Answer answer) : app(std::make_unique<FakeApp>(loop.get(), std::move(answer))) {
     testing::writeFile(dir.file("wards.csv"), "WardName,WardCode\nA,W1\nB,W2\n");
     testing::writeFile(dir.file("wards_shapefile.zip"), "zip");
     std::string error;
     data = AppDataset::load(dir.path(), &error);
     REQUIRE(data);
-    settings.agent.target = app.server.boundEndpoint();
+    settings.agent.target = app->server.boundEndpoint();
     settings.agent.host_header = "test";
     settings.agent.response_timeout = std::chrono::seconds(5);
     settings.think_min = settings.think_max = 0.001;
   }
+  void close() {
+    app.reset();
+    CHECK(loop.close() == 0);
+  }
+
   testing::TestLoop loop;
   testing::TempDir dir{"load-user"};
-  FakeApp app;
+  std::unique_ptr<FakeApp> app;
   std::optional<AppDataset> data;
   UserSettings settings;
   LoadRecorder recorder{std::chrono::steady_clock::now()};
@@ -101,7 +108,7 @@ TEST_CASE("an app that lost the session is a session error and a failed upload; 
   CHECK(rig.recorder.uploads_whole >= 2);
   CHECK(rig.recorder.sessionTexts().count("Please upload both CSV and shapefile data") == 1);
   CHECK(rig.recorder.samples().front().find("POST /upload_both_files") != std::string::npos);
-  rig.loop.close();
+  rig.close();
 }
 
 TEST_CASE("a 500 on the upload is an upload failure, not a session error", "[load]") {
@@ -113,7 +120,7 @@ TEST_CASE("a 500 on the upload is an upload failure, not a session error", "[loa
   CHECK(rig.recorder.errors(FailureKind::kUpload) >= 1);
   CHECK(rig.recorder.errors(FailureKind::kSession) == 0);
   CHECK(rig.recorder.failed_uploads_whole >= 1);
-  rig.loop.close();
+  rig.close();
 }
 
 TEST_CASE("an upload answer for the wrong ward count fails the upload", "[load]") {
@@ -131,7 +138,7 @@ TEST_CASE("an upload answer for the wrong ward count fails the upload", "[load]"
   }
   CHECK(rig.recorder.errors(FailureKind::kUpload) >= 1);
   CHECK(rig.recorder.samples().front().find("for 2 wards") != std::string::npos);
-  rig.loop.close();
+  rig.close();
 }
 
 TEST_CASE("a proxy that replaces the routing key is a session error", "[load]") {
@@ -147,15 +154,15 @@ TEST_CASE("a proxy that replaces the routing key is a session error", "[load]") 
   }
   CHECK(rig.recorder.errors(FailureKind::kSession) >= 1);
   CHECK(rig.recorder.samples().front().find("routing key") != std::string::npos);
-  rig.loop.close();
+  rig.close();
 }
 
 TEST_CASE("no server is a network failure", "[load]") {
   Endpoint nobody;
   {
     Rig rig([](const ServerExchangePtr& exchange, const std::string&) { exchange->respond(200, "text/plain", "x"); });
-    nobody = rig.app.server.boundEndpoint();
-    rig.loop.close();
+    nobody = rig.app->server.boundEndpoint();
+    rig.close();
   }
   Rig rig([](const ServerExchangePtr& exchange, const std::string&) { exchange->respond(200, "text/plain", "x"); });
   rig.settings.agent.target = nobody;
@@ -164,5 +171,5 @@ TEST_CASE("no server is a network failure", "[load]") {
     runUntilFailures(rig, user, 1);
   }
   CHECK(rig.recorder.errors(FailureKind::kNetwork) >= 1);
-  rig.loop.close();
+  rig.close();
 }

@@ -117,7 +117,7 @@ TEST_CASE("the agent keeps its cookies, sends bodies in pieces and reuses its co
     CHECK(agent.connectionsOpened() == 1);
     CHECK(second.total >= second.first_byte);
   }
-  loop.close();
+  CHECK(loop.close() == 0);
 }
 
 TEST_CASE("a gzip answer is inflated; one that does not inflate is a failure", "[load]") {
@@ -132,7 +132,7 @@ TEST_CASE("a gzip answer is inflated; one that does not inflate is a failure", "
     AgentResponse bad = exchange(loop, agent, get("/broken"));
     CHECK(bad.failure == "the gzip body does not inflate");
   }
-  loop.close();
+  CHECK(loop.close() == 0);
 }
 
 TEST_CASE("a connection the server closed while idle is replaced by a new one", "[load]") {
@@ -149,7 +149,7 @@ TEST_CASE("a connection the server closed while idle is replaced by a new one", 
     CHECK(again.status == 200);
     CHECK(agent.connectionsOpened() == 2);
   }
-  loop.close();
+  CHECK(loop.close() == 0);
 }
 
 TEST_CASE("no server: the failure says so and nothing is left open", "[load]") {
@@ -166,5 +166,5 @@ TEST_CASE("no server: the failure says so and nothing is left open", "[load]") {
     CHECK(response.failure.find("connect") != std::string::npos);
     CHECK(response.status == 0);
   }
-  loop.close();
+  CHECK(loop.close() == 0);
 }
