@@ -271,6 +271,13 @@ void ProxyRequest::detachUpstream(bool reusable) {
   }
 }
 
+void ProxyRequest::abortCompression() {
+  detachUpstream(false);
+  releaseSlot();
+  finishLog(exchange_->status(), "compression failed mid-response");
+  exchange_->abort();
+}
+
 // --- client side ---
 
 void ProxyRequest::onRequestBody(const Bytes& data) {
@@ -338,7 +345,7 @@ void ProxyRequest::onResponseBody(const Bytes& data) {
   if (compressor_) {
     std::string out = compressor_->feed(data);
     if (compressor_->failed()) {
-      onFailure(ClientFailure::kBadResponse, 0);  // mid-response: the client connection is cut
+      abortCompression();
       return;
     }
     if (!out.empty()) exchange_->sendBody(std::move(out));
@@ -353,7 +360,7 @@ void ProxyRequest::onResponseComplete() {
   if (compressor_) {
     std::string rest = compressor_->finish();
     if (compressor_->failed()) {
-      onFailure(ClientFailure::kBadResponse, 0);
+      abortCompression();
       return;
     }
     if (!rest.empty()) exchange_->sendBody(std::move(rest));

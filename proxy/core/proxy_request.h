@@ -73,6 +73,9 @@ class ProxyRequest : public ExchangeHandler,
   void replay(const char* cause);
   void releaseSlot();
   void detachUpstream(bool reusable);
+  // zlib failed mid-response (out of memory): the worker did nothing wrong, but the client's
+  // answer cannot be finished, so its connection is cut and the upstream one closed.
+  void abortCompression();
   // The proxy answers by itself (502, 503, 504); logs `note`. `cause` labels the error in
   // stickyproxy_proxy_errors_total: a fixed identifier, `note` when empty.
   void respondError(int status, const std::string& message, const std::string& note, std::string_view cause = {});
