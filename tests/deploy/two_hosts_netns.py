@@ -109,7 +109,8 @@ STOP_BOUND = 30.0  # seconds for a stopped host's proxy to exit
 CHUNKED_WARDS = 400  # the data every fifth user uploads in chunks: a zip of about 2.2 MB, two chunks
 CHUNKED_DETAIL = 120
 RESTART_DELAY = "5s"  # supervisor.restart_backoff_initial
-IN_FLIGHT_SLACK = 0.05  # seconds: a request sent this close after the kill is still "in flight" at it
+IN_FLIGHT_SLACK = 0.05
+IN_FLIGHT_WAIT = 10.0  # seconds to wait for a request of A's users to be under way before stopping A  # seconds: a request sent this close after the kill is still "in flight" at it
 
 PHASE_START = "start"
 PHASE_KILL = "worker kill"
@@ -329,9 +330,6 @@ class Host:
             raise TestFailure("%s: GET /status.json answered %d" % (self.name, status))
         return {worker["name"]: worker for worker in json.loads(body.decode("utf-8"))["workers"]}
 
-    def running(self):
-        return self.process is not None and self.process.poll() is None
-
 
 # ---------------------------------------------------------------------------- the ALB stand-in
 
@@ -508,13 +506,19 @@ class HostUser(User):
         self.host_before = None  # the user's host when the request under way was sent
         self.last_served_by = self.last_status = self.last_worker = None
         self.request_started = None
+        self.in_flight = None  # the route of the request under way, until its answer is read
         self.flows_at = {}  # phase -> flows_done when it began
 
     def send(self, route, method, path, body=None, content_type=None, accept="application/json"):
         self.host_before = self.host
         self.last_served_by = self.last_status = self.last_worker = None
         self.request_started = time.monotonic()
-        response, sent = super().send(route, method, path, body, content_type, accept)
+        self.in_flight = route
+        try:
+            response, sent = super().send(route, method, path, body, content_type, accept)
+        except BaseException:
+            self.in_flight = None
+            raise
         self.last_served_by = response.getheader(SERVED_BY)
         self.last_status = response.status
         self.last_worker = response.getheader("X-Worker")
@@ -524,11 +528,20 @@ class HostUser(User):
         return response, sent
 
     def finish(self, route, method, path, response, sent, record=True):
-        answer = super().finish(route, method, path, response, sent, record)
+        try:
+            answer = super().finish(route, method, path, response, sent, record)
+        finally:
+            self.in_flight = None
         # HAProxy writes header names in lower case; HTTP's are case-insensitive (Answer.header's
         # dict is not), so the answer's headers are read from the message itself.
         answer.headers = response.msg
         return answer
+
+    def chat_once(self):
+        try:
+            super().chat_once()
+        finally:
+            self.in_flight = None
 
 
 # ---------------------------------------------------------------------------- the run
@@ -552,7 +565,8 @@ class TwoHostsRun:
         self.kills = []  # (host, worker, pid, users on it)
         self.kill_time = None
         self.checks = []
-        self.notes = []
+        self.in_flight_at = {}  # phase -> [(user, route)] under way when host A was stopped or killed
+        self.late_phases = []  # phases that ended at PHASE_BOUND with users not through a flow
 
     # the attributes User reads from its `args`
     @property
@@ -621,9 +635,8 @@ class TwoHostsRun:
                 return True
             time.sleep(0.2)
         behind = [user.name for user in users if user.flows_done <= user.flows_at[phase]]
-        self.notes.append("%s: %d users had not completed a flow within %.0f s (%s)"
-                          % (phase, len(behind), PHASE_BOUND, ", ".join(behind[:10])))
-        log("%s: %s not done after the bound" % (what, ", ".join(behind[:10])))
+        self.late_phases.append("%s: %d users (%s)" % (phase, len(behind), ", ".join(behind[:6])))
+        log("%s: %s had not completed a flow within %.0f s" % (what, ", ".join(behind[:10]), PHASE_BOUND))
         return False
 
     def start_users(self, first, count, started, ramp):
@@ -666,6 +679,7 @@ class TwoHostsRun:
         # A stopped: SIGTERM, graceful; HAProxy not told
         self.begin_phase(PHASE_STOP)
         stopped_users = self.users_of(self.a, PHASE_STOP)
+        self.wait_in_flight(stopped_users, PHASE_STOP)
         self.stop_host(self.a, signal.SIGTERM)
         self.wait_flows(self.users, PHASE_STOP, "A stopped")
 
@@ -680,6 +694,7 @@ class TwoHostsRun:
         # A gone: SIGKILL to everything in A's namespace
         self.begin_phase(PHASE_GONE)
         gone_users = self.users_of(self.a, PHASE_GONE)
+        self.wait_in_flight(gone_users, PHASE_GONE)
         self.kill_host(self.a)
         self.wait_flows(self.users, PHASE_GONE, "A gone")
 
@@ -692,6 +707,20 @@ class TwoHostsRun:
             user.join(timeout=max(1.0, user.hard_stop - time.monotonic() + 5.0))
         self.phase_times[PHASE_END] = (now, time.monotonic())
         return self.report(stopped_users, gone_users)
+
+    def wait_in_flight(self, users, phase):
+        """Until one of `users` has a request under way (bounded), so that the stop that follows
+        meets requests in flight; notes which were."""
+        end = time.monotonic() + self.deadline.cap(IN_FLIGHT_WAIT)
+        under_way = []
+        while time.monotonic() < end:
+            under_way = [(user.name, user.in_flight) for user in users if user.in_flight]
+            if under_way:
+                break
+            time.sleep(0.002)
+        self.in_flight_at[phase] = under_way
+        log("%s: %d requests of host A's users under way: %s" % (
+            phase, len(under_way), ", ".join("%s %s" % item for item in under_way) or "none"))
 
     def users_of(self, host, phase):
         return [user for user in self.users if user.name in self.members[phase].get(host.name, [])]
@@ -713,9 +742,9 @@ class TwoHostsRun:
         end = time.monotonic() + self.deadline.cap(30.0)
         state = None
         while time.monotonic() < end:
-            state = host.status().get(worker, {}).get("state")
-            pid = host.status().get(worker, {}).get("pid")
-            if state == "ready" and pid not in [kill[2] for kill in self.kills]:
+            now = host.status().get(worker, {})
+            state = now.get("state")
+            if state == "ready" and now.get("pid") not in [kill[2] for kill in self.kills]:
                 return
             time.sleep(0.2)
         raise TestFailure("%s: %s not ready again within 30 s of its kill (%s)" % (host.name, worker, state))
@@ -802,10 +831,13 @@ class TwoHostsRun:
                          sum(n for key, n in counts.items() if key.startswith("A/") and key.endswith("unexpected")),
                          sum(n for key, n in counts.items() if key.startswith("B/")),
                          sum(n for key, n in counts.items() if key.startswith("-/"))])
+        notes = ["under way on host A at the %s: %s" % (what, ", ".join(
+                     "%s %s" % item for item in self.in_flight_at.get(phase, [])) or "none")
+                 for phase, what in ((PHASE_STOP, "SIGTERM"), (PHASE_GONE, "SIGKILL")) if phase in self.in_flight_at]
         print_table("per phase (users on A/B when it began; answers by host; flows completed; failures of A's users "
                     "by kind, of B's users, of users without a host yet)",
                     ["phase", "took", "users A/B then", "by A", "by B", "no host", "flows", "A: app answer",
-                     "A: in flight", "A: other", "B: any", "-: any"], rows)
+                     "A: in flight", "A: other", "B: any", "-: any"], rows, notes=notes)
 
         print_table("what the users of host A saw (every failure that was not unexpected)",
                     ["phase", "route", "status", "answered by", "kind", "count", "text"],
@@ -869,8 +901,8 @@ class TwoHostsRun:
             print("    " + line)
         hung = [user.name for user in self.users if user.is_alive()]
         self.check("every user finished", "%d still running" % len(hung), not hung)
-        for note in self.notes:
-            print("  note: " + note)
+        self.check("every phase saw each user concerned through a flow within %.0f s" % PHASE_BOUND,
+                   "; ".join(self.late_phases) or "all %d phases" % (len(PHASES) - 1), not self.late_phases)
         print_table("verdict", ["check", "figure", "verdict"],
                     [[name, figure, verdict(holds)] for name, figure, holds in self.checks], align="lll")
         return all(holds for _, _, holds in self.checks)
