@@ -215,6 +215,7 @@ std::string LoadReport::json() const {
     totals[key + "s"] = number(static_cast<double>(recorder.errors(kind)));
   }
   totals["re_pins"] = number(static_cast<double>(recorder.worker_changes));
+  totals["resent_after_idle_close"] = number(static_cast<double>(recorder.resent));
   totals["p99_s"] = number(recorder.all().quantile(0.99));
   document["totals"] = picojson::value(totals);
 

@@ -27,8 +27,22 @@ MetricsServer::MetricsServer(uv_loop_t* loop, Exposition exposition, StatusDocum
 
 int MetricsServer::listen(const Endpoint& endpoint) { return server_.listen(endpoint); }
 
+int MetricsServer::adopt(int fd, const Endpoint& endpoint) {
+  int status = server_.adopt(fd, endpoint);
+  return status != 0 ? status : server_.startAccepting();
+}
+
+int MetricsServer::listeningFd() const {
+  std::vector<HttpServer::BoundSocket> sockets = server_.boundSockets();
+  return sockets.empty() ? -1 : sockets.front().fd;
+}
+
 void MetricsServer::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
   server_.shutdown(grace, std::move(done));
+}
+
+void MetricsServer::handOver(std::chrono::milliseconds grace, std::function<void()> done) {
+  server_.handOver(grace, std::move(done));
 }
 
 void MetricsServer::handle(const ServerExchangePtr& exchange) {

@@ -30,9 +30,15 @@ class MetricsServer {
 
   // Returns 0 or a libuv error code.
   int listen(const Endpoint& endpoint);
+  // Serves on `fd`, the listening socket of a predecessor process (owned from here on).
+  int adopt(int fd, const Endpoint& endpoint);
   Endpoint boundEndpoint() const { return server_.boundEndpoint(); }
+  // The listening socket's descriptor, for a successor; -1 when none.
+  int listeningFd() const;
   // Stops accepting; open scrapes get `grace` to finish. `done` runs when none is left.
   void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
+  // As shutdown(), leaving the listening socket to a successor that adopted it.
+  void handOver(std::chrono::milliseconds grace, std::function<void()> done);
 
  private:
   void handle(const ServerExchangePtr& exchange);

@@ -3,6 +3,7 @@
 //   stickyproxy -c FILE        run
 //   stickyproxy -t -c FILE     check the configuration and exit
 //   stickyproxy ctl -c FILE COMMAND...   send one command to a running proxy's admin socket
+//   stickyproxy upgrade -c FILE          replace the running proxy by its binary, started anew
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -14,19 +15,24 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "proxy/admin/admin_service.h"
 #include "proxy/config/config.h"
 #include "proxy/core/access_log.h"
+#include "proxy/core/handover.h"
 #include "proxy/core/proxy.h"
 #include "proxy/core/service_notifier.h"
 #include "proxy/core/tls_termination.h"
+#include "proxy/core/upgrade_coordinator.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/signal_watcher.h"
 #include "proxy/net/timer.h"
 #include "proxy/supervisor/service_account.h"
+#include "proxy/supervisor/worker_process.h"
 
 using namespace stickyproxy;
 
@@ -47,8 +53,18 @@ constexpr const char* kUsage =
     "  answer; exits 1 when the command failed (an \"error:\" or \"timeout:\" answer),\n"
     "  2 on bad usage. \"stickyproxy ctl -c FILE help\" lists the commands.\n"
     "\n"
+    "       stickyproxy upgrade -c FILE\n"
+    "  a binary upgrade without a dropped request: the proxy running with FILE starts its\n"
+    "  executable (as installed now) with --take-over, which takes its listening sockets and\n"
+    "  worker processes; the old process finishes its requests in flight and exits. Prints\n"
+    "  the outcome; exits 1 when the new process did not take over (the old one serves on).\n"
+    "  (--take-over is that start: FILE's admin socket names the proxy to take over from.)\n"
+    "\n"
     "Signals: SIGTERM/SIGINT stop gracefully (requests in flight finish, workers get\n"
     "SIGTERM, then SIGKILL after supervisor.stop_grace); SIGHUP reloads the configuration.\n";
+
+// Longest each step of a take-over may take (receiving the handover, the predecessor's release).
+constexpr std::chrono::seconds kHandoverTimeout{30};
 
 // Longest an admin answer may take: the longest wait a command may ask for, plus a restart.
 constexpr int kCtlTimeoutMs = (3600 + 300) * 1000;
@@ -145,15 +161,40 @@ int runCtl(int argc, char** argv) {
   return failed ? 1 : 0;
 }
 
+// The path this process was started from, read before anything can replace the file (an
+// upgrade runs what is installed there then).
+std::string ownExecutable() {
+  char path[4096];
+  ssize_t length = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (length <= 0) return {};
+  std::string text(path, static_cast<size_t>(length));
+  const std::string deleted = " (deleted)";
+  if (text.size() > deleted.size() && text.compare(text.size() - deleted.size(), deleted.size(), deleted) == 0) {
+    text.resize(text.size() - deleted.size());
+  }
+  return text;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "ctl") return runCtl(argc, argv);
+  if (argc >= 2 && std::string(argv[1]) == "upgrade") {
+    // "upgrade -c FILE" is "ctl -c FILE upgrade".
+    std::vector<char*> args(argv, argv + argc);
+    std::string command = "upgrade";
+    args.push_back(command.data());
+    return runCtl(static_cast<int>(args.size()), args.data());
+  }
+  const std::string executable = ownExecutable();
   std::string config_path;
   bool test_only = false;
+  bool take_over = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "-c" || arg == "--config") {
+    if (arg == "--take-over") {
+      take_over = true;
+    } else if (arg == "-c" || arg == "--config") {
       if (i + 1 >= argc) {
         std::fprintf(stderr, "stickyproxy: %s needs a file\n%s", arg.c_str(), kUsage);
         return 2;
@@ -216,6 +257,21 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // A binary upgrade's new process: the running proxy's sockets and workers, received before
+  // anything is bound or spawned.
+  std::unique_ptr<HandoverClient> handover;
+  if (take_over) {
+    handover = std::make_unique<HandoverClient>();
+    std::string error;
+    if (!handover->receive(loaded.config->admin_socket, kHandoverTimeout, &error)) {
+      std::fprintf(stderr, "stickyproxy: --take-over: %s\n", error.c_str());
+      return 1;
+    }
+    logInfo("taking over from pid " + std::to_string(handover->state().pid) + " (stickyproxy " +
+            handover->state().version + "): " + std::to_string(handover->state().sockets.size()) + " sockets, " +
+            std::to_string(handover->state().workers.size()) + " workers");
+  }
+
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -223,6 +279,7 @@ int main(int argc, char** argv) {
   {
     LoopContext context(&loop);
     auto proxy = std::make_unique<Proxy>(&loop, std::move(*loaded.config));
+    const std::string state_dir = proxy->config().state_dir;
     // The admin socket drives the proxy: created after it, destroyed before it.
     auto admin = std::make_unique<AdminService>(&loop, *proxy);
     proxy->setReloadListener([&](const Config& config) { admin->applyConfig(config); });
@@ -232,16 +289,41 @@ int main(int argc, char** argv) {
     auto notifier = std::make_unique<ServiceNotifier>(&loop);
     auto status_timer = std::make_unique<Timer>(&loop);
     auto statusLine = [&] { return serviceStatusLine(proxy->metricsSnapshot()); };
+    auto closeSignals = [&] {
+      for (auto& watcher : signals) watcher->close();
+      // Everything is stopped; do not let a forgotten timer keep the process alive.
+      uv_stop(&loop);
+    };
     auto stop = [&] {
       status_timer->stop();
       notifier->stopping("stopping: finishing requests in flight");
       admin->close();  // removes the socket file
-      proxy->shutdown([&] {
-        for (auto& watcher : signals) watcher->close();
-        // Everything is stopped; do not let a forgotten timer keep the process alive.
-        uv_stop(&loop);
-      });
+      proxy->shutdown(closeSignals);
     };
+    // After a successor took over (or a take-over failed): sockets and workers stay as they are.
+    auto retire = [&] {
+      status_timer->stop();
+      admin->release();
+      proxy->handOver(closeSignals);
+    };
+    auto upgrades = std::make_unique<UpgradeCoordinator>(
+        &loop, executable, config_path, proxy->config().supervisor.startup_timeout + kHandoverTimeout,
+        UpgradeCoordinator::Hooks{
+            [&] {
+              HandoverState state = proxy->handoverState();
+              if (admin->listeningFd() >= 0) {
+                state.sockets.push_back(
+                    HandedSocket{"admin", Endpoint::unixPath(proxy->config().admin_socket), admin->listeningFd()});
+              }
+              return state;
+            },
+            [&](std::function<void()> done) { proxy->saveRoutingState(std::move(done)); },
+            [&](pid_t successor) {
+              notifier->handOver(successor, "handed over to pid " + std::to_string(successor));
+              retire();
+            }});
+    admin->setConnectionTaker([&](const std::string& line, int fd) { return upgrades->takeConnection(line, fd); });
+    proxy->setUpgradeHandler([&](Proxy::RestartDone done) { upgrades->upgrade(std::move(done)); });
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGTERM, stop));
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGINT, stop));
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGHUP, [&] {
@@ -249,17 +331,61 @@ int main(int argc, char** argv) {
       bool applied = proxy->reload();
       notifier->ready((applied ? "reloaded; " : "reload rejected, the running configuration kept; ") + statusLine());
     }));
-    bool started = proxy->start([&](int status) {
-      if (status != 0) {
-        logError("cannot listen: " + uvErrorText(status));
-        exit_code = 1;
-        stop();
-        return;
-      }
-      notifier->ready(statusLine());
-      if (notifier->enabled()) status_timer->startRepeating(std::chrono::seconds(5), [&] { notifier->status(statusLine()); });
-    });
-    if (started) admin->start(proxy->config());
+    if (handover) {
+      // Workers follow the pid in the state directory when this process's predecessor exits:
+      // it names this process before the predecessor lets go, and the predecessor again if it
+      // does not.
+      proxy->setAcceptGate([&] {
+        const pid_t predecessor = handover->state().pid;
+        std::string error;
+        if (!WorkerProcess::claimSupervision(state_dir, ::getpid(), &error)) logError("take-over: " + error);
+        if (handover->confirm(kHandoverTimeout, &error)) {
+          logInfo("took over from pid " + std::to_string(predecessor));
+          return true;
+        }
+        if (::kill(predecessor, 0) != 0 && errno == ESRCH) {
+          logInfo("take-over: pid " + std::to_string(predecessor) + " is gone (" + error + "); serving in its place");
+          return true;
+        }
+        logError("take-over failed: " + error + "; pid " + std::to_string(predecessor) + " serves on");
+        WorkerProcess::claimSupervision(state_dir, predecessor, &error);
+        return false;
+      });
+    }
+    bool started = proxy->start(
+        [&](int status) {
+          if (status != 0 && handover) {
+            exit_code = 1;
+            retire();
+            return;
+          }
+          if (status != 0) {
+            logError("cannot listen: " + uvErrorText(status));
+            exit_code = 1;
+            stop();
+            return;
+          }
+          if (handover) {
+            Address admin_address;
+            admin_address.kind = Address::Kind::kUnix;
+            admin_address.path = proxy->config().admin_socket;
+            std::optional<HandedSocket> socket = handover->state().takeSocket("admin", admin_address);
+            if (socket) {
+              admin->adopt(proxy->config(), socket->fd);
+            } else {
+              admin->start(proxy->config());
+            }
+            handover->state().closeUntaken();
+          }
+          notifier->ready(statusLine());
+          if (notifier->enabled()) status_timer->startRepeating(std::chrono::seconds(5), [&] { notifier->status(statusLine()); });
+        },
+        handover ? &handover->state() : nullptr);
+    if (started && !handover) {
+      admin->start(proxy->config());
+      std::string error;
+      if (!WorkerProcess::claimSupervision(state_dir, ::getpid(), &error)) logError(error);
+    }
     // Every socket is bound now (metrics, public and TLS listeners, the admin socket) and the
     // loop has not run: nothing was read from anyone yet. Leave root here, before the workers'
     // health checks and the first client.
@@ -278,6 +404,7 @@ int main(int argc, char** argv) {
     // while the loop context still exists.
     status_timer.reset();
     notifier.reset();
+    upgrades.reset();
     admin.reset();
     proxy.reset();
     for (auto& watcher : signals) watcher->close();

@@ -1,35 +1,22 @@
 #include "backend/process/server_process.h"
 
-#include <sys/prctl.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/process/supervisor_watch.h"
 #include "proxy/net/loop_context.h"
 #include "proxy/net/signal_watcher.h"
 
 namespace stickyproxy::backend {
 
 namespace {
-
-// Started by stickyproxy's supervisor (STICKYPROXY_SUPERVISOR_PID set): asks the kernel for
-// SIGTERM when the parent dies, even by SIGKILL, so that no worker outlives its supervisor
-// holding its socket. (Through a wrapper that does not exec, the parent is the wrapper.)
-// Returns false when the supervisor died before the request took effect. Started any other
-// way: nothing to do, true.
-bool endWithSupervisor() {
-  const char* supervisor = std::getenv("STICKYPROXY_SUPERVISOR_PID");
-  if (supervisor == nullptr || *supervisor == '\0') return true;
-  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return true;  // best effort
-  const long pid = std::strtol(supervisor, nullptr, 10);
-  return pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH;
-}
 
 void printUsage(FILE* out, std::string_view program) {
   std::fprintf(out,
@@ -104,15 +91,25 @@ int runServerProcess(const ServerProcessOptions& options, std::string_view progr
                      std::chrono::milliseconds grace) {
   std::signal(SIGPIPE, SIG_IGN);
   std::string prefix = std::string(program) + " " + options.name;
-  if (!endWithSupervisor()) {
-    std::fprintf(stderr, "%s: its supervisor is already gone; exiting\n", prefix.c_str());
-    return 1;
-  }
   uv_loop_t loop;
   uv_loop_init(&loop);
   int exit_code = 0;
   {
     LoopContext context(&loop);
+    std::function<void()> on_supervisor_gone;
+    // No worker outlives its supervisor holding its socket (even one killed with SIGKILL),
+    // unless a successor adopted it.
+    SupervisorWatch supervisor(&loop, prefix, [&] {
+      if (on_supervisor_gone) on_supervisor_gone();
+    });
+    if (!supervisor.start()) {
+      std::fprintf(stderr, "%s: its supervisor is already gone; exiting\n", prefix.c_str());
+      supervisor.close();
+      uv_run(&loop, UV_RUN_NOWAIT);
+      context.close();
+      uv_loop_close(&loop);
+      return 1;
+    }
     auto server = std::make_unique<HttpServer>(&loop, options.server, make_app(&loop, options));
     int status = server->listen(options.listen, 0600);
     if (status != 0) {
@@ -127,15 +124,18 @@ int runServerProcess(const ServerProcessOptions& options, std::string_view progr
       auto stop = [&] {
         if (stopping) return;
         stopping = true;
+        supervisor.close();
         server->shutdown(grace, [&] {
           for (auto& watcher : signals) watcher->close();
         });
       };
+      on_supervisor_gone = stop;
       signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGTERM, stop));
       signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGINT, stop));
       uv_run(&loop, UV_RUN_DEFAULT);
     }
     server.reset();
+    supervisor.close();
     uv_run(&loop, UV_RUN_NOWAIT);
     context.close();
   }

@@ -306,6 +306,19 @@ void reload(WorkerControl& control, const Args&, Worker*, const Send& send) {
   }
 }
 
+void upgrade(WorkerControl& control, const Args&, Worker*, const Send& send) {
+  control.upgrade([send](bool ok, const std::string& message) {
+    if (!ok) {
+      send(Answer::error(message));
+      return;
+    }
+    Answer answer;
+    answer.text = message;
+    answer.json["message"] = picojson::value(message);
+    send(answer);
+  });
+}
+
 struct HelpLine {
   const char* usage;
   const char* text;
@@ -339,6 +352,8 @@ const std::vector<Command>& commandTable() {
       {{"restart"}, true, 2, restart,
        {{"restart WORKER [SECONDS]", "drain (waiting up to SECONDS), stop, respawn, ready"}}},
       {{"reload"}, false, 0, reload, {{"reload", "re-read the configuration file (as SIGHUP)"}}},
+      {{"upgrade"}, false, 0, upgrade,
+       {{"upgrade", "start the proxy's binary anew; it takes over sockets and workers, this one exits"}}},
   };
   return table;
 }

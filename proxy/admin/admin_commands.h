@@ -12,7 +12,7 @@ namespace stickyproxy {
 // Parses one admin line and runs it against `control`. Grammar (words separated by blanks):
 //
 //   help | show workers | show sessions [WORKER] | drain WORKER [wait [SECONDS]] |
-//   ready WORKER | evict WORKER | restart WORKER [SECONDS] | reload
+//   ready WORKER | evict WORKER | restart WORKER [SECONDS] | reload | upgrade
 //
 // A final word `json` asks for the answer as one JSON object: {"ok": true, ...} or
 // {"ok": false, "error": "..."}. Human answers that report a failure start with "error:" (bad

@@ -1,5 +1,6 @@
 #include "proxy/admin/admin_server.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -68,6 +69,11 @@ class AdminServer::Connection : public Stream::Handler, public std::enable_share
   }
   // The server is going away: no more calls into it.
   void detachServer() { server_ = nullptr; }
+  // No further commands: closes once the command being run is answered and the answer written.
+  void retire() {
+    retiring_ = true;
+    if (!pending_) closeAfterFlush();
+  }
 
   void onStreamRead(const Bytes& data) override {
     input_.append(data.data, data.size);
@@ -143,6 +149,14 @@ class AdminServer::Connection : public Stream::Handler, public std::enable_share
       input_.erase(0, end + 1);
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (line.find_first_not_of(" \t") == std::string::npos) continue;
+      if (server_->options_.take_connection) {
+        int fd = ::fcntl(stream_->fd(), F_DUPFD_CLOEXEC, 0);
+        if (fd >= 0 && server_->options_.take_connection(line, fd)) {
+          close();
+          break;
+        }
+        if (fd >= 0) ::close(fd);
+      }
       pending_ = true;
       idle_timer_.stop();
       std::weak_ptr<Connection> weak = weak_from_this();
@@ -170,6 +184,10 @@ class AdminServer::Connection : public Stream::Handler, public std::enable_share
       close();
       return;
     }
+    if (retiring_) {
+      closeAfterFlush();
+      return;
+    }
     if (!closing_) armIdleTimer();
     processLines();
   }
@@ -184,6 +202,7 @@ class AdminServer::Connection : public Stream::Handler, public std::enable_share
   bool eof_ = false;
   bool closing_ = false;
   bool closed_ = false;
+  bool retiring_ = false;
 };
 
 AdminServer::AdminServer(uv_loop_t* loop, AdminServerOptions options, Handler handler)
@@ -232,6 +251,26 @@ bool AdminServer::listen(const std::string& path, std::string* error) {
     return false;
   }
   return true;
+}
+
+bool AdminServer::adopt(int fd, const std::string& path, std::string* error) {
+  listener_ = std::make_unique<Listener>(loop_);
+  int status = listener_->adopt(fd, Endpoint::unixPath(path), [this](StreamPtr stream) { onAccept(std::move(stream)); });
+  if (status == 0) status = listener_->startAccepting(64);
+  if (status != 0) {
+    listener_->release();
+    listener_.reset();
+    *error = "cannot serve the admin socket handed over for " + path + ": " + uvErrorText(status);
+    return false;
+  }
+  return true;
+}
+
+void AdminServer::release() {
+  if (listener_) listener_->release();
+  listener_.reset();
+  auto connections = connections_;
+  for (auto& [id, connection] : connections) connection->retire();
 }
 
 void AdminServer::close() {

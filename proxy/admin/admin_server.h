@@ -22,6 +22,10 @@ struct AdminServerOptions {
   size_t max_output = 256 * 1024;  // answers the client has not read: beyond this it is closed
   unsigned mode = 0600;            // the socket file's permissions
   std::string group;               // when non-empty, the socket file's group (and mode gets g+rw)
+  // When set, sees each line before the handler. Returning true takes the connection out of
+  // the line protocol: the server closes its end after handing over `fd`, a duplicate of the
+  // client's socket, which the callee then owns.
+  std::function<bool(const std::string& line, int fd)> take_connection;
 };
 
 // Serves the admin protocol's framing; what a command means is the handler's business.
@@ -50,8 +54,15 @@ class AdminServer {
   // it) is replaced; a live one (another proxy) or a file that is not a socket is left alone
   // and reported. Returns false with `*error` set on failure.
   bool listen(const std::string& path, std::string* error);
+  // Serves on `fd`, the listening socket a predecessor process handed over (owned from here on).
+  bool adopt(int fd, const std::string& path, std::string* error);
+  // The listening socket's descriptor, -1 when none.
+  int listeningFd() const { return listener_ ? listener_->fd() : -1; }
   // Closes the listener (removing the socket file) and every client connection. Idempotent.
   void close();
+  // Stops accepting, leaving the socket (and its file) to the successor that took it; each
+  // client's command under way is still answered, then its connection closes.
+  void release();
   // Applies to each client's idle wait from its next command on.
   void setIdleTimeout(std::chrono::milliseconds timeout) { options_.idle_timeout = timeout; }
   size_t connectionCount() const { return connections_.size(); }

@@ -1,6 +1,10 @@
 #include "proxy/core/proxy.h"
 
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <utility>
@@ -135,7 +139,7 @@ ServerOptions Proxy::serverOptions() {
 
 Endpoint Proxy::listenerEndpoint() const { return server_ ? server_->boundEndpoint() : Endpoint(); }
 
-bool Proxy::start(std::function<void(int status)> listening) {
+bool Proxy::start(std::function<void(int status)> listening, HandoverState* handed) {
   on_listening_ = std::move(listening);
   std::error_code ignored;
   std::filesystem::create_directories(config_.state_dir, ignored);
@@ -158,8 +162,8 @@ bool Proxy::start(std::function<void(int status)> listening) {
       return false;
     }
   }
-  startMetrics();
-  if (int status = bindListeners(); status != 0) {
+  startMetrics(handed);
+  if (int status = bindListeners(handed); status != 0) {
     if (on_listening_) on_listening_(status);
     return false;
   }
@@ -175,7 +179,23 @@ bool Proxy::start(std::function<void(int status)> listening) {
   supervisor_ = std::make_unique<Supervisor>(loop_, config_, callbacks);
   // The admin's drained workers are known before any worker comes up.
   operations_.start(supervisor_.get());
+  if (handed != nullptr) adoptWorkers(*handed);
   supervisor_->startAll();
+  if (handed != nullptr) {
+    // A worker whose command, arguments or address the new config changed restarts in place.
+    for (const HandedWorker& worker : handed->workers) {
+      const WorkerProcess* process = supervisor_->find(worker.name);
+      const WorkerConfig* wanted = nullptr;
+      for (const WorkerConfig& candidate : config_.workers) {
+        if (candidate.name == worker.name) wanted = &candidate;
+      }
+      if (process == nullptr || !process->adopted() || wanted == nullptr) continue;
+      if (worker.argv != WorkerProcess::expandedArgs(*wanted, config_.state_dir) ||
+          worker.address != wanted->address.toString()) {
+        operations_.restartInPlace(worker.name);
+      }
+    }
+  }
 
   health_.start();
   startup_timer_.start(config_.supervisor.startup_timeout, [this] {
@@ -187,11 +207,80 @@ bool Proxy::start(std::function<void(int status)> listening) {
   return true;
 }
 
-void Proxy::startMetrics() {
+void Proxy::adoptWorkers(HandoverState& handed) {
+  for (const HandedWorker& worker : handed.workers) {
+    auto it = workers_.find(worker.name);
+    if (it != workers_.end() && supervisor_->adopt(worker.name, worker.pid)) {
+      it->second->counters().restarts = worker.restarts;
+      continue;
+    }
+    // Its predecessor let it go: stopped here, or it would run unsupervised for ever.
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, worker.pid, 0));
+    if (pidfd < 0) continue;  // already gone
+    logInfo("worker " + worker.name + " (pid " + std::to_string(worker.pid) +
+            ") is not supervised by the new configuration: sending it SIGTERM");
+    ::syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0);
+    ::close(pidfd);
+  }
+}
+
+HandoverState Proxy::handoverState() const {
+  HandoverState state;
+  state.pid = ::getpid();
+  state.version = STICKYPROXY_VERSION;
+  if (server_) {
+    for (const HttpServer::BoundSocket& socket : server_->boundSockets()) {
+      state.sockets.push_back(HandedSocket{socket.tls ? "tls" : "listen", socket.endpoint, socket.fd});
+    }
+  }
+  if (metrics_server_ && metrics_server_->listeningFd() >= 0) {
+    state.sockets.push_back(HandedSocket{"metrics", metrics_server_->boundEndpoint(), metrics_server_->listeningFd()});
+  }
+  if (supervisor_) {
+    for (const WorkerProcess* process : supervisor_->workers()) {
+      auto it = workers_.find(process->name());
+      if (!process->running() || it == workers_.end()) continue;
+      const WorkerConfig& config = it->second->config();
+      state.workers.push_back(HandedWorker{process->name(), process->pid(), config.address.toString(),
+                                           WorkerProcess::expandedArgs(config, config_.state_dir),
+                                           it->second->counters().restarts});
+    }
+  }
+  return state;
+}
+
+void Proxy::handOver(std::function<void()> done) {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  logInfo("handed over to the new process: finishing requests in flight, leaving the workers running");
+  health_.stop();
+  startup_timer_.stop();
+  routing_state_.stop();
+  operations_.stop();
+  if (supervisor_) supervisor_->releaseAll();
+  if (metrics_server_) metrics_server_->handOver(std::chrono::seconds(1), [] {});
+  // Idle keep-alive clients get until their keep-alive timeout to send one more request; a
+  // request in flight gets as long as a worker may take to answer.
+  auto grace = std::max(config_.timeouts.keepalive_idle, config_.timeouts.upstream_response);
+  auto finished = [this, done = std::move(done)] {
+    for (auto& [name, worker] : workers_) worker->pool().closeIdle();
+    logInfo("handover finished");
+    done();
+  };
+  if (server_) {
+    server_->handOver(std::chrono::duration_cast<std::chrono::milliseconds>(grace), std::move(finished));
+  } else {
+    finished();
+  }
+}
+
+void Proxy::startMetrics(HandoverState* handed) {
   metrics_server_ = std::make_unique<MetricsServer>(
       loop_, [this] { return metrics_->exposition(metricsSnapshot()); },
       [this] { return metrics_->statusJson(metricsSnapshot()); });
-  int status = metrics_server_->listen(endpointFor(config_.metrics_listen));
+  std::optional<HandedSocket> socket = handed ? handed->takeSocket("metrics", config_.metrics_listen) : std::nullopt;
+  int status = socket ? metrics_server_->adopt(socket->fd, socket->endpoint)
+                      : metrics_server_->listen(endpointFor(config_.metrics_listen));
   if (status != 0) {
     logError("cannot listen for metrics on " + config_.metrics_listen.toString() + ": " + uvErrorText(status) +
              " (running without /metrics)");
@@ -247,17 +336,24 @@ void Proxy::maybeStartListening() {
   startListening(true);
 }
 
-int Proxy::bindListeners() {
+int Proxy::bindListeners(HandoverState* handed) {
   server_ = std::make_unique<HttpServer>(loop_, serverOptions(),
                                          [this](const ServerExchangePtr& exchange) { handleRequest(exchange); });
-  int status = server_->bind(endpointFor(config_.listen));
+  // A predecessor's socket where it serves the configured address: no connection is refused.
+  auto bindOrAdopt = [&](const char* role, const Address& address, bool tls) {
+    std::optional<HandedSocket> socket = handed ? handed->takeSocket(role, address) : std::nullopt;
+    if (!socket) return server_->bind(endpointFor(address), 0, tls);
+    logInfo("took over the socket of " + socket->endpoint.toString() + " from pid " + std::to_string(handed->pid));
+    return server_->adopt(socket->fd, socket->endpoint, tls);
+  };
+  int status = bindOrAdopt("listen", config_.listen, false);
   if (status != 0) {
     logError("cannot listen on " + config_.listen.toString() + ": " + uvErrorText(status));
     return status;
   }
   if (tls_) {
     server_->setTlsContext(tls_->context());
-    status = server_->bind(endpointFor(config_.tls.listen), 0, /*tls=*/true);
+    status = bindOrAdopt("tls", config_.tls.listen, true);
     if (status != 0) logError("cannot listen for TLS on " + config_.tls.listen.toString() + ": " + uvErrorText(status));
   }
   return status;
@@ -265,6 +361,10 @@ int Proxy::bindListeners() {
 
 void Proxy::startListening(bool every_worker_ready) {
   listening_ = true;
+  if (accept_gate_ && !accept_gate_()) {
+    if (on_listening_) on_listening_(UV_ECANCELED);
+    return;
+  }
   int status = server_->startAccepting();
   if (status == 0 && every_worker_ready) {
     logInfo("listening on " + server_->boundEndpoint().toString() + " with " + std::to_string(workers_.size()) +

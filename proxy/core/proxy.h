@@ -16,6 +16,7 @@
 #include "proxy/config/config.h"
 #include "proxy/core/access_log.h"
 #include "proxy/core/client_limiter.h"
+#include "proxy/core/handover.h"
 #include "proxy/core/routing_state.h"
 #include "proxy/core/tls_termination.h"
 #include "proxy/core/worker.h"
@@ -46,7 +47,17 @@ class Proxy final : public WorkerControl {
   // `listening` then gets 0 or a libuv error code. Before it, connections are refused. Returns
   // false, after `listening(status)`, when the routing secrets, the certificates or a bind fail;
   // on true every socket is bound, so that a process started as root may leave root then.
-  bool start(std::function<void(int status)> listening);
+  // With `handed` (a binary upgrade, see handover.h) the sockets and worker processes of a
+  // predecessor are taken where the config still has them, instead of binding and spawning.
+  bool start(std::function<void(int status)> listening, HandoverState* handed = nullptr);
+  // Writes the routing state a successor reads at its start, then `done`.
+  void saveRoutingState(std::function<void()> done) { routing_state_.flush(std::move(done)); }
+  // For a successor: the sockets (without the admin socket) and worker processes to hand over.
+  HandoverState handoverState() const;
+  // The successor took over: stop accepting (leaving the sockets to it), let the workers go
+  // without signalling them, finish the requests in flight (an idle keep-alive client's next
+  // request is answered, with "Connection: close"), then `done`.
+  void handOver(std::function<void()> done);
   // Graceful stop: no new connections, in-flight requests finish (up to the workers' stop
   // grace), the moved-keys table is saved, workers get SIGTERM then SIGKILL. `done` runs last.
   void shutdown(std::function<void()> done);
@@ -108,6 +119,18 @@ class Proxy final : public WorkerControl {
     operations_.restartWorker(name, drain_timeout, std::move(done));
   }
   const std::string& configPath() const override { return config_.source_path; }
+  void upgrade(RestartDone done) override {
+    if (upgrade_handler_) {
+      upgrade_handler_(std::move(done));
+    } else {
+      WorkerControl::upgrade(std::move(done));
+    }
+  }
+  // What the admin command "upgrade" runs (main wires the UpgradeCoordinator).
+  void setUpgradeHandler(std::function<void(RestartDone)> handler) { upgrade_handler_ = std::move(handler); }
+  // Runs before the public listeners first accept; false keeps them closed and the start fails
+  // (a successor whose predecessor did not let go).
+  void setAcceptGate(std::function<bool()> gate) { accept_gate_ = std::move(gate); }
 
  private:
   void handleRequest(const ServerExchangePtr& exchange);
@@ -118,7 +141,10 @@ class Proxy final : public WorkerControl {
   void markReady(Worker& worker);
   void maybeStartListening();
   // Binds the public (and TLS) endpoints; returns 0 or a libuv error code.
-  int bindListeners();
+  int bindListeners(HandoverState* handed);
+  // Adopts the handed workers the config still supervises (before the supervisor starts the
+  // rest); stops the others, which nobody would supervise.
+  void adoptWorkers(HandoverState& handed);
   // Accepts on the public listeners; `every_worker_ready` says so in the log.
   void startListening(bool every_worker_ready);
   // Answers a plain-HTTP request with a redirect to HTTPS when [tls] redirect_http asks so.
@@ -137,7 +163,7 @@ class Proxy final : public WorkerControl {
   // Moves every session of `name` now (admin evict), announced; returns how many.
   size_t moveSessionsOf(const std::string& name);
   // Opens the metrics listener; a failure is logged, and the proxy runs without metrics.
-  void startMetrics();
+  void startMetrics(HandoverState* handed);
 
   // Members are destroyed in reverse order: each reads only members above it, and ~Proxy()
   // first closes the readers of the rest (the metrics server, the client server whose
@@ -163,6 +189,8 @@ class Proxy final : public WorkerControl {
   Timer startup_timer_;
   std::function<void(int)> on_listening_;
   std::function<void(const Config&)> on_reloaded_;
+  std::function<void(RestartDone)> upgrade_handler_;
+  std::function<bool()> accept_gate_;
   bool listening_ = false;
   bool shutting_down_ = false;
   uint64_t tickets_ = 0;

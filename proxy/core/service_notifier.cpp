@@ -41,6 +41,12 @@ void ServiceNotifier::stopping(const std::string& status) {
 
 void ServiceNotifier::status(const std::string& status) { send("STATUS=" + status); }
 
+void ServiceNotifier::handOver(int pid, const std::string& status) {
+  send("MAINPID=" + std::to_string(pid) + "\nSTATUS=" + status);
+  watchdog_.stop();
+  enabled_ = false;
+}
+
 std::string serviceStatusLine(const ProxySnapshot& snapshot) {
   size_t ready = 0;
   uint64_t sessions = 0;

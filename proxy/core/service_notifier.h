@@ -29,6 +29,9 @@ class ServiceNotifier {
   // STOPPING=1 with `status`; the watchdog stops.
   void stopping(const std::string& status);
   void status(const std::string& status);
+  // MAINPID=`pid` with `status`: a successor (a binary upgrade) is the service's main process
+  // from now on; this process sends nothing more.
+  void handOver(int pid, const std::string& status);
   // Time between two watchdog messages (0 when there is no watchdog).
   std::chrono::microseconds watchdogInterval() const { return watchdog_interval_; }
 

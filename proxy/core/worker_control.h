@@ -50,6 +50,9 @@ class WorkerControl {
 
   // Re-reads the configuration file; false (the problems logged) keeps the running one.
   virtual bool reload() = 0;
+  // A binary upgrade (proxy/core/upgrade_coordinator.h): `done` gets the outcome once the new
+  // process serves, or why it does not.
+  virtual void upgrade(RestartDone done) { done(false, "binary upgrades are not available here"); }
   // The configuration file reload() reads.
   virtual const std::string& configPath() const = 0;
 };

@@ -52,12 +52,17 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
 
   // Server shutdown: close now when idle, otherwise after the current exchange (and after the
   // answer that ends it has gone out).
-  void closeWhenIdle() {
+  // With `cut_idle` false an idle connection stays open for its client's next request (answered
+  // with "Connection: close") or until its keep-alive timeout.
+  void closeWhenIdle(bool cut_idle) {
     closing_ = true;
-    if (!exchange_ && !parser_.inMessage() && !lingering_) close("server shutting down");
+    cut_idle_ = cut_idle;
+    if (cut_idle && !exchange_ && !parser_.inMessage() && !lingering_) close("server shutting down");
   }
 
   bool idle() const { return !exchange_ && !parser_.inMessage(); }
+  // The server stops: responses from now on say "Connection: close".
+  bool closing() const { return closing_; }
   Stream& stream() { return *stream_; }
   const ServerOptions& options() const { return server_->options_; }
 
@@ -104,7 +109,10 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   void exchangeDone(ServerExchange* exchange) {
     if (!exchange_ || exchange_.get() != exchange) return;
     ServerExchangePtr finished = std::move(exchange_);
-    bool keep_alive = finished->request().keep_alive && !finished->close_after_ && !closing_;
+    // A response whose head promised keep-alive before the server began to stop leaves the
+    // connection open when the idle ones are spared (ServerOptions: hand-over): its client may
+    // send its next request at once, and that one is answered with "Connection: close".
+    bool keep_alive = finished->request().keep_alive && !finished->close_after_ && !(closing_ && cut_idle_);
     if (!keep_alive) {
       lingerThenClose();
       return;
@@ -421,6 +429,7 @@ class ServerConnection : public std::enable_shared_from_this<ServerConnection>,
   std::vector<Bytes> pending_;  // input after a complete request, parsed once its exchange ends
   bool reading_wanted_ = true;
   bool closing_ = false;
+  bool cut_idle_ = true;  // with closing_: close once idle rather than wait for a next request
   bool closed_ = false;
   bool peer_closed_ = false;  // the client's EOF arrived
   // The lingering close (lingerThenClose): the answer that ends the connection is going out
@@ -478,7 +487,7 @@ void ServerExchange::sendHead(ResponseHead head, std::optional<uint64_t> content
   head.headers.remove("Content-Length");
   head.headers.remove("Transfer-Encoding");
   head.headers.remove("Connection");
-  bool close = !request_.keep_alive || close_after_;
+  bool close = !request_.keep_alive || close_after_ || connection_->closing();
   if (content_length && !bodyless_status) {
     head.headers.add("Content-Length", std::to_string(*content_length));
   } else if (!bodyless_status && request_.method != "HEAD") {
@@ -613,23 +622,45 @@ HttpServer::~HttpServer() {
   connections_.clear();
 }
 
+Listener::AcceptCallback HttpServer::acceptor(bool tls) {
+  return [this, tls](StreamPtr stream) {
+    if (tls) {
+      if (!tls_context_) {
+        stream->close();
+        return;
+      }
+      stream->startTls(tls_context_);
+    }
+    accept(std::move(stream));
+  };
+}
+
 int HttpServer::bind(const Endpoint& endpoint, int unix_mode, bool tls) {
   auto listener = std::make_unique<Listener>(loop_);
-  int status = listener->bind(
-      endpoint,
-      [this, tls](StreamPtr stream) {
-        if (tls) {
-          if (!tls_context_) {
-            stream->close();
-            return;
-          }
-          stream->startTls(tls_context_);
-        }
-        accept(std::move(stream));
-      },
-      unix_mode);
-  if (status == 0) listeners_.push_back(std::move(listener));
+  int status = listener->bind(endpoint, acceptor(tls), unix_mode);
+  if (status == 0) {
+    listeners_.push_back(std::move(listener));
+    listener_tls_.push_back(tls);
+  }
   return status;
+}
+
+int HttpServer::adopt(int fd, const Endpoint& endpoint, bool tls) {
+  auto listener = std::make_unique<Listener>(loop_);
+  int status = listener->adopt(fd, endpoint, acceptor(tls));
+  if (status == 0) {
+    listeners_.push_back(std::move(listener));
+    listener_tls_.push_back(tls);
+  }
+  return status;
+}
+
+std::vector<HttpServer::BoundSocket> HttpServer::boundSockets() const {
+  std::vector<BoundSocket> sockets;
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    sockets.push_back(BoundSocket{listeners_[i]->boundEndpoint(), listener_tls_[i], listeners_[i]->fd()});
+  }
+  return sockets;
 }
 
 int HttpServer::startAccepting() {
@@ -643,7 +674,10 @@ int HttpServer::listen(const Endpoint& endpoint, int unix_mode, bool tls) {
   int status = bind(endpoint, unix_mode, tls);
   if (status != 0) return status;
   status = listeners_.back()->startAccepting();
-  if (status != 0) listeners_.pop_back();
+  if (status != 0) {
+    listeners_.pop_back();
+    listener_tls_.pop_back();
+  }
   return status;
 }
 
@@ -693,12 +727,27 @@ void HttpServer::connectionClosed(const std::shared_ptr<ServerConnection>& conne
 }
 
 void HttpServer::shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
+  stopServing(grace, std::move(done), false);
+}
+
+void HttpServer::handOver(std::chrono::milliseconds grace, std::function<void()> done) {
+  stopServing(grace, std::move(done), true);
+}
+
+void HttpServer::stopServing(std::chrono::milliseconds grace, std::function<void()> done, bool hand_over) {
   shutting_down_ = true;
-  for (auto& listener : listeners_) listener->close();
+  for (auto& listener : listeners_) {
+    if (hand_over) {
+      listener->release();
+    } else {
+      listener->close();
+    }
+  }
   listeners_.clear();
+  listener_tls_.clear();
   shutdown_done_ = std::move(done);
   auto connections = connections_;
-  for (const auto& connection : connections) connection->closeWhenIdle();
+  for (const auto& connection : connections) connection->closeWhenIdle(/*cut_idle=*/!hand_over);
   if (connections_.empty() || connections.empty()) {
     LoopContext::of(loop_).defer([this] {
       if (connections_.empty() && shutdown_done_) {

@@ -204,6 +204,16 @@ class HttpServer {
   // the context of setTlsContext(). Returns 0 or a libuv error code. May be called for several
   // endpoints.
   int bind(const Endpoint& endpoint, int unix_mode = 0, bool tls = false);
+  // As bind(), on `fd`, a socket a predecessor process bound for `endpoint` (see
+  // proxy/core/handover.h); the server owns `fd` from here on, also on failure.
+  int adopt(int fd, const Endpoint& endpoint, bool tls = false);
+  // The bound sockets, in bind order, for a successor process to adopt.
+  struct BoundSocket {
+    Endpoint endpoint;
+    bool tls = false;
+    int fd = -1;
+  };
+  std::vector<BoundSocket> boundSockets() const;
   // Accepts on every endpoint bound so far. Returns 0 or the first libuv error code.
   int startAccepting();
   // bind() and start accepting on that endpoint.
@@ -219,6 +229,11 @@ class HttpServer {
   // Stops accepting and closes idle connections; connections close after their current
   // exchange. `done` runs when none is left, or after `grace` when the rest are cut.
   void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
+  // Shutdown for a successor that adopted the listening sockets: they stay open for it (Unix
+  // socket files too), and an idle keep-alive connection is not cut (its client may be sending
+  // a request right now) but answers its next request with "Connection: close", or closes at its
+  // keep-alive timeout. `done` as for shutdown().
+  void handOver(std::chrono::milliseconds grace, std::function<void()> done);
   size_t connectionCount() const { return connections_.size(); }
   // Bytes read from and queued to client sockets since the server started, heads included.
   uint64_t bytesReceived() const { return bytes_received_; }
@@ -227,12 +242,15 @@ class HttpServer {
  private:
   friend class ServerConnection;
   void accept(StreamPtr stream);
+  Listener::AcceptCallback acceptor(bool tls);
+  void stopServing(std::chrono::milliseconds grace, std::function<void()> done, bool hand_over);
   void connectionClosed(const std::shared_ptr<ServerConnection>& connection);
 
   uv_loop_t* loop_;
   ServerOptions options_;
   RequestCallback on_request_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<bool> listener_tls_;  // per listeners_ entry
   std::shared_ptr<TlsContext> tls_context_;
   std::unordered_set<std::shared_ptr<ServerConnection>> connections_;
   bool shutting_down_ = false;

@@ -3,10 +3,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace stickyproxy {
 
@@ -14,28 +16,22 @@ Listener::Listener(uv_loop_t* loop) : loop_(loop) {}
 
 Listener::~Listener() { close(); }
 
-int Listener::bind(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode) {
+void Listener::makeHandle(const Endpoint& endpoint, AcceptCallback on_accept) {
   close();
   endpoint_ = endpoint;
   on_accept_ = std::move(on_accept);
   handle_ = new Handle;
-  int status;
   if (endpoint.kind == Endpoint::Kind::kTcp) {
     uv_tcp_init(loop_, &handle_->tcp);
-    handle_->tcp.data = this;
-    status = bindTcp(endpoint);
   } else {
     uv_pipe_init(loop_, &handle_->pipe, 0);
-    handle_->pipe.data = this;
-    ::unlink(endpoint.path.c_str());
-    // Tighten the umask around bind so the socket never exists with looser permissions.
-    mode_t old_mask = unix_mode != 0 ? ::umask(0777 & ~static_cast<mode_t>(unix_mode)) : 0;
-    status = uv_pipe_bind(&handle_->pipe, endpoint.path.c_str());
-    if (unix_mode != 0) {
-      ::umask(old_mask);
-      if (status == 0) ::chmod(endpoint.path.c_str(), static_cast<mode_t>(unix_mode));
-    }
   }
+  handle_->tcp.data = this;
+}
+
+int Listener::bind(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode) {
+  makeHandle(endpoint, std::move(on_accept));
+  int status = endpoint.kind == Endpoint::Kind::kTcp ? bindTcp(endpoint) : bindUnix(endpoint, unix_mode);
   if (status != 0) close();
   return status;
 }
@@ -57,6 +53,28 @@ int Listener::bindTcp(const Endpoint& endpoint) {
     return error;
   }
   int status = uv_tcp_open(&handle_->tcp, fd);
+  if (status != 0) ::close(fd);
+  return status;
+}
+
+// Bound here rather than by uv_pipe_bind(), which would unlink the file when the handle
+// closes: release() must leave it to a successor.
+int Listener::bindUnix(const Endpoint& endpoint, int unix_mode) {
+  sockaddr_un address{};
+  if (endpoint.path.size() >= sizeof(address.sun_path)) return UV_ENAMETOOLONG;
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path, endpoint.path.c_str(), endpoint.path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  ::unlink(endpoint.path.c_str());
+  // Tighten the umask around bind so the socket never exists with looser permissions.
+  mode_t old_mask = unix_mode != 0 ? ::umask(0777 & ~static_cast<mode_t>(unix_mode)) : 0;
+  int status = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 ? 0 : -errno;
+  if (unix_mode != 0) {
+    ::umask(old_mask);
+    if (status == 0) ::chmod(endpoint.path.c_str(), static_cast<mode_t>(unix_mode));
+  }
+  if (status == 0) status = uv_pipe_open(&handle_->pipe, fd);
   if (status != 0) ::close(fd);
   return status;
 }
@@ -108,10 +126,30 @@ void Listener::resume() {
   uv_listen(reinterpret_cast<uv_stream_t*>(handle_), 1024, &Listener::onConnection);
 }
 
+int Listener::adopt(int fd, const Endpoint& endpoint, AcceptCallback on_accept) {
+  makeHandle(endpoint, std::move(on_accept));
+  int status = endpoint.kind == Endpoint::Kind::kTcp ? uv_tcp_open(&handle_->tcp, fd) : uv_pipe_open(&handle_->pipe, fd);
+  if (status != 0) {
+    ::close(fd);
+    release();
+  }
+  return status;
+}
+
+int Listener::fd() const {
+  uv_os_fd_t fd = -1;
+  if (handle_ == nullptr || uv_fileno(reinterpret_cast<const uv_handle_t*>(handle_), &fd) != 0) return -1;
+  return fd;
+}
+
 void Listener::close() {
+  if (handle_ != nullptr && endpoint_.kind == Endpoint::Kind::kUnix) ::unlink(endpoint_.path.c_str());
+  release();
+}
+
+void Listener::release() {
   if (handle_ == nullptr) return;
   handle_->tcp.data = nullptr;
-  if (endpoint_.kind == Endpoint::Kind::kUnix) ::unlink(endpoint_.path.c_str());
   uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<Handle*>(h); });
   handle_ = nullptr;
   accepting_ = false;

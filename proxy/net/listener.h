@@ -30,16 +30,26 @@ class Listener {
   int startAccepting(int backlog = 1024);
   // bind() and startAccepting().
   int listen(const Endpoint& endpoint, AcceptCallback on_accept, int unix_mode = 0, int backlog = 1024);
+  // Takes `fd`, a socket bound (and perhaps listening) elsewhere for `endpoint`, as bind()
+  // would have made it: owned from here on (closed on failure too). Returns 0 or a libuv error.
+  int adopt(int fd, const Endpoint& endpoint, AcceptCallback on_accept);
+  // The socket's descriptor (to hand to a successor process), or -1 when closed.
+  int fd() const;
   // The bound address (the kernel's port when the endpoint asked for port 0).
   Endpoint boundEndpoint() const;
   // Stops and restarts accepting (connections wait in the kernel's backlog meanwhile).
   void pause();
   void resume();
   void close();
+  // As close(), but a Unix socket's file stays: a successor process serves it from now on.
+  void release();
 
  private:
   static void onConnection(uv_stream_t* server, int status);
+  // A fresh handle for `endpoint` (closing any earlier one), not yet bound.
+  void makeHandle(const Endpoint& endpoint, AcceptCallback on_accept);
   int bindTcp(const Endpoint& endpoint);
+  int bindUnix(const Endpoint& endpoint, int unix_mode);
 
   uv_loop_t* loop_;
   Endpoint endpoint_;

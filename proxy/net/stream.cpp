@@ -308,6 +308,12 @@ void Stream::write(std::vector<Bytes> pieces) {
   queue(request);
 }
 
+int Stream::fd() const {
+  uv_os_fd_t fd = -1;
+  if (closed_ || uv_fileno(reinterpret_cast<const uv_handle_t*>(&handle_), &fd) != 0) return -1;
+  return fd;
+}
+
 uint64_t Stream::deliveredBytes() const {
   if (closed_) return raw_total_;
   uv_os_fd_t fd;

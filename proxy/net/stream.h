@@ -98,6 +98,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
 
   // The peer's address (TCP) or an Endpoint of kind kUnix.
   Endpoint peer() const;
+  // The socket's descriptor, -1 once closed. Still owned by the stream.
+  int fd() const;
   uv_stream_t* raw() { return reinterpret_cast<uv_stream_t*>(&handle_); }
   uv_loop_t* loop() const { return loop_; }
 

@@ -40,6 +40,17 @@ void Supervisor::startAll() {
   }
 }
 
+bool Supervisor::adopt(const std::string& name, int pid) {
+  WorkerProcess* worker = find(name);
+  return worker != nullptr && worker->adopt(pid);
+}
+
+void Supervisor::releaseAll() {
+  started_ = false;
+  for (const auto& worker : workers_) worker->release();
+  for (const auto& worker : retiring_) worker->release();
+}
+
 void Supervisor::stopAll(std::function<void()> done) {
   started_ = false;
   // One count per worker plus one held until every stop() has been issued, so that workers

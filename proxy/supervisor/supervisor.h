@@ -40,6 +40,12 @@ class Supervisor {
   // Starts every worker (see WorkerProcess::start); workers added later start at once.
   void startAll();
 
+  // Before startAll(): takes the running process `pid` as worker `name` (see
+  // WorkerProcess::adopt). False when there is no such supervised worker or it cannot be watched.
+  bool adopt(const std::string& name, int pid);
+  // Lets every worker process go without signalling it (a successor adopted them).
+  void releaseAll();
+
   // Stops every worker in parallel, including ones being removed by applyConfig. `done`
   // (may be empty) runs once all have exited, at once when none runs. Workers added by a
   // later applyConfig are not started until startAll().

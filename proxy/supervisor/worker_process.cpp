@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "proxy/net/file_util.h"
+
 namespace stickyproxy {
 
 struct WorkerProcess::Child {
@@ -104,6 +106,7 @@ WorkerProcess::WorkerProcess(uv_loop_t* loop, WorkerConfig config, std::string s
       state_dir_(std::move(state_dir)),
       supervisor_(supervisor),
       callbacks_(std::move(callbacks)),
+      adopted_(loop),
       respawn_timer_(loop),
       kill_timer_(loop) {
   assert(config_.supervised());
@@ -111,6 +114,11 @@ WorkerProcess::WorkerProcess(uv_loop_t* loop, WorkerConfig config, std::string s
 
 WorkerProcess::~WorkerProcess() {
   *alive_ = false;
+  if (adopted_.watching()) {
+    logLine("worker " + config_.name + " (pid " + std::to_string(pid_) + ") killed: its supervisor went away");
+    signalProcess(SIGKILL);
+    adopted_.close();
+  }
   if (child_ != nullptr) {
     // The exit callback still closes the handle, so libuv reaps the child.
     logLine("worker " + config_.name + " (pid " + std::to_string(pid_) +
@@ -121,8 +129,46 @@ WorkerProcess::~WorkerProcess() {
   }
 }
 
+bool WorkerProcess::adopt(int pid) {
+  if (running() || pid <= 0) return false;
+  int error = adopted_.watch(pid, [this] { handleExit(-1, 0); });
+  if (error != 0) {
+    logLine("worker " + config_.name + ": cannot watch pid " + std::to_string(pid) + ": " + uv_strerror(error));
+    return false;
+  }
+  pid_ = pid;
+  want_running_ = true;
+  failures_ = 0;
+  term_sent_ = false;
+  started_at_ = std::chrono::steady_clock::now();
+  logLine("worker " + config_.name + " adopted (pid " + std::to_string(pid_) + ")");
+  if (auto on_spawned = callbacks_.on_spawned) on_spawned(pid_);
+  return true;
+}
+
+void WorkerProcess::release() {
+  want_running_ = false;
+  restart_requested_ = false;
+  respawn_timer_.stop();
+  kill_timer_.stop();
+  stop_done_.clear();
+  if (child_ != nullptr) {
+    // Closing a process handle neither signals nor waits for the process.
+    child_->owner = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&child_->handle), &WorkerProcess::onChildClosed);
+    child_ = nullptr;
+  }
+  adopted_.close();
+  pid_ = 0;
+}
+
+int WorkerProcess::signalProcess(int signum) {
+  if (child_ != nullptr) return uv_process_kill(&child_->handle, signum);
+  return adopted_.signal(signum);
+}
+
 void WorkerProcess::start() {
-  if (want_running_ || child_ != nullptr) return;
+  if (want_running_ || running()) return;
   want_running_ = true;
   failures_ = 0;
   spawn();
@@ -132,7 +178,7 @@ void WorkerProcess::stop(std::function<void()> done) {
   want_running_ = false;
   restart_requested_ = false;
   respawn_timer_.stop();
-  if (child_ == nullptr) {
+  if (!running()) {
     if (done) done();
     return;
   }
@@ -141,10 +187,10 @@ void WorkerProcess::stop(std::function<void()> done) {
 }
 
 void WorkerProcess::restart() {
-  if (!want_running_ && child_ != nullptr) return;  // a stop is in progress
+  if (!want_running_ && running()) return;  // a stop is in progress
   want_running_ = true;
   failures_ = 0;
-  if (child_ != nullptr) {
+  if (running()) {
     restart_requested_ = true;
     terminate();
     return;
@@ -188,9 +234,22 @@ std::vector<std::string> WorkerProcess::expandedEnv(const WorkerConfig& config,
   for (const auto& [key, value] : config.env) set(key, key + "=" + expand(value, config, state_dir));
   set("STICKYPROXY_WORKER_NAME", "STICKYPROXY_WORKER_NAME=" + config.name);
   set("STICKYPROXY_WORKER_ADDRESS", "STICKYPROXY_WORKER_ADDRESS=" + config.address.toString());
-  // Lets a worker that can ask the kernel to end it with its supervisor do so (backend/process/server_process.cpp).
+  // Lets a worker end itself with its supervisor (backend/process/supervisor_watch.h).
   set("STICKYPROXY_SUPERVISOR_PID", "STICKYPROXY_SUPERVISOR_PID=" + std::to_string(::getpid()));
+  set("STICKYPROXY_SUPERVISOR_PIDFILE", "STICKYPROXY_SUPERVISOR_PIDFILE=" + supervisorPidFile(state_dir));
   return env;
+}
+
+void WorkerProcess::inheritOutput(uv_stdio_container_t (&stdio)[3]) {
+  stdio[0].flags = UV_IGNORE;
+  stdio[1].flags = UV_INHERIT_FD;
+  stdio[1].data.fd = STDOUT_FILENO;
+  stdio[2].flags = UV_INHERIT_FD;
+  stdio[2].data.fd = STDERR_FILENO;
+}
+
+bool WorkerProcess::claimSupervision(const std::string& state_dir, int pid, std::string* error) {
+  return writeFileAtomically(supervisorPidFile(state_dir), std::to_string(pid) + "\n", error, 0644);
 }
 
 Duration WorkerProcess::backoffDelay(const SupervisorConfig& supervisor,
@@ -211,13 +270,9 @@ void WorkerProcess::spawn() {
   std::vector<char*> argv_pointers = nullTerminated(argv);
   std::vector<char*> env_pointers = nullTerminated(env);
 
-  // stdin is /dev/null; stdout and stderr are ours, so worker logs land where the proxy's do.
+  // Worker logs land where the proxy's do.
   uv_stdio_container_t stdio[3];
-  stdio[0].flags = UV_IGNORE;
-  stdio[1].flags = UV_INHERIT_FD;
-  stdio[1].data.fd = STDOUT_FILENO;
-  stdio[2].flags = UV_INHERIT_FD;
-  stdio[2].data.fd = STDERR_FILENO;
+  inheritOutput(stdio);
 
   uv_process_options_t options{};
   options.exit_cb = &WorkerProcess::onChildExit;
@@ -307,7 +362,7 @@ void WorkerProcess::handleExit(int64_t exit_status, int term_signal) {
 }
 
 void WorkerProcess::scheduleRespawn() {
-  if (!want_running_ || child_ != nullptr || respawn_timer_.armed()) return;
+  if (!want_running_ || running() || respawn_timer_.armed()) return;
   if (restart_requested_) {
     restart_requested_ = false;
     spawn();
@@ -328,9 +383,9 @@ void WorkerProcess::scheduleRespawn() {
 }
 
 void WorkerProcess::terminate() {
-  if (term_sent_ || child_ == nullptr) return;
+  if (term_sent_ || !running()) return;
   term_sent_ = true;
-  const int error = uv_process_kill(&child_->handle, SIGTERM);
+  const int error = signalProcess(SIGTERM);
   if (error != 0 && error != UV_ESRCH) {
     logLine("worker " + config_.name + ": SIGTERM to pid " + std::to_string(pid_) +
             " failed: " + uv_strerror(error));
@@ -340,10 +395,10 @@ void WorkerProcess::terminate() {
 }
 
 void WorkerProcess::killNow() {
-  if (child_ == nullptr) return;
+  if (!running()) return;
   logLine("worker " + config_.name + " (pid " + std::to_string(pid_) + ") still running " +
           seconds(supervisor_.stop_grace) + " after SIGTERM: sending SIGKILL");
-  const int error = uv_process_kill(&child_->handle, SIGKILL);
+  const int error = signalProcess(SIGKILL);
   if (error != 0 && error != UV_ESRCH) {
     logLine("worker " + config_.name + ": SIGKILL to pid " + std::to_string(pid_) +
             " failed: " + uv_strerror(error));
@@ -351,6 +406,7 @@ void WorkerProcess::killNow() {
 }
 
 std::string describeExit(int64_t exit_status, int term_signal) {
+  if (exit_status < 0 && term_signal == 0) return "exit (status unknown: adopted from the previous proxy)";
   if (term_signal != 0) {
     const char* description = strsignal(term_signal);
     return "signal " + std::to_string(term_signal) + " (" +

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "proxy/config/config.h"
+#include "proxy/net/pid_watch.h"
 #include "proxy/net/timer.h"
 
 namespace stickyproxy {
@@ -60,6 +61,15 @@ class WorkerProcess {
   // worker that is not running; ignored while a stop() is in progress.
   void restart();
 
+  // Takes `pid`, a worker a predecessor proxy spawned (a binary upgrade), as if this object had
+  // spawned it: its exit is noticed at once through a pidfd (with no exit status: it is not
+  // our child), it is stopped and restarted as usual. False, with nothing changed, when the
+  // process is gone or cannot be watched. Call instead of start().
+  bool adopt(int pid);
+  // Lets the process go without signalling it (a successor adopted it): no exit is reported
+  // and nothing is respawned from here on.
+  void release();
+
   // Takes effect at the next spawn; `config.name` must not change. The new stop_grace
   // applies to the next stop, the new backoff to the next respawn.
   void updateConfig(WorkerConfig config, SupervisorConfig supervisor);
@@ -74,7 +84,8 @@ class WorkerProcess {
 
   // 0 when not running.
   int pid() const { return pid_; }
-  bool running() const { return child_ != nullptr; }
+  bool running() const { return child_ != nullptr || adopted_.watching(); }
+  bool adopted() const { return adopted_.watching(); }
   // Respawns after exits (or spawn failures) that nobody asked for.
   uint32_t restarts() const { return restarts_; }
   // Unexpected exits in a row without the process staying up `stable_after`; the worker is
@@ -100,6 +111,17 @@ class WorkerProcess {
   static std::vector<std::string> expandedEnv(const WorkerConfig& config,
                                               const std::string& state_dir);
 
+  // The file naming the proxy that supervises the workers of `state_dir` (its pid and a
+  // newline); workers get its path in STICKYPROXY_SUPERVISOR_PIDFILE. A worker that watches its
+  // supervisor (STICKYPROXY_SUPERVISOR_PID) and sees it exit reads it: a live pid there other
+  // than the one that exited is a successor that adopted it (a binary upgrade).
+  static std::string supervisorPidFile(const std::string& state_dir) { return state_dir + "/supervisor.pid"; }
+  // Names `pid` there; false with `*error` on failure.
+  static bool claimSupervision(const std::string& state_dir, int pid, std::string* error);
+
+  // stdin /dev/null, stdout and stderr this process's: for uv_spawn of workers and successors.
+  static void inheritOutput(uv_stdio_container_t (&stdio)[3]);
+
   // The wait before the respawn that follows failure number `consecutive_failures` (>= 1):
   // restart_backoff_initial doubled per earlier failure, capped at restart_backoff_max,
   // times `jitter` (which the supervisor draws from [0.5, 1.0]).
@@ -118,6 +140,8 @@ class WorkerProcess {
   void scheduleRespawn();
   void terminate();
   void killNow();
+  // Sends `signum` to the running process; 0 or a libuv error code.
+  int signalProcess(int signum);
 
   uv_loop_t* loop_;
   WorkerConfig config_;
@@ -126,7 +150,8 @@ class WorkerProcess {
   Callbacks callbacks_;
   std::optional<RunAs> run_as_;
 
-  Child* child_ = nullptr;  // set while a process runs
+  Child* child_ = nullptr;  // set while a process we spawned runs
+  PidWatch adopted_;  // watching while an adopted process runs
   int pid_ = 0;
   bool want_running_ = false;       // respawn after an exit
   bool restart_requested_ = false;  // the next exit was asked for by restart()
@@ -144,7 +169,8 @@ class WorkerProcess {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// "exit status 3" or "signal 9 (Killed)", for log lines about a worker's exit.
+// "exit status 3" or "signal 9 (Killed)", for log lines about a worker's exit; a negative
+// `exit_status` is an adopted process's exit, whose status only its parent learns.
 std::string describeExit(int64_t exit_status, int term_signal);
 
 }  // namespace stickyproxy

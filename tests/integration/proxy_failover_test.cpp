@@ -319,7 +319,7 @@ TEST_CASE("workers end with a proxy killed by SIGKILL instead of holding their s
   const std::vector<pid_t> workers = proxy.childPids();
   REQUIRE(workers.size() == 2);
   proxy.process().kill(SIGKILL);
-  // The kernel sends each worker SIGTERM as its parent dies (PR_SET_PDEATHSIG).
+  // Each worker watches its supervisor through a pidfd; the state directory names no successor.
   bool all_gone = waitUntil(
       [&] {
         for (pid_t worker : workers) {

@@ -41,7 +41,16 @@ TEST_CASE("admin help lists every command, one line each", "[admin]") {
         "  ready WORKER                  back in rotation for new sessions\n"
         "  evict WORKER                  drain, and move its sessions now (announced to the app)\n"
         "  restart WORKER [SECONDS]      drain (waiting up to SECONDS), stop, respawn, ready\n"
-        "  reload                        re-read the configuration file (as SIGHUP)");
+        "  reload                        re-read the configuration file (as SIGHUP)\n"
+        "  upgrade                       start the proxy's binary anew; it takes over sockets and workers, this one exits");
+}
+
+TEST_CASE("admin upgrade answers what the proxy's upgrade reports", "[admin][upgrade]") {
+  CommandsFixture f;
+  // The fake has no upgrade of its own: WorkerControl's answer.
+  CHECK(f.ask("upgrade") == "error: binary upgrades are not available here");
+  CHECK(f.ask("upgrade now") == "error: unknown command \"upgrade now\"; try \"help\"");
+  CHECK(f.ask("upgrade json") == "{\"error\":\"binary upgrades are not available here\",\"ok\":false}");
 }
 
 TEST_CASE("admin commands with the wrong words or arguments get the error that names the problem", "[admin]") {

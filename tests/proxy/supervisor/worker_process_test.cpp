@@ -1,6 +1,8 @@
 #include "proxy/supervisor/worker_process.h"
 
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -553,6 +555,100 @@ TEST_CASE("a worker with setRunAs is spawned as that account while the superviso
   CHECK(procIds(events.pids[0], "Gid") == "65534\t65534\t65534\t65534");
   CHECK(procIds(events.pids[0], "Groups").find_first_not_of(" ") == std::string::npos);
   stopAndWait(loop, *worker);
+  worker.reset();
+  REQUIRE(loop.close() == 0);
+}
+
+}  // namespace
+}  // namespace stickyproxy
+
+namespace stickyproxy {
+namespace {
+
+// Reaps `pid`, a child of the test process that no libuv handle watches any more.
+void reapChild(int pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+}
+
+TEST_CASE("a released worker keeps running, and another supervisor adopts, restarts and stops it",
+          "[supervisor][upgrade]") {
+  TestLoop loop;
+  TempDir dir;
+  Events first_events;
+  Events adopter_events;
+  SupervisorConfig supervisor = fastSupervisor();
+  WorkerConfig config = shellWorker("w7", ": > \"$READY\"; exec sleep 30");
+  config.env = {{"READY", "{state_dir}/ready"}};
+  auto first = std::make_unique<WorkerProcess>(loop.get(), config, dir.path(), supervisor, first_events.callbacks());
+  first->start();
+  REQUIRE(loop.runUntil([&] { return test::fileExists(dir.file("ready")); }, milliseconds(10000)));
+  const int pid = first->pid();
+  REQUIRE(pid > 0);
+
+  // Released: nobody signals it, nothing is reported, nothing respawns.
+  first->release();
+  CHECK_FALSE(first->running());
+  first.reset();
+  REQUIRE(::kill(pid, 0) == 0);
+  CHECK(first_events.exits.empty());
+
+  auto adopter = std::make_unique<WorkerProcess>(loop.get(), config, dir.path(), supervisor,
+                                                 adopter_events.callbacks());
+  REQUIRE(adopter->adopt(pid));
+  CHECK(adopter->running());
+  CHECK(adopter->adopted());
+  CHECK(adopter->pid() == pid);
+  REQUIRE(adopter_events.pids == std::vector<int>{pid});
+  adopter->start();  // a no-op: it runs
+  CHECK(adopter_events.pids.size() == 1);
+
+  // Its death is noticed at once through the pidfd (no status: not the adopter's child), and
+  // the worker is spawned again, this time as a child.
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  REQUIRE(loop.runUntil([&] { return adopter_events.pids.size() == 2; }, milliseconds(10000)));
+  reapChild(pid);
+  REQUIRE(adopter_events.exits.size() == 1);
+  CHECK(adopter_events.exits[0].status < 0);
+  CHECK(adopter_events.exits[0].signal == 0);
+  CHECK(describeExit(adopter_events.exits[0].status, 0).find("unknown") != std::string::npos);
+  CHECK_FALSE(adopter->adopted());
+  CHECK(adopter->pid() != pid);
+
+  stopAndWait(loop, *adopter);
+  adopter.reset();
+  REQUIRE(loop.close() == 0);
+}
+
+TEST_CASE("stop() of an adopted worker signals it through its pidfd and sees it exit", "[supervisor][upgrade]") {
+  TestLoop loop;
+  TempDir dir;
+  Events events;
+  WorkerConfig config = shellWorker("w8", "exec sleep 30");
+  // Not spawned by any WorkerProcess: a process that only the pid names. posix_spawn returns
+  // once it runs sleep (a forked copy of this test would take the signal as a test failure).
+  pid_t pid = 0;
+  char sleep_name[] = "sleep";
+  char seconds[] = "30";
+  char* argv[] = {sleep_name, seconds, nullptr};
+  REQUIRE(::posix_spawn(&pid, "/bin/sleep", nullptr, nullptr, argv, environ) == 0);
+  auto worker = std::make_unique<WorkerProcess>(loop.get(), config, dir.path(), fastSupervisor(), events.callbacks());
+  REQUIRE(worker->adopt(pid));
+  CHECK_FALSE(worker->adopt(pid));  // one process at a time
+
+  bool stopped = false;
+  worker->stop([&] { stopped = true; });
+  REQUIRE(loop.runUntil([&] { return stopped; }, milliseconds(10000)));
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
+  CHECK(events.pids.size() == 1);  // never respawned after a stop
+  CHECK_FALSE(worker->running());
+
+  // A pid that is gone cannot be adopted.
+  CHECK_FALSE(worker->adopt(pid));
   worker.reset();
   REQUIRE(loop.close() == 0);
 }
