@@ -8,8 +8,10 @@ unit with `systemd-analyze verify`, installs it with `apt-get install ./stickypr
 the layout, the system user and `stickyproxy -t -c /etc/stickyproxy/prod.conf`, starts the proxy
 as the unit starts it (as the stickyproxy user, umask 0077, /run/stickyproxy made for it: what
 RuntimeDirectory= does; the CI machine runs no systemd), waits for its workers, serves the app's
-page on :8080 and /metrics on 127.0.0.1:9090, stops it by its pid with SIGTERM, then purges the
-package and checks that nothing of it is left: files, directories, user and group.
+page on :8080 and /metrics on 127.0.0.1:9090, then installs the package again over itself (an
+upgrade: its postinst runs `stickyproxy upgrade`), after which a new process must serve with the
+same four worker processes, stops that one by its pid with SIGTERM, then purges the package and
+checks that nothing of it is left: files, directories, user and group.
 
 Exits 77 (skipped) when not root or when a stickyproxy package is already installed (it would
 not touch it). Modifies the machine's package state: ctest runs it alone (RUN_SERIAL). The
@@ -20,8 +22,10 @@ the package's own would; the test makes it again at the end when it was there be
 import argparse
 import glob
 import grp
+import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -151,6 +155,53 @@ def serve(proxy, proxy_log):
     log("the installed proxy served the page and /metrics with four workers up")
 
 
+def worker_pids():
+    status, body = fetch("http://127.0.0.1:9090/status.json")
+    if status != 200:
+        raise Failure("GET /status.json answered %r" % status)
+    return {worker["name"]: worker["pid"] for worker in json.loads(body.decode("utf-8"))["workers"]}
+
+
+def upgrade_in_place(deb, proxy, proxy_log):
+    """Installs `deb` over itself while `proxy` runs: the postinst must hand over to a new process
+    that keeps the workers. Returns the new process's pid."""
+    before = worker_pids()
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", "--reinstall", deb],
+        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    try:
+        proxy.wait(timeout=60)  # the old process finishes its requests and exits by itself
+    except subprocess.TimeoutExpired:
+        raise Failure("the proxy running before the upgrade did not exit")
+    with open(proxy_log) as source:
+        found = re.findall(r"upgrade: pid (\d+) serves now", source.read())
+    if not found:
+        raise Failure("the package upgrade did not hand over:\n%s" % open(proxy_log).read()[-3000:])
+    successor = int(found[-1])
+    after = worker_pids()
+    if after != before:
+        raise Failure("the workers changed over the upgrade: %r -> %r" % (before, after))
+    status, page = fetch("http://127.0.0.1:8080/")
+    if status != 200:
+        raise Failure("GET / after the upgrade answered %r" % status)
+    log("the package upgrade handed over to pid %d; the four workers kept their pids" % successor)
+    return successor
+
+
+def stop_pid(pid):
+    """SIGTERM to `pid` (not our child), waited for until it is gone."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    def gone():
+        try:
+            with open("/proc/%d/stat" % pid) as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+        except OSError:
+            return True
+    wait_for(gone, 30, "pid %d to stop after SIGTERM" % pid)
+
+
 def stop(proxy):
     if proxy.poll() is None:
         os.kill(proxy.pid, signal.SIGTERM)
@@ -174,6 +225,7 @@ def main():
         return SKIP
     out_dir = tempfile.mkdtemp(prefix="sp-package-")
     proxy = None
+    successor = None
     account_before = account_exists()
     try:
         deb = build_package(os.path.abspath(args.build_dir), out_dir)
@@ -192,7 +244,9 @@ def main():
         log("installed: the layout, the user and the unit check out")
         proxy, proxy_log = start_as_unit()
         serve(proxy, proxy_log)
-        stop(proxy)
+        successor = upgrade_in_place(deb, proxy, proxy_log)
+        stop_pid(successor)
+        successor = None
         run(["apt-get", "purge", "-y", "-qq", "stickyproxy"], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         left = [path for path in LEFT_BEHIND if os.path.lexists(path)]
         if account_exists():
@@ -213,6 +267,11 @@ def main():
         if proxy is not None:
             try:
                 stop(proxy)
+            except Failure:
+                pass
+        if successor is not None:
+            try:
+                stop_pid(successor)
             except Failure:
                 pass
         if installed():
