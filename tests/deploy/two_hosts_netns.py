@@ -49,15 +49,18 @@ completed a flow in it (bounded):
                   host's /status.json, checked to be that host's proxy's child): the proxy moves
                   their sessions, announced (X-Sticky-Previous-Worker), the app adopts their files
   A stopped       SIGTERM to host A's stickyproxy (graceful: what systemd does when an instance is
-                  taken out; the ALB has not been told): HAProxy's health check marks A down, and
-                  sends A's users to B. B's proxy accepts their signed cookies (same secret) and
-                  routes them to the worker the cookie pins, which has never seen their session: the
-                  app answers as it does for a session it does not know (upload again)
-  A back          host A's stickyproxy started again (fresh workers); --late-users new users arrive,
-                  and about half of them land on A; the users already on B stay there
-  A gone          SIGKILL to every process in host A's namespace (a host that dies): requests in
-                  flight on A at that moment get HAProxy's 502 (or are retried on B when HAProxy
-                  still holds them whole); A's users then meet the app's answer on B and start over
+                  taken out; the ALB has not been told), sent while an upload of A's users is under
+                  way (waited for up to 10 s, then any request): HAProxy's health check marks A
+                  down and sends A's users to B. B's proxy accepts their signed cookies (same
+                  secret) and routes them to the worker the cookie pins, which has never seen their
+                  session: the app answers as it does for a session it does not know (upload again)
+  A back          host A's stickyproxy started again (new worker processes, the host's files still
+                  on its disk); --late-users new users arrive and about half of them land on A; the
+                  users already on B stay there
+  A gone          SIGKILL to every process in host A's namespace (a host that dies), again with an
+                  upload of A's users under way: a request in flight on A then gets HAProxy's 502
+                  (or is sent again to B when HAProxy still holds it whole); A's users then meet the
+                  app's answer on B and start over
 
 Passes when: no user of host B sees any failure in any phase (no session error, no 5xx, no
 connection error); no user of host A sees a failure before A is stopped; in "A stopped" each user
@@ -66,10 +69,12 @@ of A sees at most one failure, and only the app's own answer for an unknown sess
 host B, with a status below 500; in "A gone" the same, plus at most one failure per user of A that
 was a request in flight on A at the kill (counted and printed); every user of A completes a flow on
 B after each stop; every move inside a host is announced and its session adopted; neither proxy
-logs a 5xx; HAProxy logs no 5xx but those in-flight ones. Prints a table per phase, what A's users
-saw, and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2 when a binary is missing or the options are
-wrong, 77 when the machine cannot run it. Every process is stopped by its pid, the namespaces and
-veths removed, the temp dir removed unless --keep-temp. Python standard library only.
+logs a 5xx; HAProxy logs no 5xx but those in-flight ones; every phase sees each user concerned
+through a flow within 90 s. Prints a table per phase, what A's users saw, which requests were under
+way at the stop and at the kill, and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2 when a binary is
+missing or the options are wrong, 77 when the machine cannot run it. Every process is stopped by
+its pid, the namespaces and veths removed, the temp dir removed unless --keep-temp. Python
+standard library only.
 """
 
 import argparse
@@ -109,8 +114,9 @@ STOP_BOUND = 30.0  # seconds for a stopped host's proxy to exit
 CHUNKED_WARDS = 400  # the data every fifth user uploads in chunks: a zip of about 2.2 MB, two chunks
 CHUNKED_DETAIL = 120
 RESTART_DELAY = "5s"  # supervisor.restart_backoff_initial
-IN_FLIGHT_SLACK = 0.05
-IN_FLIGHT_WAIT = 10.0  # seconds to wait for a request of A's users to be under way before stopping A  # seconds: a request sent this close after the kill is still "in flight" at it
+IN_FLIGHT_SLACK = 0.05  # seconds: a request sent this close after the kill is still "in flight" at it
+IN_FLIGHT_WAIT = 10.0  # seconds to wait for an upload (then any request) of A's users under way before stopping A
+UPLOAD_ROUTES = ("POST /upload_both_files", "POST /upload/chunk")  # app_flow.User's route names
 
 PHASE_START = "start"
 PHASE_KILL = "worker kill"
@@ -694,8 +700,9 @@ class TwoHostsRun:
         # A gone: SIGKILL to everything in A's namespace
         self.begin_phase(PHASE_GONE)
         gone_users = self.users_of(self.a, PHASE_GONE)
+        pids = self.network.pids_in(self.a.namespace)  # read first: the kill follows the wait at once
         self.wait_in_flight(gone_users, PHASE_GONE)
-        self.kill_host(self.a)
+        self.kill_host(self.a, pids)
         self.wait_flows(self.users, PHASE_GONE, "A gone")
 
         self.begin_phase(PHASE_END)
@@ -709,18 +716,22 @@ class TwoHostsRun:
         return self.report(stopped_users, gone_users)
 
     def wait_in_flight(self, users, phase):
-        """Until one of `users` has a request under way (bounded), so that the stop that follows
-        meets requests in flight; notes which were."""
-        end = time.monotonic() + self.deadline.cap(IN_FLIGHT_WAIT)
+        """Until one of `users` has an upload under way (HAProxy cannot send one again: it does not
+        hold the body whole), else any request (each wait bounded), so that the stop or kill that
+        follows meets requests in flight; notes which were."""
         under_way = []
-        while time.monotonic() < end:
-            under_way = [(user.name, user.in_flight) for user in users if user.in_flight]
-            if under_way:
-                break
-            time.sleep(0.002)
+        for wanted in (UPLOAD_ROUTES, None):
+            end = time.monotonic() + self.deadline.cap(IN_FLIGHT_WAIT)
+            while time.monotonic() < end:
+                under_way = [(user.name, user.in_flight) for user in users if user.in_flight]
+                if any(wanted is None or route in wanted for _, route in under_way):
+                    self.in_flight_at[phase] = under_way
+                    return
+                time.sleep(0.001)
         self.in_flight_at[phase] = under_way
-        log("%s: %d requests of host A's users under way: %s" % (
-            phase, len(under_way), ", ".join("%s %s" % item for item in under_way) or "none"))
+
+    def under_way(self, phase):
+        return ", ".join("%s %s" % item for item in self.in_flight_at.get(phase, [])) or "none"
 
     def users_of(self, host, phase):
         return [user for user in self.users if user.name in self.members[phase].get(host.name, [])]
@@ -753,7 +764,8 @@ class TwoHostsRun:
         pid = host.process.pid
         began = time.monotonic()
         host.process.send_signal(signal_number)
-        log("%s: %s to stickyproxy (pid %d), HAProxy not told" % (host.name, signal.Signals(signal_number).name, pid))
+        log("%s: %s to stickyproxy (pid %d), HAProxy not told; under way: %s" % (
+            host.name, signal.Signals(signal_number).name, pid, self.under_way(PHASE_STOP)))
         took = self.alb.wait_states({host.name: "DOWN"}, self.deadline.cap(STOP_BOUND))
         log("HAProxy marked %s down %.1f s after the stop" % (host.name, took))
         try:
@@ -763,16 +775,15 @@ class TwoHostsRun:
         log("%s: stickyproxy exited (status %s) %.1f s after the stop" % (host.name, host.process.returncode,
                                                                          time.monotonic() - began))
 
-    def kill_host(self, host):
-        pids = self.network.pids_in(host.namespace)
+    def kill_host(self, host, pids):
         self.kill_time = time.monotonic()
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        log("%s: SIGKILL to every process in %s (%d: the proxy and its workers)" % (host.name, host.namespace,
-                                                                                      len(pids)))
+        log("%s: SIGKILL to every process in %s (%d: the proxy and its workers); under way: %s" % (
+            host.name, host.namespace, len(pids), self.under_way(PHASE_GONE)))
         took = self.alb.wait_states({host.name: "DOWN"}, self.deadline.cap(STOP_BOUND))
         log("HAProxy marked %s down %.1f s after the kill" % (host.name, took))
         host.process.wait(timeout=self.deadline.cap(10.0))
@@ -807,8 +818,8 @@ class TwoHostsRun:
             if kind == "unexpected":
                 unexpected.append(seen)
             else:
-                app_answers[(seen.phase, seen.route, seen.status, seen.served_by, kind,
-                             seen.text or seen.message[:70])] += 1
+                app_answers[(seen.phase, seen.route, seen.status, seen.served_by or "-", kind,
+                             seen.text or " ".join(seen.message.split())[:70])] += 1
 
         rows = []
         for phase in PHASES:
@@ -831,8 +842,7 @@ class TwoHostsRun:
                          sum(n for key, n in counts.items() if key.startswith("A/") and key.endswith("unexpected")),
                          sum(n for key, n in counts.items() if key.startswith("B/")),
                          sum(n for key, n in counts.items() if key.startswith("-/"))])
-        notes = ["under way on host A at the %s: %s" % (what, ", ".join(
-                     "%s %s" % item for item in self.in_flight_at.get(phase, [])) or "none")
+        notes = ["under way on host A at the %s: %s" % (what, self.under_way(phase))
                  for phase, what in ((PHASE_STOP, "SIGTERM"), (PHASE_GONE, "SIGKILL")) if phase in self.in_flight_at]
         print_table("per phase (users on A/B when it began; answers by host; flows completed; failures of A's users "
                     "by kind, of B's users, of users without a host yet)",
@@ -849,7 +859,7 @@ class TwoHostsRun:
                         ["t", "phase", "user", "host", "answered by", "status", "route", "message"],
                         [["%.1f" % (seen.at - self.started), seen.phase, seen.user, seen.home or "-",
                           seen.served_by or "-", seen.status if seen.status is not None else "-", seen.route,
-                          seen.message[:100]] for seen in unexpected[:20]], align="rllllrll")
+                          " ".join(seen.message.split())[:100]] for seen in unexpected[:20]], align="rllllrll")
 
         # the checks
         before_stop = [seen for seen in self.recorder.seen if seen.phase in (PHASE_START, PHASE_KILL)]
