@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""Binary upgrades that go wrong leave the running proxy serving, its workers untouched.
+
+    python3 tests/load/upgrade_faults.py --build-dir build [--keep-temp] [--timeout 120]
+
+The ctest test `load: upgrades that fail leave the proxy serving`. The proxy runs with two bundled
+app workers on Unix sockets; a user's session (its routing cookie and an uploaded data set) is
+checked after each phase: the proxy answers, the session is on its worker with its data, the
+workers keep their pids and nothing restarted.
+
+  lying client      connects to the admin socket as the successor would, says "handover", takes
+                    the sockets it is given (they must be the proxy's listening sockets) and
+                    answers "taken 1", a pid that is not its own: refused, the proxy serves on
+  vanishing client  says "handover" and closes the connection before "taken": the same
+  broken config     the config file does not parse: `stickyproxy upgrade` refuses (exit 1) before
+                    the proxy hears of it
+  cannot bind       the config's listen address is another process's: the new process cannot bind
+                    it and exits before taking over; the command exits 1 saying so, and the proxy
+                    serves on
+  a good upgrade    then SIGKILL to the old process's successor: the workers, which followed the
+                    successor, stop with it instead of holding their sockets
+
+Loopback only, kernel-chosen ports, every process stopped by its pid; exit 0 on PASS, 1 on FAIL,
+2 when a binary is missing. Python standard library only.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, os.pardir, "browser"))
+
+from browser_support import (TestFailure, begin_run, free_port_pair, http_get, log, run_proxy, tail,  # noqa: E402
+                             tear_down, write_proxy_config)
+from app_flow import multipart  # noqa: E402
+from upgrade_under_load import process_gone, reap, worker_pids  # noqa: E402
+
+WORKERS = ["w1", "w2"]
+
+
+def receive_handover(admin_path, pid_claim, close_early=False):
+    """Plays a successor: returns (the JSON it got, the socket names of the descriptors)."""
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client.settimeout(10)
+    client.connect(admin_path)
+    client.sendall(b"handover\n")
+    data, fds, _, _ = socket.recv_fds(client, 64, 16)
+    names = []
+    for fd in fds:
+        with socket.socket(fileno=fd) as handed:
+            names.append(handed.getsockname())
+    while b"\n" not in data:
+        data += client.recv(64)
+    length, rest = data.split(b"\n", 1)
+    while len(rest) < int(length):
+        rest += client.recv(65536)
+    document = json.loads(rest.decode("utf-8"))
+    if not close_early:
+        client.sendall(b"taken %d\n" % pid_claim)
+        client.settimeout(10)
+        answer = client.recv(64)  # the proxy closes without "released"
+        if answer.startswith(b"released"):
+            raise TestFailure("the proxy released its sockets to a client that lied about its pid")
+    client.close()
+    return document, names
+
+
+class Session:
+    """One user: its cookies and the worker its session lives on."""
+
+    def __init__(self, port):
+        self.port = port
+        self.cookies = {}
+        self.worker = None
+
+    def request(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            all_headers = dict(headers or {})
+            if self.cookies:
+                all_headers["Cookie"] = "; ".join("%s=%s" % item for item in self.cookies.items())
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+            payload = response.read()
+            for header, value in response.getheaders():
+                if header.lower() == "set-cookie":
+                    name, rest = value.split("=", 1)
+                    self.cookies[name.strip()] = rest.split(";", 1)[0]
+            return response.status, response.getheader("X-Worker"), payload
+        finally:
+            connection.close()
+
+    def check(self, phase):
+        status, worker, body = self.request("GET", "/session_status")
+        if status != 200:
+            raise TestFailure("%s: GET /session_status answered %d" % (phase, status))
+        state = json.loads(body.decode("utf-8"))
+        if self.worker is None:
+            self.worker = worker
+        if worker != self.worker:
+            raise TestFailure("%s: the session moved from %s to %s" % (phase, self.worker, worker))
+        if not state.get("csv_loaded"):
+            raise TestFailure("%s: the session lost its data: %r" % (phase, state))
+
+
+def upload(session, data_dir):
+    boundary = "----stickyproxy-upgrade-faults"
+    files = []
+    for field, name, content_type in (("csv_file", "wards.csv", "text/csv"),
+                                      ("shapefile", "wards_shapefile.zip", "application/zip")):
+        with open(os.path.join(data_dir, name), "rb") as source:
+            files.append((field, name, content_type, source.read()))
+    status, _, answer = session.request("POST", "/upload_both_files", multipart(boundary, [], files),
+                                        {"Content-Type": "multipart/form-data; boundary=" + boundary})
+    if status != 200:
+        raise TestFailure("the upload answered %d: %s" % (status, answer[:200]))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--keep-temp", action="store_true")
+    parser.add_argument("--timeout", type=float, default=120.0)
+    args = parser.parse_args()
+    build_dir = os.path.abspath(args.build_dir)
+    for name in ("stickyproxy", "stickyproxy-backend", "stickyproxy-gendata"):
+        if not os.access(os.path.join(build_dir, name), os.X_OK):
+            print("missing: %s" % name)
+            return 2
+    deadline, work_dir, processes = begin_run(args.timeout, "sp-upgrade-faults-")
+    proxy_log = None
+    extra_pids = []
+    try:
+        data = os.path.join(work_dir, "data")
+        os.makedirs(data)
+        subprocess.run([os.path.join(build_dir, "stickyproxy-gendata"), "--wards", "30", "--detail", "8", "--out",
+                        data], check=True, capture_output=True, timeout=60)
+        port, metrics_port = free_port_pair()
+        config = write_proxy_config(work_dir, os.path.join(build_dir, "stickyproxy-backend"), port, metrics_port,
+                                    workers=len(WORKERS), worker_args="--session-idle-timeout-s 86400")
+        admin_path = os.path.join(work_dir, "run", "admin.sock")
+        proxy, proxy_log = run_proxy(build_dir, work_dir, processes, deadline, config, port)
+        while any(state != "ready" for _, _, state in worker_pids(metrics_port).values()):
+            if deadline.remaining() <= 0:
+                raise TestFailure("the workers did not get ready")
+            time.sleep(0.1)
+        first = worker_pids(metrics_port)
+        user = Session(port)
+        upload(user, data)
+        user.check("start")
+
+        def still_serving(phase):
+            if proxy.poll() is not None:
+                raise TestFailure("%s: the proxy exited (%s)" % (phase, proxy.returncode))
+            user.check(phase)
+            if worker_pids(metrics_port) != first:
+                raise TestFailure("%s: the workers changed: %r -> %r" % (phase, first, worker_pids(metrics_port)))
+            status, _ = http_get(port, "/ping", timeout=10)
+            if status != 200:
+                raise TestFailure("%s: GET /ping answered %d" % (phase, status))
+            log("%s: the proxy serves on, the session and the workers as they were" % phase)
+
+        document, names = receive_handover(admin_path, pid_claim=1)
+        roles = sorted(entry["role"] for entry in document["sockets"])
+        if roles != ["admin", "listen", "metrics"] or ("127.0.0.1", port) not in names:
+            raise TestFailure("the handover gave %r with sockets %r" % (roles, names))
+        if sorted(worker["name"] for worker in document["workers"]) != WORKERS:
+            raise TestFailure("the handover named workers %r" % document["workers"])
+        still_serving("lying client")
+
+        receive_handover(admin_path, pid_claim=0, close_early=True)
+        still_serving("vanishing client")
+
+        with open(config) as source:
+            good = source.read()
+
+        def upgrade_with(text):
+            with open(config + ".tmp", "w") as changed:
+                changed.write(text)
+            os.replace(config + ".tmp", config)
+            done = subprocess.run([os.path.join(build_dir, "stickyproxy"), "upgrade", "-c", config],
+                                  capture_output=True, text=True, timeout=deadline.cap(60))
+            with open(config + ".tmp", "w") as restored:
+                restored.write(good)
+            os.replace(config + ".tmp", config)
+            return done.returncode, (done.stdout + done.stderr).strip()
+
+        # A config that does not parse: the command refuses before the proxy hears of it.
+        code, answer = upgrade_with(good + "\n[worker w9]\naddress = nowhere\n")
+        if code != 1 or "not a valid address" not in answer:
+            raise TestFailure("an upgrade to a broken config: exit %d, %s" % (code, answer))
+        still_serving("broken config")
+        # A config whose new listen address is taken: the new process fails to bind and exits.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+            squatter.bind(("127.0.0.1", 0))
+            squatter.listen(1)
+            taken = squatter.getsockname()[1]
+            code, answer = upgrade_with(good.replace("listen = 127.0.0.1:%d\n" % port,
+                                                     "listen = 127.0.0.1:%d\n" % taken))
+        if code != 1 or "before taking over" not in answer or "keeps serving" not in answer:
+            raise TestFailure("an upgrade whose new process cannot bind: exit %d, %s" % (code, answer))
+        still_serving("new process cannot bind")
+
+        done = subprocess.run([os.path.join(build_dir, "stickyproxy"), "upgrade", "-c", config], capture_output=True,
+                              text=True, timeout=deadline.cap(60))
+        match = re.match(r"upgraded: pid (\d+) serves now", done.stdout)
+        if done.returncode != 0 or not match:
+            raise TestFailure("the good upgrade: exit %d, %s" % (done.returncode, done.stdout + done.stderr))
+        successor = int(match.group(1))
+        extra_pids.append(successor)
+        proxy.wait(timeout=deadline.cap(60))
+        user.check("after the upgrade")
+        os.kill(successor, signal.SIGKILL)
+        pids = [pid for pid, _, _ in first.values()]
+        while not all(process_gone(pid) for pid in pids):
+            reap()
+            if deadline.remaining() <= 0:
+                raise TestFailure("workers still running after their new supervisor was killed: %r"
+                                  % [pid for pid in pids if not process_gone(pid)])
+            time.sleep(0.1)
+        log("SIGKILL to the successor: its adopted workers stopped with it")
+        print("PASS: a lying and a vanishing successor, a broken config and a new process that cannot bind "
+              "left the proxy serving; adopted workers end with their supervisor")
+        return 0
+    except (TestFailure, subprocess.SubprocessError, OSError, KeyError, ValueError) as error:
+        print("FAIL: %s" % error)
+        if proxy_log:
+            print(tail(proxy_log, 40))
+        return 1
+    finally:
+        for pid in extra_pids:
+            if not process_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        tear_down(processes, None, None, work_dir, args.keep_temp)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
