@@ -8,10 +8,11 @@ unit with `systemd-analyze verify`, installs it with `apt-get install ./stickypr
 the layout, the system user and `stickyproxy -t -c /etc/stickyproxy/prod.conf`, starts the proxy
 as the unit starts it (as the stickyproxy user, umask 0077, /run/stickyproxy made for it: what
 RuntimeDirectory= does; the CI machine runs no systemd), waits for its workers, serves the app's
-page on :8080 and /metrics on 127.0.0.1:9090, then installs the package again over itself (an
-upgrade: its postinst runs `stickyproxy upgrade`), after which a new process must serve with the
-same four worker processes, stops that one by its pid with SIGTERM, then purges the package and
-checks that nothing of it is left: files, directories, user and group.
+page on :8080 and /metrics on 127.0.0.1:9090, then installs the package again over itself three
+times (upgrades: the postinst runs `stickyproxy upgrade`) while 8 keep-alive connections send
+`GET /ping` back to back: after each a new process must serve with the same four worker
+processes, and no request may fail. It stops the last one by its pid with SIGTERM, then purges
+the package and checks that nothing of it is left: files, directories, user and group.
 
 Exits 77 (skipped) when not root or when a stickyproxy package is already installed (it would
 not touch it). Modifies the machine's package state: ctest runs it alone (RUN_SERIAL). The
@@ -34,7 +35,14 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "load"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "browser"))
+
+from browser_support import become_subreaper  # noqa: E402
+from upgrade_under_load import Hammer, process_gone, reap  # noqa: E402
+
 SKIP = 77
+UPGRADES = 3
 USER = "stickyproxy"
 CONF = "/etc/stickyproxy/prod.conf"
 UNIT = "/lib/systemd/system/stickyproxy.service"
@@ -174,9 +182,9 @@ def upgrade_in_place(deb, proxy, proxy_log):
         raise Failure("the proxy running before the upgrade did not exit")
     with open(proxy_log) as source:
         found = re.findall(r"upgrade: pid (\d+) serves now", source.read())
-    if not found:
+    successor = int(found[-1]) if found else 0
+    if successor == 0 or successor == proxy.pid:
         raise Failure("the package upgrade did not hand over:\n%s" % open(proxy_log).read()[-3000:])
-    successor = int(found[-1])
     after = worker_pids()
     if after != before:
         raise Failure("the workers changed over the upgrade: %r -> %r" % (before, after))
@@ -187,19 +195,29 @@ def upgrade_in_place(deb, proxy, proxy_log):
     return successor
 
 
+class Adopted:
+    """A proxy process that is not our child (started by its predecessor), waited for like a Popen."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def wait(self, timeout):
+        end = time.monotonic() + timeout
+        while not process_gone(self.pid):
+            reap()
+            if time.monotonic() >= end:
+                raise subprocess.TimeoutExpired("pid %d" % self.pid, timeout)
+            time.sleep(0.1)
+        reap()
+
+
 def stop_pid(pid):
     """SIGTERM to `pid` (not our child), waited for until it is gone."""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
-    def gone():
-        try:
-            with open("/proc/%d/stat" % pid) as stat:
-                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-        except OSError:
-            return True
-    wait_for(gone, 30, "pid %d to stop after SIGTERM" % pid)
+    wait_for(lambda: reap() or process_gone(pid), 30, "pid %d to stop after SIGTERM" % pid)
 
 
 def stop(proxy):
@@ -223,6 +241,7 @@ def main():
     if installed():
         log("SKIP: a stickyproxy package is already installed here; not touching it")
         return SKIP
+    become_subreaper()  # successors outlive the proxies that started them: ours to reap
     out_dir = tempfile.mkdtemp(prefix="sp-package-")
     proxy = None
     successor = None
@@ -244,7 +263,16 @@ def main():
         log("installed: the layout, the user and the unit check out")
         proxy, proxy_log = start_as_unit()
         serve(proxy, proxy_log)
-        successor = upgrade_in_place(deb, proxy, proxy_log)
+        hammer = Hammer(8080, 8)
+        hammer.start()
+        running = proxy
+        for number in range(1, UPGRADES + 1):
+            successor = upgrade_in_place(deb, running, proxy_log)
+            running = Adopted(successor)
+        hammer.stop()
+        log("under %d upgrades: %d requests answered, %d failed" % (UPGRADES, hammer.ok, len(hammer.failures)))
+        if hammer.ok == 0 or hammer.failures:
+            raise Failure("requests failed during the upgrades: %s" % "; ".join(hammer.failures[:5]))
         stop_pid(successor)
         successor = None
         run(["apt-get", "purge", "-y", "-qq", "stickyproxy"], env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
