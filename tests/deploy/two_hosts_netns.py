@@ -62,7 +62,9 @@ completed a flow in it (bounded):
                   (or is sent again to B when HAProxy still holds it whole); A's users then meet the
                   app's answer on B and start over
 
-Passes when: no user of host B sees any failure in any phase (no session error, no 5xx, no
+A failure belongs to the host where the user's flow began (its upload made the session there): a
+chunked upload whose first chunk reached A and whose next ones reach B is A's. Passes when: no
+user of host B sees any failure in any phase (no session error, no 5xx, no
 connection error); no user of host A sees a failure before A is stopped; in "A stopped" each user
 of A sees at most one failure, and only the app's own answer for an unknown session
 (app_flow.SESSION_ERROR_TEXTS, or a /session_status without the session's data) from a worker of
@@ -497,7 +499,7 @@ class HostRecorder(Recorder):
     def failure(self, user, failure, upload_path):
         super().failure(user, failure, upload_path)
         with self.lock:
-            self.seen.append(Seen(phase=self.run.phase, at=time.monotonic(), user=user.name, home=user.host_before,
+            self.seen.append(Seen(phase=self.run.phase, at=time.monotonic(), user=user.name, home=user.home(),
                                   served_by=user.last_served_by, status=user.last_status, worker=user.last_worker,
                                   sent_at=user.request_started, route=failure.route, message=failure.message,
                                   session=failure.session, text=failure.text))
@@ -513,6 +515,7 @@ class HostUser(User):
         self.last_served_by = self.last_status = self.last_worker = None
         self.request_started = None
         self.in_flight = None  # the route of the request under way, until its answer is read
+        self.flow_host = None  # the host that answered the flow's first request: where its session lives
         self.flows_at = {}  # phase -> flows_done when it began
 
     def send(self, route, method, path, body=None, content_type=None, accept="application/json"):
@@ -526,6 +529,8 @@ class HostUser(User):
             self.in_flight = None
             raise
         self.last_served_by = response.getheader(SERVED_BY)
+        if self.flow_host is None:
+            self.flow_host = self.last_served_by
         self.last_status = response.status
         self.last_worker = response.getheader("X-Worker")
         if self.last_served_by:
@@ -542,6 +547,15 @@ class HostUser(User):
         # dict is not), so the answer's headers are read from the message itself.
         answer.headers = response.msg
         return answer
+
+    def flow(self):
+        self.flow_host = None
+        return super().flow()
+
+    def home(self):
+        """The host of the session the request under way belongs to: where the flow began (its
+        upload), or before the first flow, the host of the last answer."""
+        return self.flow_host or self.host_before
 
     def chat_once(self):
         try:
