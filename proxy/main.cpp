@@ -321,7 +321,8 @@ int main(int argc, char** argv) {
             [&](pid_t successor) {
               notifier->handOver(successor, "handed over to pid " + std::to_string(successor));
               retire();
-            }});
+            },
+            [&] { proxy->resumeSavingRoutingState(); }});
     admin->setConnectionTaker([&](const std::string& line, int fd) { return upgrades->takeConnection(line, fd); });
     proxy->setUpgradeHandler([&](Proxy::RestartDone done) { upgrades->upgrade(std::move(done)); });
     signals.push_back(std::make_unique<SignalWatcher>(&loop, SIGTERM, stop));

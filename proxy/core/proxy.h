@@ -52,6 +52,8 @@ class Proxy final : public WorkerControl {
   bool start(std::function<void(int status)> listening, HandoverState* handed = nullptr);
   // Writes the routing state a successor reads at its start, then `done`.
   void saveRoutingState(std::function<void()> done) { routing_state_.flush(std::move(done)); }
+  // The successor did not take over: changes are saved again.
+  void resumeSavingRoutingState() { routing_state_.resumeSaving(); }
   // For a successor: the sockets (without the admin socket) and worker processes to hand over.
   HandoverState handoverState() const;
   // The successor took over: stop accepting (leaving the sockets to it), let the workers go

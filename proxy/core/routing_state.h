@@ -46,6 +46,8 @@ class RoutingState {
   const CookieSigner* cookieSigner() const { return cookie_signer_.get(); }
   // A key was moved, pinned, announced or expired: the state file follows within a second.
   void sessionsChanged() { session_saver_.changed(); }
+  // Saving goes on after a flush() for a hand-over that did not happen.
+  void resumeSaving() { session_saver_.resume(); }
   // A moved key's session made a request: the state file follows within half a minute.
   void movedSessionUsed() { session_saver_.touched(); }
 

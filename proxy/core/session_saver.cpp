@@ -60,6 +60,11 @@ void SessionSaver::onWriteDone(bool ok, const std::string& error) {
   }
 }
 
+void SessionSaver::resume() {
+  flushed_ = false;
+  changed();
+}
+
 void SessionSaver::flush(std::function<void()> done) {
   timer_.stop();
   flushed_ = true;

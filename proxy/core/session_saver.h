@@ -41,6 +41,9 @@ class SessionSaver {
   // Writes the table now, on the loop thread, after any write in progress has finished, then
   // calls `done` (on the loop thread). For shutdown: changes after this are not written.
   void flush(std::function<void()> done);
+  // Writes changes again after a flush() (a hand-over that did not happen); writes the table
+  // within the change delay.
+  void resume();
 
   // Writes finished so far, successful or not, and whether one is running (for tests).
   uint64_t writesCompleted() const { return writes_completed_; }

@@ -33,6 +33,7 @@ UpgradeCoordinator::UpgradeCoordinator(uv_loop_t* loop, std::string executable, 
 
 UpgradeCoordinator::~UpgradeCoordinator() {
   *alive_ = false;
+  saved_ = false;  // the proxy stops: nothing to resume
   if (fd_ >= 0) finish("the proxy stopped");
   if (successor_ != nullptr) {
     // Never signalled: a successor that runs on is the one serving.
@@ -66,6 +67,7 @@ bool UpgradeCoordinator::takeConnection(const std::string& line, int fd) {
   std::shared_ptr<bool> alive = alive_;
   hooks_.save([this, alive] {
     if (!*alive || fd_ < 0) return;
+    saved_ = true;
     HandoverState state = hooks_.state();
     std::vector<int> fds;
     std::string json = handoverJson(state, &fds);
@@ -125,6 +127,8 @@ void UpgradeCoordinator::finish(const std::string& outcome) {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   input_.clear();
+  if (!outcome.empty() && saved_ && hooks_.abandoned) hooks_.abandoned();
+  saved_ = false;
   if (outcome.empty()) {
     logInfo("upgrade: pid " + std::to_string(peer_pid_) + " serves now; this process (pid " +
             std::to_string(::getpid()) + ") finishes its requests in flight and exits");

@@ -26,6 +26,8 @@ class UpgradeCoordinator {
     std::function<void(std::function<void()> done)> save;
     // The successor `pid` serves now: stop accepting and retire.
     std::function<void(pid_t pid)> handed_over;
+    // A handover that save() began did not happen: this process serves on.
+    std::function<void()> abandoned;
   };
   // `executable` and `config_path`: what "upgrade" starts, with --take-over.
   // `take_over_timeout`: how long a successor may take from "handover" to "taken".
@@ -60,6 +62,7 @@ class UpgradeCoordinator {
   std::string input_;
   Timer timer_;
   bool handed_over_ = false;
+  bool saved_ = false;  // save() ran for the handover under way
   Successor* successor_ = nullptr;
   std::vector<Done> waiting_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

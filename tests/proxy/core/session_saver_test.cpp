@@ -92,7 +92,7 @@ TEST_CASE("a touch is written after the longer touch delay, unless a change come
   CHECK(loop.close() == 0);
 }
 
-TEST_CASE("a change during a write is written after it, and flush writes the latest table", "[core][saver]") {
+TEST_CASE("a change during a write is written after it, flush writes the latest table, resume goes on", "[core][saver]") {
   SaverFixture f;
   auto& [loop, dir, path, table] = f;
   {
@@ -119,6 +119,15 @@ TEST_CASE("a change during a write is written after it, and flush writes the lat
     CHECK(nothingPending(loop));
     CHECK(saver.writesCompleted() == writes);
     CHECK(movedInFile(path) == 50'015);
+
+    // A hand-over that did not happen: saving goes on, the change made meanwhile included.
+    saver.resume();
+    REQUIRE(loop.runUntil([&] { return saver.writesCompleted() == writes + 1; }, milliseconds(20'000)));
+    CHECK(movedInFile(path) == 50'016);
+    moveKeys(table, 400'000, 1);
+    saver.changed();
+    REQUIRE(loop.runUntil([&] { return saver.writesCompleted() == writes + 2; }, milliseconds(20'000)));
+    CHECK(movedInFile(path) == 50'017);
   }
   CHECK(loop.close() == 0);
 }
