@@ -12,6 +12,9 @@ workers keep their pids and nothing restarted.
                     the sockets it is given (they must be the proxy's listening sockets) and
                     answers "taken 1", a pid that is not its own: refused, the proxy serves on
   vanishing client  says "handover" and closes the connection before "taken": the same
+  another user      (as root) a client running as nobody in the admin group (admin_group =
+                    nogroup) may drive the admin socket but not take it over: "handover" is
+                    refused, with no descriptor
   broken config     the config file does not parse: `stickyproxy upgrade` refuses (exit 1) before
                     the proxy hears of it
   cannot bind       the config's listen address is another process's: the new process cannot bind
@@ -28,6 +31,7 @@ import argparse
 import http.client
 import json
 import os
+import pwd
 import re
 import signal
 import socket
@@ -44,6 +48,16 @@ from app_flow import multipart  # noqa: E402
 from upgrade_under_load import process_gone, reap, worker_pids  # noqa: E402
 
 WORKERS = ["w1", "w2"]
+# Run as nobody: asks for the handover and prints how many descriptors came, and the answer.
+OTHER_USER_HANDOVER = '''
+import socket, sys
+client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+client.settimeout(10)
+client.connect(sys.argv[1])
+client.sendall(b"handover\\n")
+data, fds, _, _ = socket.recv_fds(client, 256, 16)
+print("fds=%d %s" % (len(fds), data.decode().strip()))
+'''
 
 
 def receive_handover(admin_path, pid_claim, close_early=False):
@@ -144,8 +158,10 @@ def main():
         subprocess.run([os.path.join(build_dir, "stickyproxy-gendata"), "--wards", "30", "--detail", "8", "--out",
                         data], check=True, capture_output=True, timeout=60)
         port, metrics_port = free_port_pair()
+        # The admin group lets the "another user" phase reach the socket.
         config = write_proxy_config(work_dir, os.path.join(build_dir, "stickyproxy-backend"), port, metrics_port,
-                                    workers=len(WORKERS), worker_args="--session-idle-timeout-s 86400")
+                                    workers=len(WORKERS), worker_args="--session-idle-timeout-s 86400",
+                                    overrides={"proxy.admin_group": "nogroup"})
         admin_path = os.path.join(work_dir, "run", "admin.sock")
         proxy, proxy_log = run_proxy(build_dir, work_dir, processes, deadline, config, port)
         while any(state != "ready" for _, _, state in worker_pids(metrics_port).values()):
@@ -178,6 +194,16 @@ def main():
 
         receive_handover(admin_path, pid_claim=0, close_early=True)
         still_serving("vanishing client")
+
+        if os.geteuid() == 0 and os.access("/usr/bin/python3", os.X_OK):
+            for folder in (work_dir, os.path.dirname(admin_path)):
+                os.chmod(folder, 0o711)  # nobody may pass through to the socket, and read nothing
+            answer = subprocess.run(["/usr/bin/python3", "-c", OTHER_USER_HANDOVER, admin_path], capture_output=True,
+                                    text=True, timeout=deadline.cap(30), user="nobody", group="nogroup",
+                                    extra_groups=[])
+            if answer.stdout.strip() != "fds=0 error: uid %d may not take over this proxy" % pwd.getpwnam("nobody").pw_uid:
+                raise TestFailure("a handover asked by nobody: %r %r" % (answer.stdout, answer.stderr))
+            still_serving("another user")
 
         with open(config) as source:
             good = source.read()
@@ -227,8 +253,8 @@ def main():
                                   % [pid for pid in pids if not process_gone(pid)])
             time.sleep(0.1)
         log("SIGKILL to the successor: its adopted workers stopped with it")
-        print("PASS: a lying and a vanishing successor, a broken config and a new process that cannot bind "
-              "left the proxy serving; adopted workers end with their supervisor")
+        print("PASS: a lying, a vanishing and a foreign successor, a broken config and a new process that cannot "
+              "bind left the proxy serving; adopted workers end with their supervisor")
         return 0
     except (TestFailure, subprocess.SubprocessError, OSError, KeyError, ValueError) as error:
         print("FAIL: %s" % error)
