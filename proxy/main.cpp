@@ -65,6 +65,9 @@ constexpr const char* kUsage =
 
 // Longest each step of a take-over may take (receiving the handover, the predecessor's release).
 constexpr std::chrono::seconds kHandoverTimeout{30};
+// A successor has the workers' start-up timeout and this much more to say "taken" (a silent or
+// hung one is given up, and this process serves on).
+constexpr std::chrono::seconds kTakeOverMargin{10};
 
 // Longest an admin answer may take: the longest wait a command may ask for, plus a restart.
 constexpr int kCtlTimeoutMs = (3600 + 300) * 1000;
@@ -307,7 +310,7 @@ int main(int argc, char** argv) {
       proxy->handOver(closeSignals);
     };
     auto upgrades = std::make_unique<UpgradeCoordinator>(
-        &loop, executable, config_path, proxy->config().supervisor.startup_timeout + kHandoverTimeout,
+        &loop, executable, config_path, proxy->config().supervisor.startup_timeout + kTakeOverMargin,
         UpgradeCoordinator::Hooks{
             [&] {
               HandoverState state = proxy->handoverState();

@@ -12,6 +12,8 @@ workers keep their pids and nothing restarted.
                     the sockets it is given (they must be the proxy's listening sockets) and
                     answers "taken 1", a pid that is not its own: refused, the proxy serves on
   vanishing client  says "handover" and closes the connection before "taken": the same
+  silent client     says "handover", takes the sockets and says nothing more (a successor that
+                    hangs): given up after the start-up timeout (2 s here) and 10 s, the same
   another user      (as root) a client running as nobody in the admin group (admin_group =
                     nogroup) may drive the admin socket but not take it over: "handover" is
                     refused, with no descriptor
@@ -60,8 +62,9 @@ print("fds=%d %s" % (len(fds), data.decode().strip()))
 '''
 
 
-def receive_handover(admin_path, pid_claim, close_early=False):
-    """Plays a successor: returns (the JSON it got, the socket names of the descriptors)."""
+def receive_handover(admin_path, pid_claim, close_early=False, silent_for=0.0):
+    """Plays a successor: returns (the JSON it got, the socket names of the descriptors). With
+    `silent_for` it then waits that long for the proxy to give up on it (and close)."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     client.settimeout(10)
     client.connect(admin_path)
@@ -77,7 +80,13 @@ def receive_handover(admin_path, pid_claim, close_early=False):
     while len(rest) < int(length):
         rest += client.recv(65536)
     document = json.loads(rest.decode("utf-8"))
-    if not close_early:
+    if silent_for:
+        client.settimeout(silent_for)
+        started = time.monotonic()
+        if client.recv(64) != b"":
+            raise TestFailure("the proxy wrote to a successor that said nothing")
+        log("silent client: the proxy gave up on it after %.1f s" % (time.monotonic() - started))
+    elif not close_early:
         client.sendall(b"taken %d\n" % pid_claim)
         client.settimeout(10)
         answer = client.recv(64)  # the proxy closes without "released"
@@ -161,7 +170,7 @@ def main():
         # The admin group lets the "another user" phase reach the socket.
         config = write_proxy_config(work_dir, os.path.join(build_dir, "stickyproxy-backend"), port, metrics_port,
                                     workers=len(WORKERS), worker_args="--session-idle-timeout-s 86400",
-                                    overrides={"proxy.admin_group": "nogroup"})
+                                    overrides={"proxy.admin_group": "nogroup", "supervisor.startup_timeout": "2s"})
         admin_path = os.path.join(work_dir, "run", "admin.sock")
         proxy, proxy_log = run_proxy(build_dir, work_dir, processes, deadline, config, port)
         while any(state != "ready" for _, _, state in worker_pids(metrics_port).values()):
@@ -194,6 +203,9 @@ def main():
 
         receive_handover(admin_path, pid_claim=0, close_early=True)
         still_serving("vanishing client")
+
+        receive_handover(admin_path, pid_claim=0, silent_for=30.0)
+        still_serving("silent client")
 
         if os.geteuid() == 0 and os.access("/usr/bin/python3", os.X_OK):
             for folder in (work_dir, os.path.dirname(admin_path)):
@@ -253,7 +265,7 @@ def main():
                                   % [pid for pid in pids if not process_gone(pid)])
             time.sleep(0.1)
         log("SIGKILL to the successor: its adopted workers stopped with it")
-        print("PASS: a lying, a vanishing and a foreign successor, a broken config and a new process that cannot "
+        print("PASS: a lying, a vanishing, a silent and a foreign successor, a broken config and a new process that cannot "
               "bind left the proxy serving; adopted workers end with their supervisor")
         return 0
     except (TestFailure, subprocess.SubprocessError, OSError, KeyError, ValueError) as error:
