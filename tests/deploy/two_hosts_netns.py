@@ -70,9 +70,11 @@ of A sees at most one failure, and only the app's own answer for an unknown sess
 (app_flow.SESSION_ERROR_TEXTS, or a /session_status without the session's data) from a worker of
 host B, with a status below 500; in "A gone" the same, plus at most one failure per user of A that
 was a request in flight on A at the kill (counted and printed); every user of A completes a flow on
-B after each stop; every move inside a host is announced and its session adopted; neither proxy
-logs a 5xx; HAProxy logs no 5xx but those in-flight ones; every phase sees each user concerned
-through a flow within 90 s. Prints a table per phase, what A's users saw, which requests were under
+B after each stop; a request sent again on a new connection because its kept-alive one closed
+without an answer (as a browser does, and app_flow.User) only by A's users, sent while A stopped
+or at its kill, at most one each; every move inside a host is announced and its session adopted;
+neither proxy logs a 5xx; HAProxy fails or closes unanswered no request but those cut at A's stop
+or kill; every phase sees each user concerned through a flow within 90 s. Prints a table per phase, what A's users saw, which requests were under
 way at the stop and at the kill, and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2 when a binary is
 missing or the options are wrong, 77 when the machine cannot run it. Every process is stopped by
 its pid, the namespaces and veths removed, the temp dir removed unless --keep-temp. Python
@@ -448,7 +450,8 @@ class Alb:
         raise TestFailure("HAProxy did not show %s within %.0f s (%s)" % (wanted, bound, last))
 
     def log_figures(self):
-        """(lines, Counter of status, Counter of server, [5xx lines], redispatched, cookie for a down server)."""
+        """(lines, Counter of status, Counter of server, [lines of a 5xx or of no answer (-1)], redispatched,
+        cookie for a down server)."""
         statuses, servers, errors = collections.Counter(), collections.Counter(), []
         redispatched = down_cookie = lines = 0
         try:
@@ -491,6 +494,20 @@ class HostRecorder(Recorder):
         self.run = run
         self.seen = []
         self.answers = collections.Counter()  # (phase, host) -> answers
+        self.resent_seen = []  # Seen of each request sent again (app_flow.User.send_once)
+        self.reasks = collections.Counter()  # phase -> chat questions asked again after a cut stream
+
+    def count(self, attribute, key=None):
+        super().count(attribute, key)
+        if attribute == "reasked":
+            with self.lock:
+                self.reasks[self.run.phase] += 1
+
+    def sent_again(self, user, route):
+        """A request sent again on a new connection: its kept-alive one closed without an answer."""
+        with self.lock:
+            self.resent_seen.append(Seen(phase=self.run.phase, at=time.monotonic(), user=user.name, home=user.home(),
+                                         sent_at=user.request_started, route=route))
 
     def answered(self, served_by):
         with self.lock:
@@ -548,6 +565,10 @@ class HostUser(User):
         answer.headers = response.msg
         return answer
 
+    def send_once(self, route, method, path, body, headers):
+        self.recorder.sent_again(self, route)
+        return super().send_once(route, method, path, body, headers)
+
     def flow(self):
         self.flow_host = None
         return super().flow()
@@ -584,6 +605,7 @@ class TwoHostsRun:
         self.members = {}  # phase -> {host: [user names]} when it began
         self.kills = []  # (host, worker, pid, users on it)
         self.kill_time = None
+        self.stop_done = None  # when host A's proxy had exited after its SIGTERM
         self.checks = []
         self.in_flight_at = {}  # phase -> [(user, route)] under way when host A was stopped or killed
         self.late_phases = []  # phases that ended at PHASE_BOUND with users not through a flow
@@ -786,8 +808,9 @@ class TwoHostsRun:
             host.process.wait(timeout=self.deadline.cap(STOP_BOUND))
         except subprocess.TimeoutExpired:
             raise TestFailure("%s: stickyproxy did not exit within %.0f s of SIGTERM" % (host.name, STOP_BOUND))
+        self.stop_done = time.monotonic()
         log("%s: stickyproxy exited (status %s) %.1f s after the stop" % (host.name, host.process.returncode,
-                                                                         time.monotonic() - began))
+                                                                         self.stop_done - began))
 
     def kill_host(self, host, pids):
         self.kill_time = time.monotonic()
@@ -818,6 +841,17 @@ class TwoHostsRun:
                 return "in flight at the kill"
         return "unexpected"
 
+    def classify_resend(self, seen, stopped, gone):
+        """A request sent again was "cut at the stop" or "cut at the kill" when it was one of A's
+        users' sent while A was stopping or at the kill; else "unexpected"."""
+        if seen.home != self.a.name or seen.sent_at is None:
+            return "unexpected"
+        if seen.phase == PHASE_STOP and seen.user in stopped and seen.sent_at <= self.stop_done + IN_FLIGHT_SLACK:
+            return "cut at the stop"
+        if seen.phase == PHASE_GONE and seen.user in gone and seen.sent_at <= self.kill_time + IN_FLIGHT_SLACK:
+            return "cut at the kill"
+        return "unexpected"
+
     def report(self, stopped_users, gone_users):
         stopped = {user.name for user in stopped_users}
         gone = {user.name for user in gone_users}
@@ -834,6 +868,16 @@ class TwoHostsRun:
             else:
                 app_answers[(seen.phase, seen.route, seen.status, seen.served_by or "-", kind,
                              seen.text or " ".join(seen.message.split())[:70])] += 1
+
+        resend_kinds = collections.defaultdict(collections.Counter)  # phase -> kind -> count
+        resends_per_user = collections.Counter()
+        odd_resends = []
+        for seen in self.recorder.resent_seen:
+            kind = self.classify_resend(seen, stopped, gone)
+            resend_kinds[seen.phase][kind] += 1
+            resends_per_user[seen.user] += 1
+            if kind == "unexpected":
+                odd_resends.append(seen)
 
         rows = []
         for phase in PHASES:
@@ -855,19 +899,28 @@ class TwoHostsRun:
                          counts["A/app answer"], counts["A/in flight at the kill"],
                          sum(n for key, n in counts.items() if key.startswith("A/") and key.endswith("unexpected")),
                          sum(n for key, n in counts.items() if key.startswith("B/")),
-                         sum(n for key, n in counts.items() if key.startswith("-/"))])
+                         sum(n for key, n in counts.items() if key.startswith("-/")),
+                         sum(resend_kinds[phase].values()), self.recorder.reasks[phase]])
         notes = ["under way on host A at the %s: %s" % (what, self.under_way(phase))
                  for phase, what in ((PHASE_STOP, "SIGTERM"), (PHASE_GONE, "SIGKILL")) if phase in self.in_flight_at]
         print_table("per phase (users on A/B when it began; answers by host; flows completed; failures of A's users "
-                    "by kind, of B's users, of users without a host yet)",
+                    "by kind, of B's users, of users without a host yet; requests sent again on a new connection "
+                    "after a kept-alive one closed unanswered, as a browser does; chat questions asked again after "
+                    "a cut stream, as the page does)",
                     ["phase", "took", "users A/B then", "by A", "by B", "no host", "flows", "A: app answer",
-                     "A: in flight", "A: other", "B: any", "-: any"], rows, notes=notes)
+                     "A: in flight", "A: other", "B: any", "-: any", "sent again", "chat re-asked"], rows,
+                    notes=notes)
 
         print_table("what the users of host A saw (every failure that was not unexpected)",
                     ["phase", "route", "status", "answered by", "kind", "count", "text"],
                     [[phase, route, status, served_by, kind, count, text] for
                      (phase, route, status, served_by, kind, text), count in sorted(app_answers.items())],
                     align="llrllrl")
+        if odd_resends:
+            print_table("requests sent again outside A's stop and kill (%d; the first 10)" % len(odd_resends),
+                        ["t", "phase", "user", "host", "route"],
+                        [["%.1f" % (seen.at - self.started), seen.phase, seen.user, seen.home or "-", seen.route]
+                         for seen in odd_resends[:10]], align="rllll")
         if unexpected:
             print_table("unexpected failures (%d; the first 20)" % len(unexpected),
                         ["t", "phase", "user", "host", "answered by", "status", "route", "message"],
@@ -897,6 +950,12 @@ class TwoHostsRun:
         in_flight = kinds[PHASE_GONE]["A/in flight at the kill"]
         self.check("A gone: requests cut at the kill at most one per user of A",
                    "%d cut for %d users" % (in_flight, len(gone_users)), in_flight <= len(gone_users))
+        cut_at_stop = resend_kinds[PHASE_STOP]["cut at the stop"]
+        cut_at_kill = resend_kinds[PHASE_GONE]["cut at the kill"]
+        self.check("requests sent again only by A's users, sent as A stopped or died, at most one each",
+                   "%d at the stop, %d at the kill, %d other; at most %d by one user" % (
+                       cut_at_stop, cut_at_kill, len(odd_resends), max(resends_per_user.values() or [0])),
+                   not odd_resends and max(resends_per_user.values() or [0]) <= 1)
 
         for host, worker, _pid, count in self.kills:
             figures = LogFigures(read_log_lines(host.log))
@@ -915,8 +974,9 @@ class TwoHostsRun:
         print_table("HAProxy's log", ["requests", "by status", "by server", "redispatched", "cookie named a down host"],
                     [[lines, " ".join("%d: %d" % item for item in sorted(statuses.items())),
                       " ".join("%s: %d" % item for item in sorted(servers.items())), redispatched, down_cookie]])
-        self.check("HAProxy logged no 5xx but the requests cut at the kill",
-                   "%d 5xx, %d cut at the kill" % (len(errors), in_flight), len(errors) <= in_flight)
+        cut = in_flight + cut_at_stop + cut_at_kill
+        self.check("HAProxy failed or closed unanswered no request but those cut at A's stop or kill",
+                   "%d (5xx or none), %d cut" % (len(errors), cut), len(errors) <= cut)
         for line in errors[:8]:
             print("    " + line)
         crashed = [user.crashed for user in self.users if user.crashed]
