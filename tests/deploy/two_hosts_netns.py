@@ -14,11 +14,11 @@ no HAProxy (install-deps.sh without --bench), so there it is skipped and it runs
 
 The network, made here and removed at the end whatever happens (also on SIGTERM and SIGINT): two
 namespaces `sp-netns-<pid>-a` and `-b` ("hosts"), each joined to the test's own namespace by a veth
-pair (`spn<pid>a` outside, `eth0` inside) on a /24 of its own in the first 10.N.0.0/16 (N from 200
-to 249) that no address or route of this machine uses: host A is 10.N.1.2, host B 10.N.2.2, their
-peers outside 10.N.1.1 and 10.N.2.1. No forwarding, no NAT; nothing else is touched. Namespaces
-and veths left by an earlier run of this test that was killed (its pid gone, nothing running in
-them) are removed first.
+pair (`spn<pid>a` outside, `eth0` inside) on a /24 of its own in a 10.N.0.0/16 that no address or
+route of this machine uses (N from 200 to 249, searched from one that depends on the pid): host A
+is 10.N.1.2, host B 10.N.2.2, their peers outside 10.N.1.1 and 10.N.2.1. No forwarding, no NAT;
+nothing else is touched. Namespaces and veths left by an earlier run of this test that was killed
+(its pid gone, nothing running in them) are removed first.
 
 Each host runs, inside its namespace (`ip netns exec`), one build/stickyproxy on a copy of
 conf/prod.conf (browser_support.copy_shipped_config: its four supervised build/stickyproxy-backend
@@ -63,22 +63,26 @@ completed a flow in it (bounded):
                   app's answer on B and start over
 
 A failure belongs to the host where the user's flow began (its upload made the session there): a
-chunked upload whose first chunk reached A and whose next ones reach B is A's. Passes when: no
-user of host B sees any failure in any phase (no session error, no 5xx, no
-connection error); no user of host A sees a failure before A is stopped; in "A stopped" each user
-of A sees at most one failure, and only the app's own answer for an unknown session
-(app_flow.SESSION_ERROR_TEXTS, or a /session_status without the session's data) from a worker of
-host B, with a status below 500; in "A gone" the same, plus at most one failure per user of A that
-was a request in flight on A at the kill (counted and printed); every user of A completes a flow on
-B after each stop; a request sent again on a new connection because its kept-alive one closed
-without an answer (as a browser does, and app_flow.User) only by A's users, sent while A stopped
-or at its kill, at most one each; every move inside a host is announced and its session adopted;
-neither proxy logs a 5xx; HAProxy fails or closes unanswered no request but those cut at A's stop
-or kill; every phase sees each user concerned through a flow within 90 s. Prints a table per phase, what A's users saw, which requests were under
-way at the stop and at the kill, and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2 when a binary is
-missing or the options are wrong, 77 when the machine cannot run it. Every process is stopped by
-its pid, the namespaces and veths removed, the temp dir removed unless --keep-temp. Python
-standard library only.
+chunked upload whose first chunk reached A and whose next ones reach B is A's. Passes when:
+
+- no user of host B sees any failure in any phase (no session error, no 5xx, no connection error),
+  and no user of host A before A is stopped;
+- in "A stopped" each user of A sees at most one failure, and only the app's own answer for an
+  unknown session (app_flow.SESSION_ERROR_TEXTS, or a /session_status without the session's data)
+  from a worker of host B with a status below 500; in "A gone" the same, plus at most one failure
+  per user of A that was a request in flight on A at the kill (counted and printed);
+- every user of A completes a flow on B after each stop;
+- a request is sent again on a new connection because its kept-alive one closed without an answer
+  (as a browser does, and app_flow.User) only by A's users, sent while A stopped or at its kill,
+  at most one each;
+- every move inside a host is announced and its session adopted; neither proxy logs a 5xx;
+  HAProxy fails or closes unanswered no request but those cut at A's stop or kill;
+- every phase sees each user concerned through a flow within 90 s.
+
+Prints a table per phase, what A's users saw, which requests were under way at the stop and at
+the kill, and PASS or FAIL; exit 0 on PASS, 1 on FAIL, 2 when a binary is missing or the options
+are wrong, 77 when the machine cannot run it. Every process is stopped by its pid, the namespaces
+and veths removed, the temp dir removed unless --keep-temp. Python standard library only.
 """
 
 import argparse
@@ -119,7 +123,7 @@ CHUNKED_WARDS = 400  # the data every fifth user uploads in chunks: a zip of abo
 CHUNKED_DETAIL = 120
 RESTART_DELAY = "5s"  # supervisor.restart_backoff_initial
 IN_FLIGHT_SLACK = 0.05  # seconds: a request sent this close after the kill is still "in flight" at it
-IN_FLIGHT_WAIT = 10.0  # seconds to wait for an upload (then any request) of A's users under way before stopping A
+IN_FLIGHT_WAIT = 10.0  # seconds to wait for an upload (then any request) of A's users under way at a stop
 UPLOAD_ROUTES = ("POST /upload_both_files", "POST /upload/chunk")  # app_flow.User's route names
 
 PHASE_START = "start"
@@ -218,7 +222,9 @@ class Network:
                 log("removed veth %s of an earlier run" % name)
 
     def pick_prefix(self):
-        """The first 10.N.0.0/16, N from 200 to 249, that no address or route here overlaps."""
+        """The first 10.N.0.0/16, N from 200 to 249 (searched from one that depends on our pid, so
+        that two runs at once are unlikely to race for the same one), that no address or route here
+        overlaps."""
         used = []
         for argv in (["ip", "-4", "-o", "addr", "show"], ["ip", "-4", "route", "show", "table", "all"]):
             for token in (command(argv, check=False) or "").split():
@@ -226,7 +232,8 @@ class Network:
                     used.append(ipaddress.ip_network(token, strict=False))
                 except ValueError:
                     pass
-        for n in range(200, 250):
+        first = os.getpid() % 50
+        for n in [200 + (first + step) % 50 for step in range(50)]:
             candidate = ipaddress.ip_network("10.%d.0.0/16" % n)
             if not any(candidate.overlaps(network) for network in used if network.prefixlen > 0):
                 self.prefix = n
