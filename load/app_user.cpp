@@ -1,4 +1,5 @@
 #include "load/app_user.h"
+#include "proxy/net/json_document.h"
 
 #include <picojson.h>
 
@@ -330,7 +331,7 @@ void AppUser::noteRouting(const AgentResponse& response) {
 
 picojson::value AppUser::jsonSuccess(const AgentResponse& response, bool upload) const {
   picojson::value document;
-  std::string error = picojson::parse(document, response.body);
+  std::string error = parseJsonDocument(response.body, &document);
   std::string message = error.empty() ? stringMember(document, "message") : shortText(response.body);
   std::string found = sessionErrorText(message);
   if (!found.empty()) throw StepFailure{FailureKind::kSession, "HTTP " + std::to_string(response.status) + ": " + message, found};
@@ -410,7 +411,7 @@ void AppUser::checkChat(const AgentResponse& response) {
     if (data.empty()) continue;
     ++events;
     picojson::value document;
-    if (!picojson::parse(document, data).empty()) throw StepFailure{FailureKind::kHttp, "a chat event is not JSON", {}};
+    if (!parseJsonDocument(data, &document).empty()) throw StepFailure{FailureKind::kHttp, "a chat event is not JSON", {}};
     reply += stringMember(document, "content");
     const picojson::value& finished = member(document, "done");
     if (finished.is<bool>() && finished.get<bool>()) done = true;

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "proxy/http/gzip_encoder.h"
+#include "proxy/net/json_document.h"
 
 namespace stickyproxy::backend {
 
@@ -45,12 +46,7 @@ class JsonBodyReader : public ExchangeHandler {
       return;
     }
     picojson::value root;
-    std::string error;
-    try {
-      picojson::parse(root, body.begin(), body.end(), &error);
-    } catch (const std::exception&) {
-      error = "number out of range";  // picojson throws on numbers a double cannot hold
-    }
+    std::string error = parseJsonDocument(body, &root);
     if (!error.empty() || !root.is<picojson::object>()) {
       app.noteRejected("bad_json", std::string(exchange->request().path()));
       app.respondError(exchange, ErrorKind::kBadInput, "Request body must be a JSON object");

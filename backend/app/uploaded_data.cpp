@@ -9,6 +9,7 @@
 #include "backend/app/session_layout.h"
 #include "backend/app/shape_cache.h"
 #include "proxy/net/file_util.h"
+#include "proxy/net/json_document.h"
 
 namespace stickyproxy::backend {
 
@@ -23,7 +24,7 @@ void readDisplayNames(const std::string& data_dir, UploadedData* out) {
   std::string text;
   if (!readWholeFile(joinPath(data_dir, kUploadMetaFile), &text)) return;
   picojson::value root;
-  std::string error = picojson::parse(root, text);
+  std::string error = parseJsonDocument(text, &root);
   if (!error.empty() || !root.is<picojson::object>()) return;
   const picojson::object& object = root.get<picojson::object>();
   auto text_of = [&](const char* key) {

@@ -14,6 +14,7 @@
 #include "backend/session/derived_file.h"
 #include "backend/session/directory_listing.h"
 #include "proxy/net/file_util.h"
+#include "proxy/net/json_document.h"
 
 namespace stickyproxy::backend {
 
@@ -284,12 +285,7 @@ bool SessionStore::loadFromDisk(std::string_view id, WallClock::time_point now) 
   std::string text;
   if (!readWholeFile(directoryOf(id) + "/" + kStateFile, &text)) return false;
   picojson::value root;
-  std::string parse_error;
-  try {
-    picojson::parse(root, text.begin(), text.end(), &parse_error);
-  } catch (const std::exception&) {
-    return false;  // picojson throws on numbers a double cannot hold
-  }
+  std::string parse_error = parseJsonDocument(text, &root);
   if (!parse_error.empty() || !root.is<picojson::object>()) return false;
   const picojson::object& object = root.get<picojson::object>();
   auto flag = [&](const char* name) {
@@ -316,10 +312,7 @@ bool SessionStore::loadFromDisk(std::string_view id, WallClock::time_point now) 
   picojson::value view;
   std::string view_error = "missing";
   if (readWholeFile(directoryOf(id) + "/" + kViewFile, &view_text)) {
-    try {
-      view_error = picojson::parse(view, view_text);
-    } catch (const std::exception&) {
-    }
+    view_error = parseJsonDocument(view_text, &view);
   }
   if (view_error.empty() && view.is<picojson::object>()) {
     auto page = view.get<picojson::object>().find("current_map_page");

@@ -6,10 +6,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "proxy/core/worker.h"
 #include "proxy/net/fd_passing.h"
+#include "proxy/net/json_document.h"
 
 namespace stickyproxy {
 
@@ -17,6 +19,9 @@ namespace {
 
 // A handover describes a few sockets and workers; anything bigger is not one.
 constexpr size_t kMaxHandoverBytes = 1 << 20;
+// Linux's largest pid (PID_MAX_LIMIT), and a bound for counters that a double holds exactly.
+constexpr double kMaxPid = 4194304;
+constexpr double kMaxCount = 9007199254740992.0;
 
 bool serves(const Address& configured, const Endpoint& handed) {
   Endpoint wanted = endpointFor(configured);
@@ -90,7 +95,7 @@ std::string handoverJson(const HandoverState& state, std::vector<int>* fds) {
 
 bool parseHandover(const std::string& json, const std::vector<int>& fds, HandoverState* state, std::string* error) {
   picojson::value root;
-  std::string parse_error = picojson::parse(root, json);
+  std::string parse_error = parseJsonDocument(json, &root);
   auto fail = [&](const std::string& why) {
     *error = "bad handover: " + why;
     return false;
@@ -98,11 +103,12 @@ bool parseHandover(const std::string& json, const std::vector<int>& fds, Handove
   if (!parse_error.empty()) return fail(parse_error);
   if (!root.is<picojson::object>()) return fail("not an object");
   const picojson::object& object = root.get<picojson::object>();
-  auto number = [](const picojson::object& from, const char* key, double* out) {
+  // Whole numbers in [0, limit]: every cast below is then exact.
+  auto number = [](const picojson::object& from, const char* key, double* out, double limit = kMaxPid) {
     auto it = from.find(key);
     if (it == from.end() || !it->second.is<double>()) return false;
     *out = it->second.get<double>();
-    return *out >= 0 && *out < 4294967296.0;
+    return *out >= 0 && *out <= limit && *out == static_cast<double>(static_cast<int64_t>(*out));
   };
   auto text = [](const picojson::object& from, const char* key, std::string* out) {
     auto it = from.find(key);
@@ -151,7 +157,7 @@ bool parseHandover(const std::string& json, const std::vector<int>& fds, Handove
         !text(entry, "address", &worker.address)) {
       return fail("a worker lacks name, pid or address");
     }
-    number(entry, "restarts", &restarts);
+    number(entry, "restarts", &restarts, kMaxCount);
     worker.pid = static_cast<pid_t>(worker_pid);
     worker.restarts = static_cast<uint64_t>(restarts);
     if (const picojson::array* argv = array(entry, "argv")) {

@@ -7,6 +7,7 @@
 
 #include "proxy/core/access_log.h"
 #include "proxy/net/file_util.h"
+#include "proxy/net/json_document.h"
 
 namespace stickyproxy {
 
@@ -91,12 +92,7 @@ std::set<std::string> RoutingState::loadDrainedWorkers() const {
     return names;
   }
   picojson::value root;
-  std::string parse_error;
-  try {
-    picojson::parse(root, text.begin(), text.end(), &parse_error);
-  } catch (const std::exception& e) {
-    parse_error = e.what();
-  }
+  std::string parse_error = parseJsonDocument(text, &root);
   const picojson::value* draining = nullptr;
   if (parse_error.empty() && root.is<picojson::object>()) {
     const picojson::object& top = root.get<picojson::object>();

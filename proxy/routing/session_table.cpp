@@ -11,6 +11,7 @@
 
 #include "proxy/net/file_util.h"
 #include "proxy/net/hex.h"
+#include "proxy/net/json_document.h"
 
 namespace stickyproxy {
 
@@ -67,17 +68,7 @@ const T* member(const picojson::object& object, const char* name) {
 bool parseStateFile(const std::string& text, std::vector<std::pair<uint64_t, SessionEntry>>* out,
                     std::string* error) {
   picojson::value root;
-  std::string parse_error;
-  // picojson throws from a number that overflows a double ("1e999"): contain it here.
-  try {
-    auto end = picojson::parse(root, text.begin(), text.end(), &parse_error);
-    const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-    if (parse_error.empty() && !std::all_of(end, text.end(), is_space)) {
-      parse_error = "trailing data after the JSON document";
-    }
-  } catch (const std::exception& e) {
-    parse_error = std::string("unparsable JSON (") + e.what() + ")";
-  }
+  std::string parse_error = parseJsonDocument(text, &root);
   if (!parse_error.empty()) {
     *error = "invalid JSON: " + parse_error;
     return false;
