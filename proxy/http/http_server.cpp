@@ -720,6 +720,7 @@ void HttpServer::connectionClosed(const std::shared_ptr<ServerConnection>& conne
   }
   if (shutting_down_ && connections_.empty() && shutdown_done_) {
     shutdown_timer_.reset();
+    idle_drain_timer_.reset();
     auto done = std::move(shutdown_done_);
     shutdown_done_ = nullptr;
     done();
@@ -746,8 +747,18 @@ void HttpServer::stopServing(std::chrono::milliseconds grace, std::function<void
   listeners_.clear();
   listener_tls_.clear();
   shutdown_done_ = std::move(done);
+  // An idle keep-alive client may be sending its next request right now: cutting it would lose
+  // that request. Idle connections are spared (their next request is answered with
+  // "Connection: close"): on a hand-over until the grace ends, on a stop for kIdleDrain.
   auto connections = connections_;
-  for (const auto& connection : connections) connection->closeWhenIdle(/*cut_idle=*/!hand_over);
+  for (const auto& connection : connections) connection->closeWhenIdle(/*cut_idle=*/false);
+  if (!hand_over && !connections.empty()) {
+    idle_drain_timer_ = std::make_unique<Timer>(loop_);
+    idle_drain_timer_->start(std::min(grace, kIdleDrain), [this] {
+      auto remaining = connections_;
+      for (const auto& connection : remaining) connection->closeWhenIdle(/*cut_idle=*/true);
+    });
+  }
   if (connections_.empty() || connections.empty()) {
     LoopContext::of(loop_).defer([this] {
       if (connections_.empty() && shutdown_done_) {

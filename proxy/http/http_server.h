@@ -226,8 +226,10 @@ class HttpServer {
   void setOptions(ServerOptions options);
   const ServerOptions& options() const { return options_; }
 
-  // Stops accepting and closes idle connections; connections close after their current
-  // exchange. `done` runs when none is left, or after `grace` when the rest are cut.
+  // Stops accepting; connections close after their current exchange. An idle keep-alive
+  // connection gets up to a second (or `grace`, if shorter) for one more request, answered with
+  // "Connection: close", before it is closed. `done` runs when none is left, or after `grace`
+  // when the rest are cut.
   void shutdown(std::chrono::milliseconds grace, std::function<void()> done);
   // Shutdown for a successor that adopted the listening sockets: they stay open for it (Unix
   // socket files too), and an idle keep-alive connection is not cut (its client may be sending
@@ -256,6 +258,9 @@ class HttpServer {
   bool shutting_down_ = false;
   std::function<void()> shutdown_done_;
   std::unique_ptr<Timer> shutdown_timer_;
+  std::unique_ptr<Timer> idle_drain_timer_;
+  // How long a stop spares idle keep-alive connections (see stopServing()).
+  static constexpr std::chrono::milliseconds kIdleDrain{1000};
   bool accepting_paused_ = false;
   uint64_t bytes_received_ = 0;
   uint64_t bytes_sent_ = 0;

@@ -853,3 +853,80 @@ TEST_CASE("send idle: clients that read part of a response and then stop are cut
   }
   CHECK(loop.close() == 0);
 }
+
+namespace {
+
+// A blocking-free raw client: connects to `endpoint`, sends what it is told, and collects what
+// arrives until the server closes.
+struct RawClient {
+  explicit RawClient(const Endpoint& endpoint) {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    ::connect(fd, endpoint.sockaddrPtr(), sizeof(sockaddr_in));
+  }
+  ~RawClient() { ::close(fd); }
+  void send(const std::string& text) { REQUIRE(::send(fd, text.data(), text.size(), MSG_NOSIGNAL) == ssize_t(text.size())); }
+  // Reads what is there; true once the server closed.
+  bool poll() {
+    char buffer[4096];
+    for (;;) {
+      ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      if (n > 0) {
+        received.append(buffer, size_t(n));
+        continue;
+      }
+      if (n == 0) closed = true;
+      return closed;
+    }
+  }
+  int fd;
+  std::string received;
+  bool closed = false;
+};
+
+}  // namespace
+
+TEST_CASE("a stop spares an idle keep-alive connection for its next request, answered with close",
+          "[http][upgrade]") {
+  testing::TestLoop loop;
+  int done = 0;
+  {
+    HttpServer server(loop.get(), ServerOptions{}, [](const ServerExchangePtr& exchange) {
+      exchange->respond(200, "text/plain", "ok");
+    });
+    REQUIRE(server.listen(loopbackAnyPort()) == 0);
+    RawClient busy(server.boundEndpoint());
+    RawClient idle(server.boundEndpoint());
+    busy.send("GET /1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    REQUIRE(loop.runUntil([&] { return busy.poll() || busy.received.find("ok") != std::string::npos; }));
+    REQUIRE(loop.runUntil([&] { return server.connectionCount() == 2; }));
+    CHECK(busy.received.find("Connection: close") == std::string::npos);  // kept alive so far
+
+    bool hand_over = false;
+    // A grace far longer than the waits below: what closes the idle connection is not the grace.
+    SECTION("a stop") { server.shutdown(std::chrono::seconds(60), [&] { ++done; }); }
+    SECTION("a hand-over") {
+      hand_over = true;
+      server.handOver(std::chrono::seconds(60), [&] { ++done; });
+    }
+    // The client that sends its next request just now gets it answered, and told to go.
+    busy.received.clear();
+    busy.send("GET /2 HTTP/1.1\r\nHost: t\r\n\r\n");
+    REQUIRE(loop.runUntil([&] { return busy.poll(); }));
+    CHECK(busy.received.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(busy.received.find("Connection: close") != std::string::npos);
+    CHECK(busy.received.find("\r\n\r\nok") != std::string::npos);
+    CHECK(done == 0);  // the idle one is still there
+    // The idle one: a stop closes it after its second (it sends nothing); a hand-over waits
+    // for its request (or its keep-alive timeout).
+    if (hand_over) idle.send("GET /3 HTTP/1.1\r\nHost: t\r\n\r\n");
+    REQUIRE(loop.runUntil([&] { return idle.poll() && done > 0; }, std::chrono::milliseconds(20000)));
+    if (hand_over) {
+      CHECK(idle.received.find("Connection: close") != std::string::npos);
+    } else {
+      CHECK(idle.received.empty());
+    }
+    CHECK(server.connectionCount() == 0);
+  }
+  CHECK(done == 1);
+  CHECK(loop.close() == 0);
+}
