@@ -535,7 +535,7 @@ const KeySpec kCompressionKeys[] = {
     {"enabled", yesNoKey<&Config::compression, &CompressionConfig::enabled>},
     {"types", setCompressionTypes},
     {"min_size", sizeKey<0, &Config::compression, &CompressionConfig::min_size>},
-    {"level", integerKey<1, 9, &Config::compression, &CompressionConfig::level>},
+    {"level", integerKey<0, 9, &Config::compression, &CompressionConfig::level>},
     {"max_streams", integerKey<1, 100000, &Config::compression, &CompressionConfig::max_streams>},
 };
 

@@ -118,7 +118,7 @@ struct CompressionConfig {
   std::vector<std::string> types = {"text/html", "text/css", "text/plain", "text/csv", "text/javascript",
                                     "application/javascript", "application/json", "image/svg+xml"};
   uint64_t min_size = 1024;   // bytes; a response known to be smaller goes as it is
-  uint32_t level = 1;         // zlib 1 (fastest) to 9 (smallest)
+  uint32_t level = 1;         // zlib 1 (fastest) to 9 (smallest), or 0: one pass with fixed codes
   uint32_t max_streams = 256;  // responses compressed at once (about 270 KiB of zlib state each)
   bool operator==(const CompressionConfig&) const = default;
 };

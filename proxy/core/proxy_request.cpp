@@ -332,7 +332,8 @@ void ProxyRequest::onResponseHead(ResponseHead&& head) {
     head.headers.add("Strict-Transport-Security",
                      "max-age=" + std::to_string(std::chrono::duration_cast<std::chrono::seconds>(tls.hsts).count()));
   }
-  compressor_ = ResponseCompressor::start(proxy_.config().compression, exchange_->request(), &head);
+  compressor_ = ResponseCompressor::start(proxy_.config().compression, exchange_->request(), &head,
+                                          &LoopContext::of(proxy_.loop()).slabs());
   std::optional<uint64_t> length;
   if (!compressor_ && !head.framing.chunked && !head.framing.until_close) {
     length = head.framing.content_length.value_or(0);
@@ -343,12 +344,10 @@ void ProxyRequest::onResponseHead(ResponseHead&& head) {
 void ProxyRequest::onResponseBody(const Bytes& data) {
   if (finished_) return;
   if (compressor_) {
-    std::string out = compressor_->feed(data);
-    if (compressor_->failed()) {
+    if (!compressor_->feed(data, [this](Bytes out) { exchange_->sendBody(std::move(out)); })) {
       abortCompression();
       return;
     }
-    if (!out.empty()) exchange_->sendBody(std::move(out));
   } else {
     exchange_->sendBody(data);
   }
@@ -358,12 +357,10 @@ void ProxyRequest::onResponseBody(const Bytes& data) {
 void ProxyRequest::onResponseComplete() {
   if (finished_) return;
   if (compressor_) {
-    std::string rest = compressor_->finish();
-    if (compressor_->failed()) {
+    if (!compressor_->finish([this](Bytes out) { exchange_->sendBody(std::move(out)); })) {
       abortCompression();
       return;
     }
-    if (!rest.empty()) exchange_->sendBody(std::move(rest));
     compressor_.reset();
   }
   int status = exchange_->status();

@@ -53,31 +53,62 @@ std::string_view ResponseCompressor::skipReason(const CompressionConfig& config,
 thread_local size_t ResponseCompressor::active_ = 0;
 
 std::unique_ptr<ResponseCompressor> ResponseCompressor::start(const CompressionConfig& config,
-                                                              const RequestHead& request, ResponseHead* response) {
+                                                              const RequestHead& request, ResponseHead* response,
+                                                              SlabPool* slabs) {
   if (!skipReason(config, request, *response).empty()) return nullptr;
   if (active_ >= config.max_streams) return nullptr;  // at the ceiling: this one goes as it is
   response->headers.remove("Content-Length");
   response->headers.remove("Content-Encoding");
   response->framing.content_length.reset();
-  response->headers.add("Content-Encoding", "gzip");
+  response->headers.addRecycled("Content-Encoding").value = "gzip";
   addToken(response->headers, "Vary", "Accept-Encoding");
   // Another representation: a strong validator would claim byte equality with the original.
   if (const std::string* etag = response->headers.find("ETag"); etag != nullptr && !etag->starts_with("W/")) {
     response->headers.set("ETag", "W/" + *etag);
   }
-  return std::make_unique<ResponseCompressor>(static_cast<int>(config.level));
+  return std::make_unique<ResponseCompressor>(static_cast<int>(config.level), slabs);
 }
 
-std::string ResponseCompressor::feed(const Bytes& data) {
-  std::string out;
-  if (!failed_ && !encoder_.feed(data.view(), &out)) failed_ = true;
-  return failed_ ? std::string() : out;
+ResponseCompressor::~ResponseCompressor() {
+  --active_;
+  if (out_) slabs_->giveBack(std::move(out_));
 }
 
-std::string ResponseCompressor::finish() {
-  std::string out;
-  if (!failed_ && !encoder_.finish(&out)) failed_ = true;
-  return failed_ ? std::string() : out;
+namespace {
+// Deflate writes in blocks; less room than this only makes more, smaller writes.
+constexpr size_t kMinRoom = 4096;
+}  // namespace
+
+bool ResponseCompressor::feed(const Bytes& data, const Send& send) { return run(data.view(), false, send); }
+
+bool ResponseCompressor::finish(const Send& send) { return run({}, true, send); }
+
+bool ResponseCompressor::run(std::string_view input, bool finish, const Send& send) {
+  if (failed_) return false;
+  GzipEncoder::Step step;
+  do {
+    // Room for all of it: level 0 finds matches only within what one step takes.
+    makeRoom(std::clamp<size_t>(input.size() / 8 * 9 + GzipEncoder::kMinStepRoom, kMinRoom, Slab::kDefaultSize));
+    char* at = out_->data() + used_;
+    step = encoder_.deflateInto(&input, finish, at, out_->capacity() - used_);
+    if (step.written > 0) {
+      used_ += step.written;
+      send(Bytes(out_, at, step.written));
+    }
+  } while (step.ok && step.more);
+  failed_ = !step.ok;
+  return step.ok;
+}
+
+void ResponseCompressor::makeRoom(size_t wanted) {
+  if (out_ && out_.use_count() == 1) {
+    used_ = 0;  // everything sent has left: the slab is all ours again
+    return;
+  }
+  if (out_ && out_->capacity() - used_ >= wanted) return;
+  if (out_) slabs_->giveBack(std::move(out_));
+  out_ = slabs_->take();
+  used_ = 0;
 }
 
 }  // namespace stickyproxy

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,6 +14,8 @@
 #include "proxy/http/gzip_encoder.h"
 #include "proxy/http/http_message.h"
 #include "proxy/net/bytes.h"
+#include "proxy/net/recycling_pool.h"
+#include "proxy/net/slab_pool.h"
 
 namespace stickyproxy {
 
@@ -26,29 +29,44 @@ class ResponseCompressor {
                                      const ResponseHead& response);
   // A compressor for `response`, whose head it rewrites, or null (and `response` untouched)
   // when skipReason() names a reason or config.max_streams compressors of this thread are at
-  // work already.
+  // work already. Its output goes out in slabs of `slabs` (the loop's), which must outlive it.
   static std::unique_ptr<ResponseCompressor> start(const CompressionConfig& config, const RequestHead& request,
-                                                   ResponseHead* response);
+                                                   ResponseHead* response, SlabPool* slabs);
 
-  explicit ResponseCompressor(int level) : encoder_(level) { ++active_; }
-  ~ResponseCompressor() { --active_; }
+  ResponseCompressor(int level, SlabPool* slabs) : encoder_(level), slabs_(slabs) { ++active_; }
+  ~ResponseCompressor();
   ResponseCompressor(const ResponseCompressor&) = delete;
   ResponseCompressor& operator=(const ResponseCompressor&) = delete;
+  // Recycled per thread, as the exchanges are: a gzipped response allocates none of its own.
+  static void* operator new(size_t size) { return RecyclingPool::allocate(size); }
+  static void operator delete(void* block, size_t size) { RecyclingPool::deallocate(block, size); }
   // Compressors alive on this thread.
   static size_t active() { return active_; }
 
-  // Compresses a piece of the body; returns what is ready to send (often nothing yet).
-  // Empty and failed() once zlib has failed: the caller then cuts the response.
-  std::string feed(const Bytes& data);
-  // The rest of the stream and its trailer.
-  std::string finish();
+  // Takes each run of compressed bytes as it is ready, a view into a slab (the caller may keep
+  // it; the compressor writes only past it, or into another slab, while the view lives).
+  using Send = std::function<void(Bytes)>;
+  // Compresses a piece of the body and passes what is ready to `send` (often nothing yet:
+  // deflate holds back until it has a block). False, and failed(), once zlib has failed: the
+  // caller then cuts the response.
+  bool feed(const Bytes& data, const Send& send);
+  // The rest of the stream and its trailer, to `send`.
+  bool finish(const Send& send);
   bool failed() const { return failed_; }
   uint64_t bytesIn() const { return encoder_.bytesIn(); }
   uint64_t bytesOut() const { return encoder_.bytesOut(); }
 
  private:
+  bool run(std::string_view input, bool finish, const Send& send);
+  // Makes room in out_ for the next output, `wanted` bytes if it can: from its start when
+  // nothing views it any more, else past what was sent, else in a new slab.
+  void makeRoom(size_t wanted);
+
   static thread_local size_t active_;
   GzipEncoder encoder_;
+  SlabPool* slabs_;
+  SlabPtr out_;
+  size_t used_ = 0;  // out_'s bytes already sent
   bool failed_ = false;
 };
 

@@ -19,10 +19,11 @@ std::string inflated(const Response& response) {
   return out;
 }
 
-ProxyUnderTest compressingProxy() {
+ProxyUnderTest compressingProxy(const std::string& level = "1") {
   return ProxyUnderTest(ProxyUnderTest::standardConfig(1, "test-worker",
                                                        {{"compression.enabled", "yes"},
                                                         {"compression.min_size", "1k"},
+                                                        {"compression.level", level},
                                                         {"compression.types", "text/html, image/svg+xml"}}));
 }
 
@@ -49,6 +50,22 @@ TEST_CASE("a listed type the client accepts leaves gzipped and chunked, and infl
   Response svg = client.get("/big?bytes=5000&type=image/svg+xml", gzip);
   CHECK(svg.headerOr("Content-Encoding") == "gzip");
   CHECK(inflated(svg) == patternText(0, 5000));
+}
+
+TEST_CASE("level 0 (one pass, fixed codes) streams bodies that inflate to the worker's bytes, one after another",
+          "[integration][proxy][compression]") {
+  ProxyUnderTest proxy = compressingProxy("0");
+  proxy.start();
+  HttpClient client = proxy.client(20s);
+  const Headers gzip{{"Accept-Encoding", "gzip"}};
+  for (uint64_t bytes : {3000000u, 70000u, 1500u}) {
+    INFO(bytes);
+    Response response = client.get("/big?bytes=" + std::to_string(bytes) + "&type=text/html", gzip);
+    REQUIRE(response.status == 200);
+    CHECK(response.headerOr("Content-Encoding") == "gzip");
+    CHECK(response.body.size() < bytes);
+    CHECK(inflated(response) == patternText(0, bytes));
+  }
 }
 
 TEST_CASE("what the client does not accept, other types, small bodies, HEAD and event streams go as they are",
