@@ -564,13 +564,9 @@ class HostUser(User):
 
     def finish(self, route, method, path, response, sent, record=True):
         try:
-            answer = super().finish(route, method, path, response, sent, record)
+            return super().finish(route, method, path, response, sent, record)
         finally:
             self.in_flight = None
-        # HAProxy writes header names in lower case; HTTP's are case-insensitive (Answer.header's
-        # dict is not), so the answer's headers are read from the message itself.
-        answer.headers = response.msg
-        return answer
 
     def send_once(self, route, method, path, body, headers):
         self.recorder.sent_again(self, route)

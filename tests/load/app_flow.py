@@ -249,14 +249,16 @@ def session_error_text(text):
 # ---------------------------------------------------------------------------- one user
 
 class Answer:
+    """One response: status, headers (names case-insensitive, as HTTP's are), body, X-Worker."""
+
     def __init__(self, status, headers, body, worker):
         self.status = status
-        self.headers = headers
+        self.headers = {name.lower(): value for name, value in headers}
         self.body = body
         self.worker = worker
 
     def header(self, name):
-        return self.headers.get(name, "")
+        return self.headers.get(name.lower(), "")
 
 
 class User(threading.Thread):
@@ -390,7 +392,7 @@ class User(threading.Thread):
         worker = response.getheader("X-Worker")
         self.take_cookies(response, route)
         self.note_worker(worker, route)
-        return Answer(response.status, {k: v for k, v in response.getheaders()}, body, worker)
+        return Answer(response.status, response.getheaders(), body, worker)
 
     def call(self, route, method, path, body=None, content_type=None):
         response, sent = self.send(route, method, path, body, content_type)
