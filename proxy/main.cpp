@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -269,6 +270,11 @@ int main(int argc, char** argv) {
     if (!handover->receive(loaded.config->admin_socket, kHandoverTimeout, &error)) {
       std::fprintf(stderr, "stickyproxy: --take-over: %s\n", error.c_str());
       return 1;
+    }
+    // systemd names the process it expects watchdog pings from; after the hand-over that is this
+    // one (the predecessor sends MAINPID= for it).
+    if (const char* watched = std::getenv("WATCHDOG_PID"); watched != nullptr && *watched != '\0') {
+      ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
     }
     logInfo("taking over from pid " + std::to_string(handover->state().pid) + " (stickyproxy " +
             handover->state().version + "): " + std::to_string(handover->state().sockets.size()) + " sockets, " +

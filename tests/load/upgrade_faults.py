@@ -22,8 +22,12 @@ workers keep their pids and nothing restarted.
   cannot bind       the config's listen address is another process's: the new process cannot bind
                     it and exits before taking over; the command exits 1 saying so, and the proxy
                     serves on
-  a good upgrade    then SIGKILL to the old process's successor: the workers, which followed the
-                    successor, stop with it instead of holding their sockets
+  a good upgrade    the proxy runs with NOTIFY_SOCKET (a datagram socket of the test, as systemd's),
+                    WATCHDOG_USEC and WATCHDOG_PID (its own pid, as systemd sets them): the old
+                    process must send MAINPID=<successor> and never STOPPING=1, the successor
+                    READY=1 and then its own WATCHDOG=1 pings (the sender of each message is read
+                    from its socket credentials); then SIGKILL to the successor: the workers,
+                    which followed it, stop with it instead of holding their sockets
 
 Loopback only, kernel-chosen ports, every process stopped by its pid; exit 0 on PASS, 1 on FAIL,
 2 when a binary is missing. Python standard library only.
@@ -37,19 +41,64 @@ import pwd
 import re
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "browser"))
 
-from browser_support import (TestFailure, begin_run, free_port_pair, http_get, log, run_proxy, tail,  # noqa: E402
-                             tear_down, write_proxy_config)
+from browser_support import (TestFailure, begin_run, free_port_pair, http_get, log, tail, tear_down,  # noqa: E402
+                             wait_for_proxy, write_proxy_config)
 from app_flow import multipart  # noqa: E402
 from upgrade_under_load import process_gone, reap, worker_pids  # noqa: E402
 
 WORKERS = ["w1", "w2"]
+
+
+class NotifySocket:
+    """systemd's end of the notify protocol: every datagram with the pid that sent it."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.settimeout(0.2)
+        self.messages = []  # (sender pid, text)
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        credentials = struct.calcsize("3i")
+        while not self.stopping:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(credentials))
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            pid = 0
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("3i", value[:credentials])[0]
+            with self.lock:
+                self.messages.append((pid, data.decode("utf-8", "replace")))
+
+    def sent(self, pid, text):
+        """Indexes of the messages from `pid` holding the line `text`."""
+        with self.lock:
+            return [i for i, (sender, message) in enumerate(self.messages)
+                    if sender == pid and text in message.split("\n")]
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(timeout=5)
+        self.sock.close()
 # Run as nobody: asks for the handover and prints how many descriptors came, and the answer.
 OTHER_USER_HANDOVER = '''
 import socket, sys
@@ -160,6 +209,7 @@ def main():
             return 2
     deadline, work_dir, processes = begin_run(args.timeout, "sp-upgrade-faults-")
     proxy_log = None
+    notify = None
     extra_pids = []
     try:
         data = os.path.join(work_dir, "data")
@@ -172,7 +222,16 @@ def main():
                                     workers=len(WORKERS), worker_args="--session-idle-timeout-s 86400",
                                     overrides={"proxy.admin_group": "nogroup", "supervisor.startup_timeout": "2s"})
         admin_path = os.path.join(work_dir, "run", "admin.sock")
-        proxy, proxy_log = run_proxy(build_dir, work_dir, processes, deadline, config, port)
+        for folder in ("run", "state"):
+            os.makedirs(os.path.join(work_dir, folder), exist_ok=True)
+        notify = NotifySocket(os.path.join(work_dir, "notify.sock"))
+        proxy_log = os.path.join(work_dir, "stickyproxy.log")
+        # As systemd starts a Type=notify unit with WatchdogSec: the watchdog names the main pid.
+        proxy = processes.start(
+            "stickyproxy", ["sh", "-c", 'export WATCHDOG_PID=$$; exec "$0" -c "$1"',
+                            os.path.join(build_dir, "stickyproxy"), config], proxy_log,
+            env=dict(os.environ, NOTIFY_SOCKET=notify.path, WATCHDOG_USEC="1000000"))
+        wait_for_proxy(port, proxy, deadline, proxy_log)
         while any(state != "ready" for _, _, state in worker_pids(metrics_port).values()):
             if deadline.remaining() <= 0:
                 raise TestFailure("the workers did not get ready")
@@ -256,6 +315,19 @@ def main():
         extra_pids.append(successor)
         proxy.wait(timeout=deadline.cap(60))
         user.check("after the upgrade")
+        handed = notify.sent(proxy.pid, "MAINPID=%d" % successor)
+        if not handed:
+            raise TestFailure("the old process told systemd no MAINPID=%d: %r" % (successor, notify.messages))
+        if notify.sent(proxy.pid, "STOPPING=1"):
+            raise TestFailure("the old process told systemd it was stopping")
+        while not [i for i in notify.sent(successor, "WATCHDOG=1") if i > handed[0]]:
+            if deadline.remaining() <= 0:
+                raise TestFailure("no watchdog ping from the successor: %r" % notify.messages[-10:])
+            time.sleep(0.1)
+        if not [i for i in notify.sent(successor, "READY=1") if i > handed[0]]:
+            raise TestFailure("the successor sent no READY=1 after MAINPID=: %r" % notify.messages[-10:])
+        log("systemd heard MAINPID=%d from pid %d, then READY=1 and watchdog pings from the successor"
+            % (successor, proxy.pid))
         os.kill(successor, signal.SIGKILL)
         pids = [pid for pid, _, _ in first.values()]
         while not all(process_gone(pid) for pid in pids):
@@ -274,6 +346,8 @@ def main():
             print(tail(proxy_log, 40))
         return 1
     finally:
+        if notify is not None:
+            notify.close()
         for pid in extra_pids:
             if not process_gone(pid):
                 os.kill(pid, signal.SIGKILL)
