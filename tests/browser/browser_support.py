@@ -448,8 +448,8 @@ def copy_shipped_config(source, work_dir, build_dir, port, metrics_port, overrid
     return path
 
 
-def http_get(port, path, timeout):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port, path, timeout, host="127.0.0.1"):
+    connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path)
         response = connection.getresponse()

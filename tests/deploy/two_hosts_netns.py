@@ -103,8 +103,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "browser"))
 sys.path.insert(0, os.path.join(HERE, os.pardir, "load"))
 
-from browser_support import (TestFailure, begin_run, copy_shipped_config, free_tcp_port, log, tail,  # noqa: E402
-                             tear_down, write_routing_secret)
+from browser_support import (TestFailure, begin_run, copy_shipped_config, free_tcp_port, http_get,  # noqa: E402
+                             log, tail, tear_down, write_routing_secret)
 from app_flow import (CHUNK_SIZE, UPLOAD_CHUNKED, UPLOAD_WHOLE, WORKERS, Dataset, LogFigures,  # noqa: E402
                       Recorder, UsageError, User, missing_binaries, print_table, read_log_lines, verdict)
 
@@ -165,16 +165,6 @@ def parent_of(pid):
             return int(stat.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
-
-
-def http_at(address, port, path, timeout):
-    connection = http.client.HTTPConnection(address, port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 # ---------------------------------------------------------------------------- the network
@@ -342,7 +332,7 @@ class Host:
 
     def status(self):
         """/status.json's workers by name."""
-        status, body = http_at(self.address, METRICS_PORT, "/status.json", timeout=5.0)
+        status, body = http_get(METRICS_PORT, "/status.json", timeout=5.0, host=self.address)
         if status != 200:
             raise TestFailure("%s: GET /status.json answered %d" % (self.name, status))
         return {worker["name"]: worker for worker in json.loads(body.decode("utf-8"))["workers"]}
