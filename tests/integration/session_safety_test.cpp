@@ -285,21 +285,25 @@ TEST_CASE("SIGTERM closes the event loop cleanly with exchanges live, during a r
     expectCleanExit(proxy);
   }
   SECTION("ctl restart under way") {
-    ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2, "test-worker", {{"routing.drain_idle", "10s"}}));
+    ProxyUnderTest proxy(ProxyUnderTest::standardConfig(2));
     proxy.start();
-    // A session on w1 keeps its drain going (drain_idle): without one, w1 drains at once and the
-    // restart can pass "draining" between two polls of a slow (sanitized) build.
-    bool on_w1 = false;
-    for (int attempt = 0; attempt < 64 && !on_w1; ++attempt) {
-      HttpClient client = proxy.client(10s);
+    // A stream open on w1 holds its drain (nothing in flight is a drain's first condition), so the
+    // restart stays in "draining" however slow the build, until SIGTERM ends it.
+    std::optional<HttpClient> streaming;
+    for (int attempt = 0; attempt < 64 && !streaming; ++attempt) {
+      HttpClient client = proxy.client(20s);
+      client.useCookieJar();
       Response answer = client.get("/whoami");
       REQUIRE(answer.status == 200);
-      on_w1 = answer.body == "w1";
+      if (answer.body == "w1") streaming.emplace(std::move(client));
     }
-    REQUIRE(on_w1);
+    REQUIRE(streaming);
+    Response head = streaming->startStream("GET", "/sse?events=200&interval_ms=100");
+    REQUIRE(head.status == 200);
+    REQUIRE(head.headerOr("X-Worker") == "w1");
     AdminClient admin(proxy.adminSocketPath());
     admin.sendRaw("restart w1 60\n");
-    REQUIRE(proxy.waitForWorkerState("w1", "draining"));
+    if (!proxy.waitForWorkerState("w1", "draining")) FAIL("w1 was not seen draining; log:\n" << fileTail(proxy.logPath()));
     expectCleanExit(proxy);
   }
 }
