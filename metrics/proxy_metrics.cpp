@@ -98,7 +98,13 @@ ProxyMetrics::ProxyMetrics(std::vector<std::string> worker_states)
       connections_cut_(prometheus::BuildCounter()
                            .Name("stickyproxy_client_connections_cut_total")
                            .Help("Client connections cut without an answer (over_limit, send_idle)")
-                           .Register(*registry_)) {
+                           .Register(*registry_)),
+      replay_dropped_(prometheus::BuildCounter()
+                          .Name("stickyproxy_retry_buffer_dropped_total")
+                          .Help("Request bodies no longer kept for a replay: over retry_buffer (request) or "
+                                "retry_buffer_total (total)")
+                          .Register(*registry_)) {
+  for (std::string_view limit : kReplayLimits) counterFor(replay_dropped_, replay_dropped_series_, "limit", limit);
   for (std::string_view limit : kClientLimits) counterFor(client_limited_, client_limited_series_, "limit", limit);
   for (std::string_view reason : kConnectionCuts) {
     counterFor(connections_cut_, connection_cut_series_, "reason", reason);
@@ -140,6 +146,10 @@ void ProxyMetrics::tlsError(std::string_view reason) {
 
 void ProxyMetrics::clientLimited(std::string_view limit) {
   counterFor(client_limited_, client_limited_series_, "limit", limit).Increment();
+}
+
+void ProxyMetrics::replayBodyDropped(std::string_view limit) {
+  counterFor(replay_dropped_, replay_dropped_series_, "limit", limit).Increment();
 }
 
 void ProxyMetrics::connectionCut(std::string_view reason) {
@@ -332,9 +342,14 @@ std::string ProxyMetrics::exposition(const ProxySnapshot& snapshot) {
                   "Connections and requests let through unlimited because the client table was full of busy clients",
                   MetricType::Counter);
   untracked.add({}, static_cast<double>(snapshot.client_table_untracked));
+  Built replay_bytes("stickyproxy_retry_buffer_bytes",
+                     "Request bodies kept for a replay, all requests together (limits.retry_buffer_total)",
+                     MetricType::Gauge);
+  replay_bytes.add({}, static_cast<double>(snapshot.retry_buffer_bytes));
 
   for (Built* built : {&up, &state, &restarts, &sessions, &in_flight, &queued, &cpu, &memory, &connections, &received,
-                       &sent, &tracked, &moved, &ceiling, &evictions, &clients, &client_evictions, &untracked}) {
+                       &sent, &tracked, &moved, &ceiling, &evictions, &clients, &client_evictions, &untracked,
+                       &replay_bytes}) {
     families.push_back(std::move(built->family));
   }
 

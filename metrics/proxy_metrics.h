@@ -52,6 +52,7 @@ struct ProxySnapshot {
   uint64_t client_table_entries = 0;    // clients the per-client limits remember
   uint64_t client_table_evictions = 0;  // clients forgotten at the table's ceiling, since start
   uint64_t client_table_untracked = 0;  // connections or requests let through unlimited: table full of busy clients
+  uint64_t retry_buffer_bytes = 0;      // request bodies kept for a replay, all requests together
 };
 
 // The `quantile` (0..1) of a Prometheus histogram, interpolated linearly inside the bucket it
@@ -100,6 +101,9 @@ class ProxyMetrics {
   // A client connection was cut without an answer: "over_limit" (far over per_client_connections)
   // or "send_idle" (the client read nothing of its response for client_send_idle).
   void connectionCut(std::string_view reason);
+  // A request body stopped being kept for a replay because it passed `limit`: "request"
+  // (limits.retry_buffer) or "total" (limits.retry_buffer_total, all requests' bodies together).
+  void replayBodyDropped(std::string_view limit);
 
   // The Prometheus text format (version 0.0.4) of every family: the counters and histograms
   // above, the gauges from `snapshot`, each worker's CPU and memory from /proc/<pid>, and this
@@ -126,6 +130,7 @@ class ProxyMetrics {
                                                     "no_shared_cipher", "bad_record"};
   static constexpr std::string_view kClientLimits[] = {"connections", "rate"};
   static constexpr std::string_view kConnectionCuts[] = {"over_limit", "send_idle"};
+  static constexpr std::string_view kReplayLimits[] = {"request", "total"};
   static constexpr std::string_view kRetryCauses[] = {"connect_failed", "connect_timeout", "connection_lost",
                                                       "worker_down"};
   static constexpr std::pair<int, std::string_view> kProxyErrorCauses[] = {
@@ -152,6 +157,7 @@ class ProxyMetrics {
   prometheus::Family<prometheus::Counter>& tls_errors_;
   prometheus::Family<prometheus::Counter>& client_limited_;
   prometheus::Family<prometheus::Counter>& connections_cut_;
+  prometheus::Family<prometheus::Counter>& replay_dropped_;
   // Series looked up once: Family::Add hashes the label set under a lock on every call.
   std::map<std::pair<std::string, int>, prometheus::Counter*> request_series_;
   std::map<std::string, prometheus::Histogram*> duration_series_;
@@ -164,6 +170,7 @@ class ProxyMetrics {
   std::map<std::string, prometheus::Counter*> tls_error_series_;
   std::map<std::string, prometheus::Counter*> client_limited_series_;
   std::map<std::string, prometheus::Counter*> connection_cut_series_;
+  std::map<std::string, prometheus::Counter*> replay_dropped_series_;
 };
 
 }  // namespace stickyproxy

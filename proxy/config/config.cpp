@@ -375,6 +375,7 @@ const KeySpec kLimitKeys[] = {
      integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::upstream_idle_per_worker>},
     {"write_buffer_high", sizeKey<1, &Config::limits, &LimitsConfig::write_buffer_high>},
     {"retry_buffer", sizeKey<0, &Config::limits, &LimitsConfig::retry_buffer>},
+    {"retry_buffer_total", sizeKey<0, &Config::limits, &LimitsConfig::retry_buffer_total>},
     {"per_client_connections", integerKey<0, kMaxU32, &Config::limits, &LimitsConfig::per_client_connections>},
     {"per_client_rate", setPerClientRate},
     {"client_table_size", integerKey<1, kMaxU32, &Config::limits, &LimitsConfig::client_table_size>},

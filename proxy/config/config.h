@@ -75,6 +75,9 @@ struct LimitsConfig {
   // Request bodies up to this size are kept until the response head arrives, so that the
   // request can be replayed on another worker (0: no body is kept, bodied requests are not replayed).
   uint64_t retry_buffer = 8ull * 1024 * 1024;
+  // What all requests' kept bodies may hold together; a body that would pass it is not kept
+  // (its request is not replayed), as one over retry_buffer.
+  uint64_t retry_buffer_total = 256ull * 1024 * 1024;
   // Per client address (an IPv6 client per /64): open connections (not counted for
   // trusted_proxies peers, whose connections carry many clients), and requests per rate period
   // (a token bucket holding that many; behind a trusted proxy, per X-Forwarded-For client, and

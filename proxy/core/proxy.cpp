@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <csignal>
 
 #include <filesystem>
@@ -17,6 +19,9 @@
 namespace stickyproxy {
 
 namespace {
+constexpr std::chrono::seconds kTrimInterval{5};
+constexpr uint64_t kTrimAfter = 16ull * 1024 * 1024;  // bytes of kept bodies at the peak
+
 std::vector<std::string> workerNames(const Config& config) {
   std::vector<std::string> names;
   for (const WorkerConfig& worker : config.workers) names.push_back(worker.name);
@@ -54,7 +59,9 @@ Proxy::Proxy(uv_loop_t* loop, Config config)
                     markDown(worker, reason, cause);
                   }}),
       client_limiter_(clientLimitsOf(config_)),
-      startup_timer_(loop) {
+      replay_budget_(config_.limits.retry_buffer_total),
+      startup_timer_(loop),
+      trim_timer_(loop) {
   for (const WorkerConfig& worker : config_.workers) {
     workers_[worker.name] = std::make_shared<Worker>(loop_, worker, config_);
   }
@@ -198,6 +205,8 @@ bool Proxy::start(std::function<void(int status)> listening, HandoverState* hand
   }
 
   health_.start();
+  trim_timer_.startRepeating(kTrimInterval, [this] { trimHeapAfterBursts(); });
+  trim_timer_.unref();
   startup_timer_.start(config_.supervisor.startup_timeout, [this] {
     for (auto& [name, worker] : workers_) {
       if (!worker->up()) logError("worker " + name + " not ready after the startup timeout; starting without it");
@@ -255,6 +264,7 @@ void Proxy::handOver(std::function<void()> done) {
   logInfo("handed over to the new process: finishing requests in flight, leaving the workers running");
   health_.stop();
   startup_timer_.stop();
+  trim_timer_.stop();
   routing_state_.stop();
   operations_.stop();
   if (supervisor_) supervisor_->releaseAll();
@@ -290,6 +300,11 @@ void Proxy::startMetrics(HandoverState* handed) {
   logInfo("metrics on http://" + metrics_server_->boundEndpoint().toString() + "/metrics");
 }
 
+void Proxy::trimHeapAfterBursts() {
+  if (replay_budget_.held() > 0) return;  // a burst still under way: its peak waits for the next look
+  if (replay_budget_.takePeak() >= kTrimAfter) ::malloc_trim(0);
+}
+
 ProxySnapshot Proxy::metricsSnapshot() const {
   ProxySnapshot snapshot;
   const SessionTable& table = routing_state_.sessions();
@@ -319,6 +334,7 @@ ProxySnapshot Proxy::metricsSnapshot() const {
   snapshot.client_table_entries = client_limiter_.size();
   snapshot.client_table_evictions = client_limiter_.evictions();
   snapshot.client_table_untracked = client_limiter_.untracked();
+  snapshot.retry_buffer_bytes = replay_budget_.held();
   if (server_) {
     snapshot.client_connections = server_->connectionCount();
     snapshot.received_bytes = server_->bytesReceived();
@@ -460,6 +476,7 @@ void Proxy::shutdown(std::function<void()> done) {
   logInfo("shutting down: finishing requests in flight");
   health_.stop();
   startup_timer_.stop();
+  trim_timer_.stop();
   routing_state_.stop();
   if (metrics_server_) metrics_server_->shutdown(std::chrono::seconds(1), [] {});
   operations_.stop();
@@ -584,6 +601,7 @@ bool Proxy::reload() {
   }
   indexWorkers();
   client_limiter_.setLimits(clientLimitsOf(config_));
+  replay_budget_.setLimit(config_.limits.retry_buffer_total);
   if (server_) server_->setOptions(serverOptions());
   supervisor_->applyConfig(config_);
   for (const std::string& name : restart) operations_.restartInPlace(name);

@@ -17,6 +17,7 @@
 #include "proxy/core/access_log.h"
 #include "proxy/core/client_limiter.h"
 #include "proxy/core/handover.h"
+#include "proxy/core/replay_buffer.h"
 #include "proxy/core/routing_state.h"
 #include "proxy/core/tls_termination.h"
 #include "proxy/core/worker.h"
@@ -105,6 +106,8 @@ class Proxy final : public WorkerControl {
   // within half a minute.
   void movedSessionUsed() { routing_state_.movedSessionUsed(); }
   ProxyMetrics& metrics() { return *metrics_; }
+  // The budget every request's kept body ([limits] retry_buffer) takes its bytes from.
+  ReplayBudget& replayBudget() { return replay_budget_; }
   AccessLog& accessLog() { return *access_log_; }
 
   // --- WorkerControl, for the admin socket; see WorkerOperations ---
@@ -135,6 +138,10 @@ class Proxy final : public WorkerControl {
   void setAcceptGate(std::function<bool()> gate) { accept_gate_ = std::move(gate); }
 
  private:
+  // Returns free heap to the system when no body is kept any more and the most kept since the
+  // last look passed 16 MiB: uploads leave megabytes of freed 64 KiB slabs that glibc would keep
+  // resident. Called every 5 s.
+  void trimHeapAfterBursts();
   void handleRequest(const ServerExchangePtr& exchange);
   void onWorkerSpawned(const std::string& name, int pid);
   void onWorkerExited(const std::string& name, int64_t status, int signal);
@@ -185,10 +192,14 @@ class Proxy final : public WorkerControl {
   WorkerHealth health_;  // reads workers_; calls markReady() and markDown()
   std::unique_ptr<TlsTermination> tls_;  // set when [tls] is configured
   ClientLimiter client_limiter_;  // the client server's connections hold entries in it
+  ReplayBudget replay_budget_;     // the requests of server_ hold bytes of it
   uint64_t cuts_unlogged_ = 0;    // connections cut at accept since the last log line about them
   std::chrono::steady_clock::time_point cut_logged_at_{};
   std::unique_ptr<HttpServer> server_;
   Timer startup_timer_;
+  // Gives the C library's free memory back to the system once a burst of kept upload bodies is
+  // over (trimHeapAfterBursts()); unreferenced.
+  Timer trim_timer_;
   std::function<void(int)> on_listening_;
   std::function<void(const Config&)> on_reloaded_;
   std::function<void(RestartDone)> upgrade_handler_;

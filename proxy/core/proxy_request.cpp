@@ -30,7 +30,7 @@ ProxyRequest::ProxyRequest(Proxy& proxy, ServerExchangePtr exchange, std::string
       ticket_(proxy.nextTicket()),
       started_(std::chrono::steady_clock::now()),
       timer_(proxy.loop()),
-      replay_(proxy.config().limits.retry_buffer) {}
+      replay_(proxy.config().limits.retry_buffer, &proxy.replayBudget()) {}
 
 ProxyRequest::~ProxyRequest() {
   if (upstream_) {
@@ -282,7 +282,11 @@ void ProxyRequest::abortCompression() {
 
 void ProxyRequest::onRequestBody(const Bytes& data) {
   if (finished_) return;
-  replay_.append(data);
+  if (!replay_.append(data) && replay_.dropped() != ReplayBuffer::Dropped::kReleased && replays_ == 0 &&
+      !replay_dropped_counted_) {
+    replay_dropped_counted_ = true;
+    proxy_.metrics().replayBodyDropped(replay_.dropped() == ReplayBuffer::Dropped::kBudget ? "total" : "request");
+  }
   if (!upstream_) {
     pending_body_.push_back(data);
     return;

@@ -5,10 +5,27 @@
 
 namespace stickyproxy {
 
+bool ReplayBudget::take(uint64_t bytes) {
+  if (held_ + bytes > limit_) return false;
+  held_ += bytes;
+  peak_ = std::max(peak_, held_);
+  return true;
+}
+
+uint64_t ReplayBudget::takePeak() {
+  uint64_t peak = peak_;
+  peak_ = held_;
+  return peak;
+}
+
 bool ReplayBuffer::append(const Bytes& data) {
-  if (overflowed_) return false;
+  if (!replayable()) return false;
   if (size_ + data.size > limit_) {
-    release();
+    drop(Dropped::kRequestLimit);
+    return false;
+  }
+  if (budget_ != nullptr && !budget_->take(data.size)) {
+    drop(Dropped::kBudget);
     return false;
   }
   size_ += data.size;
@@ -34,7 +51,17 @@ bool ReplayBuffer::append(const Bytes& data) {
 }
 
 void ReplayBuffer::release() {
-  overflowed_ = true;
+  if (replayable()) drop(Dropped::kReleased);
+}
+
+void ReplayBuffer::drop(Dropped why) {
+  dropped_ = why;
+  letGo();
+}
+
+void ReplayBuffer::letGo() {
+  if (budget_ != nullptr) budget_->give(size_);
+  size_ = 0;
   pieces_.clear();
   pieces_.shrink_to_fit();
   slab_.reset();

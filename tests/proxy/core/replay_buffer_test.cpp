@@ -53,3 +53,42 @@ TEST_CASE("a released buffer stays released", "[core][replay]") {
   CHECK_FALSE(buffer.replayable());
   CHECK_FALSE(buffer.append(Bytes::copyOf("more")));
 }
+
+TEST_CASE("replay buffers share a budget: a body that would pass it is dropped, and bytes come back",
+          "[core][replay]") {
+  ReplayBudget budget(100);
+  std::string sixty(60, 'a');
+  {
+    ReplayBuffer first(1000, &budget);
+    ReplayBuffer second(1000, &budget);
+    CHECK(first.append(Bytes::copyOf(sixty)));
+    CHECK(budget.held() == 60);
+    CHECK_FALSE(second.append(Bytes::copyOf(sixty)));
+    CHECK(second.dropped() == ReplayBuffer::Dropped::kBudget);
+    CHECK(second.pieces().empty());
+    CHECK(budget.held() == 60);
+    // A body over its own limit gives its bytes back at once.
+    ReplayBuffer third(50, &budget);
+    CHECK(third.append(Bytes::copyOf(std::string(30, 'b'))));
+    CHECK(budget.held() == 90);
+    CHECK_FALSE(third.append(Bytes::copyOf(std::string(30, 'b'))));
+    CHECK(third.dropped() == ReplayBuffer::Dropped::kRequestLimit);
+    CHECK(budget.held() == 60);
+    first.release();
+    CHECK(first.dropped() == ReplayBuffer::Dropped::kReleased);
+    CHECK(budget.held() == 0);
+    ReplayBuffer fourth(1000, &budget);
+    CHECK(fourth.append(Bytes::copyOf(sixty)));
+    CHECK(budget.held() == 60);
+  }
+  // Buffers destroyed with their bodies (a request aborted mid-upload) give them back too.
+  CHECK(budget.held() == 0);
+  // A lower limit on reload refuses what no longer fits; what is held stays held.
+  ReplayBuffer kept(1000, &budget);
+  CHECK(kept.append(Bytes::copyOf(sixty)));
+  budget.setLimit(50);
+  ReplayBuffer late(1000, &budget);
+  CHECK_FALSE(late.append(Bytes::copyOf("x")));
+  CHECK(kept.replayable());
+  CHECK(budget.held() == 60);
+}
