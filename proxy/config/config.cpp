@@ -869,6 +869,13 @@ class Parser {
                    " bytes) exceeds max_header_bytes (" + std::to_string(limits.max_header_bytes) +
                    " bytes)");
     }
+    if (limits.retry_buffer_total < limits.retry_buffer) {
+      std::string key = isSet("limits.retry_buffer_total") ? "limits.retry_buffer_total" : "limits.retry_buffer";
+      addError(keyLine(key), key,
+               "retry_buffer_total (" + std::to_string(limits.retry_buffer_total) +
+                   " bytes) is less than retry_buffer (" + std::to_string(limits.retry_buffer) +
+                   " bytes): no body that size could ever be kept");
+    }
     if (limits.per_client_connections != 0 && limits.client_table_size <= limits.max_client_connections) {
       std::string key = isSet("limits.client_table_size") ? "limits.client_table_size" : "limits.per_client_connections";
       addError(keyLine(key), key,

@@ -138,9 +138,9 @@ class Proxy final : public WorkerControl {
   void setAcceptGate(std::function<bool()> gate) { accept_gate_ = std::move(gate); }
 
  private:
-  // Returns free heap to the system when no body is kept any more and the most kept since the
-  // last look passed 16 MiB: uploads leave megabytes of freed 64 KiB slabs that glibc would keep
-  // resident. Called every 5 s.
+  // Returns free heap to the system (malloc_trim, on the thread pool) when no body is kept any
+  // more and the most kept since the last look passed 16 MiB: uploads leave megabytes of freed
+  // slabs that glibc would keep resident. Called every 5 s.
   void trimHeapAfterBursts();
   void handleRequest(const ServerExchangePtr& exchange);
   void onWorkerSpawned(const std::string& name, int pid);
@@ -200,6 +200,7 @@ class Proxy final : public WorkerControl {
   // Gives the C library's free memory back to the system once a burst of kept upload bodies is
   // over (trimHeapAfterBursts()); unreferenced.
   Timer trim_timer_;
+  std::shared_ptr<bool> trimming_ = std::make_shared<bool>(false);  // a trim runs on the thread pool
   std::function<void(int)> on_listening_;
   std::function<void(const Config&)> on_reloaded_;
   std::function<void(RestartDone)> upgrade_handler_;

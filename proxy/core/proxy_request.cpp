@@ -171,8 +171,8 @@ void ProxyRequest::connected(ClientConnectionPtr connection, int status, bool /*
   }
   if (request_complete_) {
     upstream_->endBody();
-  } else {
-    exchange_->resumeRequestBody();
+  } else if (!upstream_->overHighWater()) {
+    exchange_->resumeRequestBody();  // else onRequestWritable() resumes it once the worker has read
   }
 }
 
@@ -208,6 +208,7 @@ void ProxyRequest::replay(const char* cause) {
   ++replays_;
   proxy_.metrics().retried(cause);
   pending_body_ = replay_.pieces();
+  replay_.release();  // never replayed twice; pending_body_ holds the copy until it is sent
   attempt();
 }
 
@@ -282,8 +283,8 @@ void ProxyRequest::abortCompression() {
 
 void ProxyRequest::onRequestBody(const Bytes& data) {
   if (finished_) return;
-  if (!replay_.append(data) && replay_.dropped() != ReplayBuffer::Dropped::kReleased && replays_ == 0 &&
-      !replay_dropped_counted_) {
+  if (!replay_.append(data) && replay_.dropped() != ReplayBuffer::Dropped::kReleased && !replay_dropped_counted_ &&
+      proxy_.config().limits.retry_buffer > 0) {
     replay_dropped_counted_ = true;
     proxy_.metrics().replayBodyDropped(replay_.dropped() == ReplayBuffer::Dropped::kBudget ? "total" : "request");
   }
@@ -444,6 +445,7 @@ void ProxyRequest::finishLog(int status, const std::string& note) {
   if (finished_) return;
   finished_ = true;
   timer_.stop();
+  replay_.release();  // now, while the proxy's budget exists: this object may be freed later
   if (worker_ != nullptr) worker_->counters().requests++;
   const RequestHead& request = exchange_->request();
   AccessRecord record;

@@ -24,15 +24,21 @@ bool ReplayBuffer::append(const Bytes& data) {
     drop(Dropped::kRequestLimit);
     return false;
   }
-  if (budget_ != nullptr && !budget_->take(data.size)) {
-    drop(Dropped::kBudget);
-    return false;
-  }
   size_ += data.size;
   size_t offset = 0;
   while (offset < data.size) {
     if (!slab_ || slab_used_ == slab_->capacity()) {
-      slab_ = Slab::make(kSlabSize);
+      // Small bodies take small slabs; a long one grows them geometrically up to kSlabSize.
+      size_t capacity =
+          std::min(kSlabSize, std::max({kFirstSlabSize, data.size - offset, 2 * (slab_ ? slab_->capacity() : 0)}));
+      if (budget_ != nullptr) {
+        if (!budget_->take(capacity)) {
+          drop(Dropped::kBudget);
+          return false;
+        }
+        charged_ += capacity;
+      }
+      slab_ = Slab::make(capacity);
       slab_used_ = 0;
     }
     size_t take = std::min(data.size - offset, slab_->capacity() - slab_used_);
@@ -60,7 +66,8 @@ void ReplayBuffer::drop(Dropped why) {
 }
 
 void ReplayBuffer::letGo() {
-  if (budget_ != nullptr) budget_->give(size_);
+  if (charged_ > 0) budget_->give(charged_);
+  charged_ = 0;
   size_ = 0;
   pieces_.clear();
   pieces_.shrink_to_fit();

@@ -9,12 +9,13 @@
 
 namespace stickyproxy {
 
-// The bytes all of one loop's replay buffers may hold together ([limits] retry_buffer_total), so
-// that many large uploads at once cannot take the proxy's memory with them. Loop thread only.
+// The memory all of one loop's replay buffers may hold together ([limits] retry_buffer_total),
+// counted by the slabs they take, so that many uploads at once cannot take the proxy's memory with
+// them. Loop thread only.
 class ReplayBudget {
  public:
   explicit ReplayBudget(uint64_t limit) : limit_(limit) {}
-  // A lower limit on reload refuses new bytes until enough are given back; none are taken away.
+  // A lower limit on reload applies to the next take(); what is held stays held.
   void setLimit(uint64_t limit) { limit_ = limit; }
   // Counts `bytes` as held -> true; false (nothing counted) when that would pass the limit.
   bool take(uint64_t bytes);
@@ -32,7 +33,8 @@ class ReplayBudget {
 // Copies the pieces it is given into compact slabs (a body that arrives a byte per read must not
 // pin a read buffer per byte), up to `limit` bytes in all. Past the limit it lets go of
 // everything and stays overflowed: the body can no longer be replayed. The same happens when
-// `budget` (if any; it must outlive the buffer) has no room for a piece.
+// `budget` (if any) has no room for another slab. The budget must outlive every buffer that
+// still holds slabs of it (one released or dropped holds none).
 class ReplayBuffer {
  public:
   // Why a body is no longer kept.
@@ -57,6 +59,7 @@ class ReplayBuffer {
 
  private:
   static constexpr size_t kSlabSize = 64 * 1024;
+  static constexpr size_t kFirstSlabSize = 4 * 1024;
 
   void drop(Dropped why);
   // Frees the copy and gives its bytes back to the budget.
@@ -65,6 +68,7 @@ class ReplayBuffer {
   uint64_t limit_;
   ReplayBudget* budget_;
   uint64_t size_ = 0;
+  uint64_t charged_ = 0;  // slab bytes taken from budget_
   Dropped dropped_ = Dropped::kNo;
   SlabPtr slab_;        // the slab being filled
   size_t slab_used_ = 0;

@@ -404,7 +404,7 @@ TEST_CASE("an upload slower than timeouts.upstream_response is not cut: the wait
 TEST_CASE("kept request bodies share limits.retry_buffer_total: one past it streams unkept, and bytes come back",
           "[integration][proxy]") {
   ProxyUnderTest proxy(ProxyUnderTest::standardConfig(
-      2, "test-worker", {{"limits.retry_buffer", "8m"}, {"limits.retry_buffer_total", "1m"}}));
+      2, "test-worker", {{"limits.retry_buffer", "800k"}, {"limits.retry_buffer_total", "1m"}}));
   proxy.start();
   const std::string body(700 * 1024, 'u');
   // The first upload is kept until its answer, 2 s after the body arrived.
@@ -454,4 +454,13 @@ TEST_CASE("memory that a burst of kept upload bodies took goes back to the syste
   INFO("resident before " << before_kib << " KiB, at the peak " << peak_kib << " KiB, now "
                           << rssKb(proxy.pid()) << " KiB");
   CHECK(waitUntil([&] { return rssKb(proxy.pid()) < before_kib + 8 * 1024; }, 15s));
+}
+
+TEST_CASE("with retry_buffer = 0 no body is kept and none is counted as dropped", "[integration][proxy]") {
+  ProxyUnderTest proxy(ProxyUnderTest::standardConfig(1, "test-worker", {{"limits.retry_buffer", "0"}}));
+  proxy.start();
+  HttpClient client = proxy.client(10s);
+  CHECK(client.request("POST", "/count", {}, std::string(100 * 1024, 'u')).status == 200);
+  CHECK(metricValue(proxy.metricsPort(), "stickyproxy_retry_buffer_dropped_total{limit=\"request\"}", -1) == 0);
+  CHECK(metricValue(proxy.metricsPort(), "stickyproxy_retry_buffer_bytes", -1) == 0);
 }

@@ -589,6 +589,11 @@ TEST_CASE("checks across keys report on the key that breaks them", "[config]") {
         std::vector<std::string>{
             "/srv/sp/conf/test.conf:7: limits.max_request_line: max_request_line (65536 bytes) "
             "exceeds max_header_bytes (32768 bytes)"});
+  CHECK(errorsOf(withSection("[limits]\nretry_buffer_total = 1m\n")) ==
+        std::vector<std::string>{
+            "/srv/sp/conf/test.conf:7: limits.retry_buffer_total: retry_buffer_total (1048576 bytes) "
+            "is less than retry_buffer (8388608 bytes): no body that size could ever be kept"});
+  CHECK(errorsOf(withSection("[limits]\nretry_buffer = 0\nretry_buffer_total = 0\n")).empty());
   CHECK(errorsOf(withSection("[routing]\ncookie_name = sid\nkey_source = app_cookie\n"
                              "app_cookie_name = sid\n")) ==
         std::vector<std::string>{

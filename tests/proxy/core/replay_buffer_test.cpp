@@ -30,7 +30,7 @@ TEST_CASE("a replay buffer keeps a compact copy of the body in order, up to its 
   expected += big;
   CHECK(joined(buffer) == expected);
   CHECK(buffer.size() == expected.size());
-  CHECK(buffer.pieces().size() == 3);  // 64 KiB slabs
+  CHECK(buffer.pieces().size() == 4);  // slabs of 4 KiB (the bytes, then the big piece's start), then 64 KiB
   CHECK(buffer.replayable());
 }
 
@@ -54,41 +54,50 @@ TEST_CASE("a released buffer stays released", "[core][replay]") {
   CHECK_FALSE(buffer.append(Bytes::copyOf("more")));
 }
 
-TEST_CASE("replay buffers share a budget: a body that would pass it is dropped, and bytes come back",
+TEST_CASE("replay buffers share a budget counted by their slabs: one that would pass it drops its body",
           "[core][replay]") {
-  ReplayBudget budget(100);
-  std::string sixty(60, 'a');
+  constexpr uint64_t kKib = 1024;
+  ReplayBudget budget(100 * kKib);
+  const std::string small(60, 'a');
+  const std::string big(60 * kKib, 'b');
   {
-    ReplayBuffer first(1000, &budget);
-    ReplayBuffer second(1000, &budget);
-    CHECK(first.append(Bytes::copyOf(sixty)));
-    CHECK(budget.held() == 60);
-    CHECK_FALSE(second.append(Bytes::copyOf(sixty)));
+    ReplayBuffer first(kKib * kKib, &budget);
+    CHECK(first.append(Bytes::copyOf(small)));
+    CHECK(budget.held() == 4 * kKib);  // a small body takes a small slab
+    CHECK(first.append(Bytes::copyOf(big)));
+    const uint64_t first_held = small.size() + big.size();  // then one just big enough for the rest
+    CHECK(budget.held() == first_held);
+    ReplayBuffer second(kKib * kKib, &budget);
+    CHECK(second.append(Bytes::copyOf(small)));
+    CHECK(budget.held() == first_held + 4 * kKib);
+    CHECK_FALSE(second.append(Bytes::copyOf(big)));
     CHECK(second.dropped() == ReplayBuffer::Dropped::kBudget);
     CHECK(second.pieces().empty());
-    CHECK(budget.held() == 60);
-    // A body over its own limit gives its bytes back at once.
-    ReplayBuffer third(50, &budget);
-    CHECK(third.append(Bytes::copyOf(std::string(30, 'b'))));
-    CHECK(budget.held() == 90);
-    CHECK_FALSE(third.append(Bytes::copyOf(std::string(30, 'b'))));
+    CHECK(budget.held() == first_held);
+    // A body over its own limit gives its slabs back at once.
+    ReplayBuffer third(100, &budget);
+    CHECK(third.append(Bytes::copyOf(small)));
+    CHECK(budget.held() == first_held + 4 * kKib);
+    CHECK_FALSE(third.append(Bytes::copyOf(small)));
     CHECK(third.dropped() == ReplayBuffer::Dropped::kRequestLimit);
-    CHECK(budget.held() == 60);
+    CHECK(budget.held() == first_held);
     first.release();
     CHECK(first.dropped() == ReplayBuffer::Dropped::kReleased);
     CHECK(budget.held() == 0);
-    ReplayBuffer fourth(1000, &budget);
-    CHECK(fourth.append(Bytes::copyOf(sixty)));
-    CHECK(budget.held() == 60);
+    CHECK(budget.takePeak() == first_held + 4 * kKib);
+    CHECK(budget.takePeak() == 0);
+    ReplayBuffer fourth(kKib * kKib, &budget);
+    CHECK(fourth.append(Bytes::copyOf(big)));
+    CHECK(budget.held() == 60 * kKib);
   }
   // Buffers destroyed with their bodies (a request aborted mid-upload) give them back too.
   CHECK(budget.held() == 0);
-  // A lower limit on reload refuses what no longer fits; what is held stays held.
-  ReplayBuffer kept(1000, &budget);
-  CHECK(kept.append(Bytes::copyOf(sixty)));
-  budget.setLimit(50);
-  ReplayBuffer late(1000, &budget);
+  // A lower limit on reload applies to the next slab; what is held stays held.
+  ReplayBuffer kept(kKib * kKib, &budget);
+  CHECK(kept.append(Bytes::copyOf(big)));
+  budget.setLimit(50 * kKib);
+  ReplayBuffer late(kKib * kKib, &budget);
   CHECK_FALSE(late.append(Bytes::copyOf("x")));
   CHECK(kept.replayable());
-  CHECK(budget.held() == 60);
+  CHECK(budget.held() == 60 * kKib);
 }
