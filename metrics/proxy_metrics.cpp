@@ -343,7 +343,7 @@ std::string ProxyMetrics::exposition(const ProxySnapshot& snapshot) {
                   MetricType::Counter);
   untracked.add({}, static_cast<double>(snapshot.client_table_untracked));
   Built replay_bytes("stickyproxy_retry_buffer_bytes",
-                     "Request bodies kept for a replay, all requests together (limits.retry_buffer_total)",
+                     "Memory of the request bodies kept for a replay, all requests together (limits.retry_buffer_total)",
                      MetricType::Gauge);
   replay_bytes.add({}, static_cast<double>(snapshot.retry_buffer_bytes));
 

@@ -283,9 +283,9 @@ void ProxyRequest::abortCompression() {
 
 void ProxyRequest::onRequestBody(const Bytes& data) {
   if (finished_) return;
-  if (!replay_.append(data) && replay_.dropped() != ReplayBuffer::Dropped::kReleased && !replay_dropped_counted_ &&
-      proxy_.config().limits.retry_buffer > 0) {
-    replay_dropped_counted_ = true;
+  // Counted once, as the body stops being kept (not after a release, nor when nothing is kept).
+  const bool was_kept = replay_.replayable();
+  if (!replay_.append(data) && was_kept && proxy_.config().limits.retry_buffer > 0) {
     proxy_.metrics().replayBodyDropped(replay_.dropped() == ReplayBuffer::Dropped::kBudget ? "total" : "request");
   }
   if (!upstream_) {

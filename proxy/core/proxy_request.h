@@ -102,7 +102,6 @@ class ProxyRequest : public ExchangeHandler,
 
   std::vector<Bytes> pending_body_;  // body bytes not yet handed to the current upstream
   ReplayBuffer replay_;             // the whole body so far, while it may be replayed
-  bool replay_dropped_counted_ = false;  // stickyproxy_retry_buffer_dropped_total has this request
   int replays_ = 0;                 // replays after the request reached a worker (at most one)
   int worker_pid_ = 0;              // the current worker's process when the request was sent
   std::chrono::steady_clock::time_point exit_wait_until_;
